@@ -1,0 +1,66 @@
+#!/usr/bin/env python3
+"""Set up a virtual environment with the core and every bundled plugin, then run something.
+
+    python3 dev.py demo    # the main job on the bundled example
+    python3 dev.py test    # every test: core, plugins, examples
+
+Needs nothing but Python >= 3.11. The environment lives in .venv (override: PEAK_TRADE_VENV).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = Path(os.environ.get("PEAK_TRADE_VENV", ROOT / ".venv"))
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+
+
+def packages() -> list[Path]:
+    """The core plus every installable package under plugins/ and examples/."""
+    found = sorted(p.parent for p in ROOT.glob("plugins/*/pyproject.toml"))
+    found += sorted(p.parent for p in ROOT.glob("examples/*/pyproject.toml"))
+    return found
+
+
+def run(*cmd: str | Path) -> None:
+    print("+", " ".join(str(c) for c in cmd), flush=True)
+    subprocess.run([str(c) for c in cmd], check=True, cwd=ROOT)
+
+
+def setup() -> None:
+    if sys.version_info < (3, 11):
+        sys.exit(f"peaktrade needs Python >= 3.11; this is {sys.version.split()[0]}")
+    if not (BIN / "python").exists():
+        venv.create(VENV, with_pip=True)
+    pip = [BIN / "python", "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    run(*pip, "setuptools>=68", "wheel")
+    editable = [arg for pkg in packages() for arg in ("-e", pkg)]
+    run(*pip, "--no-build-isolation", "-e", ".[dev]", *editable)
+
+
+def main() -> None:
+    task = sys.argv[1] if len(sys.argv) > 1 else "help"
+    extra = sys.argv[2:]
+    if task == "demo":
+        setup()
+        run(BIN / "peaktrade", "plugins", "list")
+        run(BIN / "peaktrade", "status")
+    elif task == "test":
+        setup()
+        dirs = ["tests", *(str(p.relative_to(ROOT) / "tests") for p in packages() if (p / "tests").is_dir())]
+        run(BIN / "python", "-m", "pytest", "-q", *dirs, *extra)
+    else:
+        print(__doc__)
+        sys.exit(0 if task == "help" else 2)
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except subprocess.CalledProcessError as exc:
+        sys.exit(exc.returncode)

@@ -1,0 +1,1 @@
+"""Essential built-in plugins: registered like external ones, never blockable."""

@@ -1,0 +1,282 @@
+"""The ``peaktrade`` command line. The only layer that prints.
+
+User mistakes (a bad config, a bad orders file, a refused action) end in one line on stderr
+and exit code 2 — never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+EXIT_USER_ERROR = 2
+
+
+def fail(lines: str | list[str], code: int = EXIT_USER_ERROR) -> NoReturn:
+    for line in [lines] if isinstance(lines, str) else lines:
+        click.echo(line, err=True)
+    sys.exit(code)
+
+
+def echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, sort_keys=False, default=str))
+
+
+class Env:
+    """Per-invocation context: the config and the state store, loaded on first use."""
+
+    def __init__(self, config_path: str | None):
+        self.config_path = config_path
+        self._config = None
+        self._store = None
+
+    @property
+    def config(self):
+        if self._config is None:
+            from peaktrade_core.config import ConfigError, load_config
+
+            try:
+                self._config = load_config(self.config_path)
+            except ConfigError as exc:
+                fail(exc.lines)
+        return self._config
+
+    @property
+    def store(self):
+        if self._store is None:
+            from peaktrade_core.state import StateStore
+
+            try:
+                self._store = StateStore.in_dir(self.config.data_dir())
+            except Exception as exc:  # unwritable data dir and the like
+                fail(f"state store in {self.config.data_dir()}: {exc}")
+        return self._store
+
+    def kill_switch(self):
+        from peaktrade_core.killswitch import KillSwitch
+
+        return KillSwitch(self.store)
+
+
+pass_env = click.make_pass_decorator(Env)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", "config_path", metavar="PATH", envvar="PEAK_TRADE_CONFIG_PATH", help="Config file (default: ./config/config.toml).")
+@click.option("-v", "--verbose", count=True, help="More log output (-vv: debug).")
+@click.option("-q", "--quiet", is_flag=True, help="Errors only.")
+@click.option("--log-json", is_flag=True, help="Log as JSON lines on stderr.")
+@click.version_option(package_name="peaktrade-core", prog_name="peaktrade")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None, verbose: int, quiet: bool, log_json: bool) -> None:
+    """peaktrade: safety-first order execution."""
+    from peaktrade_core.log import configure_logging
+
+    configure_logging(-1 if quiet else verbose, log_json)
+    ctx.obj = Env(config_path)
+
+
+# -- plugins ------------------------------------------------------------------------------
+
+
+@cli.group()
+def plugins() -> None:
+    """Installed plugins."""
+
+
+@plugins.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--hook", metavar="NAME", help="Only plugins implementing this hook.")
+@click.option("--strict", is_flag=True, help="Exit 1 if any plugin failed to load.")
+def plugins_list(as_json: bool, hook: str | None, strict: bool) -> None:
+    """List built-in and installed plugins, their hooks and load status."""
+    from peaktrade_core.hookspecs import hook_names
+    from peaktrade_core.plugins import get_plugin_manager
+
+    if hook is not None and hook not in hook_names():
+        fail(f"--hook: unknown hook {hook!r}; one of {', '.join(hook_names())}")
+    infos = get_plugin_manager().infos()
+    if hook:
+        infos = [i for i in infos if hook in i.hooks]
+    if as_json:
+        echo_json([i.to_dict() for i in sorted(infos, key=lambda i: i.name)])
+    else:
+        rows = [("NAME", "SOURCE", "DISTRIBUTION", "VERSION", "STATUS", "HOOKS")]
+        for i in infos:
+            rows.append((i.name, i.source, i.distribution, i.version, i.status, ", ".join(i.hooks) or "-"))
+        widths = [max(len(r[c]) for r in rows) for c in range(5)]
+        for r in rows:
+            click.echo("  ".join(r[c].ljust(widths[c]) for c in range(5)) + "  " + r[5])
+        for i in infos:
+            if i.error:
+                click.echo(f"! {i.name}: {i.error}")
+    if strict and any(i.status == "failed" for i in infos):
+        sys.exit(1)
+
+
+# -- config -------------------------------------------------------------------------------
+
+
+@cli.group()
+def config() -> None:
+    """Validate, show, create and edit the config file."""
+
+
+@config.command("validate")
+@click.argument("path", required=False)
+@pass_env
+def config_validate(env: Env, path: str | None) -> None:
+    """Check a config file; every mistake is one line. Exit 2 if any."""
+    from peaktrade_core.config import ConfigError, load_config, resolve_config_path
+
+    target = resolve_config_path(path or env.config_path)
+    try:
+        load_config(target)
+    except ConfigError as exc:
+        fail(exc.lines)
+    click.echo(f"{target or 'built-in defaults'}: ok")
+
+
+@config.command("show")
+@click.option("--json", "as_json", is_flag=True)
+@pass_env
+def config_show(env: Env, as_json: bool) -> None:
+    """The effective config (profiles applied), secrets redacted."""
+    from peaktrade_core.config import to_display_dict
+
+    data = to_display_dict(env.config)
+    if as_json:
+        echo_json({"source": env.config.source, **data})
+        return
+    import tomlkit
+
+    click.echo(f"# effective config from {env.config.source or 'built-in defaults'}")
+    click.echo(tomlkit.dumps(_toml_safe(data)))
+
+
+def _toml_safe(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {k: _toml_safe(v) for k, v in node.items() if v is not None}
+    if isinstance(node, list):
+        return [_toml_safe(v) for v in node]
+    return node
+
+
+@config.command("init")
+@click.argument("path", required=False, default="config/config.toml")
+@click.option("--force", is_flag=True, help="Overwrite an existing file.")
+def config_init(path: str, force: bool) -> None:
+    """Write the documented default config (every live gate closed)."""
+    from peaktrade_core.config import PACKAGED_DEFAULT
+
+    target = Path(path)
+    if target.exists() and not force:
+        fail(f"{target}: exists; use --force to overwrite")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(PACKAGED_DEFAULT.read_text(encoding="utf-8"), encoding="utf-8")
+    click.echo(f"wrote {target}")
+
+
+@config.command("set")
+@click.argument("key")
+@click.argument("value")
+@pass_env
+def config_set(env: Env, key: str, value: str) -> None:
+    """Set KEY (section.key) to VALUE (TOML syntax), keeping comments and order.
+
+    The live-gate keys of [environment] are refused: a person edits them by hand.
+    """
+    from peaktrade_core.config import ConfigError, resolve_config_path, set_value
+
+    target = resolve_config_path(env.config_path)
+    if target is None:
+        fail("no config file: run `peaktrade config init` first or pass --config")
+    try:
+        old, new = set_value(target, key, value)
+    except ConfigError as exc:
+        fail(exc.lines)
+    click.echo(f"{target}: {key}: {old!r} -> {new!r}")
+
+
+# -- status and kill switch ---------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--require-live", is_flag=True, help="Exit 1 unless live execution is allowed.")
+@pass_env
+def status(env: Env, as_json: bool, require_live: bool) -> None:
+    """Operator console: mode, every gate, kill switch, limits, verdict."""
+    from peaktrade_core.status import render_status, status_dict
+
+    data = status_dict(env.config, env.kill_switch().state())
+    if as_json:
+        echo_json(data)
+    else:
+        click.echo(render_status(data))
+    if require_live and not data["is_live_execution_allowed"]:
+        sys.exit(1)
+
+
+@cli.command()
+@click.option("--reason", help="Why (required to engage and to release).")
+@click.option("--operator", help="Who (default: the OS user).")
+@click.option("--release", is_flag=True, help="Release the kill switch.")
+@click.option("--history", is_flag=True, help="Show every engage and release.")
+@click.option("--json", "as_json", is_flag=True)
+@pass_env
+def kill(env: Env, reason: str | None, operator: str | None, release: bool, history: bool, as_json: bool) -> None:
+    """Engage the kill switch: no new order passes until a person releases it."""
+    from peaktrade_core.killswitch import KillSwitchError
+
+    switch = env.kill_switch()
+    if history:
+        rows = switch.history()
+        if as_json:
+            echo_json(rows)
+        else:
+            for r in rows:
+                click.echo(f"{r['at']}  {r['action']:<7}  {r['operator']:<12}  {r['source']:<10}  {r['reason']}")
+            if not rows:
+                click.echo("no kill switch events")
+        return
+    if not reason:
+        fail("--reason is required: say why you " + ("release" if release else "engage") + " the kill switch")
+    try:
+        state = switch.release(reason, operator) if release else switch.engage(reason, operator)
+    except KillSwitchError as exc:
+        fail(str(exc))
+    if release:
+        click.echo("kill switch RELEASED")
+    else:
+        click.echo(f"kill switch ENGAGED by {state.operator}: {state.reason}")
+
+
+# -- entry point --------------------------------------------------------------------------
+
+
+def _register_plugin_commands() -> None:
+    from peaktrade_core.plugins import get_plugin_manager
+
+    pm = get_plugin_manager()
+    for name, _result, error in pm.call_isolated("register_commands", {"cli": cli}, None):
+        if error is not None:
+            pm.mark_failed(name, f"register_commands: {type(error).__name__}: {error}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    from peaktrade_core.config import ConfigError
+
+    _register_plugin_commands()
+    try:
+        cli.main(args=argv, prog_name="peaktrade", standalone_mode=True)
+    except ConfigError as exc:
+        fail(exc.lines)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,261 @@
+"""The live gates: one place that decides whether an order may reach a real venue (GATE-1..7).
+
+Environment-level facts (mode, gate 1, gate 2, confirm token, dry-run, kill switch, live
+limits) are evaluated once per batch into a :class:`GateReport`; per-order gates (symbol and
+exchange allow-lists, manual confirmation, kill switch reduce-only exception) run over the
+batch in :func:`builtin_gate_decisions`, the essential built-in ``check_gate`` plugin.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+
+from attrs import define, field, frozen
+
+from peaktrade_core.environment import EffectiveMode, EnvironmentConfig, TokenState, TradingMode
+from peaktrade_core.log import SAFETY, logger
+from peaktrade_core.orders import OrderRequest
+
+
+@frozen
+class KillSwitchState:
+    engaged: bool = False
+    operator: str = ""
+    reason: str = ""
+    at: str = ""
+    source: str = ""
+
+    def describe(self) -> str:
+        if not self.engaged:
+            return "released"
+        return f"engaged by {self.operator or '?'} at {self.at or '?'}: {self.reason or '(no reason)'}"
+
+
+RELEASED = KillSwitchState()
+
+
+@frozen
+class GateDecision:
+    """One gate's verdict on (part of) a batch. A closed decision blocks the orders it names
+    (``orders`` = indices into the batch; ``None`` = the whole batch). Open decisions are for
+    the report only: nothing a plugin returns can unblock an order another gate blocked."""
+
+    gate: str
+    open: bool
+    reason: str
+    orders: tuple[int, ...] | None = None
+    plugin: str = ""
+
+    def blocks(self, index: int) -> bool:
+        return not self.open and (self.orders is None or index in self.orders)
+
+
+@frozen
+class GateStatus:
+    gate: str
+    open: bool
+    value: str
+    reason: str
+
+
+@frozen
+class GateReport:
+    """Every environment-level gate, open or closed, and the verdict."""
+
+    mode: TradingMode
+    effective_mode: EffectiveMode
+    gates: tuple[GateStatus, ...]
+    kill_switch: KillSwitchState
+
+    @property
+    def live_allowed(self) -> bool:
+        return all(g.open for g in self.gates)
+
+    @property
+    def reason(self) -> str:
+        """The first closed gate in the seed's order, or why everything is open."""
+        for g in self.gates:
+            if not g.open:
+                return g.reason
+        return "all live gates open: live execution allowed"
+
+    @property
+    def closed(self) -> list[GateStatus]:
+        return [g for g in self.gates if not g.open]
+
+
+class LiveExecutionBlocked(Exception):
+    """Raised by :class:`SafetyGuard` when an order may not be placed live."""
+
+    def __init__(self, reasons: Sequence[str]):
+        self.reasons = list(reasons)
+        super().__init__("; ".join(self.reasons))
+
+
+def evaluate_gates(env: EnvironmentConfig, kill_switch: KillSwitchState = RELEASED) -> GateReport:
+    """Evaluate every environment-level gate, in the order ``SafetyGuard`` checks them."""
+    token = env.token_state()
+    missing = env.live_limits_missing()
+    gates = (
+        GateStatus(
+            "mode",
+            env.mode is TradingMode.LIVE,
+            env.mode.value,
+            f"environment mode is {env.mode.value!r}, not LIVE: orders are never sent to a real venue",
+        ),
+        GateStatus(
+            "enable_live_trading",
+            env.enable_live_trading,
+            str(env.enable_live_trading),
+            "enable_live_trading=False (gate 1 blocked)",
+        ),
+        GateStatus(
+            "live_mode_armed",
+            env.live_mode_armed,
+            str(env.live_mode_armed),
+            "live_mode_armed=False (gate 2 blocked)",
+        ),
+        GateStatus(
+            "confirm_token",
+            not env.require_confirm_token or token is TokenState.VALID,
+            token.value,
+            f"confirm_token {token.value} (require_confirm_token=True, gate blocked)",
+        ),
+        GateStatus(
+            "live_dry_run_mode",
+            not env.live_dry_run_mode,
+            str(env.live_dry_run_mode),
+            "live_dry_run_mode=True (technical gate blocks real orders)",
+        ),
+        GateStatus(
+            "kill_switch",
+            not kill_switch.engaged,
+            "ENGAGED" if kill_switch.engaged else "released",
+            f"kill switch {kill_switch.describe()}",
+        ),
+        GateStatus(
+            "live_limits",
+            not missing,
+            "set" if not missing else "NOT SET",
+            f"live limits not set: {', '.join(missing)} (live needs both)",
+        ),
+    )
+    allowed = all(g.open for g in gates)
+    effective = {
+        TradingMode.PAPER: EffectiveMode.PAPER,
+        TradingMode.SHADOW: EffectiveMode.SHADOW,
+        TradingMode.TESTNET: EffectiveMode.TESTNET_DRY_RUN,
+        TradingMode.LIVE: EffectiveMode.LIVE if allowed else EffectiveMode.LIVE_DRY_RUN,
+    }[env.mode]
+    return GateReport(env.mode, effective, gates, kill_switch)
+
+
+def is_live_execution_allowed(
+    env: EnvironmentConfig, kill_switch: KillSwitchState = RELEASED
+) -> tuple[bool, str]:
+    """``(allowed, reason)``: may real orders be sent? The reason names the first closed gate."""
+    report = evaluate_gates(env, kill_switch)
+    return report.live_allowed, report.reason
+
+
+class SafetyGuard:
+    """The last check before anything is sent to a venue (seed 000's ``SafetyGuard``)."""
+
+    def __init__(
+        self,
+        env: EnvironmentConfig,
+        kill_switch: Callable[[], KillSwitchState] = lambda: RELEASED,
+    ):
+        self.env = env
+        self._kill_switch = kill_switch
+
+    def ensure_may_place_order(self, order: OrderRequest | None = None) -> None:
+        """Raise :class:`LiveExecutionBlocked` unless every gate is open for ``order``."""
+        report = evaluate_gates(self.env, self._kill_switch())
+        reasons = [g.reason for g in report.closed]
+        if order is not None and not reasons:
+            reasons = [d.reason for d in builtin_gate_decisions(self.env, [order], report) if not d.open]
+        if reasons:
+            logger.bind(tag=SAFETY).warning("order blocked: {}", "; ".join(reasons))
+            raise LiveExecutionBlocked(reasons)
+
+
+@define
+class GateContext:
+    """What gates may consult besides the environment and the orders."""
+
+    report: GateReport
+    #: signed position per symbol, for the reduce-only exception of the kill switch
+    positions: Mapping[str, float] = field(factory=dict)
+    #: asks a person to confirm one live order; ``None`` = no terminal, so never confirmed
+    confirm: Callable[[OrderRequest], bool] | None = None
+
+
+def _reduces_position(order: OrderRequest, positions: Mapping[str, float]) -> bool:
+    position = positions.get(order.symbol, 0.0)
+    signed = order.signed_quantity
+    return position != 0.0 and position * signed < 0 and abs(signed) <= abs(position)
+
+
+def builtin_gate_decisions(
+    env: EnvironmentConfig,
+    orders: Sequence[OrderRequest],
+    report: GateReport,
+    positions: Mapping[str, float] | None = None,
+    confirm: Callable[[OrderRequest], bool] | None = None,
+) -> list[GateDecision]:
+    """The essential gates over a batch. Only closed decisions and per-gate summaries."""
+    decisions: list[GateDecision] = []
+    positions = positions or {}
+    if report.kill_switch.engaged:
+        reason = f"kill switch {report.kill_switch.describe()}"
+        if env.kill_switch_allow_reduce_only:
+            blocked = tuple(
+                i
+                for i, o in enumerate(orders)
+                if not (o.reduce_only and _reduces_position(o, positions))
+            )
+            if blocked:
+                decisions.append(GateDecision("kill_switch", False, reason, blocked))
+        else:
+            decisions.append(GateDecision("kill_switch", False, reason))
+    if report.effective_mode is not EffectiveMode.LIVE:
+        return decisions
+    allowed_symbols = set(env.live_allowed_symbols)
+    not_allowed = tuple(i for i, o in enumerate(orders) if o.symbol not in allowed_symbols)
+    if not_allowed:
+        listed = ", ".join(sorted(allowed_symbols)) or "none"
+        decisions.append(
+            GateDecision(
+                "live_allowed_symbols",
+                False,
+                f"symbol not in live_allowed_symbols ({listed})",
+                not_allowed,
+            )
+        )
+    if env.exchange not in env.live_allowed_exchanges:
+        decisions.append(
+            GateDecision(
+                "live_allowed_exchanges",
+                False,
+                f"exchange {env.exchange!r} not in live_allowed_exchanges",
+            )
+        )
+    if env.require_manual_confirm_for_live:
+        if confirm is None:
+            decisions.append(
+                GateDecision(
+                    "manual_confirm",
+                    False,
+                    "manual confirmation required (require_manual_confirm_for_live) but no terminal to ask",
+                )
+            )
+        else:
+            refused = tuple(
+                i for i, o in enumerate(orders) if i not in not_allowed and not confirm(o)
+            )
+            if refused:
+                decisions.append(
+                    GateDecision("manual_confirm", False, "not confirmed by the operator", refused)
+                )
+    return decisions

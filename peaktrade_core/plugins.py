@@ -1,0 +1,270 @@
+"""The plugin manager: built-ins and entry-point plugins, loaded in isolation, called safely.
+
+Built-in plugins are registered with the same call as external ones; the *essential* ones
+(safety gates, standard risk limits, the log/stderr alert sinks) cannot be blocked by any
+setting. Every entry point of the group ``peaktrade`` is loaded on its own: one that fails to
+import, has a misspelt hook (``chek_gate``) or a signature the spec does not allow is recorded
+as failed and the rest still load.
+
+Environment variables:
+``PEAK_TRADE_PLUGINS``          comma-separated allow-list of external plugins; empty = none.
+``PEAK_TRADE_DISABLE_PLUGINS``  comma-separated plugins not to load.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import importlib
+import os
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import pluggy
+from attrs import evolve, frozen
+
+from peaktrade_core import hookspecs
+from peaktrade_core.hookspecs import PROJECT
+
+ENTRY_POINT_GROUP = PROJECT
+
+#: name -> module of the built-in plugins; all of them are essential.
+ESSENTIAL_PLUGINS: dict[str, str] = {
+    "safety-gates": "peaktrade_core.builtin.safety_gates",
+    "risk-limits": "peaktrade_core.builtin.risk_limits",
+    "alert-sinks": "peaktrade_core.builtin.alert_sinks",
+}
+
+
+@frozen
+class PluginInfo:
+    name: str
+    distribution: str
+    version: str
+    source: str  # "builtin" | "entry-point" | "registered"
+    hooks: tuple[str, ...] = ()
+    status: str = "loaded"  # "loaded" | "failed" | "disabled"
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "distribution": self.distribution,
+            "version": self.version,
+            "source": self.source,
+            "hooks": list(self.hooks),
+            "status": self.status,
+            "error": self.error,
+        }
+
+
+class PluginError(Exception):
+    """A plugin misbehaved; the message names it."""
+
+
+def _names_from_env(var: str) -> set[str] | None:
+    raw = os.environ.get(var)
+    if raw is None:
+        return None
+    return {n.strip() for n in raw.split(",") if n.strip()}
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
+
+
+class PluginManager:
+    """A small typed facade over pluggy: one method per hook, failures isolated."""
+
+    def __init__(self, allow: set[str] | None = None, disable: set[str] | None = None):
+        self.pm = pluggy.PluginManager(PROJECT)
+        self.pm.add_hookspecs(hookspecs)
+        self.allow = allow
+        self.disable = disable or set()
+        self._infos: dict[str, PluginInfo] = {}
+        self._loaded = False
+        self._lock = threading.Lock()
+        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+
+    # -- loading ---------------------------------------------------------------------------
+
+    def load(self) -> PluginManager:
+        """Register the built-ins, then every allowed entry point. Idempotent."""
+        with self._lock:
+            if self._loaded:
+                return self
+            self._loaded = True
+            from peaktrade_core import __version__
+
+            for name, module in ESSENTIAL_PLUGINS.items():
+                plugin = importlib.import_module(module)
+                self._register(plugin, name, "peaktrade-core", __version__, "builtin")
+            self._load_entry_points()
+        return self
+
+    def _load_entry_points(self) -> None:
+        from importlib.metadata import entry_points
+
+        for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+            dist = getattr(ep, "dist", None)
+            dist_name = dist.name if dist else "?"
+            version = dist.version if dist else "?"
+            if ep.name in ESSENTIAL_PLUGINS or self.pm.has_plugin(ep.name):
+                self._fail(ep.name, dist_name, version, "entry-point", "name clashes with a loaded plugin")
+                continue
+            if self.allow is not None and ep.name not in self.allow:
+                continue
+            if ep.name in self.disable:
+                self._infos[ep.name] = PluginInfo(ep.name, dist_name, version, "entry-point", status="disabled")
+                continue
+            try:
+                plugin = ep.load()
+            except BaseException as exc:  # noqa: BLE001 - a broken plugin must never take the CLI down
+                if isinstance(exc, KeyboardInterrupt):
+                    raise
+                self._fail(ep.name, dist_name, version, "entry-point", _one_line(exc))
+                continue
+            self._register(plugin, ep.name, dist_name, version, "entry-point")
+
+    def _fail(self, name: str, dist: str, version: str, source: str, error: str) -> None:
+        self._infos[name] = PluginInfo(name, dist, version, source, status="failed", error=error)
+
+    def _register(self, plugin: object, name: str, dist: str, version: str, source: str) -> bool:
+        unknown = self._unknown_hooks(plugin)
+        if unknown:
+            self._fail(name, dist, version, source, f"unknown hook implementation(s): {', '.join(unknown)}")
+            return False
+        try:
+            self.pm.register(plugin, name=name)
+        except Exception as exc:  # pluggy validates argument names against the spec
+            self._fail(name, dist, version, source, _one_line(exc))
+            return False
+        hooks = tuple(sorted(c.name for c in self.pm.get_hookcallers(plugin) or ()))
+        self._infos[name] = PluginInfo(name, dist, version, source, hooks)
+        return True
+
+    def _unknown_hooks(self, plugin: object) -> list[str]:
+        unknown = []
+        for attr in dir(plugin):
+            try:
+                opts = self.pm.parse_hookimpl_opts(plugin, attr)
+            except Exception:
+                continue
+            if opts is not None and not hasattr(hookspecs, attr):
+                unknown.append(attr)
+        return unknown
+
+    def register(self, plugin: object, name: str | None = None) -> str:
+        """Register a plugin object at run time (tests, notebooks). Raises on a bad plugin."""
+        self.load()
+        name = name or getattr(plugin, "__name__", None) or f"{type(plugin).__name__}-{id(plugin):x}"
+        if not self._register(plugin, name, "-", "-", "registered"):
+            raise PluginError(f"plugin {name}: {self._infos.pop(name).error}")
+        return name
+
+    def unregister(self, name: str) -> None:
+        if name in ESSENTIAL_PLUGINS:
+            raise PluginError(f"plugin {name} is essential and cannot be unregistered")
+        if self.pm.has_plugin(name):
+            self.pm.unregister(name=name)
+        self._infos.pop(name, None)
+
+    def infos(self) -> list[PluginInfo]:
+        self.load()
+        return sorted(self._infos.values(), key=lambda i: (i.source != "builtin", i.name))
+
+    def failed(self) -> list[PluginInfo]:
+        return [i for i in self.infos() if i.status == "failed"]
+
+    def mark_failed(self, name: str, error: str) -> None:
+        """Record a plugin that failed after loading (e.g. in ``configure``)."""
+        info = self._infos.get(name)
+        if info is not None:
+            self._infos[name] = evolve(info, status="failed", error=error)
+
+    def is_essential(self, name: str) -> bool:
+        return name in ESSENTIAL_PLUGINS
+
+    # -- calling ---------------------------------------------------------------------------
+
+    def implementations(self, hook: str) -> list[tuple[str, Callable[..., Any], list[str]]]:
+        """``(plugin name, function, argument names)`` for each implementation, in call order."""
+        self.load()
+        caller = getattr(self.pm.hook, hook)
+        out = []
+        for impl in reversed(caller.get_hookimpls()):  # pluggy calls last-registered first
+            name = self.pm.get_name(impl.plugin) or "?"
+            if self._infos.get(name, None) is not None and self._infos[name].status == "failed":
+                continue
+            out.append((name, impl.function, list(impl.argnames)))
+        return out
+
+    def call_isolated(
+        self, hook: str, kwargs: dict[str, Any], timeout: float | None
+    ) -> Iterable[tuple[str, Any, BaseException | None]]:
+        """Call each implementation on its own: ``(plugin, result, error)``.
+
+        Essential built-ins run inline. Others run on a worker thread with ``timeout``
+        seconds; one that exceeds it yields a ``TimeoutError`` (the thread is abandoned).
+        """
+        for name, function, argnames in self.implementations(hook):
+            args = [kwargs[a] for a in argnames]
+            if name in ESSENTIAL_PLUGINS or timeout is None:
+                try:
+                    yield name, function(*args), None
+                except Exception as exc:
+                    yield name, None, exc
+                continue
+            if self._pool is None:
+                self._pool = concurrent.futures.ThreadPoolExecutor(4, thread_name_prefix="peaktrade-plugin")
+            future = self._pool.submit(function, *args)
+            try:
+                yield name, future.result(timeout=timeout), None
+            except concurrent.futures.TimeoutError:
+                yield name, None, TimeoutError(f"no answer within {timeout:g}s")
+            except Exception as exc:
+                yield name, None, exc
+
+    def config_sections(self) -> dict[str, type]:
+        """``[plugins.<name>]`` -> class, from every plugin's ``config_sections``."""
+        sections: dict[str, type] = {}
+        for name, result, error in self.call_isolated("config_sections", {}, None):
+            if error is not None:
+                self.mark_failed(name, f"config_sections: {_one_line(error)}")
+            elif result:
+                sections.update(result)
+        return sections
+
+    def configure(self, config: Any) -> None:
+        for name, _result, error in self.call_isolated("configure", {"config": config}, None):
+            if error is not None:
+                self.mark_failed(name, f"configure: {_one_line(error)}")
+
+    @property
+    def hook(self) -> Any:
+        self.load()
+        return self.pm.hook
+
+
+_manager: PluginManager | None = None
+_manager_lock = threading.Lock()
+
+
+def get_plugin_manager() -> PluginManager:
+    """The process-wide manager, created and loaded on first use (no import side effects)."""
+    global _manager
+    with _manager_lock:
+        if _manager is None:
+            _manager = PluginManager(
+                allow=_names_from_env("PEAK_TRADE_PLUGINS"),
+                disable=_names_from_env("PEAK_TRADE_DISABLE_PLUGINS") or set(),
+            )
+    return _manager.load()
+
+
+def reset_plugin_manager() -> None:
+    """Forget the process-wide manager (tests; a changed environment)."""
+    global _manager
+    with _manager_lock:
+        _manager = None

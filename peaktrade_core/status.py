@@ -1,0 +1,101 @@
+"""The operator console (OPS-2): everything that decides whether an order may go live."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from peaktrade_core.config import PeakTradeConfig
+from peaktrade_core.gates import KillSwitchState, evaluate_gates
+
+_LIMIT_KEYS = (
+    "max_live_notional_per_order",
+    "max_live_notional_total",
+    "live_trade_min_size",
+)
+
+
+def status_dict(config: PeakTradeConfig, kill_switch: KillSwitchState) -> dict[str, Any]:
+    env = config.environment
+    report = evaluate_gates(env, kill_switch)
+    risk = config.live_risk
+    return {
+        "config": config.source or "built-in defaults",
+        "config_sha256": config.sha256 or None,
+        "mode": env.mode.value,
+        "effective_mode": report.effective_mode.value,
+        "environment_profile": env.profile,
+        "risk_profile": risk.profile,
+        "is_live_execution_allowed": report.live_allowed,
+        "reason": report.reason,
+        "gates": [
+            {"gate": g.gate, "open": g.open, "value": g.value, "reason": None if g.open else g.reason}
+            for g in report.gates
+        ],
+        "kill_switch": {
+            "engaged": kill_switch.engaged,
+            "operator": kill_switch.operator or None,
+            "at": kill_switch.at or None,
+            "reason": kill_switch.reason or None,
+            "source": kill_switch.source or None,
+        },
+        "live_allowed_symbols": list(env.live_allowed_symbols),
+        "exchange": env.exchange,
+        "live_allowed_exchanges": list(env.live_allowed_exchanges),
+        "require_manual_confirm_for_live": env.require_manual_confirm_for_live,
+        "limits": {
+            **{f"environment.{k}": getattr(env, k) for k in _LIMIT_KEYS},
+            "live_risk.enabled": risk.enabled,
+            "live_risk.block_on_violation": risk.block_on_violation,
+            **{
+                f"live_risk.{k}": getattr(risk, k)
+                for k in (
+                    "max_order_notional",
+                    "max_symbol_exposure_notional",
+                    "max_total_exposure_notional",
+                    "max_open_positions",
+                    "max_daily_loss_abs",
+                    "max_daily_loss_pct",
+                )
+            },
+        },
+    }
+
+
+def render_status(data: dict[str, Any]) -> str:
+    verdict = "ALLOWED" if data["is_live_execution_allowed"] else "NOT ALLOWED"
+    lines = [
+        "peaktrade status",
+        f"  config:          {data['config']}",
+        f"  mode:            {data['mode']}  (effective: {data['effective_mode']})",
+        f"  env profile:     {data['environment_profile'] or '-'}   risk profile: {data['risk_profile'] or '-'}",
+        f"  live execution:  {verdict}",
+        f"  is_live_execution_allowed: {data['is_live_execution_allowed']}",
+        f"  reason:          {data['reason']}",
+        "",
+        "Gates",
+    ]
+    width = max(len(g["gate"]) for g in data["gates"])
+    for g in data["gates"]:
+        state = "open  " if g["open"] else "CLOSED"
+        lines.append(f"  [{state}] {g['gate'].ljust(width)}  {g['value']:<12} {g['reason'] or ''}".rstrip())
+    ks = data["kill_switch"]
+    lines += ["", "Kill switch"]
+    if ks["engaged"]:
+        lines.append(f"  ENGAGED by {ks['operator']} at {ks['at']} ({ks['source']}): {ks['reason']}")
+    else:
+        lines.append("  released")
+    symbols = ", ".join(data["live_allowed_symbols"]) or "none"
+    exchanges = ", ".join(data["live_allowed_exchanges"]) or "none"
+    lines += [
+        "",
+        "Allow-lists",
+        f"  live_allowed_symbols:   {symbols}",
+        f"  exchange:               {data['exchange'] or '-'} (live allowed: {exchanges})",
+        f"  manual confirm (live):  {data['require_manual_confirm_for_live']}",
+        "",
+        "Limits in force",
+    ]
+    width = max(len(k) for k in data["limits"])
+    for key, value in data["limits"].items():
+        lines.append(f"  {key.ljust(width)}  {'not set' if value is None else value}")
+    return "\n".join(lines)
