@@ -64,8 +64,41 @@ class Env:
 
 pass_env = click.make_pass_decorator(Env)
 
+#: subcommands defined in their own modules, imported only when used (fast start-up)
+LAZY_COMMANDS = {
+    "session": "peaktrade_core.cli_session:session",
+    "orders": "peaktrade_core.cli_session:orders",
+    "runs": "peaktrade_core.cli_runs:runs",
+    "risk": "peaktrade_core.cli_risk:risk",
+    "portfolio": "peaktrade_core.cli_risk:portfolio",
+    "alerts": "peaktrade_core.cli_alerts:alerts",
+    "drills": "peaktrade_core.cli_drills:drills",
+}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *(n for n in LAZY_COMMANDS if self._lazy(n))})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        return super().get_command(ctx, name) or self._lazy(name)
+
+    def _lazy(self, name: str) -> click.Command | None:
+        target = LAZY_COMMANDS.get(name)
+        if target is None:
+            return None
+        import importlib
+
+        module, _, attr = target.partition(":")
+        try:
+            return getattr(importlib.import_module(module), attr)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+            return None  # that part is not installed/built
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--config", "config_path", metavar="PATH", envvar="PEAK_TRADE_CONFIG_PATH", help="Config file (default: ./config/config.toml).")
 @click.option("-v", "--verbose", count=True, help="More log output (-vv: debug).")
 @click.option("-q", "--quiet", is_flag=True, help="Errors only.")

@@ -14,6 +14,7 @@ import difflib
 import enum
 import hashlib
 import os
+import re
 import types
 import typing
 from collections.abc import Mapping
@@ -180,14 +181,26 @@ converter = _make_converter()
 
 
 def _describe(exc: BaseException) -> str:
-    msg = str(exc)
-    if isinstance(exc, ValueError) and msg.startswith("'") and "' must be " in msg:
-        # attrs validator: "'max_order_notional' must be >= 0: -5"
-        rule, _, value = msg.partition("' must be ")[2].rpartition(": ")
-        return f"must be {rule}, got {value}" if rule else f"must be {value}"
+    msg = str(exc.args[0]) if exc.args else str(exc)
+    if _validator_attribute(exc) is not None and msg.startswith("'"):
+        # attrs: "'x' must be >= 0: -5" / "'x' must be in ('a', 'b') (got 'c')"
+        rule = msg.split("' ", 1)[-1]
+        got = re.match(r"(.*?)(?: \(got (.*)\)|: (.*))$", rule)
+        if got:
+            return f"{got.group(1)}, got {got.group(2) or got.group(3)}"
+        return rule
     if isinstance(exc, KeyError):
         return "missing required key"
     return msg or type(exc).__name__
+
+
+def _validator_attribute(exc: BaseException) -> str | None:
+    """The key an attrs validator complained about: in ``args[1]`` (``in_``) or named at
+    the start of the message (``ge``, ``gt``: "'max_order_notional' must be >= 0: -5")."""
+    if len(exc.args) >= 2 and isinstance(exc.args[1], attrs.Attribute):
+        return exc.args[1].name
+    named = re.match(r"'(\w+)' must be ", str(exc.args[0])) if isinstance(exc, ValueError) and exc.args else None
+    return named.group(1) if named else None
 
 
 def _walk(exc: BaseException, path: list[str], known: list[str]) -> typing.Iterator[tuple[str, str]]:
@@ -217,6 +230,9 @@ def _walk(exc: BaseException, path: list[str], known: list[str]) -> typing.Itera
         for inner in exc.exceptions:
             yield from _walk(inner, path, known)
         return
+    attribute = _validator_attribute(exc)
+    if attribute is not None and (not path or path[-1] != attribute):
+        path = [*path, attribute]
     yield ".".join(path), _describe(exc)
 
 

@@ -1,15 +1,48 @@
-"""Pre-trade risk: the ``[live_risk]`` limits, violations, portfolio state (RISK-1..4)."""
+"""Pre-trade risk: the ``[live_risk]`` limits, violations, portfolio state (RISK-1, RISK-2).
+
+Three parts, each called by the pipeline once per batch:
+
+* :class:`LiveRiskLimits` — the standard, stateless limits over a batch and a
+  :class:`PortfolioState` (the essential built-in ``check_risk`` plugin);
+  :func:`run_risk_checks` calls it and every plugin's ``check_risk``, failing closed;
+* :class:`PreTradeControls` — the stateful market-access controls of a session (order-rate
+  throttle, duplicate orders, stale reference data, runaway throttle → kill switch);
+* :meth:`PortfolioState.roll_day` — starts a new calendar day for the daily loss limits.
+"""
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
-from typing import Any
+import math
+import time
+from collections import deque
+from collections.abc import Callable, Container, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from attrs import define, field, frozen
+from attrs import define, evolve, field, frozen
 from attrs.validators import ge, gt, optional
 
+from peaktrade_core.environment import EnvironmentConfig, TradingMode
+from peaktrade_core.log import SAFETY, logger
+from peaktrade_core.orders import OrderRequest, OrderType, Side
+
+if TYPE_CHECKING:
+    from peaktrade_core.killswitch import KillSwitch
+    from peaktrade_core.portfolio import LivePortfolioSnapshot
+
 _amount = optional(ge(0.0))
+
+#: a position smaller than this is closed (float residue of partial fills)
+POSITION_EPSILON = 1e-12
+
+
+def _known_zone(_instance: Any, _attribute: Any, value: str) -> None:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f'unknown time zone "{value}"; give an IANA name such as "Europe/Berlin"') from None
 
 
 @frozen
@@ -27,9 +60,15 @@ class LiveRiskConfig:
     max_order_notional: float | None = field(default=None, validator=_amount)
     min_order_notional: float | None = field(default=None, validator=_amount)
     block_on_violation: bool = True
+    #: accepted for seed compatibility; daily PnL always comes from the pipeline's portfolio
     use_experiments_for_daily_pnl: bool = False
     #: calendar day for daily loss, as an IANA zone name
-    timezone: str = "UTC"
+    timezone: str = field(default="UTC", validator=_known_zone)
+    #: live limits (seed 000 names them here as well as in [environment]); in live mode the
+    #: tighter of the two applies
+    max_live_notional_per_order: float | None = field(default=None, validator=_amount)
+    max_live_notional_total: float | None = field(default=None, validator=_amount)
+    live_trade_min_size: float | None = field(default=None, validator=_amount)
     #: further controls (issue: market-access pre-trade checks)
     price_collar_pct: float = field(default=10.0, validator=ge(0.0))
     max_order_quantity: Mapping[str, float] = field(factory=dict)
@@ -88,6 +127,7 @@ class ViolationCode(enum.StrEnum):
     RATE_PER_MINUTE = "max_orders_per_minute"
     DUPLICATE = "duplicate_order"
     STALE_REFERENCE = "stale_reference_price"
+    RUNAWAY = "runaway_throttle"
     PLUGIN = "plugin_failed"
 
 
@@ -117,7 +157,11 @@ class LiveRiskCheckResult:
 
 @define(slots=True)
 class PortfolioState:
-    """Positions and PnL as the pipeline tracks them. Mutable: updated on every fill."""
+    """Positions and PnL as the pipeline tracks them. Mutable: updated on every fill.
+
+    Exposure and equity are marked at ``last_prices`` (the last fill or price update of a
+    symbol), else at the average entry price. Fees count as realized loss.
+    """
 
     cash: float = 0.0
     starting_equity: float = 0.0
@@ -128,10 +172,17 @@ class PortfolioState:
     fees_paid: float = 0.0
     #: realized + unrealized PnL at the start of the current calendar day
     day_start_pnl: float = 0.0
+    #: equity at the start of the current calendar day (base of ``max_daily_loss_pct``)
+    day_start_equity: float = 0.0
+    #: the current calendar day (ISO date) and when it ends (epoch seconds); 0: no day yet
+    day: str = ""
+    day_ends_at: float = 0.0
+
+    def mark(self, symbol: str) -> float:
+        return self.last_prices.get(symbol, self.average_prices.get(symbol, 0.0))
 
     def exposure(self, symbol: str) -> float:
-        qty = self.positions.get(symbol, 0.0)
-        return abs(qty) * self.last_prices.get(symbol, self.average_prices.get(symbol, 0.0))
+        return abs(self.positions.get(symbol, 0.0)) * self.mark(symbol)
 
     def total_exposure(self) -> float:
         return sum(self.exposure(s) for s in self.positions)
@@ -140,15 +191,41 @@ class PortfolioState:
         return sum(1 for q in self.positions.values() if q)
 
     def unrealized_pnl(self) -> float:
-        return sum(
-            q * (self.last_prices.get(s, self.average_prices.get(s, 0.0)) - self.average_prices.get(s, 0.0))
-            for s, q in self.positions.items()
-        )
+        avg = self.average_prices
+        return sum(q * (self.mark(s) - avg.get(s, 0.0)) for s, q in self.positions.items())
 
     def equity(self) -> float:
-        return self.cash + sum(q * self.last_prices.get(s, self.average_prices.get(s, 0.0)) for s, q in self.positions.items())
+        return self.cash + sum(q * self.mark(s) for s, q in self.positions.items())
 
-    def apply_fill(self, symbol: str, signed_qty: float, price: float, fee: float) -> None:
+    def daily_pnl(self) -> float:
+        """Realized + unrealized PnL since the start of the current calendar day."""
+        return self.realized_pnl + self.unrealized_pnl() - self.day_start_pnl
+
+    def update_prices(self, prices: Mapping[str, float]) -> None:
+        """Mark positions to market (unrealized PnL, exposure)."""
+        self.last_prices.update(prices)
+
+    def roll_day(self, now: float, timezone: str | ZoneInfo = "UTC") -> bool:
+        """Start a new calendar day if ``now`` (epoch seconds) is past the current one.
+
+        The first call, and the first call after midnight in ``timezone``, records the PnL
+        and equity at that moment as the day's baseline for the daily loss limits. Cheap
+        when nothing changes (one comparison): call it once per batch with the current time.
+        Returns whether a new day started.
+        """
+        if now < self.day_ends_at:
+            return False
+        zone = timezone if isinstance(timezone, ZoneInfo) else ZoneInfo(timezone)
+        today = datetime.fromtimestamp(now, zone).date()
+        tomorrow = today + timedelta(days=1)
+        self.day = today.isoformat()
+        # local midnight, converted with that night's UTC offset (DST-safe)
+        self.day_ends_at = datetime(tomorrow.year, tomorrow.month, tomorrow.day, tzinfo=zone).timestamp()
+        self.day_start_pnl = self.realized_pnl + self.unrealized_pnl()
+        self.day_start_equity = self.equity()
+        return True
+
+    def apply_fill(self, symbol: str, signed_qty: float, price: float, fee: float = 0.0) -> None:
         """Update position, average price, realized PnL and cash from one fill."""
         pos = self.positions.get(symbol, 0.0)
         avg = self.average_prices.get(symbol, 0.0)
@@ -159,8 +236,8 @@ class PortfolioState:
             closed = min(abs(signed_qty), abs(pos))
             self.realized_pnl += closed * (price - avg) * (1 if pos > 0 else -1)
             if abs(signed_qty) > abs(pos):
-                avg = price
-        if abs(new) < 1e-12:
+                avg = price  # the remainder opens a new position at this price
+        if abs(new) < POSITION_EPSILON:
             self.positions.pop(symbol, None)
             self.average_prices.pop(symbol, None)
         else:
@@ -170,3 +247,546 @@ class PortfolioState:
         self.cash -= signed_qty * price + fee
         self.fees_paid += fee
         self.realized_pnl -= fee
+
+
+# -- standard limits ------------------------------------------------------------------------
+
+
+def _tightest(*values: float | None) -> float:
+    """The smallest configured ceiling; ``inf`` when none is configured."""
+    configured = [v for v in values if v is not None]
+    return min(configured) if configured else math.inf
+
+
+def _money(x: float) -> str:
+    return f"{x:.2f}"
+
+
+class LiveRiskLimits:
+    """The standard pre-trade limits (RISK-2) over a batch of orders.
+
+    Batch-aware: an order that passes counts at once against exposure, open positions and
+    the live total for the orders after it, as if filled at its price; a blocked order does
+    not (with ``block_on_violation = false`` nothing is blocked, so every order counts).
+    Exposure limits block only orders that raise the exposure they measure, so an order that
+    reduces a position over its limit still passes.
+
+    ``limits.enabled = false`` switches off every ``[live_risk]`` limit; the live limits of
+    ``[environment]`` stay in force in live mode (the live gates demand them).
+    """
+
+    __slots__ = (
+        "limits",
+        "env",
+        "zone",
+        "block",
+        "max_order",
+        "min_order",
+        "max_symbol",
+        "max_total",
+        "max_positions",
+        "daily_abs",
+        "daily_pct",
+        "collar",
+        "max_quantity",
+        "default_max_quantity",
+        "live_order",
+        "live_total",
+        "live_min",
+        "needs_price",
+        "tracks_exposure",
+    )
+
+    def __init__(self, limits: LiveRiskConfig, env: EnvironmentConfig | None = None):
+        env = env if env is not None else EnvironmentConfig()
+        self.limits = limits
+        self.env = env
+        self.zone = ZoneInfo(limits.timezone)
+        self.block = limits.block_on_violation
+        on = limits.enabled
+        own = limits if on else LiveRiskConfig(enabled=False)
+        # unset ceilings become inf and unset floors 0, so the loop compares without branching
+        self.max_order = _tightest(own.max_order_notional)
+        self.min_order = own.min_order_notional or 0.0
+        self.max_symbol = _tightest(own.max_symbol_exposure_notional)
+        self.max_total = _tightest(own.max_total_exposure_notional)
+        self.max_positions = _tightest(own.max_open_positions)
+        self.daily_abs = _tightest(own.max_daily_loss_abs)
+        self.daily_pct = _tightest(own.max_daily_loss_pct)
+        self.collar = own.price_collar_pct / 100.0 if on else 0.0
+        self.max_quantity = {k: v for k, v in own.max_order_quantity.items() if k != "*" and v > 0}
+        star = own.max_order_quantity.get("*")
+        self.default_max_quantity = star if star else math.inf
+        live = env.mode is TradingMode.LIVE  # live dry-run too: rehearsals see live limits
+        self.live_order = _tightest(env.max_live_notional_per_order, own.max_live_notional_per_order) if live else math.inf
+        self.live_total = _tightest(env.max_live_notional_total, own.max_live_notional_total) if live else math.inf
+        self.live_min = max(env.live_trade_min_size or 0.0, own.live_trade_min_size or 0.0) if live else 0.0
+        self.tracks_exposure = any(
+            v != math.inf for v in (self.max_symbol, self.max_total, self.live_total)
+        )
+        self.needs_price = self.tracks_exposure or any(
+            v != math.inf for v in (self.max_order, self.live_order)
+        ) or self.min_order > 0 or self.live_min > 0
+
+    # -- per batch --------------------------------------------------------------------------
+
+    def violations(self, orders: Sequence[OrderRequest], portfolio: PortfolioState) -> list[RiskViolation]:
+        """Every standard-limit violation of the batch, in order (the fast path)."""
+        out: list[RiskViolation] = []
+        if not orders:
+            return out
+        max_order, min_order = self.max_order, self.min_order
+        live_order, live_min = self.live_order, self.live_min
+        max_symbol, max_total, live_total = self.max_symbol, self.max_total, self.live_total
+        max_positions, collar = self.max_positions, self.collar
+        max_quantity, default_max_quantity = self.max_quantity, self.default_max_quantity
+        needs_price, tracks_exposure = self.needs_price, self.tracks_exposure
+        commit_blocked = not self.block
+        positions, last_prices = portfolio.positions, portfolio.last_prices
+        exposure_of = portfolio.exposure
+        # projected per-symbol quantity and exposure after the accepted orders of this batch
+        batch_qty: dict[str, float] = {}
+        batch_exposure: dict[str, float] = {}
+        batch_price: dict[str, float] = {}
+        total = portfolio.total_exposure() if tracks_exposure else 0.0
+        open_count = portfolio.open_positions()
+        daily_breaches = self._daily_loss_breaches(portfolio)
+        buy, limit_type, eps, inf = Side.BUY, OrderType.LIMIT, POSITION_EPSILON, math.inf
+
+        for i, order in enumerate(orders):
+            symbol = order.symbol
+            quantity = order.quantity
+            found: list[RiskViolation] | None = None
+            limit_price = order.limit_price
+            reference = order.reference_price
+            price = limit_price if limit_price is not None else reference
+            if price is None:
+                price = batch_price.get(symbol) or last_prices.get(symbol)
+
+            q0 = batch_qty.get(symbol)
+            if q0 is None:
+                q0 = positions.get(symbol, 0.0)
+            q1 = q0 + quantity if order.side is buy else q0 - quantity
+            if -eps < q1 < eps:
+                q1 = 0.0
+
+            if quantity > max_quantity.get(symbol, default_max_quantity):
+                found = self._add(found, ViolationCode.MAX_QUANTITY, i, symbol,
+                                  max_quantity.get(symbol, default_max_quantity), quantity,
+                                  f"quantity {quantity:g} > limit {max_quantity.get(symbol, default_max_quantity):g} for {symbol}")
+            if collar and limit_price is not None and reference is not None and order.order_type is limit_type:
+                deviation = abs(limit_price - reference) / reference
+                if deviation > collar:
+                    found = self._add(found, ViolationCode.PRICE_COLLAR, i, symbol, collar * 100, deviation * 100,
+                                      f"limit price {limit_price:g} is {deviation * 100:.2f}% from reference "
+                                      f"{reference:g} > collar {collar * 100:.2f}%")
+            if daily_breaches and not (q0 and q0 * q1 >= 0 and abs(q1) <= abs(q0)):
+                for code, limit, value, text in daily_breaches:
+                    found = self._add(found, code, i, symbol, limit, value, text)
+
+            e0 = e1 = total1 = 0.0
+            if price is None:
+                if needs_price:
+                    found = self._add(found, ViolationCode.NO_PRICE, i, symbol, None, None,
+                                      f"no price for {symbol} (no limit price, reference price or last "
+                                      "price): notional limits cannot be checked")
+            else:
+                notional = quantity * price
+                if notional > max_order:
+                    found = self._add(found, ViolationCode.ORDER_NOTIONAL, i, symbol, max_order, notional,
+                                      f"order notional {_money(notional)} > limit {_money(max_order)}")
+                if notional < min_order:
+                    found = self._add(found, ViolationCode.MIN_ORDER_NOTIONAL, i, symbol, min_order, notional,
+                                      f"order notional {_money(notional)} < limit {_money(min_order)}")
+                if notional > live_order:
+                    found = self._add(found, ViolationCode.LIVE_ORDER_NOTIONAL, i, symbol, live_order, notional,
+                                      f"live order notional {_money(notional)} > limit {_money(live_order)}")
+                if notional < live_min:
+                    found = self._add(found, ViolationCode.LIVE_MIN_SIZE, i, symbol, live_min, notional,
+                                      f"live order notional {_money(notional)} < minimum size {_money(live_min)}")
+                if tracks_exposure:
+                    e0 = batch_exposure.get(symbol)
+                    if e0 is None:
+                        e0 = exposure_of(symbol)
+                    e1 = abs(q1) * price
+                    total1 = total - e0 + e1
+                    if e1 > max_symbol and e1 > e0:
+                        found = self._add(found, ViolationCode.SYMBOL_EXPOSURE, i, symbol, max_symbol, e1,
+                                          f"{symbol} exposure after order {_money(e1)} > limit {_money(max_symbol)}")
+                    if total1 > total:
+                        if total1 > max_total:
+                            found = self._add(found, ViolationCode.TOTAL_EXPOSURE, i, symbol, max_total, total1,
+                                              f"total exposure after order {_money(total1)} > limit {_money(max_total)}")
+                        if total1 > live_total:
+                            found = self._add(found, ViolationCode.LIVE_TOTAL_NOTIONAL, i, symbol, live_total,
+                                              total1,
+                                              f"live total notional after order {_money(total1)} > limit "
+                                              f"{_money(live_total)}")
+            opens = not q0 and q1
+            if opens and open_count + 1 > max_positions:
+                found = self._add(found, ViolationCode.OPEN_POSITIONS, i, symbol, max_positions, open_count + 1,
+                                  f"open positions after order {open_count + 1} > limit {max_positions:g}")
+
+            if found is not None:
+                out += found
+                if not commit_blocked:
+                    continue
+            batch_qty[symbol] = q1
+            if price is not None:
+                batch_price[symbol] = price
+                if tracks_exposure:
+                    batch_exposure[symbol] = e1
+                    total = total1
+            if opens:
+                open_count += 1
+            elif q0 and not q1:
+                open_count -= 1
+        return out
+
+    @staticmethod
+    def _add(
+        found: list[RiskViolation] | None,
+        code: ViolationCode,
+        index: int | None,
+        symbol: str | None,
+        limit: float | None,
+        value: float | None,
+        text: str,
+    ) -> list[RiskViolation]:
+        """Append one violation (the slow path: only here are objects built)."""
+        violation = RiskViolation(
+            code=code.value,
+            message=f"{code.value}: {text}",
+            order_index=index,
+            symbol=symbol,
+            limit=None if limit is None else float(limit),
+            value=None if value is None else float(value),
+        )
+        if found is None:
+            return [violation]
+        found.append(violation)
+        return found
+
+    def _daily_loss_breaches(self, portfolio: PortfolioState) -> list[tuple[ViolationCode, float, float, str]]:
+        """The daily loss limits broken before this batch: ``(code, limit, value, text)``."""
+        if self.daily_abs == math.inf and self.daily_pct == math.inf:
+            return []
+        base = portfolio.day_start_equity or portfolio.starting_equity
+        return self._loss_breaches(-portfolio.daily_pnl(), base)
+
+    def _loss_breaches(self, loss: float, base: float) -> list[tuple[ViolationCode, float, float, str]]:
+        """``base`` is the day's starting equity; without one (<= 0) the percentage is not
+        checked and the absolute limit must carry the day."""
+        breaches = []
+        if loss > self.daily_abs:
+            breaches.append((ViolationCode.DAILY_LOSS_ABS, self.daily_abs, loss,
+                             f"daily loss {_money(loss)} > limit {_money(self.daily_abs)}"))
+        if base > 0 and loss / base * 100 > self.daily_pct:
+            pct = loss / base * 100
+            breaches.append((ViolationCode.DAILY_LOSS_PCT, self.daily_pct, pct,
+                             f"daily loss {pct:.2f}% of {_money(base)} > limit {self.daily_pct:.2f}%"))
+        return breaches
+
+    def check_orders(self, orders: Sequence[OrderRequest], portfolio: PortfolioState) -> LiveRiskCheckResult:
+        """The seed's API: violations plus the verdict (``block_on_violation`` decides)."""
+        found = self.violations(orders, portfolio)
+        return LiveRiskCheckResult(allowed=not (found and self.block), violations=tuple(found), limits=self.limits)
+
+    def roll_day(self, portfolio: PortfolioState, now: float | None = None) -> bool:
+        """Start a new calendar day in ``limits.timezone`` if one began (see
+        :meth:`PortfolioState.roll_day`)."""
+        return portfolio.roll_day(time.time() if now is None else now, self.zone)
+
+    # -- portfolio level ---------------------------------------------------------------------
+
+    def evaluate_portfolio(self, snapshot: LivePortfolioSnapshot) -> LiveRiskCheckResult:
+        """Check a portfolio against the portfolio-level limits: exposure per symbol and in
+        total (and the live total in live mode), open positions, daily loss."""
+        found: list[RiskViolation] = []
+        add = self._add
+        for position in snapshot.positions:
+            if position.notional is None:
+                if self.tracks_exposure:
+                    found = add(found, ViolationCode.NO_PRICE, None, position.symbol, None, None,
+                                f"no price for {position.symbol}: its exposure cannot be checked")
+                continue
+            if position.notional > self.max_symbol:
+                found = add(found, ViolationCode.SYMBOL_EXPOSURE, None, position.symbol, self.max_symbol,
+                            position.notional,
+                            f"{position.symbol} exposure {_money(position.notional)} > limit {_money(self.max_symbol)}")
+        total = snapshot.total_exposure
+        if total > self.max_total:
+            found = add(found, ViolationCode.TOTAL_EXPOSURE, None, None, self.max_total, total,
+                        f"total exposure {_money(total)} > limit {_money(self.max_total)}")
+        if total > self.live_total:
+            found = add(found, ViolationCode.LIVE_TOTAL_NOTIONAL, None, None, self.live_total, total,
+                        f"live total notional {_money(total)} > limit {_money(self.live_total)}")
+        if snapshot.open_positions > self.max_positions:
+            found = add(found, ViolationCode.OPEN_POSITIONS, None, None, self.max_positions,
+                        snapshot.open_positions, f"open positions {snapshot.open_positions} > limit {self.max_positions:g}")
+        if snapshot.daily_pnl is not None:
+            base = snapshot.day_start_equity or snapshot.equity - snapshot.daily_pnl
+            for code, limit, value, text in self._loss_breaches(-snapshot.daily_pnl, base):
+                found = add(found, code, None, None, limit, value, text)
+        return LiveRiskCheckResult(allowed=not (found and self.block), violations=tuple(found), limits=self.limits)
+
+
+def blocked_orders(violations: Sequence[RiskViolation], block_on_violation: bool) -> tuple[bool, set[int]]:
+    """``(whole batch blocked, indices of blocked orders)``. A failed plugin always blocks
+    the batch (fail closed); other violations block only with ``block_on_violation``."""
+    whole = False
+    indices: set[int] = set()
+    for v in violations:
+        if v.code != ViolationCode.PLUGIN and not block_on_violation:
+            continue
+        if v.order_index is None:
+            whole = True
+        else:
+            indices.add(v.order_index)
+    return whole, indices
+
+
+def run_risk_checks(
+    orders: Sequence[OrderRequest],
+    portfolio: PortfolioState,
+    limits: LiveRiskConfig,
+    env: EnvironmentConfig,
+    timeout: float | None = 2.0,
+) -> list[RiskViolation]:
+    """Call every ``check_risk`` implementation (the built-in limits and each plugin) on
+    the batch; each violation carries the plugin that found it. An implementation that
+    raises, times out or returns something other than violations for this batch adds a
+    ``plugin_failed`` violation for the whole batch, naming it."""
+    from peaktrade_core.plugins import get_plugin_manager
+
+    kwargs = {"orders": orders, "portfolio": portfolio, "limits": limits, "env": env}
+    n = len(orders)
+    out: list[RiskViolation] = []
+    for name, result, error in get_plugin_manager().call_isolated("check_risk", kwargs, timeout):
+        if error is not None:
+            first = (str(error).strip().splitlines() or [""])[0]
+            out.append(_plugin_failure(name, f"failed: {type(error).__name__}: {first}".rstrip(": ")))
+            continue
+        if result is None:
+            continue
+        try:
+            items = list(result)
+        except TypeError:
+            out.append(_plugin_failure(name, f"returned {type(result).__name__}, not violations"))
+            continue
+        for v in items:
+            if not isinstance(v, RiskViolation) or (v.order_index is not None and not 0 <= v.order_index < n):
+                out.append(_plugin_failure(name, f"returned an invalid violation: {v!r:.80}"))
+                break
+            out.append(v if v.plugin else evolve(v, plugin=name))
+    return out
+
+
+def _plugin_failure(plugin: str, what: str) -> RiskViolation:
+    logger.bind(tag=SAFETY).error("risk plugin {} {}: batch blocked", plugin, what)
+    return RiskViolation(
+        code=ViolationCode.PLUGIN.value,
+        message=f"{ViolationCode.PLUGIN.value}: risk plugin {plugin} {what}: batch blocked (fail closed)",
+        plugin=plugin,
+    )
+
+
+# -- stateful pre-trade controls --------------------------------------------------------------
+
+
+class _SlidingCount:
+    """Events in a sliding time window, stored as ``(time, count)`` per call so a whole
+    batch costs one append, not one per order."""
+
+    __slots__ = ("window", "events", "total")
+
+    def __init__(self, window: float):
+        self.window = window
+        self.events: deque[tuple[float, int]] = deque()
+        self.total = 0
+
+    def current(self, now: float) -> int:
+        events, cutoff = self.events, now - self.window
+        while events and events[0][0] <= cutoff:
+            self.total -= events.popleft()[1]
+        return self.total
+
+    def add(self, now: float, count: int) -> None:
+        if count:
+            self.events.append((now, count))
+            self.total += count
+
+    def clear(self) -> None:
+        self.events.clear()
+        self.total = 0
+
+
+class PreTradeControls:
+    """The stateful market-access controls of one session (SEC 15c3-5, RTS 6 Art. 15).
+
+    The pipeline owns one instance per session and calls :meth:`check` once per batch
+    (after the ``check_risk`` hook, before the gates) and :meth:`record_executions` after
+    each batch was executed. Every control is off when its setting is 0:
+
+    * order-rate throttle: at most ``max_orders_per_second`` / ``max_orders_per_minute``
+      orders let through in any sliding second / minute;
+    * duplicates: a client order id let through before in this session, or an identical
+      order (symbol, side, quantity, type, limit price) let through within
+      ``duplicate_window_seconds``;
+    * stale reference data: the symbol's last price, given in ``reference_times``
+      (symbol → epoch seconds of the last price), older than ``max_reference_age_seconds``
+      — or unknown — blocks the order;
+    * runaway throttle: more than ``runaway_max_executions`` executions within
+      ``runaway_window_seconds`` engages the kill switch, which stays engaged until a person
+      releases it. Without a kill switch the controls themselves block every later order.
+
+    Only orders :meth:`check` lets through count for the throttle and duplicates.
+    """
+
+    def __init__(
+        self,
+        limits: LiveRiskConfig,
+        kill_switch: KillSwitch | None = None,
+        clock: Callable[[], float] = time.time,
+    ):
+        self.limits = limits
+        self.kill_switch = kill_switch
+        self.clock = clock
+        self._per_second = _SlidingCount(1.0)
+        self._per_minute = _SlidingCount(60.0)
+        self._executions = _SlidingCount(limits.runaway_window_seconds)
+        self._seen_ids: set[str] = set()
+        self._recent: dict[tuple[Any, ...], float] = {}
+        self._recent_pruned_at = 0.0
+        #: set when the runaway throttle tripped and no kill switch could hold it
+        self.runaway_reason: str | None = None
+
+    def check(
+        self,
+        orders: Sequence[OrderRequest],
+        now: float | None = None,
+        reference_times: Mapping[str, float] | None = None,
+        skip: Container[int] = (),
+    ) -> list[RiskViolation]:
+        """Violations of the batch; orders at indices in ``skip`` (already blocked by an
+        earlier check) are neither checked nor counted."""
+        now = self.clock() if now is None else now
+        limits = self.limits
+        out: list[RiskViolation] = []
+        if self.runaway_reason is not None:
+            return [
+                _violation(ViolationCode.RUNAWAY, i, o.symbol, None, None, self.runaway_reason)
+                for i, o in enumerate(orders)
+                if i not in skip
+            ]
+        per_second, per_minute = limits.max_orders_per_second, limits.max_orders_per_minute
+        room_second = per_second - self._per_second.current(now) if per_second else math.inf
+        room_minute = per_minute - self._per_minute.current(now) if per_minute else math.inf
+        window = limits.duplicate_window_seconds
+        max_age = limits.max_reference_age_seconds
+        times = reference_times if reference_times is not None else {}
+        seen, recent = self._seen_ids, self._recent
+        if window and now - self._recent_pruned_at > window and len(recent) > 1024:
+            self._prune_recent(now)
+        passed = 0
+        for i, order in enumerate(orders):
+            if i in skip:
+                continue
+            found: list[RiskViolation] | None = None
+            symbol = order.symbol
+            if order.client_order_id in seen:
+                found = _append(found, ViolationCode.DUPLICATE, i, symbol, None, None,
+                                f"client order id {order.client_order_id} was already sent in this session")
+            key = (symbol, order.side, order.quantity, order.order_type, order.limit_price) if window else None
+            if key is not None:
+                last = recent.get(key)
+                if last is not None and now - last < window:
+                    found = _append(found, ViolationCode.DUPLICATE, i, symbol, window, now - last,
+                                    f"identical order {now - last:.3f}s after the last one "
+                                    f"(window {window:g}s)")
+            if max_age:
+                at = times.get(symbol)
+                if at is None:
+                    found = _append(found, ViolationCode.STALE_REFERENCE, i, symbol, max_age, None,
+                                    f"no time known for the reference price of {symbol}")
+                elif now - at > max_age:
+                    found = _append(found, ViolationCode.STALE_REFERENCE, i, symbol, max_age, now - at,
+                                    f"reference price of {symbol} is {now - at:.1f}s old > limit {max_age:g}s")
+            if passed >= room_second:
+                found = _append(found, ViolationCode.RATE_PER_SECOND, i, symbol, per_second, per_second + 1,
+                                f"more than {per_second} orders within one second")
+            elif passed >= room_minute:
+                found = _append(found, ViolationCode.RATE_PER_MINUTE, i, symbol, per_minute, per_minute + 1,
+                                f"more than {per_minute} orders within one minute")
+            if found is not None:
+                out += found
+                continue
+            passed += 1
+            seen.add(order.client_order_id)
+            if key is not None:
+                recent[key] = now
+        self._per_second.add(now, passed)
+        self._per_minute.add(now, passed)
+        return out
+
+    def _prune_recent(self, now: float) -> None:
+        cutoff = now - self.limits.duplicate_window_seconds
+        self._recent = {k: t for k, t in self._recent.items() if t > cutoff}
+        self._recent_pruned_at = now
+
+    def record_executions(self, count: int, now: float | None = None) -> bool:
+        """Count executed orders; when more than ``runaway_max_executions`` fall within
+        ``runaway_window_seconds``, engage the kill switch. Returns whether it tripped."""
+        limit = self.limits.runaway_max_executions
+        if not limit or count <= 0:
+            return False
+        now = self.clock() if now is None else now
+        executions = self._executions
+        executions.add(now, count)
+        if executions.current(now) <= limit:
+            return False
+        window = self.limits.runaway_window_seconds
+        reason = f"runaway throttle: {executions.total} executions within {window:g}s > limit {limit}"
+        executions.clear()  # after a person releases the switch, counting starts afresh
+        logger.bind(tag=SAFETY).critical("{}: engaging the kill switch", reason)
+        if self.kill_switch is None:
+            self.runaway_reason = f"{ViolationCode.RUNAWAY.value}: {reason}; no kill switch, session stopped"
+            return True
+        try:
+            if not self.kill_switch.state().engaged:
+                self.kill_switch.engage(reason=reason, operator="runaway-throttle", source="risk")
+        except Exception as exc:  # noqa: BLE001 - cannot latch the switch: stop this session instead
+            logger.bind(tag=SAFETY).critical("could not engage the kill switch: {}", exc)
+            self.runaway_reason = f"{ViolationCode.RUNAWAY.value}: {reason}; kill switch failed: {exc}"
+        return True
+
+
+def _violation(
+    code: ViolationCode, index: int | None, symbol: str | None, limit: float | None, value: float | None, text: str
+) -> RiskViolation:
+    message = text if text.startswith(code.value) else f"{code.value}: {text}"
+    return RiskViolation(
+        code=code.value,
+        message=message,
+        order_index=index,
+        symbol=symbol,
+        limit=None if limit is None else float(limit),
+        value=None if value is None else float(value),
+    )
+
+
+def _append(
+    found: list[RiskViolation] | None,
+    code: ViolationCode,
+    index: int | None,
+    symbol: str | None,
+    limit: float | None,
+    value: float | None,
+    text: str,
+) -> list[RiskViolation]:
+    """Add one violation (the slow path: only here are objects built)."""
+    violation = _violation(code, index, symbol, limit, value, text)
+    if found is None:
+        return [violation]
+    found.append(violation)
+    return found

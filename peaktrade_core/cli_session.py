@@ -1,0 +1,192 @@
+"""``peaktrade session run`` (the main job) and ``peaktrade orders preview``."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import click
+
+from peaktrade_core.cli import Env, echo_json, fail, pass_env
+
+EXAMPLE_DIR = Path("examples") / "ma_crossover"
+
+
+def _find_example() -> Path:
+    for base in (Path.cwd(), Path(__file__).resolve().parents[1]):
+        candidate = base / EXAMPLE_DIR / "strategy.py"
+        if candidate.is_file():
+            return candidate
+    fail(f"the bundled example ({EXAMPLE_DIR}/strategy.py) is not here: run from a peaktrade source checkout")
+
+
+def _example_orders() -> tuple[Iterator[Any], str, dict[str, Any]]:
+    path = _find_example()
+    spec = importlib.util.spec_from_file_location("peaktrade_example_strategy", path)
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module.generate_orders(module.load_prices()), module.STRATEGY, dict(module.PARAMS)
+
+
+def _checked_file_orders(path: str, skip_invalid: bool) -> tuple[int, list[Any]]:
+    """Validate the whole file first: with a bad row nothing is executed."""
+    from peaktrade_core.orderfile import OrderFileError, validate_orders
+
+    try:
+        count, errors, total = validate_orders(path)
+    except OrderFileError as exc:
+        fail(str(exc))
+    if errors and not skip_invalid:
+        more = [f"... and {total - len(errors)} more bad rows"] if total > len(errors) else []
+        fail([str(e) for e in errors] + more + ["nothing was executed (use --skip-invalid to run the valid rows)"])
+    return count, errors
+
+
+def _terminal_confirm():
+    if not sys.stdin.isatty():
+        return None
+
+    def confirm(order: Any) -> bool:
+        notional = order.notional
+        shown = f"{notional:,.2f}" if notional is not None else "unknown"
+        return click.confirm(
+            f"LIVE ORDER: {order.side.value} {order.quantity:g} {order.symbol} (notional {shown}) — send?",
+            default=False,
+        )
+
+    return confirm
+
+
+def _make_pipeline(env: Env, record: bool = True, executor: Any = None):
+    from peaktrade_core.executors import NoExecutorError
+    from peaktrade_core.pipeline import ExecutionPipeline
+
+    try:
+        return ExecutionPipeline(
+            env.config, store=env.store, alerts=_dispatcher(env), confirm=_terminal_confirm(), record=record, executor=executor
+        )
+    except NoExecutorError as exc:
+        fail(str(exc))
+
+
+def _dispatcher(env: Env) -> Any:
+    try:
+        from peaktrade_core.alerts import AlertDispatcher
+    except ImportError:
+        return None
+    dispatcher = AlertDispatcher(env.config.live_alerts, env.store)
+    dispatcher.start()
+    return dispatcher
+
+
+@click.group()
+def session() -> None:
+    """Run orders through risk, gates and the configured executor."""
+
+
+@session.command("run")
+@click.option("--orders", "orders_file", metavar="FILE", help="Orders file (.csv or .jsonl).")
+@click.option("--example", is_flag=True, help="The bundled moving-average crossover example.")
+@click.option("--skip-invalid", is_flag=True, help="Run the valid rows of a file; record the skipped ones.")
+@click.option("--strategy", default=None, help="Strategy name recorded in the run log.")
+@click.option("--json", "as_json", is_flag=True, help="Summary as JSON.")
+@click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal).")
+@pass_env
+def session_run(env: Env, orders_file: str | None, example: bool, skip_invalid: bool, strategy: str | None, as_json: bool, progress: bool | None) -> None:
+    """Run a session: the main job. Prints a summary and the run id."""
+    from peaktrade_core.orderfile import OrderRowError, read_orders
+
+    if bool(orders_file) == example:
+        fail("give exactly one of --orders FILE or --example")
+    total = None
+    skipped: list[OrderRowError] = []
+    if example:
+        orders, strategy_name, params = _example_orders()
+    else:
+        total, _ = _checked_file_orders(orders_file, skip_invalid)
+        orders = read_orders(orders_file, skip_invalid=skip_invalid, skipped=skipped)
+        strategy_name, params = "orders-file", {"file": str(orders_file)}
+    pipeline = _make_pipeline(env)
+    show_progress = sys.stderr.isatty() if progress is None else progress
+    try:
+        if show_progress and total:
+            with click.progressbar(length=total, label="orders", file=sys.stderr) as bar:
+                summary = pipeline.run(orders, strategy=strategy or strategy_name, strategy_params=params, progress=bar.update)
+        else:
+            summary = pipeline.run(orders, strategy=strategy or strategy_name, strategy_params=params)
+    finally:
+        if pipeline.alerts is not None:
+            pipeline.alerts.close()
+    data = summary.to_dict()
+    if skipped:
+        data["skipped_rows"] = [str(e) for e in skipped]
+    if as_json:
+        echo_json(data)
+    else:
+        click.echo(render_session_summary(data))
+
+
+def render_session_summary(data: dict[str, Any]) -> str:
+    lines = [
+        f"run {data['run_id']}  ({data['status']})",
+        f"  mode: {data['mode']}  effective: {data['effective_mode']}  executor: {data['executor']}",
+        f"  orders: {data['orders']}  fills: {data['fills']}  in {data['seconds']}s"
+        + (f"  ({data['orders_per_second']:,} orders/s)" if data["orders_per_second"] else ""),
+        "  by status: " + (", ".join(f"{k}={v}" for k, v in sorted(data["by_status"].items())) or "-"),
+    ]
+    if data["blocks_by_reason"]:
+        lines.append("  blocks by reason:")
+        lines += [f"    {count:>7}  {reason}" for reason, count in data["blocks_by_reason"].items()]
+    lines.append(f"  exposure: {data['total_exposure']:,.2f}  " + ", ".join(f"{s} {v:,.2f}" for s, v in data["exposure_by_symbol"].items()))
+    lines.append(f"  PnL: realized {data['realized_pnl']:,.2f}  unrealized {data['unrealized_pnl']:,.2f}  fees {data['fees']:,.2f}")
+    for row in data.get("skipped_rows", []):
+        lines.append(f"  skipped {row}")
+    lines.append(f"  details: peaktrade runs show {data['run_id']}")
+    return "\n".join(lines)
+
+
+@click.group()
+def orders() -> None:
+    """Orders files: preview with risk and gate results."""
+
+
+@orders.command("preview")
+@click.argument("file")
+@click.option("--json", "as_json", is_flag=True)
+@pass_env
+def orders_preview(env: Env, file: str, as_json: bool) -> None:
+    """Risk and gate results per order; nothing is executed (seed: preview_live_orders)."""
+    from peaktrade_core.orderfile import read_orders
+    from peaktrade_core.pipeline import NullExecutor
+
+    _checked_file_orders(file, skip_invalid=False)
+    pipeline = _make_pipeline(env, record=False, executor=NullExecutor())
+    rows = [row for batch in _chunks(read_orders(file), env.config.execution.batch_size) for row in pipeline.preview(batch)]
+    if as_json:
+        echo_json(rows)
+        return
+    for row in rows:
+        verdict = "would pass" if row["would_pass"] else "BLOCKED"
+        notional = f"{row['notional']:,.2f}" if row["notional"] is not None else "?"
+        click.echo(f"{row['source']:<20} {row['side']:<4} {row['quantity']:>12g} {row['symbol']:<10} notional {notional:>12}  {verdict}")
+        for v in row["risk_violations"]:
+            click.echo(f"    risk  {v}")
+        for g in row["gate_blocks"]:
+            click.echo(f"    gate  {g}")
+    blocked = sum(1 for r in rows if not r["would_pass"])
+    click.echo(f"{len(rows)} orders: {len(rows) - blocked} would pass, {blocked} blocked (effective mode {pipeline_mode(pipeline)})")
+
+
+def pipeline_mode(pipeline: Any) -> str:
+    from peaktrade_core.gates import evaluate_gates
+
+    return evaluate_gates(pipeline.env, pipeline.kill_switch.state()).effective_mode.value
+
+
+def _chunks(items: Any, size: int) -> Iterator[list[Any]]:
+    from peaktrade_core.pipeline import batched
+
+    return batched(items, size)

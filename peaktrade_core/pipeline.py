@@ -1,0 +1,441 @@
+"""The execution pipeline (ORD-6): risk → gates → executor, for each batch, all recorded.
+
+For every batch of orders::
+
+    kill switch + environment gates (once per batch)
+    check_risk hook (standard limits + plugins) + stateful pre-trade controls
+    check_gate hook (safety gates + plugins), only for orders risk let through
+    executor (chosen by select_executor; real-order executors behind the guard)
+    portfolio updated from fills · run log records · alerts raised (non-blocking)
+
+Plugins fail closed: one that raises, times out, returns garbage or failed to load blocks
+the batch with a reason naming it. Memory stays flat however many orders stream through.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+from attrs import define, field
+
+from peaktrade_core.alerts import AlertEvent, AlertLevel
+from peaktrade_core.config import PeakTradeConfig
+from peaktrade_core.environment import EffectiveMode
+from peaktrade_core.gates import GateContext, GateDecision, GateReport, evaluate_gates
+from peaktrade_core.killswitch import KillSwitch, current_operator
+from peaktrade_core.log import SAFETY, logger
+from peaktrade_core.orders import OrderExecutionResult, OrderExecutor, OrderRequest, OrderStatus
+from peaktrade_core.plugins import PluginManager, get_plugin_manager
+from peaktrade_core.risk import PortfolioState, RiskViolation, ViolationCode
+from peaktrade_core.state import StateStore
+
+#: orders between two kill-switch checks for executors that send nothing real (those that
+#: do are re-checked before every single order by the guard)
+KILL_SWITCH_CHECK_EVERY = 64
+
+
+@define
+class SessionSummary:
+    run_id: str | None
+    mode: str
+    effective_mode: str
+    executor: str
+    orders: int = 0
+    batches: int = 0
+    by_status: Counter[str] = field(factory=Counter)
+    blocks_by_reason: Counter[str] = field(factory=Counter)
+    fills: int = 0
+    fees: float = 0.0
+    realized_pnl: float = 0.0
+    unrealized_pnl: float = 0.0
+    total_exposure: float = 0.0
+    exposure_by_symbol: dict[str, float] = field(factory=dict)
+    positions: dict[str, float] = field(factory=dict)
+    seconds: float = 0.0
+    status: str = "finished"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "status": self.status,
+            "mode": self.mode,
+            "effective_mode": self.effective_mode,
+            "executor": self.executor,
+            "orders": self.orders,
+            "batches": self.batches,
+            "by_status": dict(self.by_status),
+            "blocks_by_reason": dict(self.blocks_by_reason.most_common()),
+            "fills": self.fills,
+            "fees": round(self.fees, 8),
+            "realized_pnl": round(self.realized_pnl, 8),
+            "unrealized_pnl": round(self.unrealized_pnl, 8),
+            "total_exposure": round(self.total_exposure, 8),
+            "exposure_by_symbol": {k: round(v, 8) for k, v in sorted(self.exposure_by_symbol.items())},
+            "positions": dict(sorted(self.positions.items())),
+            "seconds": round(self.seconds, 3),
+            "orders_per_second": round(self.orders / self.seconds) if self.seconds else None,
+        }
+
+
+class NullExecutor:
+    """For previews: selecting it never fails and it never executes anything."""
+
+    name = "none"
+    sends_real_orders = False
+
+    def execute_orders(self, orders: Sequence[OrderRequest]) -> list[OrderExecutionResult]:
+        raise RuntimeError("the preview executor never executes orders")
+
+    def cancel_order(self, client_order_id: str) -> bool:
+        return False
+
+
+def batched(orders: Iterable[OrderRequest], size: int) -> Iterator[list[OrderRequest]]:
+    batch: list[OrderRequest] = []
+    for order in orders:
+        batch.append(order)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+class ExecutionPipeline:
+    """Runs order batches through risk, gates and one executor, recording everything.
+
+    :param config: the effective configuration.
+    :param store: the state store (kill switch, run log); default: the config's data dir.
+    :param executor: an executor to use instead of asking ``select_executor``.
+    :param alerts: an alert dispatcher (``emit(event)``); ``None``: alerts go to the log.
+    :param confirm: asks a person to confirm one live order; ``None``: no terminal.
+    :param record: keep a run log (default). Drills and previews pass ``False``.
+    """
+
+    def __init__(
+        self,
+        config: PeakTradeConfig,
+        *,
+        store: StateStore | None = None,
+        executor: OrderExecutor | None = None,
+        plugin_manager: PluginManager | None = None,
+        alerts: Any = None,
+        confirm: Callable[[OrderRequest], bool] | None = None,
+        simulated_prices: Mapping[str, float] | None = None,
+        trading_client: Any = None,
+        record: bool = True,
+        clock: Callable[[], float] = time.time,
+    ):
+        from peaktrade_core.risk import PreTradeControls
+
+        self.config = config
+        self.env = config.environment
+        self.pm = plugin_manager or get_plugin_manager()
+        self.store = store or StateStore.in_dir(config.data_dir())
+        self.kill_switch = KillSwitch(self.store)
+        self.alerts = alerts
+        self.confirm = confirm
+        self.clock = clock
+        self.portfolio = PortfolioState(cash=config.execution.starting_cash, starting_equity=config.execution.starting_cash)
+        self.controls = PreTradeControls(config.live_risk, self.kill_switch, clock=clock)
+        self.timeout = config.execution.plugin_timeout_seconds
+        self.pm.configure(config)
+        if executor is None:
+            from peaktrade_core.executors import create_order_executor
+
+            executor = create_order_executor(
+                self.env,
+                simulated_prices,
+                trading_client,
+                config=config,
+                kill_switch=self.kill_switch.state,
+                plugin_manager=self.pm,
+            )
+        self.executor = executor
+        self.runlog = None
+        if record:
+            from peaktrade_core.runlog import LiveRunLogger
+
+            self.runlog = LiveRunLogger(self.store, durability=config.execution.durability)
+            self.runlog.mark_aborted_runs()
+        self.run_id: str | None = None
+        self.summary: SessionSummary | None = None
+
+    # -- alerts ----------------------------------------------------------------------------
+
+    def _alert(self, level: AlertLevel, code: str, message: str, **context: Any) -> None:
+        event = AlertEvent(level, "pipeline", code, message, context)
+        if self.alerts is not None:
+            self.alerts.emit(event)
+        else:
+            logger.log(level.name, "[ALERT] {}: {}", code, message)
+
+    # -- one batch -------------------------------------------------------------------------
+
+    def _plugin_failures(self) -> list[str]:
+        return [
+            f"plugin {i.name} failed ({i.error}); blocked (fail closed) — fix it or set PEAK_TRADE_DISABLE_PLUGINS={i.name}"
+            for i in self.pm.failed()
+        ]
+
+    def check_risk(self, orders: Sequence[OrderRequest]) -> list[RiskViolation]:
+        """Standard limits, plugin checks and stateful controls; failures become violations."""
+        violations: list[RiskViolation] = []
+        kwargs = {"orders": orders, "portfolio": self.portfolio, "limits": self.config.live_risk, "env": self.env}
+        for name, result, error in self.pm.call_isolated("check_risk", kwargs, self.timeout):
+            problem = None
+            if error is not None:
+                problem = f"raised {type(error).__name__}: {error}"
+            elif result is not None:
+                try:
+                    items = list(result)
+                except TypeError:
+                    items, problem = [], f"returned {type(result).__name__}, not violations"
+                if problem is None and not all(isinstance(v, RiskViolation) for v in items):
+                    problem = "returned something that is not a RiskViolation"
+                elif problem is None:
+                    violations.extend(items)
+            if problem:
+                violations.append(RiskViolation(ViolationCode.PLUGIN, f"risk plugin {name} {problem}; batch blocked (fail closed)", plugin=name))
+        violations.extend(self.controls.check(orders))
+        return violations
+
+    def check_gates(self, orders: Sequence[OrderRequest], report: GateReport) -> list[GateDecision]:
+        """Closed decisions of every gate; a failing plugin closes the whole batch."""
+        closed: list[GateDecision] = [GateDecision("plugin", False, reason) for reason in self._plugin_failures()]
+        context = GateContext(report, self.portfolio.positions, self.confirm)
+        kwargs = {"env": self.env, "orders": orders, "context": context}
+        for name, result, error in self.pm.call_isolated("check_gate", kwargs, self.timeout):
+            if error is not None:
+                closed.append(GateDecision(name, False, f"gate plugin {name} raised {type(error).__name__}: {error}; batch blocked (fail closed)", plugin=name))
+                continue
+            items = [result] if isinstance(result, GateDecision) else result
+            try:
+                items = [] if items is None else list(items)
+            except TypeError:
+                items = [object()]
+            if not all(isinstance(d, GateDecision) for d in items):
+                closed.append(GateDecision(name, False, f"gate plugin {name} returned something that is not a GateDecision; batch blocked (fail closed)", plugin=name))
+                continue
+            closed.extend(d if d.plugin else _with_plugin(d, name) for d in items if not d.open)
+        return closed
+
+    def process_batch(self, batch: Sequence[OrderRequest], batch_no: int = 0) -> list[OrderExecutionResult]:
+        """One batch through risk, gates and the executor. Returns one result per order."""
+        kill_state = self.kill_switch.state()
+        report = evaluate_gates(self.env, kill_state)
+        results: list[OrderExecutionResult | None] = [None] * len(batch)
+
+        violations = self.check_risk(batch)
+        block_risk = self.config.live_risk.block_on_violation
+        risk_reasons: dict[int, list[str]] = {}
+        batch_wide: list[str] = []
+        for v in violations:
+            blocks = block_risk or v.code == ViolationCode.PLUGIN
+            if v.order_index is None:
+                if blocks:
+                    batch_wide.append(v.message)
+            elif blocks:
+                risk_reasons.setdefault(v.order_index, []).append(v.message)
+        if violations:
+            self._alert_violations(violations, block_risk)
+        candidates: list[int] = []
+        for i, order in enumerate(batch):
+            reasons = batch_wide + risk_reasons.get(i, [])
+            if reasons:
+                results[i] = OrderExecutionResult(order, OrderStatus.RISK_BLOCKED, reasons=reasons)
+            else:
+                candidates.append(i)
+
+        closed = self.check_gates([batch[i] for i in candidates], report) if candidates else []
+        passed: list[int] = []
+        for j, i in enumerate(candidates):
+            reasons = [d.reason for d in closed if d.blocks(j)]
+            if reasons:
+                results[i] = OrderExecutionResult(batch[i], OrderStatus.GATE_BLOCKED, reasons=reasons)
+            else:
+                passed.append(i)
+        if len(passed) < len(candidates):
+            self._alert_gate_blocks(closed, report)
+
+        self._execute(batch, passed, results)
+        final: list[OrderExecutionResult] = results  # type: ignore[assignment]
+        fills = 0
+        for r in final:
+            for f in r.fills:
+                self.portfolio.apply_fill(f.symbol, f.quantity if f.side == "buy" else -f.quantity, f.price, f.fee)
+                fills += 1
+            if r.status is OrderStatus.ERROR:
+                self._alert(AlertLevel.CRITICAL, "executor_error", f"{r.order.client_order_id}: {'; '.join(r.reasons)}")
+        if fills:
+            self.controls.record_executions(fills)
+        if self.runlog is not None and self.run_id is not None:
+            self.runlog.record_batch(self.run_id, batch_no, _report_dict(report, closed), _risk_dict(violations, self.config.live_risk))
+            for r in final:
+                self.runlog.record_order(self.run_id, batch_no, r, self.executor.name)
+            self.runlog.commit()
+        return final
+
+    def _execute(self, batch: Sequence[OrderRequest], passed: list[int], results: list[Any]) -> None:
+        """Hand the passed orders to the executor in chunks, re-reading the kill switch
+        between chunks so a switch engaged mid-batch stops the rest of the batch."""
+        step = len(passed) if getattr(self.executor, "sends_real_orders", True) else KILL_SWITCH_CHECK_EVERY
+        for start in range(0, len(passed), max(step, 1)):
+            chunk = passed[start : start + step]
+            if start and self.kill_switch.state().engaged:
+                reason = f"kill switch {self.kill_switch.state().describe()}"
+                for i in passed[start:]:
+                    results[i] = OrderExecutionResult(batch[i], OrderStatus.GATE_BLOCKED, reasons=[reason])
+                logger.bind(tag=SAFETY).warning("kill switch engaged mid-batch: {} orders stopped", len(passed) - start)
+                return
+            try:
+                out = self.executor.execute_orders([batch[i] for i in chunk])
+            except Exception as exc:  # an executor bug must not lose the batch's records
+                out = [OrderExecutionResult(batch[i], OrderStatus.ERROR, reasons=[f"executor {self.executor.name} raised {type(exc).__name__}: {exc}"]) for i in chunk]
+            if len(out) != len(chunk):
+                out = [OrderExecutionResult(batch[i], OrderStatus.ERROR, reasons=[f"executor {self.executor.name} returned {len(out)} results for {len(chunk)} orders"]) for i in chunk]
+            for i, r in zip(chunk, out, strict=True):
+                results[i] = r
+
+    def _alert_violations(self, violations: list[RiskViolation], blocking: bool) -> None:
+        by_code = Counter(v.code for v in violations)
+        level = AlertLevel.WARNING if blocking else AlertLevel.INFO
+        for code, count in by_code.items():
+            first = next(v for v in violations if v.code == code)
+            self._alert(level, f"risk.{code}", f"{count} order(s) {'blocked' if blocking else 'flagged'}: {first.message}", code=str(code), count=count)
+
+    def _alert_gate_blocks(self, closed: list[GateDecision], report: GateReport) -> None:
+        if report.effective_mode in (EffectiveMode.PAPER, EffectiveMode.SHADOW) and all(d.gate != "kill_switch" for d in closed):
+            level = AlertLevel.INFO
+        else:
+            level = AlertLevel.WARNING
+        for d in closed:
+            self._alert(level, f"gate.{d.gate}", d.reason, gate=d.gate)
+
+    def preview(self, batch: Sequence[OrderRequest]) -> list[dict[str, Any]]:
+        """Risk and gate verdict per order, nothing executed (seed: ``preview_live_orders``)."""
+        report = evaluate_gates(self.env, self.kill_switch.state())
+        violations = self.check_risk(batch)
+        closed = self.check_gates(batch, report)
+        rows = []
+        for i, order in enumerate(batch):
+            risk = [v.message for v in violations if v.order_index in (None, i)]
+            gates = [d.reason for d in closed if d.blocks(i)]
+            blocking_risk = risk if (self.config.live_risk.block_on_violation or any(v.code == ViolationCode.PLUGIN for v in violations)) else []
+            rows.append(
+                {
+                    "source": order.source_ref,
+                    "client_order_id": order.client_order_id,
+                    "symbol": order.symbol,
+                    "side": order.side.value,
+                    "quantity": order.quantity,
+                    "notional": order.notional,
+                    "risk_violations": risk,
+                    "gate_blocks": gates,
+                    "would_pass": not blocking_risk and not gates,
+                    "effective_mode": report.effective_mode.value,
+                }
+            )
+        return rows
+
+    # -- a session -------------------------------------------------------------------------
+
+    def run(
+        self,
+        orders: Iterable[OrderRequest],
+        *,
+        strategy: str = "manual",
+        strategy_params: Mapping[str, Any] | None = None,
+        operator: str | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> SessionSummary:
+        """Stream ``orders`` through the pipeline in batches; return the session summary."""
+        report = evaluate_gates(self.env, self.kill_switch.state())
+        summary = SessionSummary(None, self.env.mode.value, report.effective_mode.value, self.executor.name)
+        self.summary = summary
+        if self.runlog is not None:
+            self.run_id = summary.run_id = self.runlog.start_run(
+                mode=self.env.mode.value,
+                effective_mode=report.effective_mode.value,
+                config_sha256=self.config.sha256,
+                operator=operator or current_operator(),
+                strategy=strategy,
+                strategy_params=dict(strategy_params or {}),
+                plugin_versions={i.name: i.version for i in self.pm.infos() if i.status == "loaded"},
+                limits=_limits_dict(self.config),
+            )
+        self._alert(AlertLevel.INFO, "session_start", f"session {summary.run_id} started in {report.effective_mode.value} mode", run_id=summary.run_id)
+        started = time.perf_counter()
+        status = "finished"
+        try:
+            for batch_no, batch in enumerate(batched(orders, self.config.execution.batch_size)):
+                for r in self.process_batch(batch, batch_no):
+                    summary.by_status[r.status.value] += 1
+                    if r.status in (OrderStatus.RISK_BLOCKED, OrderStatus.GATE_BLOCKED, OrderStatus.REJECTED, OrderStatus.ERROR):
+                        for reason in r.reasons:
+                            summary.blocks_by_reason[_reason_key(r.status, reason)] += 1
+                    summary.fills += len(r.fills)
+                summary.orders += len(batch)
+                summary.batches += 1
+                if self.runlog is not None and self.run_id is not None:
+                    self.runlog.heartbeat(self.run_id)
+                if progress is not None:
+                    progress(len(batch))
+        except BaseException:
+            status = "failed"
+            raise
+        finally:
+            summary.status = status
+            summary.seconds = time.perf_counter() - started
+            p = self.portfolio
+            summary.fees = p.fees_paid
+            summary.realized_pnl = p.realized_pnl
+            summary.unrealized_pnl = p.unrealized_pnl()
+            summary.positions = dict(p.positions)
+            summary.exposure_by_symbol = {s: p.exposure(s) for s in p.positions}
+            summary.total_exposure = sum(summary.exposure_by_symbol.values())
+            if self.runlog is not None and self.run_id is not None:
+                self.runlog.finish_run(self.run_id, status, summary.to_dict())
+            self._alert(AlertLevel.INFO, "session_end", f"session {summary.run_id} {status}: {summary.orders} orders", run_id=summary.run_id)
+        return summary
+
+
+def _with_plugin(decision: GateDecision, plugin: str) -> GateDecision:
+    from attrs import evolve
+
+    return evolve(decision, plugin=plugin)
+
+
+def _reason_key(status: OrderStatus, reason: str) -> str:
+    """Group block reasons for the summary: the code before the first colon."""
+    head = reason.split(":", 1)[0] if ":" in reason[:60] else reason[:60]
+    return f"{status.value}: {head}"
+
+
+def _report_dict(report: GateReport, closed: list[GateDecision]) -> dict[str, Any]:
+    return {
+        "effective_mode": report.effective_mode.value,
+        "live_allowed": report.live_allowed,
+        "gates": {g.gate: g.value for g in report.gates},
+        "closed": [{"gate": d.gate, "reason": d.reason, "orders": list(d.orders) if d.orders is not None else None, "plugin": d.plugin} for d in closed],
+    }
+
+
+def _risk_dict(violations: list[RiskViolation], limits: Any) -> dict[str, Any]:
+    return {
+        "violations": [
+            {"code": str(v.code), "order_index": v.order_index, "symbol": v.symbol, "limit": v.limit, "value": v.value, "message": v.message, "plugin": v.plugin}
+            for v in violations
+        ]
+    }
+
+
+def _limits_dict(config: PeakTradeConfig) -> dict[str, Any]:
+    from peaktrade_core.config import converter
+
+    return {"live_risk": converter.unstructure(config.live_risk), "environment_limits": {
+        k: getattr(config.environment, k) for k in ("max_live_notional_per_order", "max_live_notional_total", "live_trade_min_size")
+    }}

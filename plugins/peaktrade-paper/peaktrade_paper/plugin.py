@@ -1,0 +1,76 @@
+"""The ``paper`` plugin: executors for modes ``paper`` and ``shadow``, and ``[plugins.paper]``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from attrs import field, frozen
+
+from peaktrade_core.environment import EnvironmentConfig, TradingMode
+from peaktrade_core.hookspecs import hookimpl
+from peaktrade_paper.executor import (
+    PaperMarketContext,
+    PaperOrderExecutor,
+    ShadowOrderExecutor,
+    basis_points,
+    positive_per_symbol,
+)
+
+if TYPE_CHECKING:
+    from peaktrade_core.config import PeakTradeConfig
+    from peaktrade_core.executors import ExecutorContext
+    from peaktrade_core.orders import OrderExecutor
+
+SECTION = "paper"
+
+
+@frozen
+class PaperConfig:
+    """``[plugins.paper]``: the paper market model."""
+
+    fee_bps: float = field(default=0.0, validator=basis_points)
+    slippage_bps: float = field(default=0.0, validator=basis_points)
+    #: default price per symbol; ``simulated_prices`` given to the session override them
+    prices: dict[str, float] = field(factory=dict, validator=positive_per_symbol)
+    #: most quantity one order fills per symbol; larger orders fill partially
+    liquidity: dict[str, float] = field(factory=dict, validator=positive_per_symbol)
+
+    def market(self, simulated_prices: Mapping[str, float] = {}) -> PaperMarketContext:  # noqa: B006 - read only
+        return PaperMarketContext(
+            prices={**self.prices, **simulated_prices},
+            fee_bps=self.fee_bps,
+            slippage_bps=self.slippage_bps,
+            liquidity=dict(self.liquidity),
+        )
+
+
+def paper_config(config: PeakTradeConfig | None) -> PaperConfig:
+    """``[plugins.paper]`` of ``config``; structured here if it was loaded without this plugin."""
+    section = config.plugins.get(SECTION) if config is not None else None
+    if section is None:
+        return PaperConfig()
+    if isinstance(section, PaperConfig):
+        return section
+    from peaktrade_core.config import ConfigError, structure_section
+
+    instance, problems = structure_section(section, PaperConfig, f"plugins.{SECTION}")
+    if problems:
+        source = config.source or "<config>"
+        raise ConfigError([f"{source}: {key}: {what}" for key, what in problems])
+    return instance
+
+
+@hookimpl
+def config_sections() -> dict[str, type]:
+    return {SECTION: PaperConfig}
+
+
+@hookimpl
+def select_executor(env: EnvironmentConfig, context: ExecutorContext) -> OrderExecutor | None:
+    if env.mode not in (TradingMode.PAPER, TradingMode.SHADOW):
+        return None
+    market = paper_config(context.config).market(context.simulated_prices)
+    if env.mode is TradingMode.PAPER:
+        return PaperOrderExecutor(market)
+    return ShadowOrderExecutor(market)
