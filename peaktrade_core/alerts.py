@@ -1,17 +1,47 @@
-"""Alerts: levels, events, deliveries and the ``[live_alerts]`` config (ALERT-1..4)."""
+"""Alerts: levels, events, deliveries, the ``[live_alerts]`` config and the dispatcher (ALERT-1..4).
+
+The order path only calls :meth:`AlertDispatcher.emit`: a length check and a deque append,
+a few microseconds, never blocking, never raising. Everything else happens on the
+dispatcher's worker thread:
+
+1. level filter (``min_level``; applied in ``emit`` already, so filtered alerts cost nothing);
+2. de-duplication: the first alert of a ``dedup_key`` is delivered at once; further ones
+   within ``dedup_window_seconds`` are only counted, and when the window ends one summary
+   alert is delivered whose ``repeat`` is the number of occurrences in the window
+   (including the first);
+3. the alert and one ``pending`` delivery row per sink are written to the SQLite alert
+   history *before* any sink is called;
+4. per sink, in order: a token bucket (``throttle_per_second``, ``throttle_burst``; the
+   local ``log``/``stderr`` sinks are not throttled), then the ``emit_alert`` hook through
+   ``PluginManager.call_isolated``; a failure blocks that sink for an exponential backoff
+   (or the sink's ``Retry-After``) and the alert stays at the head of the sink's queue;
+5. the outcome of every attempt is written back to the history; an alert is delivered at
+   most once per sink (a crash between a sink's success and the write-back can repeat it).
+
+Undelivered alerts are resent by the next :meth:`AlertDispatcher.start`.
+"""
 
 from __future__ import annotations
 
 import enum
+import itertools
+import json
+import os
+import threading
 import time
-import uuid
-from collections.abc import Mapping
-from typing import Any, Protocol
+from collections import OrderedDict, deque
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
-from attrs import field, frozen
+from attrs import define, evolve, field, frozen
 from attrs.validators import ge, gt
 
 from peaktrade_core.secrets import SecretRef
+
+if TYPE_CHECKING:
+    from peaktrade_core.config import PeakTradeConfig
+    from peaktrade_core.plugins import PluginManager
+    from peaktrade_core.state import StateStore
 
 
 class AlertLevel(enum.IntEnum):
@@ -29,6 +59,16 @@ class AlertLevel(enum.IntEnum):
             raise ValueError(f"must be one of info, warning, critical; got {value!r}") from None
 
 
+# uuid4() costs ~2 µs, too much for the order path: a random per-process prefix plus a
+# counter is as unique and ten times cheaper.
+_ID_PREFIX = os.urandom(8).hex()
+_id_counter = itertools.count()
+
+
+def new_alert_id() -> str:
+    return f"{_ID_PREFIX}{next(_id_counter):08x}"
+
+
 @frozen
 class AlertEvent:
     level: AlertLevel
@@ -41,11 +81,36 @@ class AlertEvent:
     dedup_key: str = ""
     #: how many occurrences this delivery stands for (set by de-duplication)
     repeat: int = 1
-    id: str = field(factory=lambda: uuid.uuid4().hex)
+    id: str = field(factory=new_alert_id)
 
     def __attrs_post_init__(self) -> None:
         if not self.dedup_key:
             object.__setattr__(self, "dedup_key", f"{self.source}:{self.code}")
+
+    def summary_line(self) -> str:
+        """One line for logs, chat fallbacks and subjects: level first, in plain words."""
+        repeat = f" (repeated {self.repeat}x)" if self.repeat > 1 else ""
+        return f"[ALERT {self.level.name}] {self.source}/{self.code}: {self.message}{repeat}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready data (what the generic webhook posts)."""
+        from datetime import UTC, datetime
+
+        return {
+            "id": self.id,
+            "level": self.level.name,
+            "source": self.source,
+            "code": self.code,
+            "message": self.message,
+            "context": json.loads(_context_json(self.context)),
+            "time": datetime.fromtimestamp(self.time, UTC).isoformat(timespec="milliseconds"),
+            "dedup_key": self.dedup_key,
+            "repeat": self.repeat,
+        }
+
+
+def _context_json(context: Mapping[str, Any]) -> str:
+    return json.dumps(dict(context), default=str, sort_keys=True)
 
 
 @frozen
@@ -69,6 +134,10 @@ def _level(value: str | AlertLevel) -> AlertLevel:
     return AlertLevel.parse(value)
 
 
+#: sinks on this machine: cheap, never rate-limited, so never throttled
+LOCAL_SINKS = frozenset({"log", "stderr"})
+
+
 @frozen
 class LiveAlertsConfig:
     """``[live_alerts]``."""
@@ -85,5 +154,566 @@ class LiveAlertsConfig:
     throttle_per_second: float = field(default=1.0, validator=gt(0.0))
     throttle_burst: int = field(default=5, validator=ge(1))
     queue_size: int = field(default=10_000, validator=ge(1))
+    #: attempts per alert and sink after the first, before it is left for the next start
     max_retries: int = field(default=5, validator=ge(0))
+    #: first wait after a failed delivery; doubles per consecutive failure of the sink
+    retry_backoff_seconds: float = field(default=1.0, validator=ge(0.0))
+    max_backoff_seconds: float = field(default=60.0, validator=ge(0.0))
+    #: a sink plugin that takes longer for one alert is recorded as a failed delivery
+    sink_timeout_seconds: float = field(default=10.0, validator=gt(0.0))
     flush_timeout_seconds: float = field(default=5.0, validator=ge(0.0))
+
+
+# -- delivering one alert -----------------------------------------------------------------
+
+
+def _error_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+def deliver_alert(
+    pm: PluginManager, event: AlertEvent, sinks: Collection[str], timeout: float | None
+) -> dict[str, AlertDelivery]:
+    """Call ``emit_alert`` once for ``sinks``; one :class:`AlertDelivery` per sink, always.
+
+    A plugin that raises, times out or returns garbage never propagates: the sinks nobody
+    delivered to are failed deliveries whose error names it.
+    """
+    wanted = frozenset(sinks)
+    results: dict[str, AlertDelivery] = {}
+    problems: list[str] = []
+    for plugin, result, error in pm.call_isolated("emit_alert", {"event": event, "sinks": wanted}, timeout):
+        if error is not None:
+            problems.append(f"plugin {plugin} failed: {_error_line(error)}")
+            continue
+        if result is None:
+            continue
+        items = list(result) if isinstance(result, Iterable) and not isinstance(result, str | bytes) else [result]
+        for item in items:
+            if not isinstance(item, AlertDelivery):
+                problems.append(f"plugin {plugin} returned {type(item).__name__}, not AlertDelivery")
+            elif item.sink in wanted and (item.sink not in results or item.ok):
+                results[item.sink] = item
+    for sink in wanted - results.keys():
+        why = "; ".join(problems) or "no plugin delivers to this sink (not installed or not allowed?)"
+        results[sink] = AlertDelivery(sink, False, why)
+    return results
+
+
+@define
+class MultiAlertSink:
+    """Synchronous fan-out to named sinks (Python API; no queue, history or retries).
+
+    ``deliver(event)`` returns one delivery per sink; ``send(event)`` (the
+    :class:`AlertSink` protocol) folds them into one.
+    """
+
+    sinks: tuple[str, ...]
+    min_level: AlertLevel
+    plugin_manager: PluginManager
+    timeout: float = 10.0
+    name: str = "multi"
+
+    def deliver(self, event: AlertEvent) -> list[AlertDelivery]:
+        if event.level < self.min_level or not self.sinks:
+            return []
+        results = deliver_alert(self.plugin_manager, event, self.sinks, self.timeout)
+        return [results[s] for s in self.sinks]
+
+    def send(self, event: AlertEvent) -> AlertDelivery:
+        failed = [d for d in self.deliver(event) if not d.ok]
+        return AlertDelivery(self.name, not failed, "; ".join(f"{d.sink}: {d.error}" for d in failed) or None)
+
+
+def build_alert_sink_from_config(
+    config: LiveAlertsConfig | PeakTradeConfig, plugin_manager: PluginManager | None = None
+) -> MultiAlertSink:
+    """The configured sinks as one :class:`MultiAlertSink` (seed name; Python API).
+
+    Pass the whole :class:`~peaktrade_core.config.PeakTradeConfig` when plugin sinks are
+    used: it is handed to the plugins (``configure`` hook) so they find their URLs and
+    sections. ``enabled = false`` gives a sink that delivers nothing.
+    """
+    from peaktrade_core.plugins import get_plugin_manager
+
+    pm = plugin_manager or get_plugin_manager()
+    alerts = config if isinstance(config, LiveAlertsConfig) else config.live_alerts
+    if not isinstance(config, LiveAlertsConfig):
+        pm.configure(config)
+    sinks = tuple(alerts.sinks) if alerts.enabled else ()
+    return MultiAlertSink(sinks, alerts.min_level, pm, alerts.sink_timeout_seconds)
+
+
+# -- history ------------------------------------------------------------------------------
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS alert_history (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    time REAL NOT NULL,
+    level INTEGER NOT NULL,
+    source TEXT NOT NULL,
+    code TEXT NOT NULL,
+    message TEXT NOT NULL,
+    context TEXT NOT NULL,
+    dedup_key TEXT NOT NULL,
+    repeat INTEGER NOT NULL,
+    recorded_at REAL NOT NULL,
+    -- 0: recorded while [live_alerts] enabled = false, never delivered
+    delivery_enabled INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS alert_history_time ON alert_history (time);
+CREATE TABLE IF NOT EXISTS alert_deliveries (
+    alert_id TEXT NOT NULL REFERENCES alert_history (id),
+    sink TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('pending', 'delivered', 'failed')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    error TEXT,
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (alert_id, sink)
+);
+CREATE INDEX IF NOT EXISTS alert_deliveries_open ON alert_deliveries (status) WHERE status != 'delivered';
+"""
+
+
+class AlertHistory:
+    """Every alert and its delivery status per sink, in the state store."""
+
+    def __init__(self, store: StateStore):
+        self.store = store
+        store.ensure_schema("alert_history", _SCHEMA)
+
+    def record(self, events: Sequence[AlertEvent], sinks: Collection[str], delivery_enabled: bool = True) -> None:
+        """Store events with a ``pending`` delivery per sink. Idempotent per event id."""
+        if not events:
+            return
+        now = time.time()
+        with self.store.transaction() as conn:
+            conn.executemany(
+                "INSERT OR IGNORE INTO alert_history (id, time, level, source, code, message, context,"
+                " dedup_key, repeat, recorded_at, delivery_enabled) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (e.id, e.time, int(e.level), e.source, e.code, e.message, _context_json(e.context),
+                     e.dedup_key, e.repeat, now, int(delivery_enabled))
+                    for e in events
+                ],
+            )
+            conn.executemany(
+                "INSERT OR IGNORE INTO alert_deliveries (alert_id, sink, status, updated_at) VALUES (?, ?, 'pending', ?)",
+                [(e.id, sink, now) for e in events for sink in sinks],
+            )
+
+    def mark(self, alert_id: str, delivery: AlertDelivery) -> None:
+        """Record one attempt; a delivery already marked delivered is never touched again."""
+        with self.store.transaction() as conn:
+            conn.execute(
+                "UPDATE alert_deliveries SET status = ?, attempts = attempts + 1, error = ?, updated_at = ?"
+                " WHERE alert_id = ? AND sink = ? AND status != 'delivered'",
+                ("delivered" if delivery.ok else "failed", delivery.error, time.time(), alert_id, delivery.sink),
+            )
+
+    def undelivered(self, sinks: Collection[str]) -> list[tuple[AlertEvent, str]]:
+        """``(event, sink)`` for every delivery to one of ``sinks`` not yet delivered, oldest first."""
+        if not sinks:
+            return []
+        marks = ",".join("?" * len(sinks))
+        rows = self.store.query(
+            "SELECT h.*, d.sink FROM alert_deliveries d JOIN alert_history h ON h.id = d.alert_id"
+            f" WHERE d.status != 'delivered' AND d.sink IN ({marks}) ORDER BY h.seq",
+            list(sinks),
+        )
+        return [(_event_from_row(r), r["sink"]) for r in rows]
+
+    def query(self, min_level: AlertLevel | None = None, since: float | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+        """Alerts newest first, each with ``deliveries``: ``[{sink, status, attempts, error}]``."""
+        where, params = [], []
+        if min_level is not None:
+            where.append("level >= ?")
+            params.append(int(min_level))
+        if since is not None:
+            where.append("time >= ?")
+            params.append(since)
+        sql = "SELECT * FROM alert_history" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY seq DESC"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        rows = self.store.query(sql, params)
+        deliveries: dict[str, list[dict[str, Any]]] = {}
+        if rows:
+            marks = ",".join("?" * len(rows))
+            for d in self.store.query(
+                f"SELECT * FROM alert_deliveries WHERE alert_id IN ({marks}) ORDER BY sink", [r["id"] for r in rows]
+            ):
+                deliveries.setdefault(d["alert_id"], []).append(
+                    {"sink": d["sink"], "status": d["status"], "attempts": d["attempts"], "error": d["error"]}
+                )
+        out = []
+        for r in rows:
+            item = _event_from_row(r).to_dict()
+            item["delivery_enabled"] = bool(r["delivery_enabled"])
+            item["deliveries"] = deliveries.get(r["id"], [])
+            out.append(item)
+        return out
+
+
+def _event_from_row(r: Any) -> AlertEvent:
+    return AlertEvent(
+        AlertLevel(r["level"]), r["source"], r["code"], r["message"], json.loads(r["context"]),
+        r["time"], r["dedup_key"], r["repeat"], r["id"],
+    )
+
+
+# -- the dispatcher -----------------------------------------------------------------------
+
+
+@define(slots=True)
+class TokenBucket:
+    """``rate`` tokens per second, at most ``burst`` saved up."""
+
+    rate: float
+    burst: float
+    tokens: float
+    stamp: float
+
+    def wait_time(self, now: float) -> float:
+        """0 and one token taken if one is available, else the seconds until one is."""
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return 0.0
+        return (1.0 - self.tokens) / self.rate
+
+
+@define(slots=True)
+class _SinkQueue:
+    """Deliveries waiting for one sink, oldest first; only the head is ever attempted."""
+
+    name: str
+    bucket: TokenBucket | None
+    backlog: deque[list[Any]] = field(factory=deque)  # [event, attempts in this process]
+    blocked_until: float = 0.0
+    failures: int = 0
+
+
+@define(slots=True)
+class _DedupWindow:
+    opened: float
+    count: int
+    last: AlertEvent
+
+
+_active: AlertDispatcher | None = None
+_active_lock = threading.Lock()
+
+
+class AlertDispatcher:
+    """Queue, de-duplicate, record, throttle, deliver and retry alerts off the order path.
+
+    :param config: ``[live_alerts]``.
+    :param store: where the alert history lives; ``None``: an in-memory database (nothing
+        survives the process, so nothing is resent after a restart).
+    :param plugin_manager: whose ``emit_alert`` hook delivers; default the process-wide one.
+    :param clock: monotonic seconds for dedup windows, throttling and backoff (tests).
+    """
+
+    def __init__(
+        self,
+        config: LiveAlertsConfig,
+        store: StateStore | None = None,
+        plugin_manager: PluginManager | None = None,
+        clock: Any = time.monotonic,
+    ):
+        from peaktrade_core.state import StateStore
+
+        self.config = config
+        self.history = AlertHistory(store if store is not None else StateStore(":memory:"))
+        self._pm = plugin_manager
+        self._clock = clock
+        self._min_level = config.min_level
+        self._queue_size = config.queue_size
+        self._queue: deque[Any] = deque()
+        self._wake = threading.Event()
+        self._progress = threading.Condition()
+        self._overflow_lock = threading.Lock()
+        self._overflow: dict[str, int] = {}
+        self._sinks = {
+            name: _SinkQueue(name, None if name in LOCAL_SINKS else TokenBucket(
+                config.throttle_per_second, config.throttle_burst, config.throttle_burst, clock()))
+            for name in (config.sinks if config.enabled else ())
+        }
+        self._windows: OrderedDict[str, _DedupWindow] = OrderedDict()
+        self._thread: threading.Thread | None = None
+        self._closing = False
+        self._stopped = False
+
+    @property
+    def plugin_manager(self) -> PluginManager:
+        if self._pm is None:
+            from peaktrade_core.plugins import get_plugin_manager
+
+            self._pm = get_plugin_manager()
+        return self._pm
+
+    # -- the order path ------------------------------------------------------------------
+
+    def emit(self, event: AlertEvent) -> None:
+        """Queue ``event``; returns at once, never raises, never blocks."""
+        try:
+            if event.level < self._min_level:
+                return
+            if len(self._queue) < self._queue_size:
+                self._queue.append(event)
+                if not self._wake.is_set():
+                    self._wake.set()
+            else:
+                with self._overflow_lock:
+                    self._overflow[event.dedup_key] = self._overflow.get(event.dedup_key, 0) + 1
+        except Exception:  # noqa: BLE001, S110 - alerting must never disturb trading
+            pass
+
+    # -- life cycle ----------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Resend undelivered alerts from the history, report plugins that failed to load,
+        start the worker and become the process's :func:`active_dispatcher`."""
+        if self._thread is not None:
+            return
+        if self._sinks:
+            for event, sink in self.history.undelivered(self._sinks):
+                self._enqueue(self._sinks[sink], event)
+        for info in self.plugin_manager.failed():
+            self.emit(AlertEvent(AlertLevel.WARNING, "plugins", "plugin_failed",
+                                 f"plugin {info.name} failed: {info.error}", {"plugin": info.name},
+                                 dedup_key=f"plugins:plugin_failed:{info.name}"))
+        self._start_worker()
+        global _active
+        with _active_lock:
+            if _active is None:
+                _active = self
+
+    def _start_worker(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="peaktrade-alerts", daemon=True)
+        self._thread.start()
+
+    def flush(self, timeout: float) -> bool:
+        """Wait until everything emitted so far is recorded and no delivery is waiting
+        (neither throttled nor backing off). False if that takes longer than ``timeout``."""
+        if self._thread is None or not self._thread.is_alive():
+            return not self._queue and not self._backlog_size()
+        marker = threading.Event()
+        self._queue.append(marker)
+        self._wake.set()
+        with self._progress:
+            return self._progress.wait_for(lambda: marker.is_set() and not self._backlog_size(), timeout)
+
+    def close(self, timeout: float | None = None) -> None:
+        """Summarise open dedup windows, flush for at most ``timeout`` seconds (default
+        ``flush_timeout_seconds``), stop the worker. Whatever is still queued is recorded as
+        undelivered, so the next :meth:`start` sends it."""
+        global _active
+        timeout = self.config.flush_timeout_seconds if timeout is None else timeout
+        deadline = time.monotonic() + timeout
+        self._closing = True
+        self.flush(timeout)
+        self._stopped = True
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(max(0.0, deadline - time.monotonic()) + 0.05)
+        leftover = []
+        while self._queue:
+            item = self._queue.popleft()
+            if isinstance(item, AlertEvent):
+                leftover.append(item)
+        leftover += [evolve(w.last, id=new_alert_id(), repeat=w.count) for w in self._windows.values() if w.count > 1]
+        self._windows.clear()
+        self._record(leftover)
+        with _active_lock:
+            if _active is self:
+                _active = None
+
+    # -- the worker ----------------------------------------------------------------------
+
+    def _backlog_size(self) -> int:
+        return sum(len(s.backlog) for s in list(self._sinks.values()))
+
+    def _run(self) -> None:
+        from peaktrade_core.log import logger
+
+        while not self._stopped:
+            try:
+                self._step()
+            except Exception:  # a bug here must not end alerting silently
+                logger.exception("alert dispatcher: unexpected error; continuing")
+                time.sleep(0.05)
+            with self._progress:
+                self._progress.notify_all()
+
+    def _step(self) -> None:
+        if not self._queue:
+            self._wake.wait(self._next_due(self._clock()))
+        self._wake.clear()  # before draining: an emit after this sets it again
+        events, markers = [], []
+        while self._queue:
+            item = self._queue.popleft()
+            (events if isinstance(item, AlertEvent) else markers).append(item)
+        now = self._clock()
+        overflow = self._take_overflow()
+        if overflow is not None:
+            events.append(overflow)
+        fresh = self._dedup(events, now)
+        for i in range(0, len(fresh), 500):  # short transactions: the run log shares the store
+            self._record(fresh[i:i + 500])
+        for event in fresh:
+            for sink in self._sinks.values():
+                self._enqueue(sink, event)
+        self._deliver_ready()
+        for marker in markers:
+            marker.set()
+
+    def _next_due(self, now: float) -> float:
+        due = 0.5
+        if self._windows:
+            first = next(iter(self._windows.values()))
+            due = min(due, first.opened + self.config.dedup_window_seconds - now)
+        for sink in self._sinks.values():
+            if sink.backlog:
+                due = min(due, sink.blocked_until - now)
+        return max(due, 0.001)
+
+    def _take_overflow(self) -> AlertEvent | None:
+        if not self._overflow:
+            return None
+        with self._overflow_lock:
+            dropped, self._overflow = self._overflow, {}
+        total = sum(dropped.values())
+        worst = sorted(dropped.items(), key=lambda kv: -kv[1])[:5]
+        return AlertEvent(
+            AlertLevel.CRITICAL, "alerts", "queue_overflow",
+            f"alert queue full (queue_size={self._queue_size}): {total} alert(s) dropped, most: "
+            + ", ".join(f"{k} x{n}" for k, n in worst),
+            {"dropped": total, "by_key": dict(worst)},
+        )
+
+    def _dedup(self, events: list[AlertEvent], now: float) -> list[AlertEvent]:
+        window = self.config.dedup_window_seconds
+        fresh: list[AlertEvent] = []
+        windows = self._windows
+        while windows:  # windows are ordered by opening time
+            key, w = next(iter(windows.items()))
+            if now - w.opened < window and not self._closing:
+                break
+            del windows[key]
+            if w.count > 1:
+                fresh.append(evolve(w.last, id=new_alert_id(), time=time.time(), repeat=w.count))
+        for event in events:
+            if window <= 0:
+                fresh.append(event)
+                continue
+            w = windows.get(event.dedup_key)
+            if w is not None:
+                w.count += event.repeat
+                w.last = event
+                continue
+            windows[event.dedup_key] = _DedupWindow(now, event.repeat, event)
+            fresh.append(event)
+        return fresh
+
+    def _record(self, events: list[AlertEvent]) -> None:
+        self.history.record(events, self._sinks, delivery_enabled=self.config.enabled)
+
+    def _enqueue(self, sink: _SinkQueue, event: AlertEvent) -> None:
+        if len(sink.backlog) >= self._queue_size:
+            # still undelivered in the history: the next start() sends it
+            sink.backlog.popleft()
+        sink.backlog.append([event, 0])
+
+    def _deliver_ready(self) -> None:
+        config = self.config
+        for sink in self._sinks.values():
+            while sink.backlog and not self._stopped:
+                now = self._clock()
+                if now < sink.blocked_until:
+                    break
+                if sink.bucket is not None:
+                    wait = sink.bucket.wait_time(now)
+                    if wait > 0:
+                        sink.blocked_until = now + wait
+                        break
+                entry = sink.backlog[0]
+                event = entry[0]
+                delivery = deliver_alert(self.plugin_manager, event, (sink.name,), config.sink_timeout_seconds)[sink.name]
+                self.history.mark(event.id, delivery)
+                if delivery.ok:
+                    sink.backlog.popleft()
+                    sink.failures = 0
+                    continue
+                entry[1] += 1
+                sink.failures += 1
+                backoff = min(config.retry_backoff_seconds * 2 ** (sink.failures - 1), config.max_backoff_seconds)
+                sink.blocked_until = self._clock() + (delivery.retry_after if delivery.retry_after is not None else backoff)
+                if entry[1] > config.max_retries:
+                    sink.backlog.popleft()  # left undelivered in the history for the next start()
+                self._log_failure(sink, event, delivery)
+                break
+
+    def _log_failure(self, sink: _SinkQueue, event: AlertEvent, delivery: AlertDelivery) -> None:
+        from peaktrade_core.log import logger
+
+        logger.warning(
+            "alert sink {} failed ({} in a row; next try in {:.1f}s): {} — alert {} {}",
+            sink.name, sink.failures, max(0.0, sink.blocked_until - self._clock()), delivery.error,
+            event.id[:8], event.code,
+        )
+
+
+def active_dispatcher() -> AlertDispatcher | None:
+    """The dispatcher started first in this process and not yet closed, if any."""
+    return _active
+
+
+def raise_alert(
+    level: AlertLevel,
+    source: str,
+    code: str,
+    message: str,
+    context: Mapping[str, Any] | None = None,
+    *,
+    dedup_key: str = "",
+    config: PeakTradeConfig | None = None,
+    store: StateStore | None = None,
+) -> None:
+    """Raise an alert from anywhere in the core without holding a dispatcher. Never raises.
+
+    With a running dispatcher in this process (a session), the alert is queued there and
+    this returns at once. Otherwise (a CLI command such as ``peaktrade kill``) a one-off
+    dispatcher records and delivers it, waiting at most ``flush_timeout_seconds``; what it
+    cannot deliver in that time stays in the history for the next dispatcher's ``start()``.
+    ``config`` defaults to :func:`~peaktrade_core.config.load_config`, ``store`` to the
+    config's data directory.
+    """
+    from peaktrade_core.log import logger
+
+    try:
+        event = AlertEvent(level, source, code, message, dict(context or {}), dedup_key=dedup_key)
+        running = _active
+        if running is not None:
+            running.emit(event)
+            return
+        from peaktrade_core.config import load_config
+        from peaktrade_core.plugins import get_plugin_manager
+        from peaktrade_core.state import StateStore
+
+        config = config or load_config()
+        pm = get_plugin_manager()
+        pm.configure(config)
+        own_store = store is None
+        store = store or StateStore.in_dir(config.data_dir())
+        one_off = AlertDispatcher(config.live_alerts, store, pm)
+        one_off._start_worker()  # not start(): resending old alerts is the session's job
+        one_off.emit(event)
+        one_off.close()
+        if own_store:
+            store.close()
+    except Exception as exc:  # noqa: BLE001 - raising an alert must never break its caller
+        logger.error("could not raise alert {}/{}: {} ({})", source, code, message, _error_line(exc))

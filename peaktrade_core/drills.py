@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from peaktrade_core.executors import GuardedExecutor
     from peaktrade_core.killswitch import KillSwitch
     from peaktrade_core.plugins import PluginManager
+    from peaktrade_core.risk import PortfolioState
     from peaktrade_core.state import StateStore
 
 #: append-only evidence of every ``peaktrade drills run``, beside (never inside) the state DB
@@ -252,6 +253,13 @@ class DrillContext:
 
     def gate_report(self, env: EnvironmentConfig | None = None) -> GateReport:
         return self.evaluate(env or self.environment(), self.kill_switch.state())
+
+    def portfolio(self) -> PortfolioState:
+        """A flat portfolio at ``[execution] starting_cash`` with the scenario's PnL today."""
+        from peaktrade_core.risk import PortfolioState
+
+        cash = self.config.execution.starting_cash
+        return PortfolioState(cash=cash, starting_equity=cash, day_start_equity=cash, realized_pnl=self.scenario.simulated_pnl or 0.0)
 
     def recorder(self, name: str = "drill-recorder", price: float = 100.0, on_order: Callable[[OrderRequest], None] | None = None) -> RecordingExecutor:
         return RecordingExecutor(name, price, on_order)

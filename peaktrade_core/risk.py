@@ -42,7 +42,9 @@ def _known_zone(_instance: Any, _attribute: Any, value: str) -> None:
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f'unknown time zone "{value}"; give an IANA name such as "Europe/Berlin"') from None
+        raise ValueError(
+            f'unknown time zone "{value}"; give an IANA name such as "Europe/Berlin"'
+        ) from None
 
 
 @frozen
@@ -220,7 +222,9 @@ class PortfolioState:
         tomorrow = today + timedelta(days=1)
         self.day = today.isoformat()
         # local midnight, converted with that night's UTC offset (DST-safe)
-        self.day_ends_at = datetime(tomorrow.year, tomorrow.month, tomorrow.day, tzinfo=zone).timestamp()
+        self.day_ends_at = datetime(
+            tomorrow.year, tomorrow.month, tomorrow.day, tzinfo=zone
+        ).timestamp()
         self.day_start_pnl = self.realized_pnl + self.unrealized_pnl()
         self.day_start_equity = self.equity()
         return True
@@ -318,19 +322,34 @@ class LiveRiskLimits:
         star = own.max_order_quantity.get("*")
         self.default_max_quantity = star if star else math.inf
         live = env.mode is TradingMode.LIVE  # live dry-run too: rehearsals see live limits
-        self.live_order = _tightest(env.max_live_notional_per_order, own.max_live_notional_per_order) if live else math.inf
-        self.live_total = _tightest(env.max_live_notional_total, own.max_live_notional_total) if live else math.inf
-        self.live_min = max(env.live_trade_min_size or 0.0, own.live_trade_min_size or 0.0) if live else 0.0
+        self.live_order = (
+            _tightest(env.max_live_notional_per_order, own.max_live_notional_per_order)
+            if live
+            else math.inf
+        )
+        self.live_total = (
+            _tightest(env.max_live_notional_total, own.max_live_notional_total)
+            if live
+            else math.inf
+        )
+        self.live_min = (
+            max(env.live_trade_min_size or 0.0, own.live_trade_min_size or 0.0) if live else 0.0
+        )
         self.tracks_exposure = any(
             v != math.inf for v in (self.max_symbol, self.max_total, self.live_total)
         )
-        self.needs_price = self.tracks_exposure or any(
-            v != math.inf for v in (self.max_order, self.live_order)
-        ) or self.min_order > 0 or self.live_min > 0
+        self.needs_price = (
+            self.tracks_exposure
+            or any(v != math.inf for v in (self.max_order, self.live_order))
+            or self.min_order > 0
+            or self.live_min > 0
+        )
 
     # -- per batch --------------------------------------------------------------------------
 
-    def violations(self, orders: Sequence[OrderRequest], portfolio: PortfolioState) -> list[RiskViolation]:
+    def violations(
+        self, orders: Sequence[OrderRequest], portfolio: PortfolioState
+    ) -> list[RiskViolation]:
         """Every standard-limit violation of the batch, in order (the fast path)."""
         out: list[RiskViolation] = []
         if not orders:
@@ -344,14 +363,12 @@ class LiveRiskLimits:
         commit_blocked = not self.block
         positions, last_prices = portfolio.positions, portfolio.last_prices
         exposure_of = portfolio.exposure
-        # projected per-symbol quantity and exposure after the accepted orders of this batch
-        batch_qty: dict[str, float] = {}
-        batch_exposure: dict[str, float] = {}
-        batch_price: dict[str, float] = {}
+        # per symbol touched: [quantity, exposure, price] after the accepted orders so far
+        projected: dict[str, list[Any]] = {}
         total = portfolio.total_exposure() if tracks_exposure else 0.0
         open_count = portfolio.open_positions()
         daily_breaches = self._daily_loss_breaches(portfolio)
-        buy, limit_type, eps, inf = Side.BUY, OrderType.LIMIT, POSITION_EPSILON, math.inf
+        buy, limit_type, eps = Side.BUY, OrderType.LIMIT, POSITION_EPSILON
 
         for i, order in enumerate(orders):
             symbol = order.symbol
@@ -359,83 +376,165 @@ class LiveRiskLimits:
             found: list[RiskViolation] | None = None
             limit_price = order.limit_price
             reference = order.reference_price
+            state = projected.get(symbol)
+            if state is None:
+                state = projected[symbol] = [
+                    positions.get(symbol, 0.0),
+                    exposure_of(symbol),
+                    last_prices.get(symbol),
+                ]
+            q0 = state[0]
             price = limit_price if limit_price is not None else reference
             if price is None:
-                price = batch_price.get(symbol) or last_prices.get(symbol)
-
-            q0 = batch_qty.get(symbol)
-            if q0 is None:
-                q0 = positions.get(symbol, 0.0)
+                price = state[2]
             q1 = q0 + quantity if order.side is buy else q0 - quantity
             if -eps < q1 < eps:
                 q1 = 0.0
 
             if quantity > max_quantity.get(symbol, default_max_quantity):
-                found = self._add(found, ViolationCode.MAX_QUANTITY, i, symbol,
-                                  max_quantity.get(symbol, default_max_quantity), quantity,
-                                  f"quantity {quantity:g} > limit {max_quantity.get(symbol, default_max_quantity):g} for {symbol}")
-            if collar and limit_price is not None and reference is not None and order.order_type is limit_type:
+                found = _append(
+                    found,
+                    ViolationCode.MAX_QUANTITY,
+                    i,
+                    symbol,
+                    max_quantity.get(symbol, default_max_quantity),
+                    quantity,
+                    f"quantity {quantity:g} > limit {max_quantity.get(symbol, default_max_quantity):g} for {symbol}",
+                )
+            if (
+                collar
+                and limit_price is not None
+                and reference is not None
+                and order.order_type is limit_type
+            ):
                 deviation = abs(limit_price - reference) / reference
                 if deviation > collar:
-                    found = self._add(found, ViolationCode.PRICE_COLLAR, i, symbol, collar * 100, deviation * 100,
-                                      f"limit price {limit_price:g} is {deviation * 100:.2f}% from reference "
-                                      f"{reference:g} > collar {collar * 100:.2f}%")
+                    found = _append(
+                        found,
+                        ViolationCode.PRICE_COLLAR,
+                        i,
+                        symbol,
+                        collar * 100,
+                        deviation * 100,
+                        f"limit price {limit_price:g} is {deviation * 100:.2f}% from reference "
+                        f"{reference:g} > collar {collar * 100:.2f}%",
+                    )
             if daily_breaches and not (q0 and q0 * q1 >= 0 and abs(q1) <= abs(q0)):
                 for code, limit, value, text in daily_breaches:
-                    found = self._add(found, code, i, symbol, limit, value, text)
+                    found = _append(found, code, i, symbol, limit, value, text)
 
             e0 = e1 = total1 = 0.0
             if price is None:
                 if needs_price:
-                    found = self._add(found, ViolationCode.NO_PRICE, i, symbol, None, None,
-                                      f"no price for {symbol} (no limit price, reference price or last "
-                                      "price): notional limits cannot be checked")
+                    found = _append(
+                        found,
+                        ViolationCode.NO_PRICE,
+                        i,
+                        symbol,
+                        None,
+                        None,
+                        f"no price for {symbol} (no limit price, reference price or last "
+                        "price): notional limits cannot be checked",
+                    )
             else:
                 notional = quantity * price
                 if notional > max_order:
-                    found = self._add(found, ViolationCode.ORDER_NOTIONAL, i, symbol, max_order, notional,
-                                      f"order notional {_money(notional)} > limit {_money(max_order)}")
+                    found = _append(
+                        found,
+                        ViolationCode.ORDER_NOTIONAL,
+                        i,
+                        symbol,
+                        max_order,
+                        notional,
+                        f"order notional {_money(notional)} > limit {_money(max_order)}",
+                    )
                 if notional < min_order:
-                    found = self._add(found, ViolationCode.MIN_ORDER_NOTIONAL, i, symbol, min_order, notional,
-                                      f"order notional {_money(notional)} < limit {_money(min_order)}")
+                    found = _append(
+                        found,
+                        ViolationCode.MIN_ORDER_NOTIONAL,
+                        i,
+                        symbol,
+                        min_order,
+                        notional,
+                        f"order notional {_money(notional)} < limit {_money(min_order)}",
+                    )
                 if notional > live_order:
-                    found = self._add(found, ViolationCode.LIVE_ORDER_NOTIONAL, i, symbol, live_order, notional,
-                                      f"live order notional {_money(notional)} > limit {_money(live_order)}")
+                    found = _append(
+                        found,
+                        ViolationCode.LIVE_ORDER_NOTIONAL,
+                        i,
+                        symbol,
+                        live_order,
+                        notional,
+                        f"live order notional {_money(notional)} > limit {_money(live_order)}",
+                    )
                 if notional < live_min:
-                    found = self._add(found, ViolationCode.LIVE_MIN_SIZE, i, symbol, live_min, notional,
-                                      f"live order notional {_money(notional)} < minimum size {_money(live_min)}")
+                    found = _append(
+                        found,
+                        ViolationCode.LIVE_MIN_SIZE,
+                        i,
+                        symbol,
+                        live_min,
+                        notional,
+                        f"live order notional {_money(notional)} < minimum size {_money(live_min)}",
+                    )
                 if tracks_exposure:
-                    e0 = batch_exposure.get(symbol)
-                    if e0 is None:
-                        e0 = exposure_of(symbol)
+                    e0 = state[1]
                     e1 = abs(q1) * price
                     total1 = total - e0 + e1
                     if e1 > max_symbol and e1 > e0:
-                        found = self._add(found, ViolationCode.SYMBOL_EXPOSURE, i, symbol, max_symbol, e1,
-                                          f"{symbol} exposure after order {_money(e1)} > limit {_money(max_symbol)}")
+                        found = _append(
+                            found,
+                            ViolationCode.SYMBOL_EXPOSURE,
+                            i,
+                            symbol,
+                            max_symbol,
+                            e1,
+                            f"{symbol} exposure after order {_money(e1)} > limit {_money(max_symbol)}",
+                        )
                     if total1 > total:
                         if total1 > max_total:
-                            found = self._add(found, ViolationCode.TOTAL_EXPOSURE, i, symbol, max_total, total1,
-                                              f"total exposure after order {_money(total1)} > limit {_money(max_total)}")
+                            found = _append(
+                                found,
+                                ViolationCode.TOTAL_EXPOSURE,
+                                i,
+                                symbol,
+                                max_total,
+                                total1,
+                                f"total exposure after order {_money(total1)} > limit {_money(max_total)}",
+                            )
                         if total1 > live_total:
-                            found = self._add(found, ViolationCode.LIVE_TOTAL_NOTIONAL, i, symbol, live_total,
-                                              total1,
-                                              f"live total notional after order {_money(total1)} > limit "
-                                              f"{_money(live_total)}")
+                            found = _append(
+                                found,
+                                ViolationCode.LIVE_TOTAL_NOTIONAL,
+                                i,
+                                symbol,
+                                live_total,
+                                total1,
+                                f"live total notional after order {_money(total1)} > limit "
+                                f"{_money(live_total)}",
+                            )
             opens = not q0 and q1
             if opens and open_count + 1 > max_positions:
-                found = self._add(found, ViolationCode.OPEN_POSITIONS, i, symbol, max_positions, open_count + 1,
-                                  f"open positions after order {open_count + 1} > limit {max_positions:g}")
+                found = _append(
+                    found,
+                    ViolationCode.OPEN_POSITIONS,
+                    i,
+                    symbol,
+                    max_positions,
+                    open_count + 1,
+                    f"open positions after order {open_count + 1} > limit {max_positions:g}",
+                )
 
             if found is not None:
                 out += found
                 if not commit_blocked:
                     continue
-            batch_qty[symbol] = q1
+            state[0] = q1
             if price is not None:
-                batch_price[symbol] = price
+                state[2] = price
                 if tracks_exposure:
-                    batch_exposure[symbol] = e1
+                    state[1] = e1
                     total = total1
             if opens:
                 open_count += 1
@@ -443,54 +542,50 @@ class LiveRiskLimits:
                 open_count -= 1
         return out
 
-    @staticmethod
-    def _add(
-        found: list[RiskViolation] | None,
-        code: ViolationCode,
-        index: int | None,
-        symbol: str | None,
-        limit: float | None,
-        value: float | None,
-        text: str,
-    ) -> list[RiskViolation]:
-        """Append one violation (the slow path: only here are objects built)."""
-        violation = RiskViolation(
-            code=code.value,
-            message=f"{code.value}: {text}",
-            order_index=index,
-            symbol=symbol,
-            limit=None if limit is None else float(limit),
-            value=None if value is None else float(value),
-        )
-        if found is None:
-            return [violation]
-        found.append(violation)
-        return found
-
-    def _daily_loss_breaches(self, portfolio: PortfolioState) -> list[tuple[ViolationCode, float, float, str]]:
+    def _daily_loss_breaches(
+        self, portfolio: PortfolioState
+    ) -> list[tuple[ViolationCode, float, float, str]]:
         """The daily loss limits broken before this batch: ``(code, limit, value, text)``."""
         if self.daily_abs == math.inf and self.daily_pct == math.inf:
             return []
         base = portfolio.day_start_equity or portfolio.starting_equity
         return self._loss_breaches(-portfolio.daily_pnl(), base)
 
-    def _loss_breaches(self, loss: float, base: float) -> list[tuple[ViolationCode, float, float, str]]:
+    def _loss_breaches(
+        self, loss: float, base: float
+    ) -> list[tuple[ViolationCode, float, float, str]]:
         """``base`` is the day's starting equity; without one (<= 0) the percentage is not
         checked and the absolute limit must carry the day."""
         breaches = []
         if loss > self.daily_abs:
-            breaches.append((ViolationCode.DAILY_LOSS_ABS, self.daily_abs, loss,
-                             f"daily loss {_money(loss)} > limit {_money(self.daily_abs)}"))
+            breaches.append(
+                (
+                    ViolationCode.DAILY_LOSS_ABS,
+                    self.daily_abs,
+                    loss,
+                    f"daily loss {_money(loss)} > limit {_money(self.daily_abs)}",
+                )
+            )
         if base > 0 and loss / base * 100 > self.daily_pct:
             pct = loss / base * 100
-            breaches.append((ViolationCode.DAILY_LOSS_PCT, self.daily_pct, pct,
-                             f"daily loss {pct:.2f}% of {_money(base)} > limit {self.daily_pct:.2f}%"))
+            breaches.append(
+                (
+                    ViolationCode.DAILY_LOSS_PCT,
+                    self.daily_pct,
+                    pct,
+                    f"daily loss {pct:.2f}% of {_money(base)} > limit {self.daily_pct:.2f}%",
+                )
+            )
         return breaches
 
-    def check_orders(self, orders: Sequence[OrderRequest], portfolio: PortfolioState) -> LiveRiskCheckResult:
+    def check_orders(
+        self, orders: Sequence[OrderRequest], portfolio: PortfolioState
+    ) -> LiveRiskCheckResult:
         """The seed's API: violations plus the verdict (``block_on_violation`` decides)."""
         found = self.violations(orders, portfolio)
-        return LiveRiskCheckResult(allowed=not (found and self.block), violations=tuple(found), limits=self.limits)
+        return LiveRiskCheckResult(
+            allowed=not (found and self.block), violations=tuple(found), limits=self.limits
+        )
 
     def roll_day(self, portfolio: PortfolioState, now: float | None = None) -> bool:
         """Start a new calendar day in ``limits.timezone`` if one began (see
@@ -503,35 +598,73 @@ class LiveRiskLimits:
         """Check a portfolio against the portfolio-level limits: exposure per symbol and in
         total (and the live total in live mode), open positions, daily loss."""
         found: list[RiskViolation] = []
-        add = self._add
+        add = _append
         for position in snapshot.positions:
             if position.notional is None:
                 if self.tracks_exposure:
-                    found = add(found, ViolationCode.NO_PRICE, None, position.symbol, None, None,
-                                f"no price for {position.symbol}: its exposure cannot be checked")
+                    found = add(
+                        found,
+                        ViolationCode.NO_PRICE,
+                        None,
+                        position.symbol,
+                        None,
+                        None,
+                        f"no price for {position.symbol}: its exposure cannot be checked",
+                    )
                 continue
             if position.notional > self.max_symbol:
-                found = add(found, ViolationCode.SYMBOL_EXPOSURE, None, position.symbol, self.max_symbol,
-                            position.notional,
-                            f"{position.symbol} exposure {_money(position.notional)} > limit {_money(self.max_symbol)}")
+                found = add(
+                    found,
+                    ViolationCode.SYMBOL_EXPOSURE,
+                    None,
+                    position.symbol,
+                    self.max_symbol,
+                    position.notional,
+                    f"{position.symbol} exposure {_money(position.notional)} > limit {_money(self.max_symbol)}",
+                )
         total = snapshot.total_exposure
         if total > self.max_total:
-            found = add(found, ViolationCode.TOTAL_EXPOSURE, None, None, self.max_total, total,
-                        f"total exposure {_money(total)} > limit {_money(self.max_total)}")
+            found = add(
+                found,
+                ViolationCode.TOTAL_EXPOSURE,
+                None,
+                None,
+                self.max_total,
+                total,
+                f"total exposure {_money(total)} > limit {_money(self.max_total)}",
+            )
         if total > self.live_total:
-            found = add(found, ViolationCode.LIVE_TOTAL_NOTIONAL, None, None, self.live_total, total,
-                        f"live total notional {_money(total)} > limit {_money(self.live_total)}")
+            found = add(
+                found,
+                ViolationCode.LIVE_TOTAL_NOTIONAL,
+                None,
+                None,
+                self.live_total,
+                total,
+                f"live total notional {_money(total)} > limit {_money(self.live_total)}",
+            )
         if snapshot.open_positions > self.max_positions:
-            found = add(found, ViolationCode.OPEN_POSITIONS, None, None, self.max_positions,
-                        snapshot.open_positions, f"open positions {snapshot.open_positions} > limit {self.max_positions:g}")
+            found = add(
+                found,
+                ViolationCode.OPEN_POSITIONS,
+                None,
+                None,
+                self.max_positions,
+                snapshot.open_positions,
+                f"open positions {snapshot.open_positions} > limit {self.max_positions:g}",
+            )
         if snapshot.daily_pnl is not None:
             base = snapshot.day_start_equity or snapshot.equity - snapshot.daily_pnl
             for code, limit, value, text in self._loss_breaches(-snapshot.daily_pnl, base):
                 found = add(found, code, None, None, limit, value, text)
-        return LiveRiskCheckResult(allowed=not (found and self.block), violations=tuple(found), limits=self.limits)
+        return LiveRiskCheckResult(
+            allowed=not (found and self.block), violations=tuple(found), limits=self.limits
+        )
 
 
-def blocked_orders(violations: Sequence[RiskViolation], block_on_violation: bool) -> tuple[bool, set[int]]:
+def blocked_orders(
+    violations: Sequence[RiskViolation], block_on_violation: bool
+) -> tuple[bool, set[int]]:
     """``(whole batch blocked, indices of blocked orders)``. A failed plugin always blocks
     the batch (fail closed); other violations block only with ``block_on_violation``."""
     whole = False
@@ -565,7 +698,9 @@ def run_risk_checks(
     for name, result, error in get_plugin_manager().call_isolated("check_risk", kwargs, timeout):
         if error is not None:
             first = (str(error).strip().splitlines() or [""])[0]
-            out.append(_plugin_failure(name, f"failed: {type(error).__name__}: {first}".rstrip(": ")))
+            out.append(
+                _plugin_failure(name, f"failed: {type(error).__name__}: {first}".rstrip(": "))
+            )
             continue
         if result is None:
             continue
@@ -575,7 +710,9 @@ def run_risk_checks(
             out.append(_plugin_failure(name, f"returned {type(result).__name__}, not violations"))
             continue
         for v in items:
-            if not isinstance(v, RiskViolation) or (v.order_index is not None and not 0 <= v.order_index < n):
+            if not isinstance(v, RiskViolation) or (
+                v.order_index is not None and not 0 <= v.order_index < n
+            ):
                 out.append(_plugin_failure(name, f"returned an invalid violation: {v!r:.80}"))
                 break
             out.append(v if v.plugin else evolve(v, plugin=name))
@@ -690,34 +827,82 @@ class PreTradeControls:
             self._prune_recent(now)
         passed = 0
         for i, order in enumerate(orders):
-            if i in skip:
+            if skip and i in skip:
                 continue
             found: list[RiskViolation] | None = None
             symbol = order.symbol
             if order.client_order_id in seen:
-                found = _append(found, ViolationCode.DUPLICATE, i, symbol, None, None,
-                                f"client order id {order.client_order_id} was already sent in this session")
-            key = (symbol, order.side, order.quantity, order.order_type, order.limit_price) if window else None
+                found = _append(
+                    found,
+                    ViolationCode.DUPLICATE,
+                    i,
+                    symbol,
+                    None,
+                    None,
+                    f"client order id {order.client_order_id} was already sent in this session",
+                )
+            key = (
+                (symbol, order.side, order.quantity, order.order_type, order.limit_price)
+                if window
+                else None
+            )
             if key is not None:
                 last = recent.get(key)
                 if last is not None and now - last < window:
-                    found = _append(found, ViolationCode.DUPLICATE, i, symbol, window, now - last,
-                                    f"identical order {now - last:.3f}s after the last one "
-                                    f"(window {window:g}s)")
+                    found = _append(
+                        found,
+                        ViolationCode.DUPLICATE,
+                        i,
+                        symbol,
+                        window,
+                        now - last,
+                        f"identical order {now - last:.3f}s after the last one "
+                        f"(window {window:g}s)",
+                    )
             if max_age:
                 at = times.get(symbol)
                 if at is None:
-                    found = _append(found, ViolationCode.STALE_REFERENCE, i, symbol, max_age, None,
-                                    f"no time known for the reference price of {symbol}")
+                    found = _append(
+                        found,
+                        ViolationCode.STALE_REFERENCE,
+                        i,
+                        symbol,
+                        max_age,
+                        None,
+                        f"no time known for the reference price of {symbol}",
+                    )
                 elif now - at > max_age:
-                    found = _append(found, ViolationCode.STALE_REFERENCE, i, symbol, max_age, now - at,
-                                    f"reference price of {symbol} is {now - at:.1f}s old > limit {max_age:g}s")
+                    found = _append(
+                        found,
+                        ViolationCode.STALE_REFERENCE,
+                        i,
+                        symbol,
+                        max_age,
+                        now - at,
+                        f"reference price of {symbol} is {now - at:.1f}s old > limit {max_age:g}s",
+                    )
             if passed >= room_second:
-                found = _append(found, ViolationCode.RATE_PER_SECOND, i, symbol, per_second, per_second + 1,
-                                f"more than {per_second} orders within one second")
+                count = per_second - room_second + passed + 1
+                found = _append(
+                    found,
+                    ViolationCode.RATE_PER_SECOND,
+                    i,
+                    symbol,
+                    per_second,
+                    count,
+                    f"order {count:g} within one second > limit {per_second}",
+                )
             elif passed >= room_minute:
-                found = _append(found, ViolationCode.RATE_PER_MINUTE, i, symbol, per_minute, per_minute + 1,
-                                f"more than {per_minute} orders within one minute")
+                count = per_minute - room_minute + passed + 1
+                found = _append(
+                    found,
+                    ViolationCode.RATE_PER_MINUTE,
+                    i,
+                    symbol,
+                    per_minute,
+                    count,
+                    f"order {count:g} within one minute > limit {per_minute}",
+                )
             if found is not None:
                 out += found
                 continue
@@ -746,23 +931,34 @@ class PreTradeControls:
         if executions.current(now) <= limit:
             return False
         window = self.limits.runaway_window_seconds
-        reason = f"runaway throttle: {executions.total} executions within {window:g}s > limit {limit}"
+        reason = (
+            f"runaway throttle: {executions.total} executions within {window:g}s > limit {limit}"
+        )
         executions.clear()  # after a person releases the switch, counting starts afresh
         logger.bind(tag=SAFETY).critical("{}: engaging the kill switch", reason)
         if self.kill_switch is None:
-            self.runaway_reason = f"{ViolationCode.RUNAWAY.value}: {reason}; no kill switch, session stopped"
+            self.runaway_reason = (
+                f"{ViolationCode.RUNAWAY.value}: {reason}; no kill switch, session stopped"
+            )
             return True
         try:
             if not self.kill_switch.state().engaged:
                 self.kill_switch.engage(reason=reason, operator="runaway-throttle", source="risk")
         except Exception as exc:  # noqa: BLE001 - cannot latch the switch: stop this session instead
             logger.bind(tag=SAFETY).critical("could not engage the kill switch: {}", exc)
-            self.runaway_reason = f"{ViolationCode.RUNAWAY.value}: {reason}; kill switch failed: {exc}"
+            self.runaway_reason = (
+                f"{ViolationCode.RUNAWAY.value}: {reason}; kill switch failed: {exc}"
+            )
         return True
 
 
 def _violation(
-    code: ViolationCode, index: int | None, symbol: str | None, limit: float | None, value: float | None, text: str
+    code: ViolationCode,
+    index: int | None,
+    symbol: str | None,
+    limit: float | None,
+    value: float | None,
+    text: str,
 ) -> RiskViolation:
     message = text if text.startswith(code.value) else f"{code.value}: {text}"
     return RiskViolation(

@@ -4,28 +4,22 @@ from __future__ import annotations
 
 import sys
 
-from peaktrade_core.alerts import AlertDelivery, AlertEvent, AlertLevel
+from peaktrade_core.alerts import AlertDelivery, AlertEvent
 from peaktrade_core.hookspecs import hookimpl
 from peaktrade_core.log import logger
-
-_LOG_LEVEL = {AlertLevel.INFO: "INFO", AlertLevel.WARNING: "WARNING", AlertLevel.CRITICAL: "CRITICAL"}
-
-
-def format_alert(event: AlertEvent) -> str:
-    repeat = f" (repeated {event.repeat}x)" if event.repeat > 1 else ""
-    return f"[ALERT {event.level.name}] {event.source}/{event.code}: {event.message}{repeat}"
 
 
 @hookimpl
 def emit_alert(event: AlertEvent, sinks: frozenset[str]) -> list[AlertDelivery]:
     deliveries = []
     if "log" in sinks:
-        logger.log(_LOG_LEVEL[event.level], format_alert(event))
+        logger.bind(alert_id=event.id).log(event.level.name, "{}", event.summary_line())
         deliveries.append(AlertDelivery("log", True))
     if "stderr" in sinks:
         try:
-            print(format_alert(event), file=sys.stderr, flush=True)
+            sys.stderr.write(event.summary_line() + "\n")
+            sys.stderr.flush()
             deliveries.append(AlertDelivery("stderr", True))
-        except OSError as exc:
+        except (OSError, ValueError) as exc:  # closed or broken stderr
             deliveries.append(AlertDelivery("stderr", False, str(exc)))
     return deliveries

@@ -152,9 +152,9 @@ def test_shadow_records_what_would_have_been_done():
     assert [r.order for r in ex.recorded] == orders[-3:]
 
 
-quantities = st.floats(min_value=1e-6, max_value=1e6, allow_nan=False, allow_infinity=False)
-prices = st.floats(min_value=1e-4, max_value=1e7, allow_nan=False, allow_infinity=False)
-bps = st.floats(min_value=0.0, max_value=500.0, allow_nan=False)
+quantities = st.floats(min_value=1e-6, max_value=1e6, allow_subnormal=False)
+prices = st.floats(min_value=1e-4, max_value=1e7, allow_subnormal=False)
+bps = st.floats(min_value=0.0, max_value=500.0, allow_subnormal=False)
 
 
 @given(
@@ -164,7 +164,7 @@ bps = st.floats(min_value=0.0, max_value=500.0, allow_nan=False)
     fee_bps=bps,
     slippage_bps=bps,
     side=st.sampled_from(["buy", "sell"]),
-    limit_offset=st.none() | st.floats(min_value=-0.05, max_value=0.05),
+    limit_offset=st.none() | st.floats(min_value=-0.05, max_value=0.05, allow_subnormal=False),
 )
 def test_fills_never_exceed_the_order_and_fees_are_exactly_fee_bps_of_notional(
     quantity, price, liquidity, fee_bps, slippage_bps, side, limit_offset

@@ -1,0 +1,176 @@
+"""``peaktrade drills``: list and run the safety drills, read the drill log (DRILL-3, DRILL-4)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from peaktrade_core.cli import Env, echo_json, fail, pass_env
+
+_WIDE = "=" * 70
+_THIN = "─" * 70
+_DETAIL_LABELS = {"mode": "Mode", "effective_mode": "Effective Mode"}
+
+
+@click.group()
+def drills() -> None:
+    """Safety drills: prove every live gate, read-only, in memory."""
+
+
+@drills.command("list")
+@click.option("--pack", metavar="NAME", help="Only this drill pack's scenarios.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_env
+def drills_list(env: Env, pack: str | None, as_json: bool) -> None:
+    """The drill scenarios of every installed drill pack."""
+    from peaktrade_core.drills import LiveDrillRunner
+
+    runner = LiveDrillRunner(env.config)
+    scenarios = runner.scenarios(pack)
+    if as_json:
+        echo_json({"scenarios": [s.to_dict() for s in scenarios], "errors": runner.listing_errors})
+    else:
+        for s in scenarios:
+            click.echo(f"{s.name}  [{s.pack}]")
+            click.echo(f"    {s.description}")
+        if not scenarios:
+            click.echo("no drill scenarios: install a drill pack, e.g. pip install peaktrade-drills-standard")
+        for error in runner.listing_errors:
+            click.echo(f"! {error}")
+    if runner.listing_errors:
+        sys.exit(1)
+
+
+@drills.command("run")
+@click.option("--scenario", metavar="NAME", help="Run one drill (its full name or a unique prefix, e.g. B).")
+@click.option("--pack", metavar="NAME", help="Run only this drill pack's scenarios.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--output", metavar="FILE", type=click.Path(dir_okay=False, path_type=Path), help="Write the report to FILE instead of stdout.")
+@pass_env
+def drills_run(env: Env, scenario: str | None, pack: str | None, fmt: str, output: Path | None) -> None:
+    """Run the drills against the current config, in memory; exit 1 if any failed.
+
+    The network is closed to the process while drills run, and the config file and the
+    state database are verified byte-identical afterwards. Each run is appended to the
+    drill log (`peaktrade drills log`).
+    """
+    from peaktrade_core.drills import DrillError, LiveDrillRunner, append_drill_log, drill_log_path
+    from peaktrade_core.killswitch import current_operator
+
+    config = env.config
+    runner = LiveDrillRunner(config)
+    try:
+        selected = runner.select(scenario, pack)
+    except DrillError as exc:
+        fail(str(exc))
+    report = runner.run_all(selected)
+    # after the read-only proof, and beside the state DB: the evidence must not disturb it
+    log_path = drill_log_path(config)
+    try:
+        append_drill_log(log_path, report, current_operator())
+    except OSError as exc:
+        click.echo(f"warning: drill log {log_path} not written: {exc}", err=True)
+    data = report.to_dict()
+    data["config_sha256"] = config.sha256 or None
+    text = json.dumps(data, indent=2) if fmt == "json" else render_report(data)
+    if output is None:
+        click.echo(text)
+    else:
+        try:
+            output.parent.mkdir(parents=True, exist_ok=True)
+            output.write_text(text + "\n", encoding="utf-8")
+        except OSError as exc:
+            fail(f"--output: {output}: {exc}")
+        verdict = "PASSED" if report.passed else "FAILED"
+        click.echo(f"{verdict}: {data['passed_count']}/{data['count']} drills passed; report written to {output}")
+    if not report.passed:
+        sys.exit(1)
+
+
+@drills.command("log")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--limit", type=click.IntRange(min=1), help="Only the last N runs.")
+@pass_env
+def drills_log(env: Env, as_json: bool, limit: int | None) -> None:
+    """Every recorded drill run: when, who, how many, passed or failed."""
+    from peaktrade_core.drills import drill_log_path, read_drill_log
+
+    path = drill_log_path(env.config)
+    entries = read_drill_log(path)
+    if limit:
+        entries = entries[-limit:]
+    if as_json:
+        echo_json(entries)
+        return
+    if not entries:
+        click.echo(f"no drill runs recorded in {path}")
+        return
+    for e in entries:
+        if "error" in e:
+            click.echo(f"! {e['error']}")
+            continue
+        verdict = "PASSED" if e.get("passed") else "FAILED"
+        verified = "read-only verified" if e.get("read_only_verified") else "READ-ONLY NOT VERIFIED"
+        failed = f"  failed: {', '.join(e['failed'])}" if e.get("failed") else ""
+        click.echo(f"{e.get('at')}  {e.get('operator', '?'):<12} {e.get('count', 0):>3} drills  {verdict}  {verified}  {e.get('config')}{failed}")
+
+
+# -- the text report ----------------------------------------------------------------------
+
+
+def render_report(data: dict[str, Any]) -> str:
+    """Seed 002's report layout from :meth:`DrillReport.to_dict` data."""
+    lines = [
+        _WIDE,
+        "peaktrade - Safety drills (read-only)",
+        _WIDE,
+        "Read-only simulation in memory: no real orders, no config or state changes",
+        f"Config:  {data['config']}" + (f" (sha256 {data['config_sha256'][:12]}…)" if data.get("config_sha256") else ""),
+        f"Started: {data['started_at']}",
+        "",
+        _THIN,
+        "Overview",
+        _THIN,
+        f"{'Number of drills:':<26}{data['count']}",
+        f"{'Passed:':<26}{data['passed_count']} ✓",
+        f"{'Failed:':<26}{data['failed_count']} ✗",
+        f"{'Duration:':<26}{data['duration_ms']:.1f} ms",
+    ]
+    for error in data["errors"]:
+        lines.append(f"✗ {error}")
+    for r in data["results"]:
+        allowed = r["is_live_execution_allowed"]
+        lines += [
+            "",
+            _THIN,
+            f"Drill: {r['scenario']}",
+            _THIN,
+            f"{'Status:':<27}{'✓ PASSED' if r['passed'] else '✗ FAILED'}",
+            f"{'Pack:':<27}{r['pack']}",
+            f"is_live_execution_allowed: {'-' if allowed is None else allowed}",
+            f"{'Reason:':<27}{r['reason']}",
+            f"{'Effective Mode:':<27}{r['effective_mode']}",
+        ]
+        if r["details"]:
+            lines += ["", "Details:"]
+            lines += [f"  • {_DETAIL_LABELS.get(k, k)}: {v}" for k, v in r["details"].items()]
+        if r["notes"]:
+            lines += ["", "Notes:"]
+            lines += [f"  • {n}" for n in r["notes"]]
+        if r["violations"]:
+            lines += ["", "Violations:"]
+            lines += [f"  ✗ {v}" for v in r["violations"]]
+    read_only = data["read_only"]
+    lines += ["", _WIDE]
+    if read_only["verified"]:
+        lines.append("All drills are simulations in memory. No real order was sent, no exchange")
+        lines.append("was called, no config file or state was changed. Verified:")
+    else:
+        lines.append("READ-ONLY NOT VERIFIED: a drill tried to reach outside memory. Checks:")
+    lines += [f"  {'✓' if c['ok'] else '✗'} {c['check']}: {c['detail']}" for c in read_only["checks"]]
+    lines.append(_WIDE)
+    return "\n".join(lines)

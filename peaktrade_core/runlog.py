@@ -1,0 +1,937 @@
+"""The tamper-evident run log (RUN-1 … RUN-4): what a run did, order by order, provably.
+
+Layout (two tables in the :class:`~peaktrade_core.state.StateStore`, SQLite WAL):
+
+``runlog_records`` (rid, seq, payload, hash)
+    The append-only chain. ``payload`` is compact JSON text whose first two elements are
+    the record kind and its ``seq``; ``hash = blake2b(previous hash + payload, 32 bytes)``
+    (the previous hash of record 0 is 32 zero bytes; record 0 names the run id, so records
+    cannot be spliced between runs). Record kinds:
+
+    - ``["run", 0, ts, {metadata}]`` — the run's :class:`LiveRunMetadata` as started;
+    - ``["batch", seq, ts, batch_no, {"executor", "gate_report", "risk"}]`` — per-batch
+      context, stored once per batch (RUN-2: which gates and limits were in force);
+    - ``["orders", seq, ts, batch_no, [entry, …]]`` — order outcomes, one entry per order:
+      ``[client_order_id, symbol, side, quantity, price, status, reasons,
+      [[fill_qty, fill_price, fee], …], venue_response, metadata]``. With durability
+      ``"batch"`` one record holds every order of a commit; with ``"order"`` one order;
+    - ``[kind, seq, ts, {data}]`` — anything else (``"session"``, ``"alert"`` …) via
+      :meth:`LiveRunLogger.record_event`;
+    - ``["end", seq, ts, {"status", "ended_at", "summary"}]`` — finish, failure or abort.
+
+``runlog_runs`` (one row per run)
+    The metadata as columns (compared with record 0 by :func:`verify_run`), plus the
+    mutable monitoring state updated in the *same transaction* as the records: chain head
+    (``head_seq``, ``head_hash`` — so deleting the newest records is detected too),
+    counters, heartbeat, status, pid/host/process start time (abort detection).
+
+Why one record per commit rather than per order: the hot path budget is ~3 µs per order;
+one executemany row per order plus per-order JSON and hashing costs about three times
+that. Orders are buffered as tuples and encoded with the C JSON encoder at commit; one
+byte changed anywhere still fails :func:`verify_run` naming the record (its ``seq``) and
+the batch it belongs to. Memory stays flat: only the uncommitted buffer and a few counters
+live in Python (a buffer reaching ``max_pending`` orders is committed on its own).
+
+Durability: ``"batch"`` (default) — the pipeline calls :meth:`LiveRunLogger.commit` once
+per batch, one transaction each. ``"order"`` — every record is its own transaction and the
+store's connection is switched to ``PRAGMA synchronous=FULL`` (this affects every user of
+that ``StateStore``). SIGKILL never loses a committed transaction in either mode (WAL);
+the difference is power loss and how much is uncommitted when the process dies.
+
+Aborted runs: a run left ``running`` is marked ``aborted`` by :meth:`mark_aborted_runs`
+(call it at start-up) when its process is gone — same host: the pid no longer exists, is a
+zombie, or now belongs to a different process (start time differs); other host: its
+heartbeat is older than ``stale_after`` seconds. A live process on this host is never
+marked aborted, however old its heartbeat. Marking appends a chained ``end`` record.
+
+The counters behind :func:`load_run_snapshot` are a monitoring cache; :func:`verify_run`
+recomputes them from the records and reports any difference.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import socket
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from hashlib import blake2b
+from pathlib import Path
+from typing import Any
+
+from attrs import Factory, asdict, define, frozen
+
+from peaktrade_core.killswitch import current_operator
+from peaktrade_core.log import logger
+from peaktrade_core.orders import OrderExecutionResult, OrderStatus
+from peaktrade_core.state import StateStore
+
+DURABILITIES = ("batch", "order")
+RUN_STATUSES = ("running", "finished", "failed", "aborted")
+END_STATUSES = ("finished", "failed", "aborted")
+#: distinct "blocks by reason" keys kept per run; the rest count as OTHER_REASON
+MAX_REASON_KEYS = 100
+OTHER_REASON = "(other reasons)"
+GENESIS = bytes(32)
+#: statuses whose reasons are counted as "blocks by reason"
+_BLOCKED = frozenset({OrderStatus.RISK_BLOCKED.value, OrderStatus.GATE_BLOCKED.value})
+#: metadata fields that live in record 0 and as columns of ``runlog_runs``
+_META_FIELDS = (
+    "run_id",
+    "mode",
+    "effective_mode",
+    "config_sha256",
+    "operator",
+    "strategy",
+    "strategy_params",
+    "plugin_versions",
+    "started_at",
+    "pid",
+    "host",
+)
+_JSON_META = ("strategy_params", "plugin_versions")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runlog_runs (
+    rid INTEGER PRIMARY KEY,
+    run_id TEXT NOT NULL UNIQUE,
+    mode TEXT NOT NULL,
+    effective_mode TEXT NOT NULL,
+    config_sha256 TEXT NOT NULL,
+    operator TEXT NOT NULL,
+    strategy TEXT NOT NULL,
+    strategy_params TEXT NOT NULL,
+    plugin_versions TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    ended_at TEXT,
+    status TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    host TEXT NOT NULL,
+    proc_start TEXT NOT NULL,
+    durability TEXT NOT NULL,
+    summary TEXT,
+    heartbeat_at REAL NOT NULL,
+    head_seq INTEGER NOT NULL,
+    head_hash BLOB NOT NULL,
+    counts TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS runlog_runs_status ON runlog_runs (status);
+CREATE TABLE IF NOT EXISTS runlog_records (
+    rid INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    payload TEXT NOT NULL,
+    hash BLOB NOT NULL,
+    PRIMARY KEY (rid, seq)
+) WITHOUT ROWID;
+"""
+
+
+def _json_default(obj: Any) -> Any:
+    if hasattr(obj, "__attrs_attrs__"):
+        return asdict(obj)
+    if isinstance(obj, set | frozenset | tuple):
+        return list(obj)
+    return str(obj)
+
+
+# Built once: json.dumps with options builds a new encoder per call (slow on the hot path).
+_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, check_circular=False, default=_json_default).encode
+_encode_sorted = json.JSONEncoder(
+    separators=(",", ":"), ensure_ascii=False, sort_keys=True, default=_json_default
+).encode
+
+
+def _chain(prev: bytes, payload: bytes) -> bytes:
+    return blake2b(prev + payload, digest_size=32).digest()
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def _iso(epoch: float | None) -> str | None:
+    return None if epoch is None else datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds")
+
+
+def _epoch(iso: str | None) -> float | None:
+    return None if iso is None else datetime.fromisoformat(iso).timestamp()
+
+
+def _new_run_id() -> str:
+    return f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+
+
+def _process_start(pid: int) -> str:
+    """The kernel's start time of ``pid`` (Linux), so a reused pid is not mistaken for the
+    run's process. Empty where /proc does not exist."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def process_alive(pid: int, proc_start: str = "") -> bool:
+    """Is the process that started a run still there (on this host)?"""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    except OSError:  # no /proc (macOS, BSD): existence is all we can tell
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+    fields = stat.rsplit(")", 1)[1].split()
+    if fields[0] in ("Z", "X"):  # killed, not yet reaped: gone for our purposes
+        return False
+    return not proc_start or fields[19] == proc_start
+
+
+def reason_key(reason: str) -> str:
+    """Blocks are counted by the reason's leading code (``max_order_notional: 1200 > 1000``
+    counts as ``max_order_notional``) so numbers in messages do not explode the table."""
+    return reason.split(":", 1)[0].strip()[:80] or "(no reason)"
+
+
+# -- models -------------------------------------------------------------------------------
+
+
+@frozen
+class LiveRunMetadata:
+    """Who ran what, how, when. Everything but ``ended_at``, ``status`` and ``summary`` is
+    fixed at start and chained as record 0."""
+
+    run_id: str
+    mode: str
+    effective_mode: str
+    config_sha256: str
+    operator: str
+    strategy: str
+    strategy_params: dict[str, Any] = Factory(dict)
+    plugin_versions: dict[str, str] = Factory(dict)
+    started_at: str = ""
+    ended_at: str | None = None
+    status: str = "running"
+    pid: int = 0
+    host: str = ""
+    summary: dict[str, Any] = Factory(dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@frozen
+class LiveRunEvent:
+    """One recorded event as read back by :func:`iter_run_events`. ``seq`` is the chain
+    record holding it (all orders of one commit share it); for orders, ``executor`` comes
+    from the batch record and ``timestamp`` is when the record was written."""
+
+    seq: int
+    kind: str
+    timestamp: float
+    client_order_id: str | None = None
+    symbol: str | None = None
+    side: str | None = None
+    quantity: float | None = None
+    price: float | None = None
+    status: str | None = None
+    reasons: list[str] = Factory(list)
+    executor: str | None = None
+    fills: list[dict[str, float]] = Factory(list)
+    venue_response: dict[str, Any] | None = None
+    batch: int | None = None
+    extra: dict[str, Any] = Factory(dict)
+
+
+@frozen
+class VerifyResult:
+    run_id: str
+    ok: bool
+    records: int
+    problems: list[str]
+
+
+@define(slots=True)
+class LiveRunSnapshot:
+    """Monitoring view of one run (RUN-3/RUN-4). Rates are per second over the run's
+    elapsed time (start to end, or to the last heartbeat while running)."""
+
+    run_id: str
+    mode: str
+    effective_mode: str
+    status: str
+    strategy: str
+    operator: str
+    started_at: str
+    ended_at: str | None
+    last_heartbeat: str
+    heartbeat_age_s: float
+    elapsed_s: float
+    records: int
+    orders: int
+    fills: int
+    filled: int
+    accepted: int
+    rejected: int
+    risk_blocked: int
+    gate_blocked: int
+    errors: int
+    orders_per_s: float
+    fills_per_s: float
+    risk_blocks_per_s: float
+    gate_blocks_per_s: float
+    errors_per_s: float
+    status_counts: dict[str, int]
+    blocks_by_reason: dict[str, int]
+    durability: str
+    pid: int
+    host: str
+    #: ``False``: the run says running but its process on this host is gone
+    process_alive: bool | None
+    summary: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _new_counts() -> dict[str, Any]:
+    return {"orders": 0, "fills": 0, "status": {}, "reasons": {}}
+
+
+@define(slots=True)
+class _RunState:
+    """What the logger keeps per open run: the chain head, counters (bounded), and the
+    uncommitted order buffer."""
+
+    rid: int
+    seq: int
+    head: bytes
+    batch_no: int | None = None
+    executor: str = ""
+    orders: list[tuple] = Factory(list)
+    orders_batch: int | None = None
+    counts: dict[str, Any] = Factory(_new_counts)
+    dirty: bool = False
+
+
+# -- the logger ---------------------------------------------------------------------------
+
+
+class LiveRunLogger:
+    """Appends to the run log. One logger per pipeline; not thread-safe except
+    :meth:`heartbeat`, which only touches the store (itself thread-safe).
+
+    Hot path: :meth:`record_order` / :meth:`record_orders` take the executor's
+    :class:`~peaktrade_core.orders.OrderExecutionResult` as is and only buffer a tuple; the
+    encoding, hashing and one ``executemany`` happen in :meth:`commit`.
+    """
+
+    def __init__(self, store: StateStore, durability: str = "batch", *, max_pending: int = 10_000):
+        if durability not in DURABILITIES:
+            raise ValueError(f"durability: must be one of {', '.join(DURABILITIES)}, not {durability!r}")
+        self.store = store
+        self.durability = durability
+        self.max_pending = max_pending
+        self._per_order = durability == "order"
+        self._runs: dict[str, _RunState] = {}
+        self._pending: list[tuple[int, int, str, bytes]] = []
+        self._pending_orders = 0
+        store.ensure_schema("runlog", _SCHEMA)
+        if self._per_order:
+            store.query("PRAGMA synchronous=FULL")
+
+    # -- run lifecycle
+
+    def start_run(
+        self,
+        *,
+        mode: str,
+        effective_mode: str,
+        config_sha256: str = "",
+        operator: str | None = None,
+        strategy: str = "",
+        strategy_params: dict[str, Any] | None = None,
+        plugin_versions: dict[str, str] | None = None,
+        run_id: str | None = None,
+    ) -> str:
+        """Create the run, chain its metadata as record 0 and commit. Returns the run id."""
+        meta = LiveRunMetadata(
+            run_id=run_id or _new_run_id(),
+            mode=str(mode),
+            effective_mode=str(effective_mode),
+            config_sha256=config_sha256,
+            operator=operator or current_operator(),
+            strategy=strategy,
+            strategy_params=dict(strategy_params or {}),
+            plugin_versions=dict(plugin_versions or {}),
+            started_at=_now_iso(),
+            pid=os.getpid(),
+            host=socket.gethostname(),
+        )
+        record0 = {name: getattr(meta, name) for name in _META_FIELDS}
+        payload = _encode_sorted(["run", 0, time.time(), record0])
+        head = _chain(GENESIS, payload.encode())
+        counts = _new_counts()
+        with self.store.transaction() as conn:
+            cur = conn.execute(
+                "INSERT INTO runlog_runs (run_id, mode, effective_mode, config_sha256, operator, strategy,"
+                " strategy_params, plugin_versions, started_at, status, pid, host, proc_start, durability,"
+                " heartbeat_at, head_seq, head_hash, counts)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, 0, ?, ?)",
+                (
+                    meta.run_id,
+                    meta.mode,
+                    meta.effective_mode,
+                    meta.config_sha256,
+                    meta.operator,
+                    meta.strategy,
+                    _encode_sorted(meta.strategy_params),
+                    _encode_sorted(meta.plugin_versions),
+                    meta.started_at,
+                    meta.pid,
+                    meta.host,
+                    _process_start(meta.pid),
+                    self.durability,
+                    time.time(),
+                    head,
+                    _encode(counts),
+                ),
+            )
+            rid = cur.lastrowid
+            conn.execute("INSERT INTO runlog_records (rid, seq, payload, hash) VALUES (?, 0, ?, ?)", (rid, payload, head))
+        self._runs[meta.run_id] = _RunState(rid=rid, seq=0, head=head, counts=counts)
+        logger.info("run {} started ({} / {}, durability {})", meta.run_id, meta.mode, meta.effective_mode, self.durability)
+        return meta.run_id
+
+    def finish_run(self, run_id: str, status: str = "finished", summary: dict[str, Any] | None = None) -> None:
+        """Commit what is pending, chain the ``end`` record, close the run."""
+        if status not in END_STATUSES:
+            raise ValueError(f"status: must be one of {', '.join(END_STATUSES)}, not {status!r}")
+        state = self._state(run_id)
+        self._flush_orders(state)
+        ended_at = _now_iso()
+        summary = dict(summary or {})
+        self._append(state, ["end", state.seq + 1, time.time(), {"status": status, "ended_at": ended_at, "summary": summary}])
+        self._commit(end=(state, status, ended_at, _encode_sorted(summary)))
+        del self._runs[run_id]
+        logger.info("run {} {}", run_id, status)
+
+    # -- records
+
+    def record_batch(
+        self,
+        run_id: str,
+        batch_no: int,
+        gate_report: dict[str, Any],
+        risk: dict[str, Any],
+        *,
+        executor: str = "",
+    ) -> None:
+        """The context shared by every order of a batch (gate report, risk result with the
+        limits in force, executor), stored once. Orders recorded next belong to it."""
+        state = self._state(run_id)
+        self._flush_orders(state)
+        state.batch_no = batch_no
+        state.executor = executor
+        self._append(
+            state,
+            ["batch", state.seq + 1, time.time(), batch_no, {"executor": executor, "gate_report": gate_report, "risk": risk}],
+        )
+        if self._per_order:
+            self._commit()
+
+    def record_order(self, run_id: str, result: OrderExecutionResult, batch_no: int | None = None) -> None:
+        """One order's outcome. ``batch_no`` defaults to the last :meth:`record_batch`."""
+        state = self._runs[run_id]
+        batch = state.batch_no if batch_no is None else batch_no
+        if batch != state.orders_batch and state.orders:
+            self._flush_orders(state)
+        state.orders_batch = batch
+        order = result.order
+        fills = result.fills
+        status = result.status
+        reasons = result.reasons
+        state.orders.append(
+            (
+                order.client_order_id,
+                order.symbol,
+                order.side,
+                order.quantity,
+                order.price,
+                status,
+                reasons,
+                [(f.quantity, f.price, f.fee) for f in fills] if fills else (),
+                result.venue_response,
+                result.metadata or None,
+            )
+        )
+        counts = state.counts
+        counts["orders"] += 1
+        by_status = counts["status"]
+        by_status[status] = by_status.get(status, 0) + 1
+        if fills:
+            counts["fills"] += len(fills)
+        if reasons and status in _BLOCKED:
+            self._count_reasons(counts["reasons"], reasons)
+        state.dirty = True
+        self._pending_orders += 1
+        if self._per_order or self._pending_orders >= self.max_pending:
+            self.commit()
+
+    def record_orders(self, run_id: str, results: Iterable[OrderExecutionResult], batch_no: int | None = None) -> None:
+        """:meth:`record_order` for each result (per-order durability still commits each)."""
+        record = self.record_order
+        for result in results:
+            record(run_id, result, batch_no)
+
+    def record_event(self, run_id: str, kind: str, data: dict[str, Any]) -> None:
+        """Any other chained event (``"session"``, ``"alert"``, …)."""
+        if kind in ("run", "batch", "orders", "end"):
+            raise ValueError(f"kind: {kind!r} is reserved; use the dedicated method")
+        state = self._state(run_id)
+        self._flush_orders(state)
+        self._append(state, [kind, state.seq + 1, time.time(), data])
+        if self._per_order:
+            self._commit()
+
+    def commit(self) -> None:
+        """One transaction for everything recorded since the last commit (per batch)."""
+        for state in self._runs.values():
+            if state.orders:
+                self._flush_orders(state)
+        if self._pending:
+            self._commit()
+
+    def heartbeat(self, run_id: str) -> None:
+        """"Still alive", for monitors and for abort detection from other hosts."""
+        rid = self._state(run_id).rid
+        with self.store.transaction() as conn:
+            conn.execute("UPDATE runlog_runs SET heartbeat_at = ? WHERE rid = ?", (time.time(), rid))
+
+    def mark_aborted_runs(self, stale_after: float = 600.0) -> list[str]:
+        """Mark every run whose process is gone as ``aborted`` (see the module docstring).
+        Returns the run ids marked."""
+        here = socket.gethostname()
+        now = time.time()
+        marked = []
+        rows = self.store.query(
+            "SELECT run_id, pid, host, proc_start, heartbeat_at FROM runlog_runs WHERE status = 'running'"
+        )
+        for row in rows:
+            if row["run_id"] in self._runs:
+                continue
+            if row["host"] == here:
+                if process_alive(row["pid"], row["proc_start"]):
+                    continue
+                why = f"process {row['pid']} on {here} is gone"
+            else:
+                age = now - row["heartbeat_at"]
+                if age <= stale_after:
+                    continue
+                why = f"no heartbeat from {row['host']} for {age:.0f} s"
+            if self._abort(row["run_id"], why):
+                marked.append(row["run_id"])
+        return marked
+
+    # -- internals
+
+    def _state(self, run_id: str) -> _RunState:
+        try:
+            return self._runs[run_id]
+        except KeyError:
+            raise KeyError(f"run {run_id!r} is not open in this logger") from None
+
+    @staticmethod
+    def _count_reasons(by_reason: dict[str, int], reasons: list[str]) -> None:
+        for reason in reasons:
+            key = reason_key(reason)
+            if key not in by_reason and len(by_reason) >= MAX_REASON_KEYS:
+                key = OTHER_REASON
+            by_reason[key] = by_reason.get(key, 0) + 1
+
+    def _append(self, state: _RunState, record: list[Any]) -> None:
+        payload = _encode(record)
+        seq = state.seq + 1
+        state.head = _chain(state.head, payload.encode())
+        state.seq = seq
+        state.dirty = True
+        self._pending.append((state.rid, seq, payload, state.head))
+
+    def _flush_orders(self, state: _RunState) -> None:
+        if state.orders:
+            entries = state.orders
+            state.orders = []
+            self._pending_orders -= len(entries)
+            self._append(state, ["orders", state.seq + 1, time.time(), state.orders_batch, entries])
+
+    def _commit(self, end: tuple[_RunState, str, str, str] | None = None) -> None:
+        now = time.time()
+        touched = [s for s in self._runs.values() if s.dirty]
+        # on failure the pending records stay, so a retried commit writes them in order
+        with self.store.transaction() as conn:
+            conn.executemany("INSERT INTO runlog_records (rid, seq, payload, hash) VALUES (?, ?, ?, ?)", self._pending)
+            conn.executemany(
+                "UPDATE runlog_runs SET head_seq = ?, head_hash = ?, counts = ?, heartbeat_at = ? WHERE rid = ?",
+                [(s.seq, s.head, _encode(s.counts), now, s.rid) for s in touched],
+            )
+            if end is not None:
+                state, status, ended_at, summary = end
+                conn.execute(
+                    "UPDATE runlog_runs SET status = ?, ended_at = ?, summary = ? WHERE rid = ?",
+                    (status, ended_at, summary, state.rid),
+                )
+        self._pending = []
+        for s in touched:
+            s.dirty = False
+
+    def _abort(self, run_id: str, why: str) -> bool:
+        with self.store.transaction() as conn:
+            row = conn.execute(
+                "SELECT rid, status, head_seq, head_hash FROM runlog_runs WHERE run_id = ?", (run_id,)
+            ).fetchone()
+            if row is None or row[1] != "running":
+                return False  # another process got there first
+            rid, _status, head_seq, head_hash = row
+            ended_at = _now_iso()
+            summary = {"reason": why}
+            payload = _encode(["end", head_seq + 1, time.time(), {"status": "aborted", "ended_at": ended_at, "summary": summary}])
+            head = _chain(head_hash, payload.encode())
+            conn.execute(
+                "INSERT INTO runlog_records (rid, seq, payload, hash) VALUES (?, ?, ?, ?)", (rid, head_seq + 1, payload, head)
+            )
+            conn.execute(
+                "UPDATE runlog_runs SET status = 'aborted', ended_at = ?, summary = ?, head_seq = ?, head_hash = ?"
+                " WHERE rid = ?",
+                (ended_at, _encode_sorted(summary), head_seq + 1, head, rid),
+            )
+        logger.warning("run {} marked aborted: {}", run_id, why)
+        return True
+
+
+# -- reading ------------------------------------------------------------------------------
+
+
+class RunNotFound(LookupError):
+    """No run (or more than one) matches what the user typed."""
+
+
+def _ensure(store: StateStore) -> None:
+    store.ensure_schema("runlog", _SCHEMA)
+
+
+def _run_row(store: StateStore, run_id: str) -> sqlite3.Row:
+    _ensure(store)
+    rows = store.query("SELECT * FROM runlog_runs WHERE run_id = ?", (run_id,))
+    if not rows:
+        raise RunNotFound(f"no run {run_id!r}")
+    return rows[0]
+
+
+def resolve_run_id(store: StateStore, ref: str) -> str:
+    """``last`` (the most recently started run), a full run id or a unique prefix."""
+    _ensure(store)
+    if ref == "last":
+        rows = store.query("SELECT run_id FROM runlog_runs ORDER BY rid DESC LIMIT 1")
+        if not rows:
+            raise RunNotFound("no runs recorded yet")
+        return rows[0]["run_id"]
+    escaped = ref.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    rows = store.query(
+        "SELECT run_id FROM runlog_runs WHERE run_id = ? OR run_id LIKE ? ESCAPE '\\' ORDER BY rid LIMIT 6",
+        (ref, escaped + "%"),
+    )
+    ids = [r["run_id"] for r in rows]
+    if ref in ids:
+        return ref
+    if not ids:
+        raise RunNotFound(f"no run matches {ref!r} (see `peaktrade runs list`)")
+    if len(ids) > 1:
+        shown = ", ".join(ids[:5]) + (", …" if len(ids) > 5 else "")
+        raise RunNotFound(f"{ref!r} matches several runs: {shown}; type more of the id")
+    return ids[0]
+
+
+def _metadata(row: sqlite3.Row) -> LiveRunMetadata:
+    return LiveRunMetadata(
+        run_id=row["run_id"],
+        mode=row["mode"],
+        effective_mode=row["effective_mode"],
+        config_sha256=row["config_sha256"],
+        operator=row["operator"],
+        strategy=row["strategy"],
+        strategy_params=json.loads(row["strategy_params"]),
+        plugin_versions=json.loads(row["plugin_versions"]),
+        started_at=row["started_at"],
+        ended_at=row["ended_at"],
+        status=row["status"],
+        pid=row["pid"],
+        host=row["host"],
+        summary=json.loads(row["summary"]) if row["summary"] else {},
+    )
+
+
+def list_runs(store: StateStore) -> list[LiveRunMetadata]:
+    """Every run, oldest first."""
+    _ensure(store)
+    return [_metadata(r) for r in store.query("SELECT * FROM runlog_runs ORDER BY rid")]
+
+
+def load_run_metadata(store: StateStore, run_id: str) -> LiveRunMetadata:
+    return _metadata(_run_row(store, run_id))
+
+
+def load_run_snapshot(store: StateStore, run_id: str) -> LiveRunSnapshot:
+    row = _run_row(store, run_id)
+    counts = json.loads(row["counts"])
+    by_status: dict[str, int] = counts["status"]
+    started = _epoch(row["started_at"]) or 0.0
+    ended = _epoch(row["ended_at"])
+    heartbeat = row["heartbeat_at"]
+    now = time.time()
+    elapsed = max((ended if ended is not None else heartbeat) - started, 1e-9)
+    alive = None
+    if row["status"] == "running" and row["host"] == socket.gethostname():
+        alive = process_alive(row["pid"], row["proc_start"])
+
+    def n(status: OrderStatus) -> int:
+        return by_status.get(status.value, 0)
+
+    def rate(count: int) -> float:
+        return count / elapsed
+
+    return LiveRunSnapshot(
+        run_id=row["run_id"],
+        mode=row["mode"],
+        effective_mode=row["effective_mode"],
+        status=row["status"],
+        strategy=row["strategy"],
+        operator=row["operator"],
+        started_at=row["started_at"],
+        ended_at=row["ended_at"],
+        last_heartbeat=_iso(heartbeat) or "",
+        heartbeat_age_s=max(now - heartbeat, 0.0),
+        elapsed_s=elapsed,
+        records=row["head_seq"] + 1,
+        orders=counts["orders"],
+        fills=counts["fills"],
+        filled=n(OrderStatus.FILLED) + n(OrderStatus.PARTIALLY_FILLED),
+        accepted=n(OrderStatus.ACCEPTED),
+        rejected=n(OrderStatus.REJECTED),
+        risk_blocked=n(OrderStatus.RISK_BLOCKED),
+        gate_blocked=n(OrderStatus.GATE_BLOCKED),
+        errors=n(OrderStatus.ERROR),
+        orders_per_s=rate(counts["orders"]),
+        fills_per_s=rate(counts["fills"]),
+        risk_blocks_per_s=rate(n(OrderStatus.RISK_BLOCKED)),
+        gate_blocks_per_s=rate(n(OrderStatus.GATE_BLOCKED)),
+        errors_per_s=rate(n(OrderStatus.ERROR)),
+        status_counts=dict(sorted(by_status.items())),
+        blocks_by_reason=dict(sorted(counts["reasons"].items(), key=lambda kv: (-kv[1], kv[0]))),
+        durability=row["durability"],
+        pid=row["pid"],
+        host=row["host"],
+        process_alive=alive,
+        summary=json.loads(row["summary"]) if row["summary"] else {},
+    )
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s" if m else f"{s}s"
+
+
+def render_summary(snapshot: LiveRunSnapshot) -> str:
+    """The operator's view of one run, plain text."""
+    s = snapshot
+    status = s.status
+    if s.process_alive is False:
+        status += f" (process {s.pid} is gone: marked aborted at the next start)"
+    lines = [
+        f"run            {s.run_id}",
+        f"status         {status}",
+        f"mode           {s.mode} (effective: {s.effective_mode})",
+        f"strategy       {s.strategy or '-'}   operator {s.operator}",
+        f"started        {s.started_at}",
+        f"ended          {s.ended_at or '-'}   elapsed {_duration(s.elapsed_s)}",
+        f"heartbeat      {s.last_heartbeat} ({_duration(s.heartbeat_age_s)} ago)",
+        f"records        {s.records} (durability: {s.durability})",
+        "",
+        f"{'':14} {'count':>10} {'per s':>10}",
+    ]
+    for label, count, rate in (
+        ("orders", s.orders, s.orders_per_s),
+        ("fills", s.fills, s.fills_per_s),
+        ("risk blocks", s.risk_blocked, s.risk_blocks_per_s),
+        ("gate blocks", s.gate_blocked, s.gate_blocks_per_s),
+        ("errors", s.errors, s.errors_per_s),
+    ):
+        lines.append(f"{label:14} {count:>10} {rate:>10.1f}")
+    lines.append(f"filled {s.filled}, accepted {s.accepted}, rejected {s.rejected}")
+    if s.blocks_by_reason:
+        lines.append("blocks by reason:")
+        lines.extend(f"  {count:>8}  {reason}" for reason, count in s.blocks_by_reason.items())
+    if s.summary:
+        lines.append("summary: " + ", ".join(f"{k}={v}" for k, v in s.summary.items()))
+    return "\n".join(lines)
+
+
+def _iter_records(store: StateStore, rid: int, page: int = 50) -> Iterator[sqlite3.Row]:
+    """Records in seq order, a page at a time (a record can hold ``max_pending`` orders):
+    millions of orders in flat memory. ``payload`` comes back as the exact stored bytes."""
+    after = -1
+    while True:
+        rows = store.query(
+            "SELECT seq, CAST(payload AS BLOB) AS payload, hash FROM runlog_records"
+            " WHERE rid = ? AND seq > ? ORDER BY seq LIMIT ?",
+            (rid, after, page),
+        )
+        yield from rows
+        if len(rows) < page:
+            return
+        after = rows[-1]["seq"]
+
+
+def iter_run_events(store: StateStore, run_id: str) -> Iterator[LiveRunEvent]:
+    """Every recorded event of a run, oldest first (does not verify: see verify_run)."""
+    row = _run_row(store, run_id)
+    executors: dict[int | None, str] = {}
+    for rec in _iter_records(store, row["rid"]):
+        kind, seq, ts, *rest = json.loads(rec["payload"])
+        if kind == "orders":
+            batch_no, entries = rest
+            for coid, symbol, side, qty, price, status, reasons, fills, venue, meta in entries:
+                yield LiveRunEvent(
+                    seq=seq,
+                    kind="order",
+                    timestamp=ts,
+                    client_order_id=coid,
+                    symbol=symbol,
+                    side=side,
+                    quantity=qty,
+                    price=price,
+                    status=status,
+                    reasons=reasons,
+                    executor=executors.get(batch_no),
+                    fills=[{"quantity": q, "price": p, "fee": fee} for q, p, fee in fills],
+                    venue_response=venue,
+                    batch=batch_no,
+                    extra=meta or {},
+                )
+        elif kind == "batch":
+            batch_no, context = rest
+            executors = {batch_no: context.get("executor", "")}
+            yield LiveRunEvent(seq=seq, kind="batch", timestamp=ts, executor=context.get("executor"), batch=batch_no, extra=context)
+        else:
+            yield LiveRunEvent(seq=seq, kind=kind, timestamp=ts, extra=rest[0] if rest else {})
+
+
+def verify_run(store: StateStore, run_id: str) -> VerifyResult:
+    """Walk the chain and report every record that was changed, deleted, reordered or
+    appended out of chain, and a run row that disagrees with its records. Problems name
+    the record (``record 12``); after a bad record the walk continues from its stored hash
+    so each problem is reported where it is."""
+    row = _run_row(store, run_id)
+    problems: list[str] = []
+    prev = GENESIS
+    expected = 0
+    count = 0
+    last_kind = None
+    end: dict[str, Any] | None = None
+    counts = _new_counts()
+    try:
+        for rec in _iter_records(store, row["rid"]):
+            seq, payload, stored = rec["seq"], rec["payload"], rec["hash"]
+            count += 1
+            if seq > expected:
+                gap = f"record {expected}" if seq == expected + 1 else f"records {expected}..{seq - 1}"
+                problems.append(f"{gap}: deleted (the chain jumps to record {seq})")
+            if last_kind == "end":
+                problems.append(f"record {seq}: appended after the end of the run")
+            try:
+                kind, inner_seq, _ts, *rest = json.loads(payload.decode(errors="replace"))
+            except (ValueError, TypeError):
+                kind, inner_seq, rest = None, None, []
+            if _chain(prev, payload) != stored:
+                if inner_seq is not None and inner_seq != seq:
+                    problems.append(f"record {seq}: reordered (its content is record {inner_seq})")
+                else:
+                    problems.append(f"record {seq}: changed or inserted out of chain (hash mismatch)")
+            elif inner_seq != seq:
+                problems.append(f"record {seq}: its content says record {inner_seq} (appended out of chain)")
+            prev = stored
+            expected = seq + 1
+            last_kind = kind
+            if seq == 0:
+                problems.extend(_check_metadata(row, kind, rest))
+            elif kind == "orders" and len(rest) == 2:
+                _recount(counts, rest[1])
+            elif kind == "end" and rest and isinstance(rest[0], dict):
+                end = rest[0]
+    except sqlite3.DatabaseError as exc:
+        problems.append(f"database file unreadable after record {expected - 1}: {exc}")
+    if count == 0:
+        problems.append("record 0: deleted (the run has no records)")
+    head_seq = row["head_seq"]
+    if expected - 1 < head_seq:
+        problems.append(f"records {expected}..{head_seq}: deleted (the run's head is record {head_seq})")
+    elif expected - 1 > head_seq:
+        problems.append(f"records {head_seq + 1}..{expected - 1}: appended out of chain (the run's head is record {head_seq})")
+    elif count and prev != row["head_hash"]:
+        problems.append(f"record {head_seq}: does not match the run's head hash (records rewritten)")
+    problems.extend(_check_end(row, end, last_kind))
+    problems.extend(_check_counts(row, counts))
+    return VerifyResult(run_id=run_id, ok=not problems, records=count, problems=problems)
+
+
+def _check_metadata(row: sqlite3.Row, kind: Any, rest: list[Any]) -> list[str]:
+    if kind != "run" or not rest or not isinstance(rest[0], dict):
+        return ["record 0: is not the run's metadata record"]
+    recorded = rest[0]
+    out = []
+    for name in _META_FIELDS:
+        value = json.loads(row[name]) if name in _JSON_META else row[name]
+        if recorded.get(name) != value:
+            out.append(f"run metadata changed: {name} is {value!r} but record 0 says {recorded.get(name)!r}")
+    return out
+
+
+def _check_end(row: sqlite3.Row, end: dict[str, Any] | None, last_kind: Any) -> list[str]:
+    status = row["status"]
+    if status == "running":
+        return ["run is running but its last record is an end record"] if last_kind == "end" else []
+    if end is None:
+        return [f"run metadata changed: status is {status!r} but no end record exists"]
+    out = []
+    summary = json.loads(row["summary"]) if row["summary"] else {}
+    for name, value in (("status", status), ("ended_at", row["ended_at"]), ("summary", summary)):
+        if end.get(name) != value:
+            out.append(f"run metadata changed: {name} is {value!r} but the end record says {end.get(name)!r}")
+    return out
+
+
+def _recount(counts: dict[str, Any], entries: list[Any]) -> None:
+    by_status = counts["status"]
+    for entry in entries:
+        status, reasons, fills = entry[5], entry[6], entry[7]
+        counts["orders"] += 1
+        by_status[status] = by_status.get(status, 0) + 1
+        counts["fills"] += len(fills)
+        if reasons and status in _BLOCKED:
+            LiveRunLogger._count_reasons(counts["reasons"], reasons)
+
+
+def _check_counts(row: sqlite3.Row, counts: dict[str, Any]) -> list[str]:
+    stored = json.loads(row["counts"])
+    if stored == counts:
+        return []
+    diffs = [k for k in ("orders", "fills", "status", "reasons") if stored.get(k) != counts[k]]
+    return [f"run counters differ from the records ({', '.join(diffs)}): the monitoring view was edited"]
