@@ -440,7 +440,8 @@ class AlertDispatcher:
         self._sinks = {
             name: _SinkQueue(name, None if name in LOCAL_SINKS else TokenBucket(
                 config.throttle_per_second, config.throttle_burst, config.throttle_burst, clock()))
-            for name in (config.sinks if config.enabled else ())
+            # local sinks first: a hanging remote sink must not delay the log line
+            for name in sorted(config.sinks if config.enabled else (), key=lambda n: n not in LOCAL_SINKS)
         }
         self._windows: OrderedDict[str, _DedupWindow] = OrderedDict()
         self._thread: threading.Thread | None = None

@@ -310,6 +310,3 @@ def main(argv: list[str] | None = None) -> None:
     except ConfigError as exc:
         fail(exc.lines)
 
-
-if __name__ == "__main__":
-    main()

@@ -60,6 +60,7 @@ def drills_run(env: Env, scenario: str | None, pack: str | None, fmt: str, outpu
     """
     from peaktrade_core.drills import DrillError, LiveDrillRunner, append_drill_log, drill_log_path
     from peaktrade_core.killswitch import current_operator
+    from peaktrade_core.log import logger
 
     config = env.config
     runner = LiveDrillRunner(config)
@@ -67,7 +68,12 @@ def drills_run(env: Env, scenario: str | None, pack: str | None, fmt: str, outpu
         selected = runner.select(scenario, pack)
     except DrillError as exc:
         fail(str(exc))
-    report = runner.run_all(selected)
+    # the incidents are simulated: their SAFETY log lines would read like real ones
+    logger.disable("peaktrade_core")
+    try:
+        report = runner.run_all(selected)
+    finally:
+        logger.enable("peaktrade_core")
     # after the read-only proof, and beside the state DB: the evidence must not disturb it
     log_path = drill_log_path(config)
     try:

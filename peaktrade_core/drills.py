@@ -241,6 +241,7 @@ class DrillContext:
         from peaktrade_core.killswitch import KillSwitch
         from peaktrade_core.state import StateStore
 
+        apply_overrides(config.environment, scenario.env_overrides)  # a bad key fails here, not in the pack
         store = StateStore(":memory:")
         context = cls(config, scenario, store, KillSwitch(store), evaluate)
         if scenario.kill_switch_engaged:

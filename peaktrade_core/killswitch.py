@@ -77,7 +77,7 @@ class KillSwitch:
         with self._lock:
             self._version = None  # our own commit does not move data_version
         state = self.state()
-        logger.bind(tag=SAFETY).warning("kill switch {} by {} ({}): {}", action, operator, source, reason)
+        logger.bind(tag=SAFETY).warning("kill switch {}d by {} ({}): {}", action, operator, source, reason)
         return state
 
     def engage(self, reason: str, operator: str | None = None, source: str = "cli") -> KillSwitchState:

@@ -3,6 +3,9 @@
 Code logs through ``logger``; safety-relevant lines carry a tag:
 ``logger.bind(tag=SAFETY).warning(...)`` renders as ``[SAFETY] ...``. Secret values
 registered with :func:`register_secret` are replaced by ``***`` in every line.
+
+loguru is imported on the first log call, not at import: a CLI command that logs nothing
+(``peaktrade plugins list``) does not pay for it.
 """
 
 from __future__ import annotations
@@ -11,17 +14,14 @@ import json
 import sys
 from typing import Any
 
-from loguru import logger as _root_logger
-
 from peaktrade_core.secrets import redact
 
 SAFETY = "SAFETY"
 LIVE_DRY_RUN = "LIVE-DRY-RUN"
 
 _secrets: list[str] = []
-
-# A library stays quiet until the application (the CLI) calls configure_logging().
-_root_logger.disable("peaktrade_core")
+_settings: dict[str, Any] | None = None  # set by configure_logging (the application)
+_logger: Any = None
 
 
 def register_secret(value: str) -> None:
@@ -48,18 +48,48 @@ def _json_sink(message: Any) -> None:
     sys.stderr.write(json.dumps(line) + "\n")
 
 
-def configure_logging(verbosity: int = 0, json_lines: bool = False) -> None:
-    """``verbosity``: -1 errors only, 0 warnings, 1 info, 2 debug."""
-    level = {-1: "ERROR", 0: "WARNING", 1: "INFO"}.get(verbosity, "DEBUG" if verbosity > 1 else "ERROR")
-    _root_logger.remove()
-    _root_logger.enable("peaktrade_core")
-    if json_lines:
-        _root_logger.add(_json_sink, level=level)
+def _apply(root: Any) -> None:
+    if _settings is None:
+        # A library stays quiet until the application calls configure_logging().
+        root.disable("peaktrade_core")
+        return
+    root.remove()
+    root.enable("peaktrade_core")
+    if _settings["json_lines"]:
+        root.add(_json_sink, level=_settings["level"])
     else:
-        _root_logger.add(sys.stderr, level=level, format="{time:HH:mm:ss} {level: <7} {message}")
+        root.add(sys.stderr, level=_settings["level"], format="{time:HH:mm:ss} {level: <7} {message}")
+
+
+def _real_logger() -> Any:
+    global _logger
+    if _logger is None:
+        from loguru import logger as root
+
+        _apply(root)
+        _logger = root.patch(_patch)
+    return _logger
+
+
+def configure_logging(verbosity: int = 0, json_lines: bool = False) -> None:
+    """``verbosity``: -1 errors only, 0 warnings, 1 info, 2+ debug. Called by the CLI."""
+    global _settings
+    level = {-1: "ERROR", 0: "WARNING", 1: "INFO"}.get(verbosity, "DEBUG" if verbosity > 1 else "ERROR")
+    _settings = {"level": level, "json_lines": json_lines}
+    if _logger is not None:
+        from loguru import logger as root
+
+        _apply(root)
+
+
+class _LazyLogger:
+    """Stands in for the patched loguru logger until first use."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(_real_logger(), name)
 
 
 #: The logger all peaktrade code (core and plugins) uses: tags and redaction applied.
-logger = _root_logger.patch(_patch)
+logger: Any = _LazyLogger()
 
 __all__ = ["LIVE_DRY_RUN", "SAFETY", "configure_logging", "logger", "register_secret"]

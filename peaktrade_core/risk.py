@@ -43,7 +43,7 @@ def _known_zone(_instance: Any, _attribute: Any, value: str) -> None:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
         raise ValueError(
-            f'unknown time zone "{value}"; give an IANA name such as "Europe/Berlin"'
+            f'timezone: unknown time zone "{value}"; give an IANA name such as "Europe/Berlin"'
         ) from None
 
 
@@ -321,7 +321,7 @@ class LiveRiskLimits:
         self.max_quantity = {k: v for k, v in own.max_order_quantity.items() if k != "*" and v > 0}
         star = own.max_order_quantity.get("*")
         self.default_max_quantity = star if star else math.inf
-        live = env.mode is TradingMode.LIVE  # live dry-run too: rehearsals see live limits
+        live = env.mode == TradingMode.LIVE  # live dry-run too: rehearsals see live limits
         self.live_order = (
             _tightest(env.max_live_notional_per_order, own.max_live_notional_per_order)
             if live

@@ -51,11 +51,16 @@ recomputes them from the records and reports any difference.
 from __future__ import annotations
 
 import json
+import math
 import os
 import secrets
 import socket
 import sqlite3
+import sys
 import time
+from array import array
+from base64 import b64decode, b64encode
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from hashlib import blake2b
@@ -76,6 +81,7 @@ END_STATUSES = ("finished", "failed", "aborted")
 MAX_REASON_KEYS = 100
 OTHER_REASON = "(other reasons)"
 GENESIS = bytes(32)
+_BIG_ENDIAN = sys.byteorder == "big"
 #: statuses whose reasons are counted as "blocks by reason"
 _BLOCKED = frozenset({OrderStatus.RISK_BLOCKED.value, OrderStatus.GATE_BLOCKED.value})
 #: metadata fields that live in record 0 and as columns of ``runlog_runs``
@@ -305,6 +311,42 @@ def _new_counts() -> dict[str, Any]:
     return {"orders": 0, "fills": 0, "status": {}, "reasons": {}}
 
 
+def _count_orders(counts: dict[str, Any], statuses: list[str], reasons: list[list[str]], fills: int) -> None:
+    """Add one orders record to the counters (the logger and verify_run share this)."""
+    counts["orders"] += len(statuses)
+    counts["fills"] += fills
+    by_status = counts["status"]
+    for status, n in Counter(statuses).items():
+        by_status[status] = by_status.get(status, 0) + n
+    by_reason = counts["reasons"]
+    for status, why in zip(statuses, reasons):
+        if why and status in _BLOCKED:
+            for reason in why:
+                key = reason_key(reason)
+                if key not in by_reason and len(by_reason) >= MAX_REASON_KEYS:
+                    key = OTHER_REASON
+                by_reason[key] = by_reason.get(key, 0) + 1
+
+
+def _pack(typecode: str, values: Iterable[Any]) -> str:
+    """Numbers as base64 of little-endian ``array`` bytes: repr() of floats would be most
+    of the cost of an order's record. ``None`` (market order without a price) is NaN."""
+    try:
+        packed = array(typecode, values)
+    except TypeError:
+        packed = array(typecode, [math.nan if v is None else v for v in values])
+    if _BIG_ENDIAN:
+        packed.byteswap()
+    return b64encode(packed.tobytes()).decode()
+
+
+def _unpack(typecode: str, text: str) -> list[Any]:
+    packed = array(typecode, b64decode(text))
+    if _BIG_ENDIAN:
+        packed.byteswap()
+    return [None if v != v else v for v in packed] if typecode == "d" else packed.tolist()
+
+
 @define(slots=True)
 class _RunState:
     """What the logger keeps per open run: the chain head, counters (bounded), and the
@@ -313,10 +355,9 @@ class _RunState:
     rid: int
     seq: int
     head: bytes
-    batch_no: int | None = None
-    executor: str = ""
-    orders: list[tuple] = Factory(list)
+    #: the batch the buffered results belong to
     orders_batch: int | None = None
+    results: list[OrderExecutionResult] = Factory(list)
     counts: dict[str, Any] = Factory(_new_counts)
     dirty: bool = False
 
@@ -438,8 +479,7 @@ class LiveRunLogger:
         limits in force, executor), stored once. Orders recorded next belong to it."""
         state = self._state(run_id)
         self._flush_orders(state)
-        state.batch_no = batch_no
-        state.executor = executor
+        state.orders_batch = batch_no
         self._append(
             state,
             ["batch", state.seq + 1, time.time(), batch_no, {"executor": executor, "gate_report": gate_report, "risk": risk}],
@@ -448,48 +488,32 @@ class LiveRunLogger:
             self._commit()
 
     def record_order(self, run_id: str, result: OrderExecutionResult, batch_no: int | None = None) -> None:
-        """One order's outcome. ``batch_no`` defaults to the last :meth:`record_batch`."""
+        """One order's outcome, belonging to ``batch_no`` (default: the last
+        :meth:`record_batch`). The result is encoded at the next commit: do not mutate it
+        after recording it."""
         state = self._runs[run_id]
-        batch = state.batch_no if batch_no is None else batch_no
-        if batch != state.orders_batch and state.orders:
+        if batch_no is not None and batch_no != state.orders_batch:
             self._flush_orders(state)
-        state.orders_batch = batch
-        order = result.order
-        fills = result.fills
-        status = result.status
-        reasons = result.reasons
-        state.orders.append(
-            (
-                order.client_order_id,
-                order.symbol,
-                order.side,
-                order.quantity,
-                order.price,
-                status,
-                reasons,
-                [(f.quantity, f.price, f.fee) for f in fills] if fills else (),
-                result.venue_response,
-                result.metadata or None,
-            )
-        )
-        counts = state.counts
-        counts["orders"] += 1
-        by_status = counts["status"]
-        by_status[status] = by_status.get(status, 0) + 1
-        if fills:
-            counts["fills"] += len(fills)
-        if reasons and status in _BLOCKED:
-            self._count_reasons(counts["reasons"], reasons)
-        state.dirty = True
+            state.orders_batch = batch_no
+        state.results.append(result)
         self._pending_orders += 1
         if self._per_order or self._pending_orders >= self.max_pending:
             self.commit()
 
-    def record_orders(self, run_id: str, results: Iterable[OrderExecutionResult], batch_no: int | None = None) -> None:
-        """:meth:`record_order` for each result (per-order durability still commits each)."""
-        record = self.record_order
-        for result in results:
-            record(run_id, result, batch_no)
+    def record_orders(self, run_id: str, results: list[OrderExecutionResult], batch_no: int | None = None) -> None:
+        """:meth:`record_order` for a whole batch at once (the cheapest call)."""
+        if self._per_order:
+            for result in results:
+                self.record_order(run_id, result, batch_no)
+            return
+        state = self._runs[run_id]
+        if batch_no is not None and batch_no != state.orders_batch:
+            self._flush_orders(state)
+            state.orders_batch = batch_no
+        state.results.extend(results)
+        self._pending_orders += len(results)
+        if self._pending_orders >= self.max_pending:
+            self.commit()
 
     def record_event(self, run_id: str, kind: str, data: dict[str, Any]) -> None:
         """Any other chained event (``"session"``, ``"alert"``, …)."""
@@ -504,8 +528,7 @@ class LiveRunLogger:
     def commit(self) -> None:
         """One transaction for everything recorded since the last commit (per batch)."""
         for state in self._runs.values():
-            if state.orders:
-                self._flush_orders(state)
+            self._flush_orders(state)
         if self._pending:
             self._commit()
 
@@ -548,14 +571,6 @@ class LiveRunLogger:
         except KeyError:
             raise KeyError(f"run {run_id!r} is not open in this logger") from None
 
-    @staticmethod
-    def _count_reasons(by_reason: dict[str, int], reasons: list[str]) -> None:
-        for reason in reasons:
-            key = reason_key(reason)
-            if key not in by_reason and len(by_reason) >= MAX_REASON_KEYS:
-                key = OTHER_REASON
-            by_reason[key] = by_reason.get(key, 0) + 1
-
     def _append(self, state: _RunState, record: list[Any]) -> None:
         payload = _encode(record)
         seq = state.seq + 1
@@ -565,11 +580,31 @@ class LiveRunLogger:
         self._pending.append((state.rid, seq, payload, state.head))
 
     def _flush_orders(self, state: _RunState) -> None:
-        if state.orders:
-            entries = state.orders
-            state.orders = []
-            self._pending_orders -= len(entries)
-            self._append(state, ["orders", state.seq + 1, time.time(), state.orders_batch, entries])
+        results = state.results
+        if not results:
+            return
+        state.results = []
+        self._pending_orders -= len(results)
+        orders = [r.order for r in results]
+        statuses = [r.status for r in results]
+        reasons = [r.reasons for r in results]
+        fills = [r.fills for r in results]
+        fill_counts = array("I", map(len, fills))
+        columns = {
+            "client_order_id": [o.client_order_id for o in orders],
+            "symbol": [o.symbol for o in orders],
+            "side": [o.side for o in orders],
+            "status": statuses,
+            "reasons": reasons,
+            "venue_response": [r.venue_response for r in results],
+            "metadata": [r.metadata or None for r in results],
+            "quantity": _pack("d", [o.quantity for o in orders]),
+            "price": _pack("d", [o.price for o in orders]),
+            "fill_count": _pack("I", fill_counts),
+            "fills": _pack("d", [x for fs in fills for f in fs for x in (f.quantity, f.price, f.fee)]),
+        }
+        _count_orders(state.counts, statuses, reasons, sum(fill_counts))
+        self._append(state, ["orders", state.seq + 1, time.time(), state.orders_batch, columns])
 
     def _commit(self, end: tuple[_RunState, str, str, str] | None = None) -> None:
         now = time.time()
@@ -800,6 +835,30 @@ def _iter_records(store: StateStore, rid: int, page: int = 50) -> Iterator[sqlit
         after = rows[-1]["seq"]
 
 
+def _order_rows(columns: dict[str, Any]) -> Iterator[tuple[Any, ...]]:
+    """The orders of one ``orders`` record, row by row."""
+    fill_counts = _unpack("I", columns["fill_count"])
+    flat = _unpack("d", columns["fills"])
+    fills = []
+    at = 0
+    for n in fill_counts:
+        fills.append([{"quantity": flat[i], "price": flat[i + 1], "fee": flat[i + 2]} for i in range(at, at + 3 * n, 3)])
+        at += 3 * n
+    return zip(
+        columns["client_order_id"],
+        columns["symbol"],
+        columns["side"],
+        _unpack("d", columns["quantity"]),
+        _unpack("d", columns["price"]),
+        columns["status"],
+        columns["reasons"],
+        fills,
+        columns["venue_response"],
+        columns["metadata"],
+        strict=True,
+    )
+
+
 def iter_run_events(store: StateStore, run_id: str) -> Iterator[LiveRunEvent]:
     """Every recorded event of a run, oldest first (does not verify: see verify_run)."""
     row = _run_row(store, run_id)
@@ -807,8 +866,8 @@ def iter_run_events(store: StateStore, run_id: str) -> Iterator[LiveRunEvent]:
     for rec in _iter_records(store, row["rid"]):
         kind, seq, ts, *rest = json.loads(rec["payload"])
         if kind == "orders":
-            batch_no, entries = rest
-            for coid, symbol, side, qty, price, status, reasons, fills, venue, meta in entries:
+            batch_no, columns = rest
+            for coid, symbol, side, qty, price, status, reasons, fills, venue, meta in _order_rows(columns):
                 yield LiveRunEvent(
                     seq=seq,
                     kind="order",
@@ -821,7 +880,7 @@ def iter_run_events(store: StateStore, run_id: str) -> Iterator[LiveRunEvent]:
                     status=status,
                     reasons=reasons,
                     executor=executors.get(batch_no),
-                    fills=[{"quantity": q, "price": p, "fee": fee} for q, p, fee in fills],
+                    fills=fills,
                     venue_response=venue,
                     batch=batch_no,
                     extra=meta or {},
@@ -872,8 +931,13 @@ def verify_run(store: StateStore, run_id: str) -> VerifyResult:
             last_kind = kind
             if seq == 0:
                 problems.extend(_check_metadata(row, kind, rest))
-            elif kind == "orders" and len(rest) == 2:
-                _recount(counts, rest[1])
+            elif kind == "orders":
+                try:
+                    columns = rest[1]
+                    fills = sum(_unpack("I", columns["fill_count"]))
+                    _count_orders(counts, columns["status"], columns["reasons"], fills)
+                except (LookupError, TypeError, ValueError):
+                    problems.append(f"record {seq}: unreadable orders record")
             elif kind == "end" and rest and isinstance(rest[0], dict):
                 end = rest[0]
     except sqlite3.DatabaseError as exc:
@@ -916,17 +980,6 @@ def _check_end(row: sqlite3.Row, end: dict[str, Any] | None, last_kind: Any) -> 
         if end.get(name) != value:
             out.append(f"run metadata changed: {name} is {value!r} but the end record says {end.get(name)!r}")
     return out
-
-
-def _recount(counts: dict[str, Any], entries: list[Any]) -> None:
-    by_status = counts["status"]
-    for entry in entries:
-        status, reasons, fills = entry[5], entry[6], entry[7]
-        counts["orders"] += 1
-        by_status[status] = by_status.get(status, 0) + 1
-        counts["fills"] += len(fills)
-        if reasons and status in _BLOCKED:
-            LiveRunLogger._count_reasons(counts["reasons"], reasons)
 
 
 def _check_counts(row: sqlite3.Row, counts: dict[str, Any]) -> list[str]:

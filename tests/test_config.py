@@ -42,7 +42,7 @@ def test_three_mistakes_give_three_lines_exit_2_and_no_traceback(tmp_path):
     path = tmp_path / "config.toml"
     path.write_text(BAD)
     proc = subprocess.run(
-        [sys.executable, "-m", "peaktrade_core.cli", "config", "validate", str(path)],
+        [sys.executable, "-m", "peaktrade_core", "config", "validate", str(path)],
         capture_output=True, text=True,
     )
     assert proc.returncode == 2

@@ -126,7 +126,7 @@ def _plugins_cli(site: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "PEAK_TRADE_PLUGINS"}
     env["PYTHONPATH"] = str(site)
     return subprocess.run(
-        [sys.executable, "-m", "peaktrade_core.cli", "plugins", "list", *args],
+        [sys.executable, "-m", "peaktrade_core", "plugins", "list", *args],
         capture_output=True, text=True, env=env,
     )
 

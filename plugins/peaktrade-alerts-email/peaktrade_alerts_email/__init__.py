@@ -1,0 +1,1 @@
+"""peaktrade alert sink ``email``: SMTP with STARTTLS or implicit TLS."""

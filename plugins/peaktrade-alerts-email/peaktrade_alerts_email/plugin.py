@@ -1,0 +1,136 @@
+"""The ``email`` alert sink, configured in ``[plugins.email]``.
+
+One message per alert to every recipient. The login comes from secret references resolved
+at delivery time; logging in over an unencrypted connection is refused by the config.
+"""
+
+from __future__ import annotations
+
+import smtplib
+import ssl
+from collections.abc import Mapping
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+from typing import Any
+
+from attrs import field, frozen
+from attrs.validators import gt, in_, min_len
+
+from peaktrade_core.alerts import AlertDelivery, AlertEvent
+from peaktrade_core.hookspecs import hookimpl
+from peaktrade_core.log import register_secret
+from peaktrade_core.secrets import SecretError, SecretRef, redact
+
+SECTION = "email"
+
+
+def _login_needs_encryption(instance: EmailConfig, _attribute: Any, password: SecretRef | None) -> None:
+    if (instance.username is None) != (password is None):
+        raise ValueError("username and password are given together or not at all")
+    if password is not None and instance.security == "none":
+        raise ValueError('logging in needs security = "starttls" or "tls"; the password would cross the network in clear')
+
+
+@frozen
+class EmailConfig:
+    """``[plugins.email]``."""
+
+    sender: str = field(validator=min_len(1))
+    recipients: tuple[str, ...] = field(validator=min_len(1))
+    host: str = "localhost"
+    #: 587 for STARTTLS, 465 for implicit TLS, 25 for a local relay without login
+    port: int = field(default=587, validator=gt(0))
+    #: "starttls" (upgrade after connecting), "tls" (implicit TLS) or "none"
+    security: str = field(default="starttls", validator=in_(("starttls", "tls", "none")))
+    username: SecretRef | None = None
+    password: SecretRef | None = field(default=None, validator=_login_needs_encryption)
+    #: trust this CA file in addition to the system's (a relay with its own certificate)
+    ca_file: str | None = None
+    timeout_seconds: float = field(default=10.0, validator=gt(0.0))
+    subject_prefix: str = "[peaktrade]"
+
+
+_config: EmailConfig | None = None
+_problem = "no [plugins.email] section in the config"
+
+
+@hookimpl
+def config_sections() -> dict[str, type]:
+    return {SECTION: EmailConfig}
+
+
+@hookimpl
+def configure(config: Any) -> None:
+    global _config, _problem
+    section = config.plugins.get(SECTION) if isinstance(config.plugins, Mapping) else None
+    if isinstance(section, EmailConfig) or section is None:
+        _config = section
+        _problem = "no [plugins.email] section in the config"
+        return
+    # loaded before this plugin was: structure it now, with the core's strictness
+    from peaktrade_core.config import structure_section
+
+    _config, problems = structure_section(section, EmailConfig, f"plugins.{SECTION}")
+    _problem = "; ".join(f"{key}: {what}" for key, what in problems)
+
+
+@hookimpl
+def emit_alert(event: AlertEvent, sinks: frozenset[str]) -> list[AlertDelivery]:
+    if "email" not in sinks:
+        return []
+    if _config is None:
+        return [AlertDelivery("email", False, _problem)]
+    return [send_email(_config, event)]
+
+
+def render(config: EmailConfig, event: AlertEvent) -> EmailMessage:
+    data = event.to_dict()
+    message = EmailMessage()
+    repeat = f" (x{event.repeat})" if event.repeat > 1 else ""
+    message["Subject"] = f"{config.subject_prefix} {event.level.name} {event.source}/{event.code}: {event.message}{repeat}"[:250]
+    message["From"] = config.sender
+    message["To"] = ", ".join(config.recipients)
+    message["Date"] = formatdate(event.time)
+    message["Message-ID"] = make_msgid("peaktrade-alert")
+    lines = [
+        f"Level:    {event.level.name}",
+        f"Source:   {event.source}",
+        f"Code:     {event.code}",
+        f"Time:     {data['time']}",
+        f"Repeated: {event.repeat} time(s)",
+        f"Alert id: {event.id}",
+        "",
+        event.message,
+    ]
+    if data["context"]:
+        lines += ["", "Context:"] + [f"  {k}: {v}" for k, v in data["context"].items()]
+    message.set_content("\n".join(lines) + "\n")
+    return message
+
+
+def send_email(config: EmailConfig, event: AlertEvent) -> AlertDelivery:
+    secrets: list[str] = []
+    try:
+        login = None
+        if config.username is not None and config.password is not None:
+            login = (config.username.resolve(), config.password.resolve())
+            secrets = list(login)
+            for value in secrets:
+                register_secret(value)
+        context = ssl.create_default_context(cafile=config.ca_file)
+        if config.security == "tls":
+            smtp: smtplib.SMTP = smtplib.SMTP_SSL(config.host, config.port, timeout=config.timeout_seconds, context=context)
+        else:
+            smtp = smtplib.SMTP(config.host, config.port, timeout=config.timeout_seconds)
+        with smtp:
+            if config.security == "starttls":
+                smtp.starttls(context=context)
+            if login is not None:
+                smtp.login(*login)
+            smtp.send_message(render(config, event))
+    except SecretError as exc:
+        return AlertDelivery("email", False, f"login: {exc}")
+    except (OSError, smtplib.SMTPException, ssl.SSLError) as exc:
+        where = f"{config.host}:{config.port}"
+        return AlertDelivery("email", False, redact(f"{where}: {type(exc).__name__}: {exc}", secrets))
+    return AlertDelivery("email", True)

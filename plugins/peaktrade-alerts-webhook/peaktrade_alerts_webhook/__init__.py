@@ -1,0 +1,1 @@
+"""peaktrade alert sinks ``webhook`` (generic JSON POST) and ``slack`` (incoming webhook)."""

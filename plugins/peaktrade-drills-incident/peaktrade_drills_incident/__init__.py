@@ -1,0 +1,1 @@
+"""peaktrade incident drill pack (entry point ``drills-incident``)."""

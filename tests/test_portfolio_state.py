@@ -1,0 +1,131 @@
+"""PortfolioState PnL and the calendar day; LivePortfolioMonitor snapshots."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from peaktrade_core.portfolio import LivePortfolioMonitor
+from peaktrade_core.risk import PortfolioState
+
+
+def test_long_round_trip_with_fees():
+    p = PortfolioState(cash=1000.0, starting_equity=1000.0)
+    p.apply_fill("BTC/EUR", 2.0, 100.0, 1.0)
+    p.update_prices({"BTC/EUR": 110.0})
+    assert (p.unrealized_pnl(), p.realized_pnl, p.equity()) == (20.0, -1.0, 1019.0)
+    p.apply_fill("BTC/EUR", -2.0, 120.0, 1.0)
+    assert (p.realized_pnl, p.positions, p.cash, p.fees_paid) == (38.0, {}, 1038.0, 2.0)
+
+
+def test_short_gains_when_price_falls():
+    p = PortfolioState(cash=1000.0)
+    p.apply_fill("ETH/EUR", -3.0, 100.0, 0.0)
+    p.update_prices({"ETH/EUR": 90.0})
+    assert (p.unrealized_pnl(), p.exposure("ETH/EUR")) == (30.0, 270.0)
+    p.apply_fill("ETH/EUR", 1.0, 90.0, 0.0)
+    assert (p.realized_pnl, p.positions["ETH/EUR"], p.average_prices["ETH/EUR"]) == (
+        10.0,
+        -2.0,
+        100.0,
+    )
+
+
+def test_flip_realizes_the_closed_part_and_opens_at_the_fill_price():
+    p = PortfolioState()
+    p.apply_fill("BTC/EUR", 2.0, 100.0, 0.0)
+    p.apply_fill("BTC/EUR", -5.0, 120.0, 0.0)
+    assert (p.realized_pnl, p.positions["BTC/EUR"], p.average_prices["BTC/EUR"]) == (
+        40.0,
+        -3.0,
+        120.0,
+    )
+
+
+def test_adding_averages_the_entry_price():
+    p = PortfolioState()
+    p.apply_fill("BTC/EUR", 1.0, 100.0, 0.0)
+    p.apply_fill("BTC/EUR", 3.0, 200.0, 0.0)
+    assert p.average_prices["BTC/EUR"] == 175.0
+
+
+def test_roll_day_rebases_daily_pnl_at_local_midnight():
+    zone = ZoneInfo("Europe/Berlin")
+    p = PortfolioState(cash=1000.0, starting_equity=1000.0)
+    morning = datetime(2025, 3, 29, 9, 0, tzinfo=zone).timestamp()
+    assert p.roll_day(morning, "Europe/Berlin") is True and p.day == "2025-03-29"
+    p.apply_fill("BTC/EUR", 1.0, 100.0, 0.0)
+    p.update_prices({"BTC/EUR": 80.0})
+    assert p.daily_pnl() == -20.0
+    assert (
+        p.roll_day(datetime(2025, 3, 29, 23, 59, tzinfo=zone).timestamp(), "Europe/Berlin") is False
+    )
+    # the night the clocks go forward: the day still ends at local midnight
+    assert p.day_ends_at == datetime(2025, 3, 30, 0, 0, tzinfo=zone).timestamp()
+    assert p.roll_day(datetime(2025, 3, 30, 0, 0, 1, tzinfo=zone).timestamp(), zone) is True
+    assert (p.day, p.daily_pnl(), p.day_start_equity) == ("2025-03-30", 0.0, 980.0)
+
+
+def test_snapshot_from_state():
+    p = PortfolioState(cash=1000.0, starting_equity=1000.0)
+    p.roll_day(0.0)
+    p.apply_fill("BTC/EUR", 2.0, 100.0, 0.0)
+    p.apply_fill("ETH/EUR", -1.0, 50.0, 0.0)
+    snap = LivePortfolioMonitor(p, prices={"BTC/EUR": 110.0}, clock=lambda: 0.0).snapshot()
+    btc, eth = snap.positions
+    assert (btc.side, eth.side, eth.size) == ("long", "short", -1.0)
+    assert snap.exposure_by_symbol == {"BTC/EUR": 220.0, "ETH/EUR": 50.0}
+    assert (snap.total_exposure, snap.open_positions, snap.unrealized_pnl, snap.daily_pnl) == (
+        270.0,
+        2,
+        20.0,
+        20.0,
+    )
+    assert snap.equity == p.cash + 220.0 - 50.0
+    data = snap.to_dict()
+    assert data["positions"][1]["side"] == "short" and data["as_of"] == "1970-01-01T00:00:00+00:00"
+
+
+class TinyVenue:
+    """A real ExchangeClient implementation, answering from memory."""
+
+    name = "tiny"
+
+    def ping(self):
+        return {}
+
+    def submit_order(self, order):
+        return {}
+
+    def cancel_order(self, client_order_id):
+        return False
+
+    def cancel_all(self):
+        return 0
+
+    def fetch_order(self, client_order_id):
+        return None
+
+    def fetch_positions(self):
+        return {"BTC/EUR": 0.5, "ETH/EUR": -2.0, "DOGE/EUR": 0.0}
+
+    def fetch_balances(self):
+        return {"EUR": 750.0, "BTC": 0.5}
+
+
+def test_snapshot_from_an_exchange_client():
+    snap = LivePortfolioMonitor(TinyVenue(), prices={"BTC/EUR": 100.0}).snapshot()
+    assert [(p.symbol, p.side) for p in snap.positions] == [
+        ("BTC/EUR", "long"),
+        ("ETH/EUR", "short"),
+    ]
+    assert (snap.cash, snap.balances, snap.source) == (750.0, {"BTC": 0.5}, "exchange:tiny")
+    assert snap.unpriced == ("ETH/EUR",) and snap.total_exposure == 50.0
+    assert snap.unrealized_pnl is None  # a venue reports no entry prices
+
+
+def test_monitor_rejects_other_sources():
+    with pytest.raises(TypeError):
+        LivePortfolioMonitor({"BTC/EUR": 1.0})
