@@ -38,7 +38,9 @@ def drills_list(env: Env, pack: str | None, as_json: bool) -> None:
             click.echo(f"{s.name}  [{s.pack}]")
             click.echo(f"    {s.description}")
         if not scenarios:
-            click.echo("no drill scenarios: install a drill pack, e.g. pip install peaktrade-drills-standard")
+            click.echo(
+                "no drill scenarios: install a drill pack, e.g. pip install peaktrade-drills-standard"
+            )
         for error in runner.listing_errors:
             click.echo(f"! {error}")
     if runner.listing_errors:
@@ -46,12 +48,23 @@ def drills_list(env: Env, pack: str | None, as_json: bool) -> None:
 
 
 @drills.command("run")
-@click.option("--scenario", metavar="NAME", help="Run one drill (its full name or a unique prefix, e.g. B).")
+@click.option(
+    "--scenario", metavar="NAME", help="Run one drill (its full name or a unique prefix, e.g. B)."
+)
 @click.option("--pack", metavar="NAME", help="Run only this drill pack's scenarios.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-@click.option("--output", metavar="FILE", type=click.Path(dir_okay=False, path_type=Path), help="Write the report to FILE instead of stdout.")
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+@click.option(
+    "--output",
+    metavar="FILE",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the report to FILE instead of stdout.",
+)
 @pass_env
-def drills_run(env: Env, scenario: str | None, pack: str | None, fmt: str, output: Path | None) -> None:
+def drills_run(
+    env: Env, scenario: str | None, pack: str | None, fmt: str, output: Path | None
+) -> None:
     """Run the drills against the current config, in memory; exit 1 if any failed.
 
     The network is closed to the process while drills run, and the config file and the
@@ -92,7 +105,9 @@ def drills_run(env: Env, scenario: str | None, pack: str | None, fmt: str, outpu
         except OSError as exc:
             fail(f"--output: {output}: {exc}")
         verdict = "PASSED" if report.passed else "FAILED"
-        click.echo(f"{verdict}: {data['passed_count']}/{data['count']} drills passed; report written to {output}")
+        click.echo(
+            f"{verdict}: {data['passed_count']}/{data['count']} drills passed; report written to {output}"
+        )
     if not report.passed:
         sys.exit(1)
 
@@ -122,7 +137,9 @@ def drills_log(env: Env, as_json: bool, limit: int | None) -> None:
         verdict = "PASSED" if e.get("passed") else "FAILED"
         verified = "read-only verified" if e.get("read_only_verified") else "READ-ONLY NOT VERIFIED"
         failed = f"  failed: {', '.join(e['failed'])}" if e.get("failed") else ""
-        click.echo(f"{e.get('at')}  {e.get('operator', '?'):<12} {e.get('count', 0):>3} drills  {verdict}  {verified}  {e.get('config')}{failed}")
+        click.echo(
+            f"{e.get('at')}  {e.get('operator', '?'):<12} {e.get('count', 0):>3} drills  {verdict}  {verified}  {e.get('config')}{failed}"
+        )
 
 
 # -- the text report ----------------------------------------------------------------------
@@ -135,7 +152,8 @@ def render_report(data: dict[str, Any]) -> str:
         "peaktrade - Safety drills (read-only)",
         _WIDE,
         "Read-only simulation in memory: no real orders, no config or state changes",
-        f"Config:  {data['config']}" + (f" (sha256 {data['config_sha256'][:12]}…)" if data.get("config_sha256") else ""),
+        f"Config:  {data['config']}"
+        + (f" (sha256 {data['config_sha256'][:12]}…)" if data.get("config_sha256") else ""),
         f"Started: {data['started_at']}",
         "",
         _THIN,
@@ -177,6 +195,8 @@ def render_report(data: dict[str, Any]) -> str:
         lines.append("was called, no config file or state was changed. Verified:")
     else:
         lines.append("READ-ONLY NOT VERIFIED: a drill tried to reach outside memory. Checks:")
-    lines += [f"  {'✓' if c['ok'] else '✗'} {c['check']}: {c['detail']}" for c in read_only["checks"]]
+    lines += [
+        f"  {'✓' if c['ok'] else '✗'} {c['check']}: {c['detail']}" for c in read_only["checks"]
+    ]
     lines.append(_WIDE)
     return "\n".join(lines)

@@ -155,7 +155,9 @@ class DrillReport:
 
     @property
     def passed(self) -> bool:
-        return bool(self.results) and not self.failed and self.read_only_verified and not self.errors
+        return (
+            bool(self.results) and not self.failed and self.read_only_verified and not self.errors
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -166,7 +168,10 @@ class DrillReport:
             "passed_count": len(self.results) - len(self.failed),
             "failed_count": len(self.failed),
             "duration_ms": round(self.duration_ms, 3),
-            "read_only": {"verified": self.read_only_verified, "checks": [c.to_dict() for c in self.checks]},
+            "read_only": {
+                "verified": self.read_only_verified,
+                "checks": [c.to_dict() for c in self.checks],
+            },
             "errors": list(self.errors),
             "results": [r.to_dict() for r in self.results],
         }
@@ -190,7 +195,10 @@ class DrillError(Exception):
 
 def gate_details(report: GateReport) -> dict[str, Any]:
     """Mode, effective mode and each environment gate's value (the token only as its state)."""
-    details: dict[str, Any] = {"mode": report.mode.value, "effective_mode": report.effective_mode.value}
+    details: dict[str, Any] = {
+        "mode": report.mode.value,
+        "effective_mode": report.effective_mode.value,
+    }
     for gate in report.gates:
         if gate.gate != "mode":
             details[gate.gate] = gate.value
@@ -206,7 +214,12 @@ class RecordingExecutor:
 
     sends_real_orders = True
 
-    def __init__(self, name: str = "drill-recorder", price: float = 100.0, on_order: Callable[[OrderRequest], None] | None = None):
+    def __init__(
+        self,
+        name: str = "drill-recorder",
+        price: float = 100.0,
+        on_order: Callable[[OrderRequest], None] | None = None,
+    ):
         self.name = name
         self.price = price
         self.on_order = on_order
@@ -216,8 +229,18 @@ class RecordingExecutor:
         results = []
         for order in orders:
             self.orders.append(order)
-            fill = OrderFill(order.client_order_id, order.symbol, order.side, order.quantity, order.price or self.price)
-            results.append(OrderExecutionResult(order, OrderStatus.FILLED, fills=[fill], metadata={"recorded_by": self.name}))
+            fill = OrderFill(
+                order.client_order_id,
+                order.symbol,
+                order.side,
+                order.quantity,
+                order.price or self.price,
+            )
+            results.append(
+                OrderExecutionResult(
+                    order, OrderStatus.FILLED, fills=[fill], metadata={"recorded_by": self.name}
+                )
+            )
             if self.on_order is not None:
                 self.on_order(order)
         return results
@@ -237,15 +260,24 @@ class DrillContext:
     evaluate: GateEvaluator = evaluate_gates
 
     @classmethod
-    def create(cls, config: PeakTradeConfig, scenario: LiveDrillScenario, evaluate: GateEvaluator = evaluate_gates) -> DrillContext:
+    def create(
+        cls,
+        config: PeakTradeConfig,
+        scenario: LiveDrillScenario,
+        evaluate: GateEvaluator = evaluate_gates,
+    ) -> DrillContext:
         from peaktrade_core.killswitch import KillSwitch
         from peaktrade_core.state import StateStore
 
-        apply_overrides(config.environment, scenario.env_overrides)  # a bad key fails here, not in the pack
+        apply_overrides(
+            config.environment, scenario.env_overrides
+        )  # a bad key fails here, not in the pack
         store = StateStore(":memory:")
         context = cls(config, scenario, store, KillSwitch(store), evaluate)
         if scenario.kill_switch_engaged:
-            context.kill_switch.engage("drill scenario (in memory)", operator="drill", source="drill")
+            context.kill_switch.engage(
+                "drill scenario (in memory)", operator="drill", source="drill"
+            )
         return context
 
     def environment(self, **extra: Any) -> EnvironmentConfig:
@@ -260,16 +292,28 @@ class DrillContext:
         from peaktrade_core.risk import PortfolioState
 
         cash = self.config.execution.starting_cash
-        return PortfolioState(cash=cash, starting_equity=cash, day_start_equity=cash, realized_pnl=self.scenario.simulated_pnl or 0.0)
+        return PortfolioState(
+            cash=cash,
+            starting_equity=cash,
+            day_start_equity=cash,
+            realized_pnl=self.scenario.simulated_pnl or 0.0,
+        )
 
-    def recorder(self, name: str = "drill-recorder", price: float = 100.0, on_order: Callable[[OrderRequest], None] | None = None) -> RecordingExecutor:
+    def recorder(
+        self,
+        name: str = "drill-recorder",
+        price: float = 100.0,
+        on_order: Callable[[OrderRequest], None] | None = None,
+    ) -> RecordingExecutor:
         return RecordingExecutor(name, price, on_order)
 
     def guarded(self, executor: Any, env: EnvironmentConfig | None = None) -> GuardedExecutor:
         """``executor`` behind the core's guard, which reads this drill's kill switch."""
         from peaktrade_core.executors import GuardedExecutor
 
-        return GuardedExecutor(executor, SafetyGuard(env or self.environment(), self.kill_switch.state))
+        return GuardedExecutor(
+            executor, SafetyGuard(env or self.environment(), self.kill_switch.state)
+        )
 
     def result(
         self,
@@ -285,7 +329,9 @@ class DrillContext:
         allowed, reason = report.live_allowed, report.reason
         expected = scenario.expected_is_live_execution_allowed
         if expected is not None and allowed is not expected:
-            found.append(f"expected is_live_execution_allowed={expected}, got {allowed} (reason: {reason})")
+            found.append(
+                f"expected is_live_execution_allowed={expected}, got {allowed} (reason: {reason})"
+            )
         for fragment in scenario.expected_reasons:
             if fragment not in reason:
                 found.append(f"expected the reason to name {fragment!r}, got {reason!r}")
@@ -409,9 +455,15 @@ def _fingerprint(path: Path) -> str | None:
 
 def _file_check(label: str, path: Path, before: str | None, after: str | None) -> ReadOnlyCheck:
     if before == after:
-        state = "absent before and after" if before is None else f"sha256 {before[:12]}… identical before and after"
+        state = (
+            "absent before and after"
+            if before is None
+            else f"sha256 {before[:12]}… identical before and after"
+        )
         return ReadOnlyCheck(label, True, f"{path}: {state}")
-    return ReadOnlyCheck(label, False, f"{path}: CHANGED during the drills ({_short(before)} -> {_short(after)})")
+    return ReadOnlyCheck(
+        label, False, f"{path}: CHANGED during the drills ({_short(before)} -> {_short(after)})"
+    )
 
 
 def _short(digest: str | None) -> str:
@@ -429,7 +481,13 @@ class LiveDrillRunner:
         to prove the drills notice.
     """
 
-    def __init__(self, config: PeakTradeConfig, plugin_manager: PluginManager | None = None, *, evaluate: GateEvaluator | None = None):
+    def __init__(
+        self,
+        config: PeakTradeConfig,
+        plugin_manager: PluginManager | None = None,
+        *,
+        evaluate: GateEvaluator | None = None,
+    ):
         from peaktrade_core.plugins import get_plugin_manager
 
         self.config = config
@@ -441,15 +499,23 @@ class LiveDrillRunner:
         """Every installed pack's scenarios (``pack``: only that one), in pack order."""
         found: list[LiveDrillScenario] = []
         self.listing_errors = []
-        for name, result, error in self.pm.call_isolated("drill_scenarios", {}, DRILL_TIMEOUT_SECONDS):
+        for name, result, error in self.pm.call_isolated(
+            "drill_scenarios", {}, DRILL_TIMEOUT_SECONDS
+        ):
             if error is not None:
-                self.listing_errors.append(f"drill pack {name}: drill_scenarios failed: {type(error).__name__}: {error}")
+                self.listing_errors.append(
+                    f"drill pack {name}: drill_scenarios failed: {type(error).__name__}: {error}"
+                )
                 continue
             for scenario in result or ():
                 if not isinstance(scenario, LiveDrillScenario):
-                    self.listing_errors.append(f"drill pack {name}: listed {type(scenario).__name__}, not a LiveDrillScenario")
+                    self.listing_errors.append(
+                        f"drill pack {name}: listed {type(scenario).__name__}, not a LiveDrillScenario"
+                    )
                 elif any(s.name == scenario.name for s in found):
-                    self.listing_errors.append(f"drill pack {name}: scenario name {scenario.name!r} is already taken")
+                    self.listing_errors.append(
+                        f"drill pack {name}: scenario name {scenario.name!r} is already taken"
+                    )
                 else:
                     found.append(scenario)
         if pack is not None:
@@ -462,7 +528,9 @@ class LiveDrillRunner:
         scenarios = self.scenarios(pack)
         if not scenarios:
             where = f"pack {pack!r}" if pack else "any installed drill pack"
-            raise DrillError(f"no drill scenarios from {where}: install one, e.g. pip install peaktrade-drills-standard")
+            raise DrillError(
+                f"no drill scenarios from {where}: install one, e.g. pip install peaktrade-drills-standard"
+            )
         if name is None:
             return scenarios
         exact = [s for s in scenarios if s.name == name]
@@ -472,8 +540,12 @@ class LiveDrillRunner:
         if len(matches) == 1:
             return matches
         if not matches:
-            raise DrillError(f"--scenario: no drill named {name!r}; one of: {'; '.join(s.name for s in scenarios)}")
-        raise DrillError(f"--scenario: {name!r} matches several drills: {'; '.join(s.name for s in matches)}")
+            raise DrillError(
+                f"--scenario: no drill named {name!r}; one of: {'; '.join(s.name for s in scenarios)}"
+            )
+        raise DrillError(
+            f"--scenario: {name!r} matches several drills: {'; '.join(s.name for s in matches)}"
+        )
 
     def run_scenario(self, scenario: LiveDrillScenario) -> LiveDrillResult:
         """Run one drill with the full read-only proof; a failed check fails the drill."""
@@ -484,7 +556,9 @@ class LiveDrillRunner:
             result = attrs.evolve(result, passed=False, violations=(*result.violations, *broken))
         return result
 
-    def run_all(self, scenarios: Sequence[LiveDrillScenario] | None = None, pack: str | None = None) -> DrillReport:
+    def run_all(
+        self, scenarios: Sequence[LiveDrillScenario] | None = None, pack: str | None = None
+    ) -> DrillReport:
         """Run ``scenarios`` (default: every installed pack's, or ``pack``'s) inside the
         sandbox, and verify the config and state files are unchanged afterwards."""
         if scenarios is None:
@@ -505,7 +579,10 @@ class LiveDrillRunner:
                     result = attrs.evolve(
                         result,
                         passed=False,
-                        violations=(*result.violations, *(f"read-only: refused {a}" for a in attempts)),
+                        violations=(
+                            *result.violations,
+                            *(f"read-only: refused {a}" for a in attempts),
+                        ),
                     )
                 results.append(result)
             attempts_total = len(sandbox.attempts)
@@ -551,20 +628,35 @@ class LiveDrillRunner:
             context = None
             problems.append(f"drill set-up failed: {type(exc).__name__}: {exc}")
         if context is not None:
-            for name, result, error in self.pm.call_isolated("run_drill", {"scenario": scenario, "context": context}, DRILL_TIMEOUT_SECONDS):
+            for name, result, error in self.pm.call_isolated(
+                "run_drill", {"scenario": scenario, "context": context}, DRILL_TIMEOUT_SECONDS
+            ):
                 if error is not None:
                     problems.append(f"drill plugin {name} raised {type(error).__name__}: {error}")
                 elif isinstance(result, LiveDrillResult):
                     answer = result
                     break
                 elif result is not None:
-                    problems.append(f"drill plugin {name} returned {type(result).__name__}, not a LiveDrillResult")
+                    problems.append(
+                        f"drill plugin {name} returned {type(result).__name__}, not a LiveDrillResult"
+                    )
             context.store.close()
         if answer is None and not problems:
-            problems.append(f"no installed drill pack answered (is the pack {scenario.pack!r} installed?)")
+            problems.append(
+                f"no installed drill pack answered (is the pack {scenario.pack!r} installed?)"
+            )
         duration_ms = (time.perf_counter() - start) * 1000
         if answer is None:
-            return LiveDrillResult(scenario.name, scenario.pack, False, None, "drill did not run", "-", violations=tuple(problems), duration_ms=duration_ms)
+            return LiveDrillResult(
+                scenario.name,
+                scenario.pack,
+                False,
+                None,
+                "drill did not run",
+                "-",
+                violations=tuple(problems),
+                duration_ms=duration_ms,
+            )
         return attrs.evolve(
             answer,
             scenario=scenario.name,

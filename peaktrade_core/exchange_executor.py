@@ -69,19 +69,26 @@ class VenueOrderResponse(TypedDict):
 _REFUSED = {"rejected": "rejected by the venue", "cancelled": "cancelled by the venue"}
 
 
-def result_from_response(order: OrderRequest, response: Any, now: float | None = None) -> OrderExecutionResult:
+def result_from_response(
+    order: OrderRequest, response: Any, now: float | None = None
+) -> OrderExecutionResult:
     """Map a :class:`VenueOrderResponse` to the result; a malformed one gives ``error``
     (the venue did answer, so the order is *not* retried)."""
     if not isinstance(response, Mapping):
         return OrderExecutionResult(
-            order, OrderStatus.ERROR, reasons=[f"venue response is not a mapping: {response!r:.200}"]
+            order,
+            OrderStatus.ERROR,
+            reasons=[f"venue response is not a mapping: {response!r:.200}"],
         )
     kept = dict(response)
     try:
         fills = [_fill(order, f, now) for f in response.get("fills") or ()]
     except (KeyError, TypeError, ValueError) as exc:
         return OrderExecutionResult(
-            order, OrderStatus.ERROR, reasons=[f"venue response has a malformed fill: {exc}"], venue_response=kept
+            order,
+            OrderStatus.ERROR,
+            reasons=[f"venue response has a malformed fill: {exc}"],
+            venue_response=kept,
         )
     status = response.get("status", "accepted")
     metadata = {"venue_order_id": response.get("venue_order_id")}
@@ -89,10 +96,14 @@ def result_from_response(order: OrderRequest, response: Any, now: float | None =
         filled = math.fsum(f.quantity for f in fills)
         done = filled >= order.quantity * (1 - 1e-9)
         result_status = OrderStatus.FILLED if done else OrderStatus.PARTIALLY_FILLED
-        return OrderExecutionResult(order, result_status, fills, metadata=metadata, venue_response=kept)
+        return OrderExecutionResult(
+            order, result_status, fills, metadata=metadata, venue_response=kept
+        )
     if status in _REFUSED:
         reason = str(response.get("reason") or _REFUSED[status])
-        return OrderExecutionResult(order, OrderStatus.REJECTED, reasons=[reason], metadata=metadata, venue_response=kept)
+        return OrderExecutionResult(
+            order, OrderStatus.REJECTED, reasons=[reason], metadata=metadata, venue_response=kept
+        )
     return OrderExecutionResult(order, OrderStatus.ACCEPTED, metadata=metadata, venue_response=kept)
 
 
@@ -179,7 +190,12 @@ class ExchangeOrderExecutor:
             delay = self.backoff_seconds * 2 ** (attempts - 1)
             logger.warning(
                 "{} order {}: {}; retry {}/{} in {:g}s",
-                self.name, order.client_order_id, errors[-1], attempts, self.max_retries, delay,
+                self.name,
+                order.client_order_id,
+                errors[-1],
+                attempts,
+                self.max_retries,
+                delay,
             )
             self.sleep(delay)
 
@@ -193,7 +209,9 @@ class ExchangeOrderExecutor:
         if known is not None:
             return known, "fetch_order"
         if not submit_finished:
-            raise _StillInFlight("the venue does not list the order yet, but the submit has not returned")
+            raise _StillInFlight(
+                "the venue does not list the order yet, but the submit has not returned"
+            )
         if submit is not None and submit.exception() is None:
             return submit.result(), "late_submit_answer"  # answered after our timeout: it stands
         return None, None
@@ -221,7 +239,12 @@ class ExchangeOrderExecutor:
     # -- results ---------------------------------------------------------------------------
 
     def _result(
-        self, order: OrderRequest, response: Any, attempts: int, errors: list[str], recovered_by: str | None
+        self,
+        order: OrderRequest,
+        response: Any,
+        attempts: int,
+        errors: list[str],
+        recovered_by: str | None,
     ) -> OrderExecutionResult:
         result = result_from_response(order, response)
         result.metadata.update({"executor": self.name, "attempts": attempts})
@@ -231,7 +254,9 @@ class ExchangeOrderExecutor:
             result.metadata["retried_after"] = errors
         return result
 
-    def _refused(self, order: OrderRequest, message: str, attempts: int, errors: list[str]) -> OrderExecutionResult:
+    def _refused(
+        self, order: OrderRequest, message: str, attempts: int, errors: list[str]
+    ) -> OrderExecutionResult:
         result = OrderExecutionResult(
             order,
             OrderStatus.REJECTED,
@@ -243,7 +268,9 @@ class ExchangeOrderExecutor:
             result.metadata["retried_after"] = errors
         return result
 
-    def _gave_up(self, order: OrderRequest, attempts: int, errors: list[str], unknown: bool) -> OrderExecutionResult:
+    def _gave_up(
+        self, order: OrderRequest, attempts: int, errors: list[str], unknown: bool
+    ) -> OrderExecutionResult:
         if unknown:
             reason = (
                 f"outcome unknown after {attempts} attempts: order {order.client_order_id} may be "
@@ -256,5 +283,10 @@ class ExchangeOrderExecutor:
             order,
             OrderStatus.ERROR,
             reasons=[reason],
-            metadata={"executor": self.name, "attempts": attempts, "outcome_unknown": unknown, "errors": errors},
+            metadata={
+                "executor": self.name,
+                "attempts": attempts,
+                "outcome_unknown": unknown,
+                "errors": errors,
+            },
         )

@@ -29,8 +29,18 @@ from peaktrade_core.killswitch import KillSwitch, current_operator
 from peaktrade_core.log import SAFETY, logger
 from peaktrade_core.orders import OrderExecutionResult, OrderExecutor, OrderRequest, OrderStatus
 from peaktrade_core.plugins import PluginManager, get_plugin_manager
-from peaktrade_core.risk import PortfolioState, RiskViolation, ViolationCode
+from peaktrade_core.risk import (
+    LiveRiskLimits,
+    PortfolioState,
+    PreTradeControls,
+    RiskViolation,
+    ViolationCode,
+    blocked_orders,
+    run_risk_checks,
+)
 from peaktrade_core.state import StateStore
+
+_EXECUTED = frozenset({OrderStatus.ACCEPTED, OrderStatus.FILLED, OrderStatus.PARTIALLY_FILLED})
 
 #: orders between two kill-switch checks for executors that send nothing real (those that
 #: do are re-checked before every single order by the guard)
@@ -129,8 +139,6 @@ class ExecutionPipeline:
         record: bool = True,
         clock: Callable[[], float] = time.time,
     ):
-        from peaktrade_core.risk import PreTradeControls
-
         self.config = config
         self.env = config.environment
         self.pm = plugin_manager or get_plugin_manager()
@@ -140,7 +148,10 @@ class ExecutionPipeline:
         self.confirm = confirm
         self.clock = clock
         self.portfolio = PortfolioState(cash=config.execution.starting_cash, starting_equity=config.execution.starting_cash)
+        self.risk_limits = LiveRiskLimits(config.live_risk, self.env)
         self.controls = PreTradeControls(config.live_risk, self.kill_switch, clock=clock)
+        #: symbol -> time of its last price, for the stale-reference check
+        self.reference_times: dict[str, float] = {}
         self.timeout = config.execution.plugin_timeout_seconds
         self.pm.configure(config)
         if executor is None:
@@ -181,26 +192,23 @@ class ExecutionPipeline:
             for i in self.pm.failed()
         ]
 
+    def update_prices(self, prices: Mapping[str, float], at: float | None = None) -> None:
+        """Feed market prices (marks for exposure and PnL; times for the stale-data check)."""
+        at = self.clock() if at is None else at
+        self.portfolio.update_prices(prices)
+        for symbol in prices:
+            self.reference_times[symbol] = at
+
     def check_risk(self, orders: Sequence[OrderRequest]) -> list[RiskViolation]:
-        """Standard limits, plugin checks and stateful controls; failures become violations."""
-        violations: list[RiskViolation] = []
-        kwargs = {"orders": orders, "portfolio": self.portfolio, "limits": self.config.live_risk, "env": self.env}
-        for name, result, error in self.pm.call_isolated("check_risk", kwargs, self.timeout):
-            problem = None
-            if error is not None:
-                problem = f"raised {type(error).__name__}: {error}"
-            elif result is not None:
-                try:
-                    items = list(result)
-                except TypeError:
-                    items, problem = [], f"returned {type(result).__name__}, not violations"
-                if problem is None and not all(isinstance(v, RiskViolation) for v in items):
-                    problem = "returned something that is not a RiskViolation"
-                elif problem is None:
-                    violations.extend(items)
-            if problem:
-                violations.append(RiskViolation(ViolationCode.PLUGIN, f"risk plugin {name} {problem}; batch blocked (fail closed)", plugin=name))
-        violations.extend(self.controls.check(orders))
+        """Standard limits and plugin checks (``check_risk`` hook), then the stateful
+        controls for the orders those let through. Plugin failures are violations."""
+        now = self.clock()
+        limits = self.config.live_risk
+        self.risk_limits.roll_day(self.portfolio, now)
+        violations = run_risk_checks(orders, self.portfolio, limits, self.env, self.timeout, self.pm)
+        whole, blocked = blocked_orders(violations, limits.block_on_violation)
+        if not whole:
+            violations += self.controls.check(orders, now, self.reference_times or None, skip=blocked)
         return violations
 
     def check_gates(self, orders: Sequence[OrderRequest], report: GateReport) -> list[GateDecision]:
@@ -231,21 +239,13 @@ class ExecutionPipeline:
 
         violations = self.check_risk(batch)
         block_risk = self.config.live_risk.block_on_violation
-        risk_reasons: dict[int, list[str]] = {}
-        batch_wide: list[str] = []
-        for v in violations:
-            blocks = block_risk or v.code == ViolationCode.PLUGIN
-            if v.order_index is None:
-                if blocks:
-                    batch_wide.append(v.message)
-            elif blocks:
-                risk_reasons.setdefault(v.order_index, []).append(v.message)
+        whole, blocked = blocked_orders(violations, block_risk)
         if violations:
             self._alert_violations(violations, block_risk)
         candidates: list[int] = []
         for i, order in enumerate(batch):
-            reasons = batch_wide + risk_reasons.get(i, [])
-            if reasons:
+            if whole or i in blocked:
+                reasons = [v.message for v in violations if v.order_index in (None, i) and (block_risk or v.code == ViolationCode.PLUGIN)]
                 results[i] = OrderExecutionResult(order, OrderStatus.RISK_BLOCKED, reasons=reasons)
             else:
                 candidates.append(i)
@@ -263,15 +263,16 @@ class ExecutionPipeline:
 
         self._execute(batch, passed, results)
         final: list[OrderExecutionResult] = results  # type: ignore[assignment]
-        fills = 0
+        executed = 0
         for r in final:
+            if r.status in _EXECUTED:
+                executed += 1
             for f in r.fills:
                 self.portfolio.apply_fill(f.symbol, f.quantity if f.side == "buy" else -f.quantity, f.price, f.fee)
-                fills += 1
             if r.status is OrderStatus.ERROR:
                 self._alert(AlertLevel.CRITICAL, "executor_error", f"{r.order.client_order_id}: {'; '.join(r.reasons)}")
-        if fills:
-            self.controls.record_executions(fills)
+        if executed and self.controls.record_executions(executed):
+            self._alert(AlertLevel.CRITICAL, "runaway_throttle", f"runaway throttle engaged the kill switch: {self.kill_switch.state().reason}")
         if self.runlog is not None and self.run_id is not None:
             self.runlog.record_batch(self.run_id, batch_no, _report_dict(report, closed), _risk_dict(violations, self.config.live_risk))
             for r in final:

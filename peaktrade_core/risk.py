@@ -30,6 +30,7 @@ from peaktrade_core.orders import OrderRequest, OrderType, Side
 
 if TYPE_CHECKING:
     from peaktrade_core.killswitch import KillSwitch
+    from peaktrade_core.plugins import PluginManager
     from peaktrade_core.portfolio import LivePortfolioSnapshot
 
 _amount = optional(ge(0.0))
@@ -685,6 +686,7 @@ def run_risk_checks(
     limits: LiveRiskConfig,
     env: EnvironmentConfig,
     timeout: float | None = 2.0,
+    plugin_manager: PluginManager | None = None,
 ) -> list[RiskViolation]:
     """Call every ``check_risk`` implementation (the built-in limits and each plugin) on
     the batch; each violation carries the plugin that found it. An implementation that
@@ -692,10 +694,11 @@ def run_risk_checks(
     ``plugin_failed`` violation for the whole batch, naming it."""
     from peaktrade_core.plugins import get_plugin_manager
 
+    pm = plugin_manager or get_plugin_manager()
     kwargs = {"orders": orders, "portfolio": portfolio, "limits": limits, "env": env}
     n = len(orders)
     out: list[RiskViolation] = []
-    for name, result, error in get_plugin_manager().call_isolated("check_risk", kwargs, timeout):
+    for name, result, error in pm.call_isolated("check_risk", kwargs, timeout):
         if error is not None:
             first = (str(error).strip().splitlines() or [""])[0]
             out.append(

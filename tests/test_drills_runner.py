@@ -82,8 +82,18 @@ def digest(path: Path) -> str | None:
 
 def test_gate_drill_judges_expectations_and_never_shows_the_token(config):
     drills = [
-        scenario("A", env_overrides={**ALL_OPEN, "live_dry_run_mode": True}, expected_is_live_execution_allowed=False, expected_reasons=("live_dry_run_mode=True",)),
-        scenario("B", env_overrides=ALL_OPEN, expected_is_live_execution_allowed=False, expected_reasons=("enable_live_trading=False",)),
+        scenario(
+            "A",
+            env_overrides={**ALL_OPEN, "live_dry_run_mode": True},
+            expected_is_live_execution_allowed=False,
+            expected_reasons=("live_dry_run_mode=True",),
+        ),
+        scenario(
+            "B",
+            env_overrides=ALL_OPEN,
+            expected_is_live_execution_allowed=False,
+            expected_reasons=("enable_live_trading=False",),
+        ),
     ]
     with registered_plugin(Pack(*drills), PACK):
         report = LiveDrillRunner(config).run_all()
@@ -109,7 +119,12 @@ def test_overrides_apply_in_memory_only(config, state_db):
     assert [digest(p) for p in files] == before
     assert KillSwitch(state_db).state().engaged is False
     assert report.read_only_verified and report.passed
-    assert {c.name for c in report.checks} == {"network and state files closed", "config file", "state database", "state database WAL"}
+    assert {c.name for c in report.checks} == {
+        "network and state files closed",
+        "config file",
+        "state database",
+        "state database WAL",
+    }
 
 
 @pytest.fixture
@@ -183,7 +198,9 @@ def test_a_changed_state_file_is_caught_by_the_hash_check(config, state_db):
     check = next(c for c in report.checks if c.name == "state database")
     assert not check.ok and "CHANGED" in check.detail
     assert report.results[0].passed and not report.passed  # the run as a whole fails
-    assert not single.passed and any("read-only:" in v and "CHANGED" in v for v in single.violations)
+    assert not single.passed and any(
+        "read-only:" in v and "CHANGED" in v for v in single.violations
+    )
 
 
 def test_a_raising_or_misbehaving_plugin_fails_only_its_drill(config):
@@ -196,7 +213,10 @@ def test_a_raising_or_misbehaving_plugin_fails_only_its_drill(config):
 
     drills = [scenario("X - raises"), scenario("Y - garbage"), scenario("Z - fine")]
     orphan = LiveDrillScenario("O - orphan", "its pack lists it but does not run it", "gone")
-    with registered_plugin(Pack(*drills, run=explode), PACK), registered_plugin(Pack(orphan, pack="lister"), "lister"):
+    with (
+        registered_plugin(Pack(*drills, run=explode), PACK),
+        registered_plugin(Pack(orphan, pack="lister"), "lister"),
+    ):
         report = LiveDrillRunner(config).run_all()
     by_name = {r.scenario: r for r in report.results}
     assert by_name["X - raises"].violations == ("drill plugin test-pack raised RuntimeError: boom",)
@@ -215,7 +235,9 @@ def test_a_pack_that_cannot_list_is_reported_and_fails_the_run(config):
     with registered_plugin(Pack(scenario()), PACK), registered_plugin(Broken(), "broken-pack"):
         report = LiveDrillRunner(config).run_all()
     assert report.results[0].passed
-    assert report.errors == ("drill pack broken-pack: drill_scenarios failed: ValueError: bad pack",)
+    assert report.errors == (
+        "drill pack broken-pack: drill_scenarios failed: ValueError: bad pack",
+    )
     assert not report.passed
 
 
@@ -237,7 +259,9 @@ def test_select_by_exact_name_or_unique_prefix(config):
 def test_an_unknown_override_fails_the_drill_with_one_line(config):
     with registered_plugin(Pack(scenario(env_overrides={"enable_live_tradng": True})), PACK):
         result = LiveDrillRunner(config).run_all().results[0]
-    assert result.violations == ("drill set-up failed: DrillError: unknown environment override(s): enable_live_tradng",)
+    assert result.violations == (
+        "drill set-up failed: DrillError: unknown environment override(s): enable_live_tradng",
+    )
 
 
 GATE_VALUES = st.fixed_dictionaries(
@@ -252,9 +276,13 @@ GATE_VALUES = st.fixed_dictionaries(
 )
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(overrides=GATE_VALUES, engaged=st.booleans())
-def test_any_drill_leaves_config_and_state_untouched_and_hides_the_token(config, state_db, overrides, engaged):
+def test_any_drill_leaves_config_and_state_untouched_and_hides_the_token(
+    config, state_db, overrides, engaged
+):
     files = [Path(config.source), state_db.path, Path(str(state_db.path) + "-wal")]
     before = [digest(p) for p in files]
     drill = scenario(env_overrides={**ALL_OPEN, **overrides}, kill_switch_engaged=engaged)

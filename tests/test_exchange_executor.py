@@ -64,7 +64,9 @@ class FakeVenue:
             "status": "filled" if self.fill else "accepted",
         }
         if self.fill:
-            record["fills"] = [{"quantity": order.quantity, "price": PRICE, "fee": 1.25, "timestamp": 1.0}]
+            record["fills"] = [
+                {"quantity": order.quantity, "price": PRICE, "fee": 1.25, "timestamp": 1.0}
+            ]
         with self._lock:
             self.placed.append(order)
             self.book[order.client_order_id] = record
@@ -289,9 +291,16 @@ def test_a_malformed_answer_is_an_error_kept_for_the_record_and_not_retried(venu
     [
         ({"status": "accepted"}, OrderStatus.ACCEPTED, 0.0),
         ({"status": "filled"}, OrderStatus.ACCEPTED, 0.0),  # no fills reported: nothing to book
-        ({"status": "partially_filled", "fills": [{"quantity": 0.2, "price": 10.0}]}, OrderStatus.PARTIALLY_FILLED, 0.2),
         (
-            {"status": "filled", "fills": [{"quantity": 0.2, "price": 10.0}, {"quantity": 0.3, "price": 11.0}]},
+            {"status": "partially_filled", "fills": [{"quantity": 0.2, "price": 10.0}]},
+            OrderStatus.PARTIALLY_FILLED,
+            0.2,
+        ),
+        (
+            {
+                "status": "filled",
+                "fills": [{"quantity": 0.2, "price": 10.0}, {"quantity": 0.3, "price": 11.0}],
+            },
             OrderStatus.FILLED,
             0.5,
         ),
@@ -329,9 +338,13 @@ fetch_behaviours = st.sampled_from(["ok", "transient", "unknown"])
     fetches=st.lists(fetch_behaviours, max_size=6),
     max_retries=st.integers(0, 4),
 )
-def test_never_a_duplicate_and_never_reports_an_order_as_not_placed_when_it_was(submits, fetches, max_retries):
+def test_never_a_duplicate_and_never_reports_an_order_as_not_placed_when_it_was(
+    submits, fetches, max_retries
+):
     venue = FakeVenue(submits, fetches)
-    executor = ExchangeOrderExecutor(venue, max_retries=max_retries, backoff_seconds=0.0, sleep=lambda s: None)
+    executor = ExchangeOrderExecutor(
+        venue, max_retries=max_retries, backoff_seconds=0.0, sleep=lambda s: None
+    )
     (result,) = executor.execute_orders([order()])
 
     assert len(venue.placed) <= 1
@@ -374,7 +387,9 @@ def test_gate_closed_between_selection_and_submit_stops_the_order_at_the_guard(t
     store = StateStore.in_dir(tmp_path / "data")
     kill_switch = KillSwitch(store)
     with registered_plugin(VenuePlugin(), "venue"):
-        executor = create_order_executor(OPEN_LIVE, trading_client=venue, kill_switch=kill_switch.state)
+        executor = create_order_executor(
+            OPEN_LIVE, trading_client=venue, kill_switch=kill_switch.state
+        )
     assert isinstance(executor, GuardedExecutor)
     assert executor.inner.name == "exchange:fakevenue"
 

@@ -26,9 +26,9 @@ SECTION = "email"
 
 def _login_needs_encryption(instance: EmailConfig, _attribute: Any, password: SecretRef | None) -> None:
     if (instance.username is None) != (password is None):
-        raise ValueError("username and password are given together or not at all")
+        raise ValueError("username, password: give both or neither")
     if password is not None and instance.security == "none":
-        raise ValueError('logging in needs security = "starttls" or "tls"; the password would cross the network in clear')
+        raise ValueError('password: logging in needs security = "starttls" or "tls"; the password would cross the network in clear')
 
 
 @frozen

@@ -42,7 +42,14 @@ _LIVE = {
 
 def _orders(tag: str, count: int) -> tuple[OrderRequest, ...]:
     return tuple(
-        OrderRequest(SYMBOL, "buy", 0.001, reference_price=50_000.0, strategy="drill", source_ref=f"{tag}:{i}")
+        OrderRequest(
+            SYMBOL,
+            "buy",
+            0.001,
+            reference_price=50_000.0,
+            strategy="drill",
+            source_ref=f"{tag}:{i}",
+        )
         for i in range(count)
     )
 
@@ -111,19 +118,37 @@ def _kill_mid_batch(context: DrillContext) -> Outcome:
 
     def engage_after_second(order: OrderRequest) -> None:
         if order is orders[1]:
-            context.kill_switch.engage("[drill, in memory] operator stops trading mid-batch", operator="drill", source="drill")
+            context.kill_switch.engage(
+                "[drill, in memory] operator stops trading mid-batch",
+                operator="drill",
+                source="drill",
+            )
 
     venue = context.recorder("drill-venue", on_order=engage_after_second)
     results = context.guarded(venue).execute_orders(orders)
     violations = []
     if venue.orders != list(orders[:2]):
-        violations.append(f"expected exactly orders 1-2 at the venue, got {len(venue.orders)} order(s)")
+        violations.append(
+            f"expected exactly orders 1-2 at the venue, got {len(venue.orders)} order(s)"
+        )
     late = results[2:]
-    if any(r.status is not OrderStatus.GATE_BLOCKED or not any("kill switch" in x for x in r.reasons) for r in late):
-        violations.append("expected orders 3-5 blocked by the guard naming the kill switch, got "
-                          + ", ".join(r.status.value for r in late))
+    if any(
+        r.status is not OrderStatus.GATE_BLOCKED or not any("kill switch" in x for x in r.reasons)
+        for r in late
+    ):
+        violations.append(
+            "expected orders 3-5 blocked by the guard naming the kill switch, got "
+            + ", ".join(r.status.value for r in late)
+        )
     statuses = [r.status.value for r in results]
-    return violations, [f"results: {', '.join(statuses)}"], dict(orders_at_venue=len(venue.orders), orders_blocked=statuses.count(OrderStatus.GATE_BLOCKED.value))
+    return (
+        violations,
+        [f"results: {', '.join(statuses)}"],
+        dict(
+            orders_at_venue=len(venue.orders),
+            orders_blocked=statuses.count(OrderStatus.GATE_BLOCKED.value),
+        ),
+    )
 
 
 class _FlakyVenue:
@@ -143,8 +168,11 @@ class _FlakyVenue:
         if order is self.lost and not self._lost_once:
             self._lost_once = True
             raise UnknownOutcomeError("connection reset before the venue answered")
-        response = {"client_order_id": order.client_order_id, "status": "filled",
-                    "fills": [{"quantity": order.quantity, "price": order.price, "timestamp": 0.0}]}
+        response = {
+            "client_order_id": order.client_order_id,
+            "status": "filled",
+            "fills": [{"quantity": order.quantity, "price": order.price, "timestamp": 0.0}],
+        }
         with self._lock:
             self.submissions.append(order.client_order_id)
             self.book[order.client_order_id] = response
@@ -175,26 +203,41 @@ class _FlakyVenue:
 def _venue_outage(context: DrillContext) -> Outcome:
     slow, lost = context.scenario.simulated_orders
     venue = _FlakyVenue(slow, lost, delay=0.1)
-    executor = ExchangeOrderExecutor(venue, max_retries=2, backoff_seconds=0.0, timeout_seconds=0.02, sleep=lambda _s: None)
+    executor = ExchangeOrderExecutor(
+        venue, max_retries=2, backoff_seconds=0.0, timeout_seconds=0.02, sleep=lambda _s: None
+    )
     results = context.guarded(executor).execute_orders([slow, lost])
     violations = []
     for order in (slow, lost):
         sent = venue.submissions.count(order.client_order_id)
         if sent != 1:
-            violations.append(f"order {order.client_order_id} reached the venue {sent} time(s), expected exactly once")
+            violations.append(
+                f"order {order.client_order_id} reached the venue {sent} time(s), expected exactly once"
+            )
     if results[0].metadata.get("recovered_by") != "fetch_order":
-        violations.append(f"expected the timed-out order to be recovered by fetch_order, got {results[0].metadata.get('recovered_by')!r}")
+        violations.append(
+            f"expected the timed-out order to be recovered by fetch_order, got {results[0].metadata.get('recovered_by')!r}"
+        )
     if any(r.status is not OrderStatus.FILLED for r in results):
-        violations.append("expected both orders filled, got " + ", ".join(r.status.value for r in results))
-    notes = [f"{r.order.client_order_id}: {r.status.value} after {r.metadata.get('attempts')} attempt(s)"
-             + (f", recovered by {r.metadata['recovered_by']}" if r.metadata.get("recovered_by") else "")
-             for r in results]
+        violations.append(
+            "expected both orders filled, got " + ", ".join(r.status.value for r in results)
+        )
+    notes = [
+        f"{r.order.client_order_id}: {r.status.value} after {r.metadata.get('attempts')} attempt(s)"
+        + (f", recovered by {r.metadata['recovered_by']}" if r.metadata.get("recovered_by") else "")
+        for r in results
+    ]
     return violations, notes, dict(venue_submissions=len(venue.submissions))
 
 
 def _runaway(context: DrillContext) -> Outcome:
-    limits = attrs.evolve(context.config.live_risk, runaway_max_executions=5, runaway_window_seconds=10.0,
-                          max_orders_per_second=0, duplicate_window_seconds=0.0)
+    limits = attrs.evolve(
+        context.config.live_risk,
+        runaway_max_executions=5,
+        runaway_window_seconds=10.0,
+        max_orders_per_second=0,
+        duplicate_window_seconds=0.0,
+    )
     clock = _Clock()
     controls = PreTradeControls(limits, context.kill_switch, clock=clock)
     venue = context.recorder("drill-venue")
@@ -212,10 +255,21 @@ def _runaway(context: DrillContext) -> Outcome:
     state = context.kill_switch.state()
     violations = []
     if not state.engaged or "runaway" not in state.reason:
-        violations.append(f"expected the runaway throttle to engage the kill switch, it is {state.describe()}")
+        violations.append(
+            f"expected the runaway throttle to engage the kill switch, it is {state.describe()}"
+        )
     if len(venue.orders) != 6:
-        violations.append(f"expected exactly 6 orders at the venue before the throttle stopped it, got {len(venue.orders)}")
-    return violations, [f"results: {', '.join(statuses)}", f"kill switch {state.describe()}"], dict(orders_at_venue=len(venue.orders), kill_switch_after="ENGAGED" if state.engaged else "released")
+        violations.append(
+            f"expected exactly 6 orders at the venue before the throttle stopped it, got {len(venue.orders)}"
+        )
+    return (
+        violations,
+        [f"results: {', '.join(statuses)}", f"kill switch {state.describe()}"],
+        dict(
+            orders_at_venue=len(venue.orders),
+            kill_switch_after="ENGAGED" if state.engaged else "released",
+        ),
+    )
 
 
 class _Clock:
@@ -227,19 +281,32 @@ class _Clock:
 
 
 def _stale_data(context: DrillContext) -> Outcome:
-    limits = attrs.evolve(context.config.live_risk, max_reference_age_seconds=5.0, duplicate_window_seconds=0.0)
+    limits = attrs.evolve(
+        context.config.live_risk, max_reference_age_seconds=5.0, duplicate_window_seconds=0.0
+    )
     orders = context.scenario.simulated_orders
     now = 1_000_000.0
-    stale = PreTradeControls(limits, context.kill_switch, clock=lambda: now).check(orders, reference_times={SYMBOL: now - 60})
-    fresh = PreTradeControls(limits, context.kill_switch, clock=lambda: now).check(orders, reference_times={SYMBOL: now - 1})
+    stale = PreTradeControls(limits, context.kill_switch, clock=lambda: now).check(
+        orders, reference_times={SYMBOL: now - 60}
+    )
+    fresh = PreTradeControls(limits, context.kill_switch, clock=lambda: now).check(
+        orders, reference_times={SYMBOL: now - 1}
+    )
     violations = []
     stale_blocked = {v.order_index for v in stale if v.code == ViolationCode.STALE_REFERENCE.value}
     if stale_blocked != set(range(len(orders))):
-        violations.append(f"expected all {len(orders)} orders blocked as stale, got {len(stale_blocked)}")
+        violations.append(
+            f"expected all {len(orders)} orders blocked as stale, got {len(stale_blocked)}"
+        )
     if fresh:
-        violations.append("expected orders with a fresh price to pass, got: " + "; ".join(v.message for v in fresh))
-    notes = [stale[0].message if stale else "no violation with a stale price",
-             "this drill exercises the pre-trade controls; the pipeline-level data feed is not simulated"]
+        violations.append(
+            "expected orders with a fresh price to pass, got: "
+            + "; ".join(v.message for v in fresh)
+        )
+    notes = [
+        stale[0].message if stale else "no violation with a stale price",
+        "this drill exercises the pre-trade controls; the pipeline-level data feed is not simulated",
+    ]
     return violations, notes, dict(stale_blocked=len(stale_blocked), fresh_blocked=len(fresh))
 
 

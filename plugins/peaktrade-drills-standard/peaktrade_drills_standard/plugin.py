@@ -27,7 +27,14 @@ _ALL_OPEN = {
 
 #: three orders of 750 each: every one within the per-order limit, together over the total
 _E_ORDERS = tuple(
-    OrderRequest("BTC/USD", "buy", 0.015, reference_price=50_000.0, strategy="drill-e", source_ref=f"drill-e:{i}")
+    OrderRequest(
+        "BTC/USD",
+        "buy",
+        0.015,
+        reference_price=50_000.0,
+        strategy="drill-e",
+        source_ref=f"drill-e:{i}",
+    )
     for i in range(3)
 )
 
@@ -125,16 +132,24 @@ def _risk_drill(context: DrillContext) -> LiveDrillResult:
     env = context.environment()
     report = context.gate_report(env)
     limits = context.config.live_risk
-    check = LiveRiskLimits(limits, env).check_orders(context.scenario.simulated_orders, context.portfolio())
+    check = LiveRiskLimits(limits, env).check_orders(
+        context.scenario.simulated_orders, context.portfolio()
+    )
     codes = sorted({v.code for v in check.violations})
-    notes = [f"risk check of {len(context.scenario.simulated_orders)} simulated orders: "
-             + ("; ".join(v.message for v in check.violations) or "no violation")]
+    notes = [
+        f"risk check of {len(context.scenario.simulated_orders)} simulated orders: "
+        + ("; ".join(v.message for v in check.violations) or "no violation")
+    ]
     violations = []
     if ViolationCode.LIVE_TOTAL_NOTIONAL.value not in codes:
-        violations.append(f"expected the risk limits to report {ViolationCode.LIVE_TOTAL_NOTIONAL.value}, got {codes or 'none'}")
+        violations.append(
+            f"expected the risk limits to report {ViolationCode.LIVE_TOTAL_NOTIONAL.value}, got {codes or 'none'}"
+        )
     if check.allowed:
-        violations.append("expected the risk limits to block the batch, but it would pass"
-                          + (" (live_risk.block_on_violation=false)" if check.violations else ""))
+        violations.append(
+            "expected the risk limits to block the batch, but it would pass"
+            + (" (live_risk.block_on_violation=false)" if check.violations else "")
+        )
     details = {"risk_allowed": check.allowed, "risk_violations": ", ".join(codes) or "none"}
     return context.result(report, notes=notes, violations=violations, details=details)
 
@@ -151,7 +166,11 @@ _GATE_WORDS = {
     "kill_switch": "kill switch",
     "live_limits": "live limits",
 }
-_TOKENS = {TokenState.NOT_SET: None, TokenState.INVALID: "not-the-confirm-phrase", TokenState.VALID: LIVE_CONFIRM_TOKEN}
+_TOKENS = {
+    TokenState.NOT_SET: None,
+    TokenState.INVALID: "not-the-confirm-phrase",
+    TokenState.VALID: LIVE_CONFIRM_TOKEN,
+}
 _EFFECTIVE = {
     TradingMode.PAPER: EffectiveMode.PAPER,
     TradingMode.SHADOW: EffectiveMode.SHADOW,
@@ -198,10 +217,14 @@ def _matrix_drill(context: DrillContext) -> LiveDrillResult:
         report = context.evaluate(env, engaged if kill else released)
         cases += 1
         allowed_cases += not closed
-        label = (f"mode={mode.value} enable_live_trading={enabled} live_mode_armed={armed} "
-                 f"live_dry_run_mode={dry_run} require_confirm_token={token_required} confirm_token={token.value} "
-                 f"kill_switch={'engaged' if kill else 'released'} live_limits={'set' if limits else 'unset'}")
-        problem = _case_problem(report.live_allowed, report.reason, report.effective_mode, mode, closed)
+        label = (
+            f"mode={mode.value} enable_live_trading={enabled} live_mode_armed={armed} "
+            f"live_dry_run_mode={dry_run} require_confirm_token={token_required} confirm_token={token.value} "
+            f"kill_switch={'engaged' if kill else 'released'} live_limits={'set' if limits else 'unset'}"
+        )
+        problem = _case_problem(
+            report.live_allowed, report.reason, report.effective_mode, mode, closed
+        )
         if problem:
             failures.append(f"{label}: {problem}")
     shown = failures[:_LISTED_FAILURES]
@@ -213,16 +236,20 @@ def _matrix_drill(context: DrillContext) -> LiveDrillResult:
         passed=not failures,
         is_live_execution_allowed=None,
         reason=f"{cases - len(failures)}/{cases} cases as the policy demands "
-               f"(allowed exactly when every gate is open: {allowed_cases} case(s))",
+        f"(allowed exactly when every gate is open: {allowed_cases} case(s))",
         effective_mode="all modes",
-        notes=(f"checked {cases} cases: 4 modes x 2 enable_live_trading x 2 live_mode_armed x 2 live_dry_run_mode "
-               "x 2 require_confirm_token x 3 token states x 2 kill switch x 2 live limits",),
+        notes=(
+            f"checked {cases} cases: 4 modes x 2 enable_live_trading x 2 live_mode_armed x 2 live_dry_run_mode "
+            "x 2 require_confirm_token x 3 token states x 2 kill switch x 2 live limits",
+        ),
         violations=tuple(shown),
         details={"cases": cases, "allowed_cases": allowed_cases, "failing_cases": len(failures)},
     )
 
 
-def _case_problem(allowed: bool, reason: str, effective: EffectiveMode, mode: TradingMode, closed: set[str]) -> str:
+def _case_problem(
+    allowed: bool, reason: str, effective: EffectiveMode, mode: TradingMode, closed: set[str]
+) -> str:
     if allowed and closed:
         return f"expected blocked (closed: {', '.join(sorted(closed))}), got allowed"
     if not allowed and not closed:
@@ -233,7 +260,9 @@ def _case_problem(allowed: bool, reason: str, effective: EffectiveMode, mode: Tr
         blamed_open = [g for g in _GATE_WORDS if g not in closed and _GATE_WORDS[g] in reason]
         if blamed_open:
             return f"reason {reason!r} blames open gate(s) {', '.join(blamed_open)}"
-    expected_effective = _EFFECTIVE.get(mode) or (EffectiveMode.LIVE if not closed else EffectiveMode.LIVE_DRY_RUN)
+    expected_effective = _EFFECTIVE.get(mode) or (
+        EffectiveMode.LIVE if not closed else EffectiveMode.LIVE_DRY_RUN
+    )
     if effective is not expected_effective:
         return f"expected effective mode {expected_effective.value}, got {effective.value}"
     return ""

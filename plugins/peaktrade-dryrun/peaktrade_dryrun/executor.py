@@ -57,13 +57,19 @@ class DryRunOrderExecutor:
         limit = order.limit_price
         if price is None:
             status = OrderStatus.REJECTED
-            reasons.append(f"no simulated price for {order.symbol!r}: call set_simulated_price first")
+            reasons.append(
+                f"no simulated price for {order.symbol!r}: call set_simulated_price first"
+            )
         elif limit is not None and ((price > limit) if buy else (price < limit)):
             status = OrderStatus.ACCEPTED  # would rest on the book
             self._open.add(order.client_order_id)
         else:
             status = OrderStatus.FILLED
-            fills.append(OrderFill(order.client_order_id, order.symbol, order.side, order.quantity, price, 0.0, now))
+            fills.append(
+                OrderFill(
+                    order.client_order_id, order.symbol, order.side, order.quantity, price, 0.0, now
+                )
+            )
         self.events.append(
             {
                 "event": "order",
@@ -97,9 +103,20 @@ class DryRunOrderExecutor:
         known = client_order_id in self._open
         self._open.discard(client_order_id)
         self.events.append(
-            {"event": "cancel", "at": self.clock(), "mode": self.mode.value, "client_order_id": client_order_id, "found": known}
+            {
+                "event": "cancel",
+                "at": self.clock(),
+                "mode": self.mode.value,
+                "client_order_id": client_order_id,
+                "found": known,
+            }
         )
-        self._log.info("{}: cancel {} -> {}; not sent", self.mode.value, client_order_id, "cancelled" if known else "unknown")
+        self._log.info(
+            "{}: cancel {} -> {}; not sent",
+            self.mode.value,
+            client_order_id,
+            "cancelled" if known else "unknown",
+        )
         return known
 
 

@@ -13,6 +13,7 @@ from peaktrade_core.environment import EnvironmentConfig, TradingMode
 from peaktrade_core.gates import is_live_execution_allowed
 from peaktrade_core.hookspecs import hookimpl
 from peaktrade_core.log import LIVE_DRY_RUN, logger
+
 from peaktrade_dryrun.executor import LiveOrderExecutor, TestnetOrderExecutor
 
 if TYPE_CHECKING:
@@ -21,7 +22,9 @@ if TYPE_CHECKING:
 
 
 @hookimpl
-def select_executor(env: EnvironmentConfig, live_allowed: bool, context: ExecutorContext) -> OrderExecutor | None:
+def select_executor(
+    env: EnvironmentConfig, live_allowed: bool, context: ExecutorContext
+) -> OrderExecutor | None:
     if env.mode is TradingMode.TESTNET:
         return TestnetOrderExecutor(context.simulated_prices)
     if env.mode is not TradingMode.LIVE:
@@ -38,6 +41,10 @@ def select_executor(env: EnvironmentConfig, live_allowed: bool, context: Executo
             backoff_seconds=execution.retry_backoff_seconds,
             timeout_seconds=execution.submit_timeout_seconds,
         )
-    why = "no trading client given" if live_allowed else is_live_execution_allowed(env, context.kill_switch())[1]
+    why = (
+        "no trading client given"
+        if live_allowed
+        else is_live_execution_allowed(env, context.kill_switch())[1]
+    )
     logger.bind(tag=LIVE_DRY_RUN).warning("live mode runs as dry run, nothing is sent: {}", why)
     return LiveOrderExecutor(context.simulated_prices)

@@ -7,4 +7,10 @@ from peaktrade_paper.plugin import PaperConfig
 
 __version__ = "0.1.0"
 
-__all__ = ["PaperConfig", "PaperMarketContext", "PaperOrderExecutor", "ShadowOrderExecutor", "__version__"]
+__all__ = [
+    "PaperConfig",
+    "PaperMarketContext",
+    "PaperOrderExecutor",
+    "ShadowOrderExecutor",
+    "__version__",
+]

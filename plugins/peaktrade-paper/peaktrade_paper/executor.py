@@ -21,9 +21,8 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 
-from attrs import Factory, define, field
+from attrs import define, field
 from attrs.validators import and_, deep_mapping, ge, gt, instance_of, lt
-
 from peaktrade_core.orders import (
     OrderExecutionResult,
     OrderFill,
@@ -92,7 +91,12 @@ class PaperOrderExecutor:
             symbol = order.symbol
             price = prices.get(symbol)
             if price is None:
-                append(self._rejected(order, f"no paper price for {symbol!r}: set [plugins.paper] prices or simulated_prices"))
+                append(
+                    self._rejected(
+                        order,
+                        f"no paper price for {symbol!r}: set [plugins.paper] prices or simulated_prices",
+                    )
+                )
                 continue
             buy = order.side is _BUY
             fill_price = price * buy_factor if buy else price * sell_factor
@@ -108,18 +112,28 @@ class PaperOrderExecutor:
             available = liquidity.get(symbol)
             if available is not None and quantity > available:
                 if order.time_in_force is _FOK:
-                    append(self._rejected(order, f"fill-or-kill: only {available:g} of {quantity:g} {symbol} available"))
+                    append(
+                        self._rejected(
+                            order,
+                            f"fill-or-kill: only {available:g} of {quantity:g} {symbol} available",
+                        )
+                    )
                     continue
                 quantity = available
                 status = _PARTIAL
             fee = quantity * fill_price * fee_rate
-            fill = OrderFill(order.client_order_id, symbol, order.side, quantity, fill_price, fee, now)
+            fill = OrderFill(
+                order.client_order_id, symbol, order.side, quantity, fill_price, fee, now
+            )
             if status is _FILLED:
                 append(OrderExecutionResult(order, _FILLED, [fill]))
             else:
                 append(
                     OrderExecutionResult(
-                        order, _PARTIAL, [fill], metadata={"unfilled_quantity": order.quantity - quantity}
+                        order,
+                        _PARTIAL,
+                        [fill],
+                        metadata={"unfilled_quantity": order.quantity - quantity},
                     )
                 )
         return results
@@ -130,7 +144,8 @@ class PaperOrderExecutor:
     def _not_crossed(self, order: OrderRequest, price: float) -> OrderExecutionResult:
         if order.time_in_force is not _GTC:
             return self._rejected(
-                order, f"{order.time_in_force.value} limit {order.limit_price:g} not crossed by price {price:g}"
+                order,
+                f"{order.time_in_force.value} limit {order.limit_price:g} not crossed by price {price:g}",
             )
         self.open_orders[order.client_order_id] = order
         return OrderExecutionResult(order, OrderStatus.ACCEPTED, metadata={"resting": True})

@@ -6,9 +6,9 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from attrs import field, frozen
-
 from peaktrade_core.environment import EnvironmentConfig, TradingMode
 from peaktrade_core.hookspecs import hookimpl
+
 from peaktrade_paper.executor import (
     PaperMarketContext,
     PaperOrderExecutor,

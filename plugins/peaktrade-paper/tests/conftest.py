@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from peaktrade_core.plugins import reset_plugin_manager
 
 

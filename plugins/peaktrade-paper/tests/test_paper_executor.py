@@ -7,8 +7,8 @@ import math
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
 from peaktrade_core.orders import OrderRequest, OrderStatus
+
 from peaktrade_paper import PaperMarketContext, PaperOrderExecutor, ShadowOrderExecutor
 
 NOW = 1_700_000_000.0
@@ -178,16 +178,24 @@ def test_fills_never_exceed_the_order_and_fees_are_exactly_fee_bps_of_notional(
     if limit_offset is None:
         order = OrderRequest("X", side, quantity)
     else:
-        order = OrderRequest("X", side, quantity, order_type="limit", limit_price=price * (1 + limit_offset))
+        order = OrderRequest(
+            "X", side, quantity, order_type="limit", limit_price=price * (1 + limit_offset)
+        )
     (result,) = PaperOrderExecutor(market).execute_orders([order])
 
     assert result.filled_quantity <= order.quantity
     if liquidity is not None:
         assert result.filled_quantity <= liquidity
     for fill in result.fills:
-        assert math.isclose(fill.fee, fill.quantity * fill.price * fee_bps / 10_000, rel_tol=1e-12, abs_tol=0.0)
+        assert math.isclose(
+            fill.fee, fill.quantity * fill.price * fee_bps / 10_000, rel_tol=1e-12, abs_tol=0.0
+        )
         if order.limit_price is not None:  # never worse than the limit
-            assert fill.price <= order.limit_price if side == "buy" else fill.price >= order.limit_price
+            assert (
+                fill.price <= order.limit_price
+                if side == "buy"
+                else fill.price >= order.limit_price
+            )
     expected = {
         OrderStatus.FILLED: result.filled_quantity == order.quantity,
         OrderStatus.PARTIALLY_FILLED: 0 < result.filled_quantity < order.quantity,

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
-
 from peaktrade_core.config import ConfigError, load_config
 from peaktrade_core.environment import EnvironmentConfig, TradingMode
 from peaktrade_core.executors import GuardedExecutor, NoExecutorError, create_order_executor
 from peaktrade_core.orders import OrderRequest, OrderStatus
 from peaktrade_core.plugins import get_plugin_manager
+
 from peaktrade_paper import PaperConfig, PaperOrderExecutor, ShadowOrderExecutor
 
 
@@ -19,7 +19,9 @@ def test_plugin_is_discovered_through_its_entry_point():
     assert set(info.hooks) == {"config_sections", "select_executor"}
 
 
-@pytest.mark.parametrize(("mode", "cls"), [("paper", PaperOrderExecutor), ("shadow", ShadowOrderExecutor)])
+@pytest.mark.parametrize(
+    ("mode", "cls"), [("paper", PaperOrderExecutor), ("shadow", ShadowOrderExecutor)]
+)
 def test_create_order_executor_maps_paper_and_shadow(mode, cls):
     executor = create_order_executor(EnvironmentConfig(mode=TradingMode(mode)), {"BTC/EUR": 100.0})
     assert type(executor) is cls  # sends nothing: not wrapped by the guard
@@ -55,7 +57,9 @@ liquidity = { "BTC/EUR" = 0.25 }
     assert isinstance(config.plugins["paper"], PaperConfig)
 
     executor = create_order_executor(config.environment, {"ETH/EUR": 3100.0}, config=config)
-    btc, eth = executor.execute_orders([OrderRequest("BTC/EUR", "buy", 1.0), OrderRequest("ETH/EUR", "sell", 1.0)])
+    btc, eth = executor.execute_orders(
+        [OrderRequest("BTC/EUR", "buy", 1.0), OrderRequest("ETH/EUR", "sell", 1.0)]
+    )
     assert btc.status is OrderStatus.PARTIALLY_FILLED and btc.filled_quantity == 0.25
     assert btc.fees == pytest.approx(0.25 * 50_000.0 * 0.001)
     assert eth.fills[0].price == 3100.0

@@ -1,0 +1,117 @@
+"""Risk in the pipeline: every violation code blocks the order before any executor sees it,
+and the runaway throttle latches the kill switch."""
+
+from __future__ import annotations
+
+import pytest
+from attrs import evolve
+
+from peaktrade_core import hookimpl
+from peaktrade_core.config import ExecutionConfig, PeakTradeConfig
+from peaktrade_core.environment import LIVE_CONFIRM_TOKEN, EnvironmentConfig, TradingMode
+from peaktrade_core.orders import OrderExecutionResult, OrderFill, OrderRequest, OrderStatus
+from peaktrade_core.pipeline import ExecutionPipeline
+from peaktrade_core.risk import LiveRiskConfig
+from peaktrade_core.state import StateStore
+from peaktrade_core.testing import registered_plugin
+
+OFF = dict(max_orders_per_second=0, max_orders_per_minute=0, duplicate_window_seconds=0, runaway_max_executions=0, price_collar_pct=0)
+LIVE = EnvironmentConfig(
+    mode=TradingMode.LIVE, enable_live_trading=True, live_mode_armed=True, live_dry_run_mode=False,
+    confirm_token=LIVE_CONFIRM_TOKEN, max_live_notional_per_order=500.0, max_live_notional_total=800.0,
+    live_trade_min_size=50.0, live_allowed_symbols=("BTC/EUR", "ETH/EUR"), exchange="kraken", live_allowed_exchanges=("kraken",),
+)
+
+
+class Filler:
+    """Fills every order at its reference price."""
+
+    name, sends_real_orders = "filler", False
+
+    def __init__(self):
+        self.received: list[OrderRequest] = []
+
+    def execute_orders(self, orders):
+        self.received += orders
+        return [
+            OrderExecutionResult(o, OrderStatus.FILLED, fills=[OrderFill(o.client_order_id, o.symbol, o.side, o.quantity, o.price)])
+            for o in orders
+        ]
+
+    def cancel_order(self, client_order_id):
+        return False
+
+
+def run(limits: dict, orders: list[OrderRequest], env: EnvironmentConfig | None = None, clock=None) -> tuple[ExecutionPipeline, list]:
+    config = PeakTradeConfig(environment=env or EnvironmentConfig(), live_risk=LiveRiskConfig(**{**OFF, **limits}))
+    kwargs = {"clock": clock} if clock else {}
+    p = ExecutionPipeline(config, store=StateStore(":memory:"), executor=Filler(), record=False, **kwargs)
+    return p, p.process_batch(orders)
+
+
+def o(symbol="BTC/EUR", side="buy", qty=0.01, price=40_000.0, **kw) -> OrderRequest:
+    return OrderRequest(symbol, side, qty, reference_price=price, **kw)
+
+
+CASES = [
+    ("max_order_notional", {"max_order_notional": 300.0}, [o()], None),
+    ("min_order_notional", {"min_order_notional": 500.0}, [o()], None),
+    ("max_symbol_exposure_notional", {"max_symbol_exposure_notional": 600.0}, [o(), o(qty=0.011)], None),
+    ("max_total_exposure_notional", {"max_total_exposure_notional": 600.0}, [o(), o("ETH/EUR", qty=0.2, price=2_000.0)], None),
+    ("max_open_positions", {"max_open_positions": 1}, [o(), o("ETH/EUR", qty=0.1, price=2_000.0)], None),
+    ("max_live_notional_per_order", {}, [o(qty=0.02)], LIVE),
+    ("max_live_notional_total", {}, [o(), o(qty=0.011)], LIVE),
+    ("live_trade_min_size", {}, [o(qty=0.001)], LIVE),
+    ("price_collar", {"price_collar_pct": 5.0}, [o(order_type="limit", limit_price=45_000.0)], None),
+    ("max_order_quantity", {"max_order_quantity": {"BTC/EUR": 0.005}}, [o()], None),
+    ("max_orders_per_second", {"max_orders_per_second": 1}, [o(), o(qty=0.011)], None),
+    ("duplicate_order", {"duplicate_window_seconds": 5.0}, [o(), o(source_ref="again")], None),
+    ("stale_reference_price", {"max_reference_age_seconds": 1.0}, [o()], None),
+]
+
+
+@pytest.mark.parametrize(("code", "limits", "orders", "env"), CASES, ids=[c[0] for c in CASES])
+def test_each_violation_blocks_with_its_code_and_never_reaches_the_executor(code, limits, orders, env):
+    p, results = run(limits, orders, env)
+    blocked = results[-1]
+    assert blocked.status is OrderStatus.RISK_BLOCKED
+    assert any(reason.startswith(code) for reason in blocked.reasons), blocked.reasons
+    assert blocked.order not in p.executor.received
+
+
+def test_daily_loss_blocks_new_risk_after_the_day_went_wrong():
+    p, _ = run({"max_daily_loss_abs": 100.0}, [o(qty=0.1)])
+    p.update_prices({"BTC/EUR": 38_000.0})  # -200 unrealized
+    results = p.process_batch([o(qty=0.001, price=38_000.0, source_ref="more")])
+    assert results[0].status is OrderStatus.RISK_BLOCKED
+    assert results[0].reasons[0].startswith("max_daily_loss_abs")
+    assert len(p.executor.received) == 1
+
+
+def test_warn_only_mode_records_but_executes():
+    p, results = run({"max_order_notional": 300.0, "block_on_violation": False}, [o()])
+    assert results[0].status is OrderStatus.FILLED and p.executor.received == [o()]
+
+
+def test_a_raising_risk_plugin_blocks_the_batch_and_is_named():
+    class Broken:
+        @hookimpl
+        def check_risk(self, orders):
+            raise ValueError("no data")
+
+    with registered_plugin(Broken(), "broken-risk"):
+        p, results = run({}, [o(), o(qty=0.02)])
+    assert {r.status for r in results} == {OrderStatus.RISK_BLOCKED}
+    assert "risk plugin broken-risk failed: ValueError: no data" in results[0].reasons[0]
+    assert p.executor.received == []
+
+
+def test_runaway_throttle_engages_the_kill_switch_which_then_blocks_everything():
+    now = [1000.0]
+    p, results = run({"runaway_max_executions": 3, "runaway_window_seconds": 60.0}, [o(qty=0.001 * (i + 1)) for i in range(4)], clock=lambda: now[0])
+    assert all(r.status is OrderStatus.FILLED for r in results)
+    state = p.kill_switch.state()
+    assert state.engaged and state.operator == "runaway-throttle"
+    after = p.process_batch([o(qty=0.5, source_ref="later")])
+    assert after[0].status is OrderStatus.GATE_BLOCKED and "runaway throttle" in after[0].reasons[0]
+    assert len(p.executor.received) == 4
