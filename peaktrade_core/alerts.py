@@ -596,17 +596,23 @@ class AlertDispatcher:
             {"dropped": total, "by_key": dict(worst)},
         )
 
-    def _dedup(self, events: list[AlertEvent], now: float) -> list[AlertEvent]:
-        window = self.config.dedup_window_seconds
-        fresh: list[AlertEvent] = []
+    def _close_windows(self, now: float, fresh: list[AlertEvent]) -> None:
+        """End expired dedup windows (all of them when closing); a window that saw more than
+        one alert becomes one summary alert whose ``repeat`` counts them all."""
         windows = self._windows
-        while windows:  # windows are ordered by opening time
+        while windows:  # ordered by opening time
             key, w = next(iter(windows.items()))
-            if now - w.opened < window and not self._closing:
+            if now - w.opened < self.config.dedup_window_seconds and not self._closing:
                 break
             del windows[key]
             if w.count > 1:
                 fresh.append(evolve(w.last, id=new_alert_id(), time=time.time(), repeat=w.count))
+
+    def _dedup(self, events: list[AlertEvent], now: float) -> list[AlertEvent]:
+        window = self.config.dedup_window_seconds
+        fresh: list[AlertEvent] = []
+        windows = self._windows
+        self._close_windows(now, fresh)
         for event in events:
             if window <= 0:
                 fresh.append(event)
@@ -618,6 +624,8 @@ class AlertDispatcher:
                 continue
             windows[event.dedup_key] = _DedupWindow(now, event.repeat, event)
             fresh.append(event)
+        if self._closing:
+            self._close_windows(now, fresh)
         return fresh
 
     def _record(self, events: list[AlertEvent]) -> None:

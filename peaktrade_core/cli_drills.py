@@ -73,7 +73,7 @@ def drills_run(
     """
     from peaktrade_core.drills import DrillError, LiveDrillRunner, append_drill_log, drill_log_path
     from peaktrade_core.killswitch import current_operator
-    from peaktrade_core.log import logger
+    from peaktrade_core.log import muted
 
     config = env.config
     runner = LiveDrillRunner(config)
@@ -82,11 +82,8 @@ def drills_run(
     except DrillError as exc:
         fail(str(exc))
     # the incidents are simulated: their SAFETY log lines would read like real ones
-    logger.disable("peaktrade_core")
-    try:
+    with muted():
         report = runner.run_all(selected)
-    finally:
-        logger.enable("peaktrade_core")
     # after the read-only proof, and beside the state DB: the evidence must not disturb it
     log_path = drill_log_path(config)
     try:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from peaktrade_core.secrets import redact
@@ -50,11 +52,8 @@ def _json_sink(message: Any) -> None:
 
 def _apply(root: Any) -> None:
     if _settings is None:
-        # A library stays quiet until the application calls configure_logging().
-        root.disable("peaktrade_core")
         return
     root.remove()
-    root.enable("peaktrade_core")
     if _settings["json_lines"]:
         root.add(_json_sink, level=_settings["level"])
     else:
@@ -72,7 +71,8 @@ def _real_logger() -> Any:
 
 
 def configure_logging(verbosity: int = 0, json_lines: bool = False) -> None:
-    """``verbosity``: -1 errors only, 0 warnings, 1 info, 2+ debug. Called by the CLI."""
+    """``verbosity``: -1 errors only, 0 warnings, 1 info, 2+ debug. Called by the CLI;
+    Python-API users call it to see peaktrade's log (it replaces loguru's handlers)."""
     global _settings
     level = {-1: "ERROR", 0: "WARNING", 1: "INFO"}.get(verbosity, "DEBUG" if verbosity > 1 else "ERROR")
     _settings = {"level": level, "json_lines": json_lines}
@@ -82,14 +82,63 @@ def configure_logging(verbosity: int = 0, json_lines: bool = False) -> None:
         _apply(root)
 
 
-class _LazyLogger:
-    """Stands in for the patched loguru logger until first use."""
+class _Silent:
+    """What logging does before the application configured it: nothing. A library must
+    not write to the host's stderr (plugins' per-order lines included)."""
 
     def __getattr__(self, name: str) -> Any:
+        return self._ignore
+
+    def _ignore(self, *args: Any, **kwargs: Any) -> _Silent:
+        return self
+
+
+_SILENT = _Silent()
+
+
+class _LazyLogger:
+    """Stands in for the patched loguru logger: silent until configure_logging() is
+    called, then loguru, imported on first use."""
+
+    def __getattr__(self, name: str) -> Any:
+        if _settings is None:
+            return getattr(_SILENT, name)
         return getattr(_real_logger(), name)
+
+
+@contextmanager
+def captured(level: str = "DEBUG") -> Iterator[list[str]]:
+    """Collect peaktrade's log messages (tags and redaction applied) for the block; for
+    tests and for tools that show the log themselves."""
+    global _settings
+    previous = _settings
+    if _settings is None:
+        _settings = {"level": "ERROR", "json_lines": False}
+    _real_logger()
+    from loguru import logger as root
+
+    lines: list[str] = []
+    sink = root.add(lambda m: lines.append(m.record["message"]), level=level)
+    try:
+        yield lines
+    finally:
+        root.remove(sink)
+        _settings = previous
+
+
+@contextmanager
+def muted() -> Iterator[None]:
+    """Silence peaktrade's log for the block (drills simulate incidents whose lines would
+    read like real ones)."""
+    global _settings
+    previous, _settings = _settings, None
+    try:
+        yield
+    finally:
+        _settings = previous
 
 
 #: The logger all peaktrade code (core and plugins) uses: tags and redaction applied.
 logger: Any = _LazyLogger()
 
-__all__ = ["LIVE_DRY_RUN", "SAFETY", "configure_logging", "logger", "register_secret"]
+__all__ = ["LIVE_DRY_RUN", "SAFETY", "captured", "configure_logging", "logger", "muted", "register_secret"]

@@ -7,8 +7,8 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
-from attrs import Factory, define, field, frozen
-from attrs.validators import ge, gt, in_, optional
+from attrs import Factory, define, field, frozen, setters
+from attrs.validators import gt, optional
 
 
 class Side(enum.StrEnum):
@@ -105,23 +105,26 @@ def _nonempty(value: str, name: str) -> None:
         raise ValueError(f"{name} must not be empty")
 
 
-@frozen
+@define(slots=True, on_setattr=setters.NO_OP)
 class OrderFill:
+    """One execution. Built per fill on the hot path, so no validators here: executors and
+    ``result_from_response`` check venue values where they enter."""
+
     client_order_id: str
     symbol: str
     side: Side
-    quantity: float = field(validator=gt(0.0))
-    price: float = field(validator=gt(0.0))
-    fee: float = field(default=0.0, validator=ge(0.0))
+    quantity: float
+    price: float
+    fee: float = 0.0
     timestamp: float = 0.0
 
 
-@define(slots=True)
+@define(slots=True, on_setattr=setters.NO_OP)
 class OrderExecutionResult:
     """What became of one order. Mutable and slotted: built once per order on the hot path."""
 
     order: OrderRequest
-    status: OrderStatus = field(validator=in_(OrderStatus))
+    status: OrderStatus
     fills: list[OrderFill] = Factory(list)
     reasons: list[str] = Factory(list)
     metadata: dict[str, Any] = Factory(dict)

@@ -281,6 +281,8 @@ class LiveRunSnapshot:
     heartbeat_age_s: float
     elapsed_s: float
     records: int
+    #: hex hash of the newest record: note it somewhere else to anchor the chain
+    head_hash: str
     orders: int
     fills: int
     filled: int
@@ -319,7 +321,7 @@ def _count_orders(counts: dict[str, Any], statuses: list[str], reasons: list[lis
     for status, n in Counter(statuses).items():
         by_status[status] = by_status.get(status, 0) + n
     by_reason = counts["reasons"]
-    for status, why in zip(statuses, reasons):
+    for status, why in zip(statuses, reasons, strict=True):
         if why and status in _BLOCKED:
             for reason in why:
                 key = reason_key(reason)
@@ -495,9 +497,12 @@ class LiveRunLogger:
         if batch_no is not None and batch_no != state.orders_batch:
             self._flush_orders(state)
             state.orders_batch = batch_no
+        if self._per_order:
+            self._record_synced(state, result)
+            return
         state.results.append(result)
         self._pending_orders += 1
-        if self._per_order or self._pending_orders >= self.max_pending:
+        if self._pending_orders >= self.max_pending:
             self.commit()
 
     def record_orders(self, run_id: str, results: list[OrderExecutionResult], batch_no: int | None = None) -> None:
@@ -517,7 +522,7 @@ class LiveRunLogger:
 
     def record_event(self, run_id: str, kind: str, data: dict[str, Any]) -> None:
         """Any other chained event (``"session"``, ``"alert"``, …)."""
-        if kind in ("run", "batch", "orders", "end"):
+        if kind in ("run", "batch", "orders", "order", "end"):
             raise ValueError(f"kind: {kind!r} is reserved; use the dedicated method")
         state = self._state(run_id)
         self._flush_orders(state)
@@ -578,6 +583,26 @@ class LiveRunLogger:
         state.seq = seq
         state.dirty = True
         self._pending.append((state.rid, seq, payload, state.head))
+
+    def _record_synced(self, state: _RunState, result: OrderExecutionResult) -> None:
+        """Per-order durability: one small ``order`` record, its own synced transaction."""
+        order = result.order
+        fills = result.fills
+        row = [
+            order.client_order_id,
+            order.symbol,
+            order.side,
+            order.quantity,
+            order.price,
+            result.status,
+            result.reasons,
+            [[f.quantity, f.price, f.fee] for f in fills],
+            result.venue_response,
+            result.metadata or None,
+        ]
+        _count_orders(state.counts, [result.status], [result.reasons], len(fills))
+        self._append(state, ["order", state.seq + 1, time.time(), state.orders_batch, row])
+        self._commit()
 
     def _flush_orders(self, state: _RunState) -> None:
         results = state.results
@@ -754,6 +779,7 @@ def load_run_snapshot(store: StateStore, run_id: str) -> LiveRunSnapshot:
         heartbeat_age_s=max(now - heartbeat, 0.0),
         elapsed_s=elapsed,
         records=row["head_seq"] + 1,
+        head_hash=row["head_hash"].hex(),
         orders=counts["orders"],
         fills=counts["fills"],
         filled=n(OrderStatus.FILLED) + n(OrderStatus.PARTIALLY_FILLED),
@@ -798,7 +824,7 @@ def render_summary(snapshot: LiveRunSnapshot) -> str:
         f"started        {s.started_at}",
         f"ended          {s.ended_at or '-'}   elapsed {_duration(s.elapsed_s)}",
         f"heartbeat      {s.last_heartbeat} ({_duration(s.heartbeat_age_s)} ago)",
-        f"records        {s.records} (durability: {s.durability})",
+        f"records        {s.records} (durability: {s.durability}), head {s.head_hash[:16]}",
         "",
         f"{'':14} {'count':>10} {'per s':>10}",
     ]
@@ -865,9 +891,10 @@ def iter_run_events(store: StateStore, run_id: str) -> Iterator[LiveRunEvent]:
     executors: dict[int | None, str] = {}
     for rec in _iter_records(store, row["rid"]):
         kind, seq, ts, *rest = json.loads(rec["payload"])
-        if kind == "orders":
-            batch_no, columns = rest
-            for coid, symbol, side, qty, price, status, reasons, fills, venue, meta in _order_rows(columns):
+        if kind in ("orders", "order"):
+            batch_no, body = rest
+            rows = _order_rows(body) if kind == "orders" else [body]
+            for coid, symbol, side, qty, price, status, reasons, fills, venue, meta in rows:
                 yield LiveRunEvent(
                     seq=seq,
                     kind="order",
@@ -880,7 +907,7 @@ def iter_run_events(store: StateStore, run_id: str) -> Iterator[LiveRunEvent]:
                     status=status,
                     reasons=reasons,
                     executor=executors.get(batch_no),
-                    fills=fills,
+                    fills=[f if isinstance(f, dict) else dict(zip(("quantity", "price", "fee"), f, strict=True)) for f in fills],
                     venue_response=venue,
                     batch=batch_no,
                     extra=meta or {},
@@ -938,6 +965,12 @@ def verify_run(store: StateStore, run_id: str) -> VerifyResult:
                     _count_orders(counts, columns["status"], columns["reasons"], fills)
                 except (LookupError, TypeError, ValueError):
                     problems.append(f"record {seq}: unreadable orders record")
+            elif kind == "order":
+                try:
+                    body = rest[1]
+                    _count_orders(counts, [body[5]], [body[6]], len(body[7]))
+                except (LookupError, TypeError, ValueError):
+                    problems.append(f"record {seq}: unreadable order record")
             elif kind == "end" and rest and isinstance(rest[0], dict):
                 end = rest[0]
     except sqlite3.DatabaseError as exc:

@@ -317,11 +317,11 @@ def test_emit_never_raises_on_garbage():
 
 
 def test_plugin_that_failed_to_load_is_alerted_on_start(rec):
-    pm = get_plugin_manager()
-    pm._fail("broken-sink", "peaktrade-broken", "1.0", "entry-point", "ImportError: no module named x")
-    d = started(config())
-    assert d.flush(5)
-    d.close(1)
+    with registered_plugin(Recorder("unused"), "broken-sink"):
+        get_plugin_manager().mark_failed("broken-sink", "ImportError: no module named x")
+        d = started(config())
+        assert d.flush(5)
+        d.close(1)
     [alert] = [e for e in rec.got if e.code == "plugin_failed"]
     assert alert.level is AlertLevel.WARNING and "broken-sink" in alert.message
 

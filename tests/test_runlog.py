@@ -155,6 +155,10 @@ def test_per_order_durability_commits_every_order(store, tmp_path):
     log.record_order(run_id, result(2))
     assert load_run_snapshot(other, run_id).orders == 2
     assert verify_run(other, run_id).records == 4  # run, batch, 2 orders
+    events = [e for e in iter_run_events(other, run_id) if e.kind == "order"]
+    assert [(e.client_order_id, e.quantity, e.fills[0]["price"]) for e in events] == [
+        (r.order.client_order_id, r.order.quantity, r.fills[0].price) for r in (result(1), result(2))
+    ]
 
 
 def test_batch_durability_writes_nothing_before_commit(store, tmp_path):

@@ -10,7 +10,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from loguru import logger as root_logger
 
-from peaktrade_core.alerts import AlertDispatcher, AlertEvent, AlertLevel, build_alert_sink_from_config
+from peaktrade_core.alerts import (
+    AlertDispatcher,
+    AlertEvent,
+    AlertLevel,
+    build_alert_sink_from_config,
+)
 from peaktrade_core.config import structure_config
 from peaktrade_core.plugins import get_plugin_manager
 from peaktrade_core.state import StateStore

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from peaktrade_core.log import logger
+from peaktrade_core.log import captured
 from peaktrade_core.orders import OrderRequest, OrderStatus
 
 from peaktrade_dryrun import LiveOrderExecutor, TestnetOrderExecutor
@@ -11,10 +11,8 @@ from peaktrade_dryrun import LiveOrderExecutor, TestnetOrderExecutor
 
 @pytest.fixture
 def log_lines():
-    lines: list[str] = []
-    sink = logger.add(lambda m: lines.append(m.record["message"]), level="DEBUG")
-    yield lines
-    logger.remove(sink)
+    with captured("DEBUG") as lines:
+        yield lines
 
 
 def test_live_dry_run_result_is_marked_as_in_the_seed(log_lines):

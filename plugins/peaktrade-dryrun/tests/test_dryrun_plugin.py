@@ -12,7 +12,7 @@ from peaktrade_core.config import ExecutionConfig, PeakTradeConfig
 from peaktrade_core.environment import LIVE_CONFIRM_TOKEN, EnvironmentConfig, TradingMode
 from peaktrade_core.executors import GuardedExecutor, NoExecutorError, create_order_executor
 from peaktrade_core.killswitch import KillSwitch
-from peaktrade_core.log import logger
+from peaktrade_core.log import captured
 from peaktrade_core.orders import OrderRequest, OrderStatus
 from peaktrade_core.plugins import get_plugin_manager
 from peaktrade_core.state import StateStore
@@ -105,14 +105,10 @@ def test_paper_modes_are_not_handled_here_and_the_core_names_the_plugin(mode):
 
 
 def test_live_dry_run_says_which_gate_keeps_it_dry():
-    lines: list[str] = []
-    sink = logger.add(lambda m: lines.append(m.record["message"]), level="WARNING")
-    try:
+    with captured("WARNING") as lines:
         create_order_executor(
             attrs.evolve(OPEN_LIVE, live_mode_armed=False), trading_client=RecordingVenue()
         )
-    finally:
-        logger.remove(sink)
     assert any(
         x.startswith("[LIVE-DRY-RUN] live mode runs as dry run") and "gate 2 blocked" in x
         for x in lines

@@ -1,0 +1,46 @@
+"""Logging: tags, redaction, JSON lines, quiet until configured."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from peaktrade_core import log
+
+
+@pytest.fixture(autouse=True)
+def restore_logging():
+    yield
+    log._settings = None
+    if log._logger is not None:
+        from loguru import logger as root
+
+        log._apply(root)
+
+
+def test_tags_and_secret_redaction_in_text_lines(capsys):
+    log.configure_logging(verbosity=1)
+    log.register_secret("https://hooks.slack.invalid/T0/B0/secret-path")
+    log.logger.bind(tag=log.SAFETY).warning("posting to {}", "https://hooks.slack.invalid/T0/B0/secret-path")
+    err = capsys.readouterr().err
+    assert "[SAFETY] posting to ***" in err
+    assert "secret-path" not in err
+
+
+def test_json_lines_carry_level_message_and_tag(capsys):
+    log.configure_logging(verbosity=0, json_lines=True)
+    log.logger.bind(tag=log.LIVE_DRY_RUN).warning("simulated {}", "order")
+    line = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
+    assert line["level"] == "WARNING"
+    assert line["message"] == "[LIVE-DRY-RUN] simulated order"
+    assert line["tag"] == "LIVE-DRY-RUN"
+
+
+def test_quiet_hides_warnings_and_verbose_shows_info(capsys):
+    log.configure_logging(verbosity=-1)
+    log.logger.warning("not shown")
+    log.configure_logging(verbosity=1)
+    log.logger.info("shown")
+    err = capsys.readouterr().err
+    assert "not shown" not in err and "shown" in err
