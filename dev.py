@@ -49,7 +49,8 @@ def main() -> None:
     if task == "demo":
         setup()
         run(BIN / "peaktrade", "plugins", "list")
-        run(BIN / "peaktrade", "status")
+        run(BIN / "peaktrade", "session", "run", "--example")
+        run(BIN / "peaktrade", "runs", "verify", "last")
     elif task == "test":
         setup()
         dirs = ["tests", *(str(p.relative_to(ROOT) / "tests") for p in packages() if (p / "tests").is_dir())]

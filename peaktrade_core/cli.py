@@ -283,10 +283,20 @@ def kill(env: Env, reason: str | None, operator: str | None, release: bool, hist
         state = switch.release(reason, operator) if release else switch.engage(reason, operator)
     except KillSwitchError as exc:
         fail(str(exc))
-    if release:
-        click.echo("kill switch RELEASED")
-    else:
-        click.echo(f"kill switch ENGAGED by {state.operator}: {state.reason}")
+    from peaktrade_core.alerts import AlertLevel, raise_alert
+
+    action = "released" if release else "engaged"
+    who = operator or (state.operator if state.engaged else "")
+    click.echo(f"kill switch {action.upper()}" + (f" by {who}: {reason}" if not release else ""))
+    raise_alert(
+        AlertLevel.CRITICAL,
+        "killswitch",
+        action,
+        f"kill switch {action} by {who or 'operator'}: {reason}",
+        {"operator": who, "reason": reason},
+        config=env.config,
+        store=env.store,
+    )
 
 
 # -- entry point --------------------------------------------------------------------------

@@ -73,10 +73,10 @@ def _make_pipeline(env: Env, record: bool = True, executor: Any = None):
 
 
 def _dispatcher(env: Env) -> Any:
-    try:
-        from peaktrade_core.alerts import AlertDispatcher
-    except ImportError:
-        return None
+    from peaktrade_core.alerts import AlertDispatcher
+    from peaktrade_core.plugins import get_plugin_manager
+
+    get_plugin_manager().configure(env.config)  # sink plugins need their settings before resends
     dispatcher = AlertDispatcher(env.config.live_alerts, env.store)
     dispatcher.start()
     return dispatcher

@@ -23,7 +23,7 @@ from attrs import define, field
 
 from peaktrade_core.alerts import AlertEvent, AlertLevel
 from peaktrade_core.config import PeakTradeConfig
-from peaktrade_core.environment import EffectiveMode
+from peaktrade_core.environment import EffectiveMode, TradingMode
 from peaktrade_core.gates import GateContext, GateDecision, GateReport, evaluate_gates
 from peaktrade_core.killswitch import KillSwitch, current_operator
 from peaktrade_core.log import SAFETY, logger
@@ -149,7 +149,8 @@ class ExecutionPipeline:
         self.clock = clock
         self.portfolio = PortfolioState(cash=config.execution.starting_cash, starting_equity=config.execution.starting_cash)
         self.risk_limits = LiveRiskLimits(config.live_risk, self.env)
-        self.controls = PreTradeControls(config.live_risk, self.kill_switch, clock=clock)
+        research = self.env.mode in (TradingMode.PAPER, TradingMode.SHADOW)
+        self.controls = PreTradeControls(config.live_risk, self.kill_switch, clock=clock, message_limits=not research)
         #: symbol -> time of its last price, for the stale-reference check
         self.reference_times: dict[str, float] = {}
         self.timeout = config.execution.plugin_timeout_seconds
@@ -274,9 +275,8 @@ class ExecutionPipeline:
         if executed and self.controls.record_executions(executed):
             self._alert(AlertLevel.CRITICAL, "runaway_throttle", f"runaway throttle engaged the kill switch: {self.kill_switch.state().reason}")
         if self.runlog is not None and self.run_id is not None:
-            self.runlog.record_batch(self.run_id, batch_no, _report_dict(report, closed), _risk_dict(violations, self.config.live_risk))
-            for r in final:
-                self.runlog.record_order(self.run_id, batch_no, r, self.executor.name)
+            self.runlog.record_batch(self.run_id, batch_no, _report_dict(report, closed), _risk_dict(violations), executor=self.executor.name)
+            self.runlog.record_orders(self.run_id, final, batch_no)
             self.runlog.commit()
         return final
 
@@ -366,8 +366,8 @@ class ExecutionPipeline:
                 strategy=strategy,
                 strategy_params=dict(strategy_params or {}),
                 plugin_versions={i.name: i.version for i in self.pm.infos() if i.status == "loaded"},
-                limits=_limits_dict(self.config),
             )
+            self.runlog.record_event(self.run_id, "session", {"limits_in_force": _limits_dict(self.config)})
         self._alert(AlertLevel.INFO, "session_start", f"session {summary.run_id} started in {report.effective_mode.value} mode", run_id=summary.run_id)
         started = time.perf_counter()
         status = "finished"
@@ -425,7 +425,7 @@ def _report_dict(report: GateReport, closed: list[GateDecision]) -> dict[str, An
     }
 
 
-def _risk_dict(violations: list[RiskViolation], limits: Any) -> dict[str, Any]:
+def _risk_dict(violations: list[RiskViolation]) -> dict[str, Any]:
     return {
         "violations": [
             {"code": str(v.code), "order_index": v.order_index, "symbol": v.symbol, "limit": v.limit, "value": v.value, "message": v.message, "plugin": v.plugin}

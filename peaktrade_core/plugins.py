@@ -13,7 +13,6 @@ Environment variables:
 
 from __future__ import annotations
 
-import concurrent.futures
 import importlib
 import os
 import threading
@@ -85,7 +84,7 @@ class PluginManager:
         self._infos: dict[str, PluginInfo] = {}
         self._loaded = False
         self._lock = threading.Lock()
-        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._configured: Any = None
 
     # -- loading ---------------------------------------------------------------------------
 
@@ -216,15 +215,24 @@ class PluginManager:
                 except Exception as exc:
                     yield name, None, exc
                 continue
-            if self._pool is None:
-                self._pool = concurrent.futures.ThreadPoolExecutor(4, thread_name_prefix="peaktrade-plugin")
-            future = self._pool.submit(function, *args)
-            try:
-                yield name, future.result(timeout=timeout), None
-            except concurrent.futures.TimeoutError:
+            outcome: list[tuple[Any, BaseException | None]] = []
+            done = threading.Event()
+
+            def call(function: Callable[..., Any] = function, args: list[Any] = args) -> None:
+                try:
+                    outcome.append((function(*args), None))
+                except BaseException as exc:  # reported to the caller, never lost
+                    outcome.append((None, exc))
+                finally:
+                    done.set()
+
+            # A daemon thread per call: a plugin that hangs is abandoned without holding a
+            # pool slot, and never keeps the process alive.
+            threading.Thread(target=call, name=f"peaktrade-plugin-{name}", daemon=True).start()
+            if not done.wait(timeout):
                 yield name, None, TimeoutError(f"no answer within {timeout:g}s")
-            except Exception as exc:
-                yield name, None, exc
+            else:
+                yield name, *outcome[0]
 
     def config_sections(self) -> dict[str, type]:
         """``[plugins.<name>]`` -> class, from every plugin's ``config_sections``."""
@@ -237,6 +245,10 @@ class PluginManager:
         return sections
 
     def configure(self, config: Any) -> None:
+        """Hand ``config`` to every plugin (once per config object)."""
+        if config is self._configured:
+            return
+        self._configured = config
         for name, _result, error in self.call_isolated("configure", {"config": config}, None):
             if error is not None:
                 self.mark_failed(name, f"configure: {_one_line(error)}")

@@ -771,7 +771,7 @@ class PreTradeControls:
     * order-rate throttle: at most ``max_orders_per_second`` / ``max_orders_per_minute``
       orders let through in any sliding second / minute;
     * duplicates: a client order id let through before in this session, or an identical
-      order (symbol, side, quantity, type, limit price) let through within
+      order (symbol, side, quantity, type, limit and reference price) let through within
       ``duplicate_window_seconds``;
     * stale reference data: the symbol's last price, given in ``reference_times``
       (symbol → epoch seconds of the last price), older than ``max_reference_age_seconds``
@@ -788,8 +788,13 @@ class PreTradeControls:
         limits: LiveRiskConfig,
         kill_switch: KillSwitch | None = None,
         clock: Callable[[], float] = time.time,
+        *,
+        message_limits: bool = True,
     ):
         self.limits = limits
+        #: the order-rate throttle protects a venue's message limits; a session whose
+        #: orders reach no venue (paper, shadow) passes False
+        self.message_limits = message_limits
         self.kill_switch = kill_switch
         self.clock = clock
         self._per_second = _SlidingCount(1.0)
@@ -819,7 +824,9 @@ class PreTradeControls:
                 for i, o in enumerate(orders)
                 if i not in skip
             ]
-        per_second, per_minute = limits.max_orders_per_second, limits.max_orders_per_minute
+        per_second, per_minute = (
+            (limits.max_orders_per_second, limits.max_orders_per_minute) if self.message_limits else (0, 0)
+        )
         room_second = per_second - self._per_second.current(now) if per_second else math.inf
         room_minute = per_minute - self._per_minute.current(now) if per_minute else math.inf
         window = limits.duplicate_window_seconds
@@ -845,7 +852,7 @@ class PreTradeControls:
                     f"client order id {order.client_order_id} was already sent in this session",
                 )
             key = (
-                (symbol, order.side, order.quantity, order.order_type, order.limit_price)
+                (symbol, order.side, order.quantity, order.order_type, order.limit_price, order.reference_price)
                 if window
                 else None
             )

@@ -64,7 +64,7 @@ CASES = [
     ("live_trade_min_size", {}, [o(qty=0.001)], LIVE),
     ("price_collar", {"price_collar_pct": 5.0}, [o(order_type="limit", limit_price=45_000.0)], None),
     ("max_order_quantity", {"max_order_quantity": {"BTC/EUR": 0.005}}, [o()], None),
-    ("max_orders_per_second", {"max_orders_per_second": 1}, [o(), o(qty=0.011)], None),
+    ("max_orders_per_second", {"max_orders_per_second": 1}, [o(), o(qty=0.011)], EnvironmentConfig(mode=TradingMode.TESTNET)),
     ("duplicate_order", {"duplicate_window_seconds": 5.0}, [o(), o(source_ref="again")], None),
     ("stale_reference_price", {"max_reference_age_seconds": 1.0}, [o()], None),
 ]
@@ -86,6 +86,11 @@ def test_daily_loss_blocks_new_risk_after_the_day_went_wrong():
     assert results[0].status is OrderStatus.RISK_BLOCKED
     assert results[0].reasons[0].startswith("max_daily_loss_abs")
     assert len(p.executor.received) == 1
+
+
+def test_message_limits_do_not_apply_to_orders_that_reach_no_venue():
+    _, results = run({"max_orders_per_second": 1}, [o(), o(qty=0.011)])  # paper
+    assert [r.status for r in results] == [OrderStatus.FILLED, OrderStatus.FILLED]
 
 
 def test_warn_only_mode_records_but_executes():

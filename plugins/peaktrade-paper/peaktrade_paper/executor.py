@@ -2,7 +2,8 @@
 
 The market model, per order:
 
-* the price is the symbol's price in :class:`PaperMarketContext`; no price → ``rejected``;
+* the price is the order's ``reference_price`` (the quote the strategy decided on), else
+  the symbol's price in :class:`PaperMarketContext`; neither → ``rejected``;
 * a market order fills at the price moved against the trader by ``slippage_bps``;
 * a limit order fills only when the price crosses it (a buy limit at or above the price, a
   sell limit at or below), at the slipped price but never worse than the limit; otherwise it
@@ -89,12 +90,14 @@ class PaperOrderExecutor:
         append = results.append
         for order in orders:
             symbol = order.symbol
-            price = prices.get(symbol)
+            price = order.reference_price
+            if price is None:
+                price = prices.get(symbol)
             if price is None:
                 append(
                     self._rejected(
                         order,
-                        f"no paper price for {symbol!r}: set [plugins.paper] prices or simulated_prices",
+                        f"no paper price for {symbol!r}: give the order a reference_price, or set [plugins.paper] prices or simulated_prices",
                     )
                 )
                 continue
