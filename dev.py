@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tomllib
 import venv
 from pathlib import Path
 
@@ -27,23 +28,29 @@ def packages() -> list[Path]:
     return found
 
 
+def with_test_extra(pkg: Path) -> str:
+    """``path[test]`` when the package declares test dependencies of its own."""
+    meta = tomllib.loads((pkg / "pyproject.toml").read_text()).get("project", {})
+    return f"{pkg}[test]" if "test" in meta.get("optional-dependencies", {}) else str(pkg)
+
+
 def run(*cmd: str | Path) -> None:
     print("+", " ".join(str(c) for c in cmd), flush=True)
     subprocess.run([str(c) for c in cmd], check=True, cwd=ROOT)
 
 
 def setup() -> None:
-    if sys.version_info < (3, 11):
-        sys.exit(f"peaktrade needs Python >= 3.11; this is {sys.version.split()[0]}")
     if not (BIN / "python").exists():
         venv.create(VENV, with_pip=True)
     pip = [BIN / "python", "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
     run(*pip, "setuptools>=68", "wheel")
-    editable = [arg for pkg in packages() for arg in ("-e", pkg)]
+    editable = [arg for pkg in packages() for arg in ("-e", with_test_extra(pkg))]
     run(*pip, "--no-build-isolation", "-e", ".[dev]", *editable)
 
 
 def main() -> None:
+    if sys.version_info < (3, 11):
+        sys.exit(f"peaktrade needs Python >= 3.11; this is {sys.version.split()[0]}")
     task = sys.argv[1] if len(sys.argv) > 1 else "help"
     extra = sys.argv[2:]
     if task == "demo":

@@ -12,6 +12,7 @@ PEAK_TRADE_NOX_PACKAGES=peaktrade-paper,peaktrade-dryrun narrows the per-package
 from __future__ import annotations
 
 import os
+import tomllib
 from pathlib import Path
 
 import nox
@@ -31,6 +32,12 @@ def packages() -> list[Path]:
 PACKAGES = {p.name: p for p in packages()}
 
 
+def installable(path: Path) -> str:
+    """The package with its own ``test`` extra, when it declares one."""
+    meta = tomllib.loads((path / "pyproject.toml").read_text()).get("project", {})
+    return f"{path}[test]" if "test" in meta.get("optional-dependencies", {}) else str(path)
+
+
 @nox.session
 def core(session: nox.Session) -> None:
     """The core alone: no plugin installed."""
@@ -43,14 +50,14 @@ def core(session: nox.Session) -> None:
 def plugin(session: nox.Session, package: str) -> None:
     """Core + one package, nothing else: proves it installs and works on its own."""
     path = PACKAGES[package]
-    session.install("-e", ".[test]", "-e", str(path))
+    session.install("-e", ".[test]", "-e", installable(path))
     session.run("pytest", "-q", str(path / "tests"), *session.posargs)
 
 
 @nox.session
 def all(session: nox.Session) -> None:  # noqa: A001 - the session's name on the command line
     """Everything installed; every suite, the core's included."""
-    editable = [arg for p in PACKAGES.values() for arg in ("-e", str(p))]
+    editable = [arg for p in PACKAGES.values() for arg in ("-e", installable(p))]
     session.install("-e", ".[test]", *editable)
     session.run("pytest", "-q", "tests", *(str(p / "tests") for p in PACKAGES.values()), *session.posargs)
 
