@@ -27,7 +27,7 @@ from peaktrade_core.environment import EffectiveMode, TradingMode
 from peaktrade_core.gates import GateContext, GateDecision, GateReport, evaluate_gates
 from peaktrade_core.killswitch import KillSwitch, current_operator
 from peaktrade_core.log import SAFETY, logger
-from peaktrade_core.orders import OrderExecutionResult, OrderExecutor, OrderRequest, OrderStatus
+from peaktrade_core.orders import OrderExecutionResult, OrderExecutor, OrderRequest, OrderStatus, Side
 from peaktrade_core.plugins import PluginManager, get_plugin_manager
 from peaktrade_core.risk import (
     LiveRiskLimits,
@@ -40,6 +40,7 @@ from peaktrade_core.risk import (
 )
 from peaktrade_core.state import StateStore
 
+#: statuses of orders that reached the market (count for the runaway throttle)
 _EXECUTED = frozenset({OrderStatus.ACCEPTED, OrderStatus.FILLED, OrderStatus.PARTIALLY_FILLED})
 
 #: orders between two kill-switch checks for executors that send nothing real (those that
@@ -175,6 +176,9 @@ class ExecutionPipeline:
             self.runlog.mark_aborted_runs()
         self.run_id: str | None = None
         self.summary: SessionSummary | None = None
+        self._by_status: Counter[OrderStatus] = Counter()
+        self._blocks_by_reason: Counter[str] = Counter()
+        self._fills = 0
 
     # -- alerts ----------------------------------------------------------------------------
 
@@ -234,51 +238,70 @@ class ExecutionPipeline:
 
     def process_batch(self, batch: Sequence[OrderRequest], batch_no: int = 0) -> list[OrderExecutionResult]:
         """One batch through risk, gates and the executor. Returns one result per order."""
-        kill_state = self.kill_switch.state()
-        report = evaluate_gates(self.env, kill_state)
-        results: list[OrderExecutionResult | None] = [None] * len(batch)
+        report = evaluate_gates(self.env, self.kill_switch.state())
+        n = len(batch)
+        results: list[Any] = [None] * n
 
         violations = self.check_risk(batch)
         block_risk = self.config.live_risk.block_on_violation
         whole, blocked = blocked_orders(violations, block_risk)
         if violations:
             self._alert_violations(violations, block_risk)
-        candidates: list[int] = []
-        for i, order in enumerate(batch):
-            if whole or i in blocked:
-                reasons = [v.message for v in violations if v.order_index in (None, i) and (block_risk or v.code == ViolationCode.PLUGIN)]
-                results[i] = OrderExecutionResult(order, OrderStatus.RISK_BLOCKED, reasons=reasons)
-            else:
-                candidates.append(i)
+        if whole or blocked:
+            candidates = []
+            for i, order in enumerate(batch):
+                if whole or i in blocked:
+                    reasons = [v.message for v in violations if v.order_index in (None, i) and (block_risk or v.code == ViolationCode.PLUGIN)]
+                    results[i] = OrderExecutionResult(order, OrderStatus.RISK_BLOCKED, reasons=reasons)
+                else:
+                    candidates.append(i)
+            gated = [batch[i] for i in candidates]
+        else:  # the common case: nothing blocked by risk
+            candidates, gated = list(range(n)), batch
 
-        closed = self.check_gates([batch[i] for i in candidates], report) if candidates else []
-        passed: list[int] = []
-        for j, i in enumerate(candidates):
-            reasons = [d.reason for d in closed if d.blocks(j)]
-            if reasons:
-                results[i] = OrderExecutionResult(batch[i], OrderStatus.GATE_BLOCKED, reasons=reasons)
-            else:
-                passed.append(i)
-        if len(passed) < len(candidates):
-            self._alert_gate_blocks(closed, report)
+        closed = self.check_gates(gated, report) if candidates else []
+        if closed:
+            passed = []
+            for j, i in enumerate(candidates):
+                reasons = [d.reason for d in closed if d.blocks(j)]
+                if reasons:
+                    results[i] = OrderExecutionResult(batch[i], OrderStatus.GATE_BLOCKED, reasons=reasons)
+                else:
+                    passed.append(i)
+            if len(passed) < len(candidates):
+                self._alert_gate_blocks(closed, report)
+        else:
+            passed = candidates
 
         self._execute(batch, passed, results)
-        final: list[OrderExecutionResult] = results  # type: ignore[assignment]
-        executed = 0
-        for r in final:
-            if r.status in _EXECUTED:
-                executed += 1
-            for f in r.fills:
-                self.portfolio.apply_fill(f.symbol, f.quantity if f.side == "buy" else -f.quantity, f.price, f.fee)
-            if r.status is OrderStatus.ERROR:
-                self._alert(AlertLevel.CRITICAL, "executor_error", f"{r.order.client_order_id}: {'; '.join(r.reasons)}")
-        if executed and self.controls.record_executions(executed):
-            self._alert(AlertLevel.CRITICAL, "runaway_throttle", f"runaway throttle engaged the kill switch: {self.kill_switch.state().reason}")
+        self._account(results)
         if self.runlog is not None and self.run_id is not None:
             self.runlog.record_batch(self.run_id, batch_no, _report_dict(report, closed), _risk_dict(violations), executor=self.executor.name)
-            self.runlog.record_orders(self.run_id, final, batch_no)
+            self.runlog.record_orders(self.run_id, results, batch_no)
             self.runlog.commit()
-        return final
+        return results
+
+    def _account(self, results: list[OrderExecutionResult]) -> None:
+        """Portfolio from fills, session counters, executor-error alerts, runaway throttle."""
+        apply_fill = self.portfolio.apply_fill
+        by_status = self._by_status
+        executed = 0
+        for r in results:
+            status = r.status
+            by_status[status] += 1
+            if status in _EXECUTED:
+                executed += 1
+                fills = r.fills
+                self._fills += len(fills)
+                for f in fills:
+                    apply_fill(f.symbol, f.quantity if f.side is Side.BUY else -f.quantity, f.price, f.fee)
+            elif status is not OrderStatus.ACCEPTED:
+                for reason in r.reasons:
+                    self._blocks_by_reason[_reason_key(status, reason)] += 1
+                if status is OrderStatus.ERROR:
+                    self._alert(AlertLevel.CRITICAL, "executor_error", f"{r.order.client_order_id}: {'; '.join(r.reasons)}")
+        if executed and self.controls.record_executions(executed):
+            self._alert(AlertLevel.CRITICAL, "runaway_throttle", f"runaway throttle engaged the kill switch: {self.kill_switch.state().reason}")
 
     def _execute(self, batch: Sequence[OrderRequest], passed: list[int], results: list[Any]) -> None:
         """Hand the passed orders to the executor in chunks, re-reading the kill switch
@@ -373,12 +396,7 @@ class ExecutionPipeline:
         status = "finished"
         try:
             for batch_no, batch in enumerate(batched(orders, self.config.execution.batch_size)):
-                for r in self.process_batch(batch, batch_no):
-                    summary.by_status[r.status.value] += 1
-                    if r.status in (OrderStatus.RISK_BLOCKED, OrderStatus.GATE_BLOCKED, OrderStatus.REJECTED, OrderStatus.ERROR):
-                        for reason in r.reasons:
-                            summary.blocks_by_reason[_reason_key(r.status, reason)] += 1
-                    summary.fills += len(r.fills)
+                self.process_batch(batch, batch_no)
                 summary.orders += len(batch)
                 summary.batches += 1
                 if self.runlog is not None and self.run_id is not None:
@@ -391,6 +409,9 @@ class ExecutionPipeline:
         finally:
             summary.status = status
             summary.seconds = time.perf_counter() - started
+            summary.by_status = Counter({k.value: v for k, v in self._by_status.items()})
+            summary.blocks_by_reason = Counter(self._blocks_by_reason)
+            summary.fills = self._fills
             p = self.portfolio
             summary.fees = p.fees_paid
             summary.realized_pnl = p.realized_pnl

@@ -1,0 +1,101 @@
+"""Alert sinks never slow trading: a paper session with a webhook whose server never answers.
+
+    python benchmarks/bench_alert_outage.py [orders]
+
+Runs the same session (1 % of orders breach max_order_notional, so alerts are raised in
+every batch) three ways in one run: alerts to the log only (baseline), to a webhook that
+answers, and to a webhook on 127.0.0.1 that accepts connections and never answers. Goal:
+the hung sink costs <= 5 % wall time; its alerts stay in the history, undelivered.
+Needs the peaktrade-paper and peaktrade-alerts-webhook plugins.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _util import table  # noqa: E402
+
+
+class _Ok(BaseHTTPRequestHandler):
+    def do_POST(self):  # noqa: N802 - http.server's naming
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *args):
+        pass
+
+
+def session(n: int, sinks: list[str], url: str | None) -> tuple[float, int, int]:
+    from peaktrade_core.alerts import AlertDispatcher
+    from peaktrade_core.config import structure_config
+    from peaktrade_core.orders import OrderRequest
+    from peaktrade_core.pipeline import ExecutionPipeline
+    from peaktrade_core.plugins import get_plugin_manager
+    from peaktrade_core.state import StateStore
+
+    os.environ["BENCH_HOOK"] = url or ""
+    raw = {
+        "live_risk": {"max_order_notional": 1000.0, "runaway_max_executions": 0, "duplicate_window_seconds": 0},
+        "live_alerts": {"sinks": sinks, "webhook_urls": [{"env": "BENCH_HOOK"}] if url else [], "webhook_timeout_seconds": 2.0, "dedup_window_seconds": 0.0, "flush_timeout_seconds": 0.5},
+    }
+    pm = get_plugin_manager()
+    config = structure_config(raw, "bench", pm.config_sections())
+    with tempfile.TemporaryDirectory() as tmp:
+        store = StateStore.in_dir(tmp)
+        pm.configure(config)
+        alerts = AlertDispatcher(config.live_alerts, store)
+        alerts.start()
+        pipeline = ExecutionPipeline(config, store=store, alerts=alerts)
+        orders = (
+            OrderRequest("BTC/EUR", "buy", 0.05 if i % 100 == 0 else 0.005, reference_price=40_000.0 * (1 + i * 1e-9), source_ref=str(i))
+            for i in range(n)
+        )
+        start = time.perf_counter()
+        pipeline.run(orders)
+        elapsed = time.perf_counter() - start
+        alerts.close(0.5)
+        rows = alerts.history.query(limit=100_000)
+        undelivered = sum(1 for r in rows for d in r["deliveries"] if d["sink"] == "webhook" and d["status"] != "delivered")
+        return elapsed, len(rows), undelivered
+
+
+def main() -> None:
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
+    os.environ["PEAK_TRADE_PLUGINS"] = "paper,alerts-webhook"
+    ok_server = ThreadingHTTPServer(("127.0.0.1", 0), _Ok)
+    threading.Thread(target=ok_server.serve_forever, daemon=True).start()
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(1000)  # accepts connections, never reads or answers
+    ok_url = f"http://127.0.0.1:{ok_server.server_port}/hook"
+    hung_url = f"http://127.0.0.1:{silent.getsockname()[1]}/hook"
+    base = answered = hung = float("inf")
+    for _ in range(3):  # interleaved, best of three: the machine's noise hits all alike
+        base = min(base, session(n, ["log"], None)[0])
+        answered = min(answered, session(n, ["log", "webhook"], ok_url)[0])
+        elapsed, alerts, undelivered = session(n, ["log", "webhook"], hung_url)
+        hung = min(hung, elapsed)
+    rows = [
+        ("session", "seconds", "vs log only"),
+        (f"{n:,} orders, alerts to the log only", f"{base:.2f}", "1.00x"),
+        ("... plus a webhook that answers", f"{answered:.2f}", f"{answered / base:.2f}x"),
+        ("... plus a webhook that never answers", f"{hung:.2f}", f"{hung / base:.2f}x"),
+    ]
+    print(table(rows))
+    print(f"hung sink: {alerts} alerts in the history, {undelivered} webhook deliveries not delivered (kept for retry)")
+    ok_server.shutdown()
+    silent.close()
+
+
+if __name__ == "__main__":
+    main()
