@@ -312,7 +312,7 @@ def _register_plugin_commands() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from peaktrade_core.config import ConfigError
+    from peaktrade_core.errors import ConfigError
 
     _register_plugin_commands()
     try:

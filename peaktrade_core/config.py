@@ -29,6 +29,7 @@ from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, Iterabl
 
 from peaktrade_core.alerts import AlertLevel, LiveAlertsConfig
 from peaktrade_core.environment import ENVIRONMENT_PROFILES, EnvironmentConfig, TradingMode
+from peaktrade_core.errors import ConfigError
 from peaktrade_core.risk import RISK_PROFILES, LiveRiskConfig
 from peaktrade_core.secrets import REDACTED, SecretRef, is_secret_key, reference_hint
 
@@ -102,14 +103,6 @@ class PeakTradeConfig:
 
 
 _SECTIONS = {a.name for a in attrs.fields(PeakTradeConfig)} - {"source", "sha256"}
-
-
-class ConfigError(Exception):
-    """One or more mistakes in a config file; ``lines`` has one line per mistake."""
-
-    def __init__(self, lines: list[str]):
-        self.lines = lines
-        super().__init__("\n".join(lines))
 
 
 # -- structuring --------------------------------------------------------------------------

@@ -16,8 +16,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from peaktrade_core.secrets import redact
-
 SAFETY = "SAFETY"
 LIVE_DRY_RUN = "LIVE-DRY-RUN"
 
@@ -34,7 +32,11 @@ def register_secret(value: str) -> None:
 
 def _patch(record: dict[str, Any]) -> None:
     tag = record["extra"].get("tag")
-    message = redact(record["message"], _secrets) if _secrets else record["message"]
+    message = record["message"]
+    if _secrets:
+        from peaktrade_core.secrets import redact  # attrs-free start-up: imported when needed
+
+        message = redact(message, _secrets)
     record["message"] = f"[{tag}] {message}" if tag else message
 
 

@@ -17,10 +17,9 @@ import importlib
 import os
 import threading
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 import pluggy
-from attrs import evolve, frozen
 
 from peaktrade_core import hookspecs
 from peaktrade_core.hookspecs import PROJECT
@@ -35,8 +34,10 @@ ESSENTIAL_PLUGINS: dict[str, str] = {
 }
 
 
-@frozen
-class PluginInfo:
+class PluginInfo(NamedTuple):
+    """One plugin as ``peaktrade plugins list`` shows it. A NamedTuple, not attrs: this
+    module is on every CLI start, and attrs would cost more than the rest of it."""
+
     name: str
     distribution: str
     version: str
@@ -66,6 +67,21 @@ def _names_from_env(var: str) -> set[str] | None:
     if raw is None:
         return None
     return {n.strip() for n in raw.split(",") if n.strip()}
+
+
+def _distribution(ep: Any) -> tuple[str, str]:
+    """``(name, version)`` of the entry point's distribution. Read from the ``.dist-info``
+    folder name when there is one (``name-version.dist-info``, as installers write it):
+    parsing every METADATA file would cost more than the rest of ``plugins list``."""
+    dist = getattr(ep, "dist", None)
+    if dist is None:
+        return "?", "?"
+    folder = getattr(dist, "_path", None)
+    stem = getattr(folder, "name", "")
+    if stem.endswith(".dist-info") and stem.count("-") == 1:
+        name, version = stem[: -len(".dist-info")].split("-")
+        return name.replace("_", "-").lower(), version
+    return dist.name, dist.version
 
 
 def _one_line(exc: BaseException) -> str:
@@ -106,9 +122,7 @@ class PluginManager:
         from importlib.metadata import entry_points
 
         for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
-            dist = getattr(ep, "dist", None)
-            dist_name = dist.name if dist else "?"
-            version = dist.version if dist else "?"
+            dist_name, version = _distribution(ep)
             if ep.name in ESSENTIAL_PLUGINS or self.pm.has_plugin(ep.name):
                 self._fail(ep.name, dist_name, version, "entry-point", "name clashes with a loaded plugin")
                 continue
@@ -180,7 +194,7 @@ class PluginManager:
         """Record a plugin that failed after loading (e.g. in ``configure``)."""
         info = self._infos.get(name)
         if info is not None:
-            self._infos[name] = evolve(info, status="failed", error=error)
+            self._infos[name] = info._replace(status="failed", error=error)
 
     def is_essential(self, name: str) -> bool:
         return name in ESSENTIAL_PLUGINS

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
-from peaktrade_core.alerts import AlertDelivery, AlertEvent
 from peaktrade_core.hookspecs import hookimpl
 from peaktrade_core.log import logger
+
+if TYPE_CHECKING:
+    from peaktrade_core.alerts import AlertDelivery, AlertEvent
 
 
 @hookimpl
 def emit_alert(event: AlertEvent, sinks: frozenset[str]) -> list[AlertDelivery]:
+    from peaktrade_core.alerts import AlertDelivery
+
     deliveries = []
     if "log" in sinks:
         logger.bind(alert_id=event.id).log(event.level.name, "{}", event.summary_line())

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from peaktrade_core.environment import EnvironmentConfig
 from peaktrade_core.hookspecs import hookimpl
-from peaktrade_core.orders import OrderRequest
-from peaktrade_core.risk import LiveRiskConfig, LiveRiskLimits, PortfolioState, RiskViolation
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from peaktrade_core.environment import EnvironmentConfig
+    from peaktrade_core.orders import OrderRequest
+    from peaktrade_core.risk import LiveRiskConfig, LiveRiskLimits, PortfolioState, RiskViolation
 
 #: the limits of the last call: a session passes the same config objects with every batch,
 #: so the precomputed limits are built once per session, not once per batch
@@ -21,6 +25,8 @@ def check_risk(
     limits: LiveRiskConfig,
     env: EnvironmentConfig,
 ) -> list[RiskViolation]:
+    from peaktrade_core.risk import LiveRiskLimits
+
     global _last
     cached = _last
     if cached is not None and cached[0] is limits and cached[1] is env:

@@ -1,17 +1,25 @@
-"""Essential built-in plugin: the live gates and the kill switch over each batch."""
+"""Essential built-in plugin: the live gates and the kill switch over each batch.
+
+Built-ins import their work on the first call, like every plugin, so that loading them
+(each CLI start) stays cheap.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from peaktrade_core.environment import EnvironmentConfig
-from peaktrade_core.gates import GateContext, GateDecision, builtin_gate_decisions
 from peaktrade_core.hookspecs import hookimpl
-from peaktrade_core.orders import OrderRequest
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from peaktrade_core.environment import EnvironmentConfig
+    from peaktrade_core.gates import GateContext, GateDecision
+    from peaktrade_core.orders import OrderRequest
 
 
 @hookimpl(tryfirst=True)
-def check_gate(
-    env: EnvironmentConfig, orders: Sequence[OrderRequest], context: GateContext
-) -> list[GateDecision]:
+def check_gate(env: EnvironmentConfig, orders: Sequence[OrderRequest], context: GateContext) -> list[GateDecision]:
+    from peaktrade_core.gates import builtin_gate_decisions
+
     return builtin_gate_decisions(env, orders, context.report, context.positions, context.confirm)

@@ -6,18 +6,16 @@ at delivery time; logging in over an unencrypted connection is refused by the co
 
 from __future__ import annotations
 
-import smtplib
-import ssl
 from collections.abc import Mapping
-from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from attrs import field, frozen
 from attrs.validators import gt, in_, min_len
 
 from peaktrade_core.alerts import AlertDelivery, AlertEvent
-from peaktrade_core.hookspecs import hookimpl
+
+if TYPE_CHECKING:
+    from email.message import EmailMessage
 from peaktrade_core.log import register_secret
 from peaktrade_core.secrets import SecretError, SecretRef, redact
 
@@ -54,12 +52,10 @@ _config: EmailConfig | None = None
 _problem = "no [plugins.email] section in the config"
 
 
-@hookimpl
 def config_sections() -> dict[str, type]:
     return {SECTION: EmailConfig}
 
 
-@hookimpl
 def configure(config: Any) -> None:
     global _config, _problem
     section = config.plugins.get(SECTION) if isinstance(config.plugins, Mapping) else None
@@ -74,7 +70,6 @@ def configure(config: Any) -> None:
     _problem = "; ".join(f"{key}: {what}" for key, what in problems)
 
 
-@hookimpl
 def emit_alert(event: AlertEvent, sinks: frozenset[str]) -> list[AlertDelivery]:
     if "email" not in sinks:
         return []
@@ -84,6 +79,9 @@ def emit_alert(event: AlertEvent, sinks: frozenset[str]) -> list[AlertDelivery]:
 
 
 def render(config: EmailConfig, event: AlertEvent) -> EmailMessage:
+    from email.message import EmailMessage
+    from email.utils import formatdate, make_msgid
+
     data = event.to_dict()
     message = EmailMessage()
     repeat = f" (x{event.repeat})" if event.repeat > 1 else ""
@@ -109,6 +107,9 @@ def render(config: EmailConfig, event: AlertEvent) -> EmailMessage:
 
 
 def send_email(config: EmailConfig, event: AlertEvent) -> AlertDelivery:
+    import smtplib  # the mail and TLS stacks load on first delivery, not with the plugin
+    import ssl
+
     secrets: list[str] = []
     try:
         login = None

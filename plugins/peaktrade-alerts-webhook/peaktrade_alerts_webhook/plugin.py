@@ -14,14 +14,14 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from email.utils import parsedate_to_datetime
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from peaktrade_core.alerts import AlertDelivery, AlertEvent, AlertLevel, LiveAlertsConfig
-from peaktrade_core.hookspecs import hookimpl
 from peaktrade_core.log import register_secret
 from peaktrade_core.secrets import SecretError, SecretRef, redact
+
+if TYPE_CHECKING:
+    import httpx  # imported on first delivery: loading the plugin must stay cheap
 
 SLACK_SINKS = frozenset({"slack", "slack_webhook"})
 _LEVEL_EMOJI = {AlertLevel.INFO: ":information_source:", AlertLevel.WARNING: ":warning:", AlertLevel.CRITICAL: ":rotating_light:"}
@@ -34,7 +34,6 @@ _accepted: OrderedDict[tuple[str, str, int], None] = OrderedDict()
 _ACCEPTED_MAX = 10_000
 
 
-@hookimpl
 def configure(config: Any) -> None:
     global _alerts, _client
     with _lock:
@@ -45,6 +44,8 @@ def configure(config: Any) -> None:
 
 
 def _http() -> httpx.Client:
+    import httpx
+
     global _client
     with _lock:
         if _client is None:
@@ -52,7 +53,6 @@ def _http() -> httpx.Client:
         return _client
 
 
-@hookimpl
 def emit_alert(event: AlertEvent, sinks: frozenset[str]) -> list[AlertDelivery]:
     deliveries = []
     if "webhook" in sinks:
@@ -135,6 +135,8 @@ def _deliver(
     accepts: Callable[[httpx.Response], bool],
     event: AlertEvent,
 ) -> AlertDelivery:
+    import httpx
+
     refs = list(refs)
     if not refs:
         key = "webhook_urls" if sink == "webhook" else "slack_webhook_urls"

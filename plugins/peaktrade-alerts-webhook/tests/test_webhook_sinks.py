@@ -8,8 +8,8 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from loguru import logger as root_logger
 
+from peaktrade_core.log import captured
 from peaktrade_core.alerts import (
     AlertDispatcher,
     AlertEvent,
@@ -154,19 +154,13 @@ def test_slack_429_retry_after_is_honoured(monkeypatch, receiver):
 
 
 def test_urls_are_redacted_in_logs_and_history(monkeypatch):
-    lines: list[str] = []
-    root_logger.enable("peaktrade_core")
-    handler = root_logger.add(lambda m: lines.append(str(m)), level="DEBUG")
-    try:
+    with captured("DEBUG") as lines:
         # a closed port: connection refused, the error path that could echo the URL
         config = make_config(monkeypatch, ["webhook"], f"http://127.0.0.1:9{SECRET_PATH}", max_retries=0)
         d = dispatcher(config)
         d.emit(AlertEvent(AlertLevel.CRITICAL, "t", "c", "m"))
         d.flush(1)
         d.close(0.5)
-    finally:
-        root_logger.remove(handler)
-        root_logger.disable("peaktrade_core")
     [row] = d.history.query()
     assert row["deliveries"][0]["status"] == "failed"
     text = "\n".join(lines) + json.dumps(row)

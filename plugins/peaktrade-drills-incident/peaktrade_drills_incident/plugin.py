@@ -16,7 +16,6 @@ import attrs
 from peaktrade_core.drills import DrillContext, LiveDrillResult, LiveDrillScenario
 from peaktrade_core.environment import LIVE_CONFIRM_TOKEN, TradingMode
 from peaktrade_core.exchange_executor import ExchangeOrderExecutor
-from peaktrade_core.hookspecs import hookimpl
 from peaktrade_core.orders import OrderRequest, OrderStatus, UnknownOutcomeError
 from peaktrade_core.risk import PreTradeControls, ViolationCode
 
@@ -98,12 +97,10 @@ Outcome = tuple[list[str], list[str], dict[str, Any]]
 SCENARIOS = (KILL_MID_BATCH, VENUE_OUTAGE, RUNAWAY, STALE_DATA)
 
 
-@hookimpl
 def drill_scenarios() -> tuple[LiveDrillScenario, ...]:
     return SCENARIOS
 
 
-@hookimpl
 def run_drill(scenario: LiveDrillScenario, context: DrillContext) -> LiveDrillResult | None:
     if scenario.pack != PACK:
         return None

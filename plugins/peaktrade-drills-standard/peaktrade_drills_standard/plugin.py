@@ -8,7 +8,6 @@ from collections.abc import Callable
 from peaktrade_core.drills import DrillContext, LiveDrillResult, LiveDrillScenario, apply_overrides
 from peaktrade_core.environment import LIVE_CONFIRM_TOKEN, EffectiveMode, TokenState, TradingMode
 from peaktrade_core.gates import KillSwitchState
-from peaktrade_core.hookspecs import hookimpl
 from peaktrade_core.orders import OrderRequest
 from peaktrade_core.risk import LiveRiskLimits, ViolationCode
 
@@ -110,12 +109,10 @@ SCENARIOS = (
 )
 
 
-@hookimpl
 def drill_scenarios() -> tuple[LiveDrillScenario, ...]:
     return SCENARIOS
 
 
-@hookimpl
 def run_drill(scenario: LiveDrillScenario, context: DrillContext) -> LiveDrillResult | None:
     if scenario.pack != PACK:
         return None

@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING
 
 from peaktrade_core.environment import EnvironmentConfig, TradingMode
 from peaktrade_core.gates import is_live_execution_allowed
-from peaktrade_core.hookspecs import hookimpl
 from peaktrade_core.log import LIVE_DRY_RUN, logger
 
 from peaktrade_dryrun.executor import LiveOrderExecutor, TestnetOrderExecutor
@@ -21,7 +20,6 @@ if TYPE_CHECKING:
     from peaktrade_core.orders import OrderExecutor
 
 
-@hookimpl
 def select_executor(
     env: EnvironmentConfig, live_allowed: bool, context: ExecutorContext
 ) -> OrderExecutor | None:

@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING
 
 from attrs import field, frozen
 from peaktrade_core.environment import EnvironmentConfig, TradingMode
-from peaktrade_core.hookspecs import hookimpl
 
 from peaktrade_paper.executor import (
     PaperMarketContext,
@@ -61,12 +60,10 @@ def paper_config(config: PeakTradeConfig | None) -> PaperConfig:
     return instance
 
 
-@hookimpl
 def config_sections() -> dict[str, type]:
     return {SECTION: PaperConfig}
 
 
-@hookimpl
 def select_executor(env: EnvironmentConfig, context: ExecutorContext) -> OrderExecutor | None:
     if env.mode not in (TradingMode.PAPER, TradingMode.SHADOW):
         return None

@@ -1,0 +1,32 @@
+"""Entry point of the plugin: thin hook implementations.
+
+The work lives in :mod:`peaktrade_alerts_email.plugin`, imported on the first call, so that loading
+the plugin (every CLI start, ``peaktrade plugins list``) stays cheap.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from peaktrade_core.hookspecs import hookimpl
+
+
+@hookimpl
+def config_sections() -> Any:
+    from peaktrade_alerts_email import plugin
+
+    return plugin.config_sections()
+
+
+@hookimpl
+def configure(config: Any) -> Any:
+    from peaktrade_alerts_email import plugin
+
+    return plugin.configure(config)
+
+
+@hookimpl
+def emit_alert(event: Any, sinks: Any) -> Any:
+    from peaktrade_alerts_email import plugin
+
+    return plugin.emit_alert(event, sinks)
