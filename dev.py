@@ -49,7 +49,7 @@ def setup() -> None:
 
 
 def main() -> None:
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - dev.py may be started by any python3
         sys.exit(f"peaktrade needs Python >= 3.11; this is {sys.version.split()[0]}")
     task = sys.argv[1] if len(sys.argv) > 1 else "help"
     extra = sys.argv[2:]

@@ -24,7 +24,7 @@ from typing import Any
 import attrs
 import cattrs
 from attrs import field, frozen
-from attrs.validators import ge, gt, in_, optional
+from attrs.validators import ge, gt, in_
 from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
 
 from peaktrade_core.alerts import AlertLevel, LiveAlertsConfig

@@ -13,8 +13,20 @@ from typing import TYPE_CHECKING, Any
 from attrs import define, field
 
 from peaktrade_core.environment import EnvironmentConfig, TradingMode
-from peaktrade_core.gates import RELEASED, KillSwitchState, LiveExecutionBlocked, SafetyGuard, is_live_execution_allowed
-from peaktrade_core.orders import ExchangeClient, OrderExecutionResult, OrderExecutor, OrderRequest, OrderStatus
+from peaktrade_core.gates import (
+    RELEASED,
+    KillSwitchState,
+    LiveExecutionBlocked,
+    SafetyGuard,
+    is_live_execution_allowed,
+)
+from peaktrade_core.orders import (
+    ExchangeClient,
+    OrderExecutionResult,
+    OrderExecutor,
+    OrderRequest,
+    OrderStatus,
+)
 
 if TYPE_CHECKING:
     from peaktrade_core.config import PeakTradeConfig

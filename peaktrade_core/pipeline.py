@@ -27,7 +27,13 @@ from peaktrade_core.environment import EffectiveMode, TradingMode
 from peaktrade_core.gates import GateContext, GateDecision, GateReport, evaluate_gates
 from peaktrade_core.killswitch import KillSwitch, current_operator
 from peaktrade_core.log import SAFETY, logger
-from peaktrade_core.orders import OrderExecutionResult, OrderExecutor, OrderRequest, OrderStatus, Side
+from peaktrade_core.orders import (
+    OrderExecutionResult,
+    OrderExecutor,
+    OrderRequest,
+    OrderStatus,
+    Side,
+)
 from peaktrade_core.plugins import PluginManager, get_plugin_manager
 from peaktrade_core.risk import (
     LiveRiskLimits,
@@ -169,11 +175,14 @@ class ExecutionPipeline:
             )
         self.executor = executor
         self.runlog = None
+        self.risk_records = None
         if record:
+            from peaktrade_core.riskrecords import RiskRecords
             from peaktrade_core.runlog import LiveRunLogger
 
             self.runlog = LiveRunLogger(self.store, durability=config.execution.durability)
             self.runlog.mark_aborted_runs()
+            self.risk_records = RiskRecords(self.store)
         self.run_id: str | None = None
         self.summary: SessionSummary | None = None
         self._by_status: Counter[OrderStatus] = Counter()
@@ -247,6 +256,8 @@ class ExecutionPipeline:
         whole, blocked = blocked_orders(violations, block_risk)
         if violations:
             self._alert_violations(violations, block_risk)
+            if self.risk_records is not None:
+                self.risk_records.record_violations(self.run_id, batch_no, batch, violations, blocked=block_risk)
         if whole or blocked:
             candidates = []
             for i, order in enumerate(batch):

@@ -84,6 +84,27 @@ def _distribution(ep: Any) -> tuple[str, str]:
     return dist.name, dist.version
 
 
+def _call_with_timeout(function: Callable[..., Any], args: list[Any], timeout: float) -> tuple[Any, BaseException | None]:
+    """``(result, error)`` of ``function(*args)`` on a daemon thread of its own: a plugin
+    that hangs is abandoned (a ``TimeoutError``) without holding a pool slot, and never
+    keeps the process alive."""
+    outcome: list[tuple[Any, BaseException | None]] = []
+    done = threading.Event()
+
+    def call() -> None:
+        try:
+            outcome.append((function(*args), None))
+        except BaseException as exc:  # reported to the caller, never lost
+            outcome.append((None, exc))
+        finally:
+            done.set()
+
+    threading.Thread(target=call, name=f"peaktrade-plugin-{getattr(function, '__module__', '?')}", daemon=True).start()
+    if not done.wait(timeout):
+        return None, TimeoutError(f"no answer within {timeout:g}s")
+    return outcome[0]
+
+
 def _one_line(exc: BaseException) -> str:
     text = "; ".join(line.strip() for line in str(exc).strip().splitlines() if line.strip())
     return f"{type(exc).__name__}: {text}".rstrip(": ")
@@ -229,24 +250,7 @@ class PluginManager:
                 except Exception as exc:
                     yield name, None, exc
                 continue
-            outcome: list[tuple[Any, BaseException | None]] = []
-            done = threading.Event()
-
-            def call(function: Callable[..., Any] = function, args: list[Any] = args) -> None:
-                try:
-                    outcome.append((function(*args), None))
-                except BaseException as exc:  # reported to the caller, never lost
-                    outcome.append((None, exc))
-                finally:
-                    done.set()
-
-            # A daemon thread per call: a plugin that hangs is abandoned without holding a
-            # pool slot, and never keeps the process alive.
-            threading.Thread(target=call, name=f"peaktrade-plugin-{name}", daemon=True).start()
-            if not done.wait(timeout):
-                yield name, None, TimeoutError(f"no answer within {timeout:g}s")
-            else:
-                yield name, *outcome[0]
+            yield name, *_call_with_timeout(function, args, timeout)
 
     def config_sections(self) -> dict[str, type]:
         """``[plugins.<name>]`` -> class, from every plugin's ``config_sections``."""

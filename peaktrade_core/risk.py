@@ -13,6 +13,7 @@ Three parts, each called by the pipeline once per batch:
 from __future__ import annotations
 
 import enum
+import itertools
 import math
 import time
 from collections import deque
@@ -34,6 +35,9 @@ if TYPE_CHECKING:
     from peaktrade_core.portfolio import LivePortfolioSnapshot
 
 _amount = optional(ge(0.0))
+
+#: client order ids remembered per session for the duplicate check (the most recent ones)
+SEEN_IDS_KEPT = 200_000
 
 #: a position smaller than this is closed (float residue of partial fills)
 POSITION_EPSILON = 1e-12
@@ -770,7 +774,8 @@ class PreTradeControls:
 
     * order-rate throttle: at most ``max_orders_per_second`` / ``max_orders_per_minute``
       orders let through in any sliding second / minute;
-    * duplicates: a client order id let through before in this session, or an identical
+    * duplicates: a client order id let through before in this session (the last
+      ``SEEN_IDS_KEPT`` ids, so memory stays flat), or an identical
       order (symbol, side, quantity, type, limit and reference price) let through within
       ``duplicate_window_seconds``;
     * stale reference data: the symbol's last price, given in ``reference_times``
@@ -800,7 +805,8 @@ class PreTradeControls:
         self._per_second = _SlidingCount(1.0)
         self._per_minute = _SlidingCount(60.0)
         self._executions = _SlidingCount(limits.runaway_window_seconds)
-        self._seen_ids: set[str] = set()
+        #: client order ids let through, oldest first, capped so that memory stays flat
+        self._seen_ids: dict[str, None] = {}
         self._recent: dict[tuple[Any, ...], float] = {}
         self._recent_pruned_at = 0.0
         #: set when the runaway throttle tripped and no kill switch could hold it
@@ -917,11 +923,15 @@ class PreTradeControls:
                 out += found
                 continue
             passed += 1
-            seen.add(order.client_order_id)
+            seen[order.client_order_id] = None
             if key is not None:
                 recent[key] = now
         self._per_second.add(now, passed)
         self._per_minute.add(now, passed)
+        excess = len(seen) - SEEN_IDS_KEPT
+        if excess > 0:  # forget the oldest ids: the venue still rejects a reused client id
+            for key in list(itertools.islice(seen, excess)):
+                del seen[key]
         return out
 
     def _prune_recent(self, now: float) -> None:

@@ -13,7 +13,12 @@ from hypothesis import strategies as st
 
 from peaktrade_core import hookimpl
 from peaktrade_core.config import ExecutionConfig, PeakTradeConfig
-from peaktrade_core.environment import LIVE_CONFIRM_TOKEN, EffectiveMode, EnvironmentConfig, TradingMode
+from peaktrade_core.environment import (
+    LIVE_CONFIRM_TOKEN,
+    EffectiveMode,
+    EnvironmentConfig,
+    TradingMode,
+)
 from peaktrade_core.executors import GuardedExecutor
 from peaktrade_core.gates import (
     RELEASED,

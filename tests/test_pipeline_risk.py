@@ -4,10 +4,9 @@ and the runaway throttle latches the kill switch."""
 from __future__ import annotations
 
 import pytest
-from attrs import evolve
 
 from peaktrade_core import hookimpl
-from peaktrade_core.config import ExecutionConfig, PeakTradeConfig
+from peaktrade_core.config import PeakTradeConfig
 from peaktrade_core.environment import LIVE_CONFIRM_TOKEN, EnvironmentConfig, TradingMode
 from peaktrade_core.orders import OrderExecutionResult, OrderFill, OrderRequest, OrderStatus
 from peaktrade_core.pipeline import ExecutionPipeline
@@ -120,3 +119,13 @@ def test_runaway_throttle_engages_the_kill_switch_which_then_blocks_everything()
     after = p.process_batch([o(qty=0.5, source_ref="later")])
     assert after[0].status is OrderStatus.GATE_BLOCKED and "runaway throttle" in after[0].reasons[0]
     assert len(p.executor.received) == 4
+
+
+def test_the_duplicate_check_memory_stays_bounded(monkeypatch):
+    import peaktrade_core.risk as risk
+
+    monkeypatch.setattr(risk, "SEEN_IDS_KEPT", 100)
+    p, _ = run({"duplicate_window_seconds": 1.0}, [o(qty=0.0001 * (i + 1)) for i in range(300)])
+    assert len(p.controls._seen_ids) == 100
+    again = p.process_batch([o(qty=0.0001 * 300)])  # among the most recent: still caught
+    assert again[0].status is OrderStatus.RISK_BLOCKED

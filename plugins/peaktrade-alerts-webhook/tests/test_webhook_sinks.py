@@ -9,7 +9,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from peaktrade_core.log import captured
 from peaktrade_core.alerts import (
     AlertDispatcher,
     AlertEvent,
@@ -17,6 +16,7 @@ from peaktrade_core.alerts import (
     build_alert_sink_from_config,
 )
 from peaktrade_core.config import structure_config
+from peaktrade_core.log import captured
 from peaktrade_core.plugins import get_plugin_manager
 from peaktrade_core.state import StateStore
 
