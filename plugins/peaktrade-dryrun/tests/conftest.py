@@ -3,16 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from peaktrade_core.plugins import reset_plugin_manager
+from peaktrade_core.testing import isolate
 
 
 @pytest.fixture(autouse=True)
 def isolated(tmp_path, monkeypatch):
-    monkeypatch.setenv("PEAK_TRADE_PLUGINS", "dryrun")
-    monkeypatch.delenv("PEAK_TRADE_DISABLE_PLUGINS", raising=False)
-    monkeypatch.delenv("PEAK_TRADE_CONFIG_PATH", raising=False)
-    monkeypatch.setenv("PEAK_TRADE_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.chdir(tmp_path)
-    reset_plugin_manager()
-    yield
-    reset_plugin_manager()
+    yield from isolate(tmp_path, monkeypatch, plugins="dryrun")
