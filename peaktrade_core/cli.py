@@ -313,10 +313,13 @@ def _register_plugin_commands() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     from peaktrade_core.errors import ConfigError
+    from peaktrade_core.plugins import PluginError
 
-    _register_plugin_commands()
     try:
+        _register_plugin_commands()
         cli.main(args=argv, prog_name="peaktrade", standalone_mode=True)
     except ConfigError as exc:
         fail(exc.lines)
+    except PluginError as exc:
+        fail(f"error: {exc}")
 

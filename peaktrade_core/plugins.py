@@ -134,7 +134,13 @@ class PluginManager:
             from peaktrade_core import __version__
 
             for name, module in ESSENTIAL_PLUGINS.items():
-                plugin = importlib.import_module(module)
+                try:
+                    plugin = importlib.import_module(module)
+                except ImportError as exc:  # a broken install: nothing may run without it
+                    self._loaded = False
+                    raise PluginError(
+                        f"essential built-in plugin {name} cannot be loaded ({_one_line(exc)}); reinstall peaktrade-core"
+                    ) from exc
                 self._register(plugin, name, "peaktrade-core", __version__, "builtin")
             self._load_entry_points()
         return self

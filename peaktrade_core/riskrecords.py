@@ -153,8 +153,9 @@ class RiskRecords:
 
     # -- portfolio time series (PORT-3)
 
-    def record_portfolio(self, snapshot: LivePortfolioSnapshot, run_id: str | None = None, source: str = "snapshot") -> None:
-        """Append one snapshot (its own time is ``snapshot.as_of``)."""
+    def record_portfolio(self, snapshot: LivePortfolioSnapshot, run_id: str | None = None, source: str | None = None) -> None:
+        """Append one snapshot at its ``as_of`` time; ``source`` defaults to the snapshot's
+        own (``state``, ``exchange:<name>``, ``run:<id>`` …)."""
         positions = [
             {"symbol": p.symbol, "size": p.size, "mark_price": p.mark_price, "average_price": p.average_price}
             for p in snapshot.positions
@@ -168,7 +169,7 @@ class RiskRecords:
                     snapshot.as_of,
                     self.clock(),
                     run_id,
-                    source,
+                    source or snapshot.source,
                     snapshot.cash,
                     snapshot.equity,
                     snapshot.total_exposure,

@@ -1,0 +1,212 @@
+"""``peaktrade risk history`` (RISK-4) and ``peaktrade portfolio`` (PORT-2, PORT-3)."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+import click
+
+from peaktrade_core.cli import Env, echo_json, fail, pass_env
+
+if TYPE_CHECKING:
+    from peaktrade_core.portfolio import LivePortfolioSnapshot
+    from peaktrade_core.runlog import LiveRunMetadata
+
+_SINCE_HELP = "ISO date/time (UTC if no zone), or a duration: 30m, 1h, 2d."
+
+
+def _since(value: str | None) -> float | None:
+    from peaktrade_core.cli_alerts import parse_since
+
+    try:
+        return parse_since(value) if value else None
+    except ValueError as exc:
+        fail(f"--since: {exc}")
+
+
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.2f}"
+
+
+# -- risk ---------------------------------------------------------------------------------
+
+
+@click.group()
+def risk() -> None:
+    """Recorded risk-limit violations."""
+
+
+@risk.command("history")
+@click.option("--since", metavar="WHEN", help=_SINCE_HELP)
+@click.option("--code", metavar="CODE", help="Only this violation code, e.g. max_order_notional.")
+@click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_env
+def risk_history(env: Env, since: str | None, code: str | None, limit: int, as_json: bool) -> None:
+    """Every recorded violation, newest first: run, order, code, limit and value."""
+    from peaktrade_core.riskrecords import RiskRecords
+
+    rows = RiskRecords(env.store).query(since=_since(since), code=code, limit=limit)
+    if as_json:
+        echo_json(rows)
+        return
+    if not rows:
+        click.echo("no risk violations recorded" + (f" with code {code}" if code else ""))
+        return
+    for r in rows:
+        verdict = "BLOCKED" if r["blocked"] else "flagged"
+        order = r["client_order_id"] or "whole batch"
+        click.echo(f"{r['time']}  {verdict:<7}  run {r['run_id'] or '-'}  batch {r['batch']}  {order}  {r['symbol'] or '-'}")
+        plugin = f"  [{r['plugin']}]" if r["plugin"] else ""
+        click.echo(f"    {r['message']}{plugin}")
+
+
+# -- portfolio ----------------------------------------------------------------------------
+
+
+def _last_finished_run(env: Env) -> LiveRunMetadata | None:
+    """The newest run with a final summary (a run still going or aborted has none)."""
+    from peaktrade_core.runlog import list_runs
+
+    return next((m for m in reversed(list_runs(env.store)) if m.summary), None)
+
+
+def _snapshot_from_run(meta: LiveRunMetadata, starting_cash: float, timezone: str) -> LivePortfolioSnapshot:
+    """The portfolio as the run left it. The summary holds sizes, exposures and PnL; the
+    mark is exposure / |size|; cash follows from equity = starting cash + PnL. The run's
+    PnL counts as today's only if it ended today (in the risk time zone)."""
+    from peaktrade_core.portfolio import LivePortfolioSnapshot, LivePositionSnapshot
+
+    summary = meta.summary
+    exposures = summary.get("exposure_by_symbol", {})
+    positions = tuple(
+        LivePositionSnapshot(
+            symbol=symbol,
+            size=size,
+            mark_price=exposures[symbol] / abs(size) if symbol in exposures else None,
+        )
+        for symbol, size in sorted(summary.get("positions", {}).items())
+        if size
+    )
+    pnl = summary.get("realized_pnl", 0.0) + summary.get("unrealized_pnl", 0.0)
+    market_value = sum(p.size * p.mark_price for p in positions if p.mark_price is not None)
+    ended = meta.ended_at or meta.started_at
+    zone = ZoneInfo(timezone)
+    today = datetime.fromisoformat(ended).astimezone(zone).date() == datetime.now(zone).date()
+    return LivePortfolioSnapshot(
+        as_of=datetime.fromisoformat(ended).timestamp(),
+        positions=positions,
+        cash=starting_cash + pnl - market_value,
+        realized_pnl=summary.get("realized_pnl"),
+        daily_pnl=pnl if today else None,
+        day_start_equity=starting_cash if today else None,
+        source=f"run:{meta.run_id}",
+    )
+
+
+def _risk_dict(result: Any) -> dict[str, Any]:
+    from attrs import asdict
+
+    return {"allowed": result.allowed, "violations": [asdict(v) for v in result.violations]}
+
+
+@click.group(invoke_without_command=True)
+@click.option("--config", "config_path", metavar="PATH", help="Config file (overrides the global --config).")
+@click.option("--no-risk", is_flag=True, help="Do not check the portfolio-level risk limits.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--starting-cash", type=click.FloatRange(min=0), help="Cash the portfolio started with (default: [execution] starting_cash).")
+@click.option("--record", is_flag=True, help="Append this snapshot to the portfolio history.")
+@click.pass_context
+def portfolio(ctx: click.Context, config_path: str | None, no_risk: bool, as_json: bool, starting_cash: float | None, record: bool) -> None:
+    """The portfolio as the last run left it: positions, exposure, cash, equity, PnL, and
+    the portfolio-level risk limits. Without a run yet: an empty portfolio."""
+    env: Env = ctx.find_object(Env)
+    if config_path:
+        env.config_path = config_path  # read lazily: nothing has loaded the config yet
+    if ctx.invoked_subcommand is not None:
+        return
+    from peaktrade_core.portfolio import LivePortfolioSnapshot
+    from peaktrade_core.risk import LiveRiskLimits
+
+    config = env.config
+    cash = config.execution.starting_cash if starting_cash is None else starting_cash
+    meta = _last_finished_run(env)
+    if meta is None:
+        snapshot = LivePortfolioSnapshot(as_of=time.time(), cash=cash, realized_pnl=0.0, source="empty")
+    else:
+        snapshot = _snapshot_from_run(meta, cash, config.live_risk.timezone)
+    result = None if no_risk else LiveRiskLimits(config.live_risk, config.environment).evaluate_portfolio(snapshot)
+    run_id = meta.run_id if meta is not None else None
+    if record:
+        from peaktrade_core.riskrecords import RiskRecords
+
+        RiskRecords(env.store).record_portfolio(snapshot, run_id=run_id)
+    if as_json:
+        echo_json(
+            {
+                "run_id": run_id,
+                "snapshot": snapshot.to_dict(),
+                "risk": None if result is None else _risk_dict(result),
+                "recorded": record,
+            }
+        )
+        return
+    click.echo(render_portfolio(snapshot, meta, result, record))
+
+
+def render_portfolio(snapshot: LivePortfolioSnapshot, meta: LiveRunMetadata | None, result: Any, recorded: bool) -> str:
+    if meta is None:
+        lines = ["portfolio: no run recorded yet (empty portfolio)"]
+    else:
+        lines = [f"portfolio as run {meta.run_id} left it ({meta.status} {meta.ended_at or meta.started_at})"]
+    lines.append(
+        f"  cash {_number(snapshot.cash)}  equity {_number(snapshot.equity)}  exposure {_number(snapshot.total_exposure)}"
+        f"  open positions {snapshot.open_positions}"
+    )
+    lines.append(f"  realized PnL {_number(snapshot.realized_pnl)}  today's PnL {_number(snapshot.daily_pnl)}")
+    if snapshot.positions:
+        rows = [("SYMBOL", "SIDE", "SIZE", "MARK", "NOTIONAL")]
+        rows += [(p.symbol, p.side, f"{p.size:g}", _number(p.mark_price), _number(p.notional)) for p in snapshot.positions]
+        widths = [max(len(r[c]) for r in rows) for c in range(5)]
+        lines += ["  " + "  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    if result is None:
+        lines.append("risk: not checked (--no-risk)")
+    elif not result.violations:
+        lines.append("risk: within every portfolio limit")
+    else:
+        verdict = "BLOCKING" if not result.allowed else "warning only (block_on_violation = false)"
+        lines.append(f"risk: {len(result.violations)} violation(s), {verdict}")
+        lines += [f"  {v.message}" for v in result.violations]
+    if recorded:
+        lines.append("recorded in the portfolio history (peaktrade portfolio history)")
+    return "\n".join(lines)
+
+
+@portfolio.command("history")
+@click.option("--since", metavar="WHEN", help=_SINCE_HELP)
+@click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_env
+def portfolio_history(env: Env, since: str | None, limit: int, as_json: bool) -> None:
+    """Recorded portfolio snapshots (`peaktrade portfolio --record`), newest first."""
+    from peaktrade_core.riskrecords import RiskRecords
+
+    rows = RiskRecords(env.store).portfolio_history(since=_since(since), limit=limit)
+    if as_json:
+        echo_json(rows)
+        return
+    if not rows:
+        click.echo("no portfolio snapshots recorded (record one with `peaktrade portfolio --record`)")
+        return
+    table = [("TIME", "SOURCE", "EQUITY", "CASH", "EXPOSURE", "POSITIONS", "REALIZED PNL")]
+    for r in rows:
+        table.append(
+            (r["time"], r["source"], _number(r["equity"]), _number(r["cash"]), _number(r["total_exposure"]),
+             str(r["open_positions"]), _number(r["realized_pnl"]))
+        )
+    widths = [max(len(r[c]) for r in table) for c in range(len(table[0]))]
+    for r in table:
+        click.echo("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip())

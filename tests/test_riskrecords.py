@@ -1,0 +1,179 @@
+"""Risk records (RISK-3/4, PORT-3): every violation is stored with its run, order, limit and
+value in a real SQLite file; portfolio snapshots form a time series."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from peaktrade_core.config import PeakTradeConfig
+from peaktrade_core.orders import OrderExecutionResult, OrderFill, OrderRequest, OrderStatus
+from peaktrade_core.pipeline import ExecutionPipeline
+from peaktrade_core.portfolio import LivePortfolioMonitor
+from peaktrade_core.risk import LiveRiskConfig, PortfolioState, RiskViolation, ViolationCode
+from peaktrade_core.riskrecords import RiskRecords
+from peaktrade_core.state import StateStore
+
+OFF = dict(max_orders_per_second=0, max_orders_per_minute=0, duplicate_window_seconds=0, runaway_max_executions=0, price_collar_pct=0)
+
+
+class Clock:
+    def __init__(self, now: float = 1_700_000_000.0):
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Filler:
+    """Fills every order at its reference price and remembers what it received."""
+
+    name, sends_real_orders = "filler", False
+
+    def __init__(self):
+        self.received: list[OrderRequest] = []
+
+    def execute_orders(self, orders):
+        self.received += orders
+        return [
+            OrderExecutionResult(o, OrderStatus.FILLED, fills=[OrderFill(o.client_order_id, o.symbol, o.side, o.quantity, o.price)])
+            for o in orders
+        ]
+
+    def cancel_order(self, client_order_id):
+        return False
+
+
+def order(symbol="BTC/EUR", qty=0.01, price=40_000.0, ref="row") -> OrderRequest:
+    return OrderRequest(symbol, "buy", qty, reference_price=price, source_ref=ref)
+
+
+def notional_violation(index: int, value: float = 400.0) -> RiskViolation:
+    return RiskViolation(
+        ViolationCode.ORDER_NOTIONAL.value, f"max_order_notional: order notional {value:.2f} > limit 300.00",
+        index, "BTC/EUR", 300.0, value, plugin="risk-limits",
+    )
+
+
+def test_violations_survive_a_restart_with_run_order_limit_and_value(tmp_path):
+    orders = [order(ref="a"), order("ETH/EUR", ref="b")]
+    violations = [
+        notional_violation(0),
+        RiskViolation("max_daily_loss_abs", "max_daily_loss_abs: daily loss 600.00 > limit 500.00", None, None, 500.0, 600.0, "risk-limits"),
+    ]
+    store = StateStore.in_dir(tmp_path)
+    RiskRecords(store, clock=Clock()).record_violations("run-1", 3, orders, violations, blocked=True)
+    store.close()
+
+    rows = RiskRecords(StateStore.in_dir(tmp_path)).query()
+    assert [r["code"] for r in rows] == ["max_daily_loss_abs", "max_order_notional"]  # newest first
+    loss, notional = rows
+    assert notional == {
+        "time": "2023-11-14T22:13:20.000+00:00",
+        "timestamp": 1_700_000_000.0,
+        "run_id": "run-1",
+        "batch": 3,
+        "client_order_id": orders[0].client_order_id,
+        "symbol": "BTC/EUR",
+        "code": "max_order_notional",
+        "limit": 300.0,
+        "value": 400.0,
+        "message": "max_order_notional: order notional 400.00 > limit 300.00",
+        "plugin": "risk-limits",
+        "blocked": True,
+    }
+    # a whole-batch violation names no order
+    assert (loss["client_order_id"], loss["symbol"], loss["limit"], loss["value"]) == (None, None, 500.0, 600.0)
+
+
+def test_symbol_comes_from_the_order_when_the_violation_has_none():
+    records = RiskRecords(StateStore(":memory:"))
+    records.record_violations(None, 0, [order("ETH/EUR")], [RiskViolation("custom", "custom: no", 0, plugin="mine")], blocked=True)
+    assert records.query()[0]["symbol"] == "ETH/EUR"
+
+
+def test_warn_only_violations_are_recorded_as_not_blocking_but_a_failed_plugin_always_blocks():
+    records = RiskRecords(StateStore(":memory:"))
+    plugin_failed = RiskViolation(ViolationCode.PLUGIN.value, "plugin_failed: risk plugin x failed", plugin="x")
+    records.record_violations("r", 0, [order()], [notional_violation(0), plugin_failed], blocked=False)
+    by_code = {r["code"]: r["blocked"] for r in records.query()}
+    assert by_code == {"max_order_notional": False, "plugin_failed": True}
+
+
+def test_query_filters_by_time_code_and_limit():
+    clock = Clock()
+    records = RiskRecords(StateStore(":memory:"), clock=clock)
+    for batch in range(3):
+        records.record_violations("r", batch, [order()], [notional_violation(0, 400.0 + batch)], blocked=True)
+        clock.now += 60
+    records.record_violations("r", 3, [order()], [RiskViolation("max_order_quantity", "max_order_quantity: q", 0)], blocked=True)
+
+    assert [r["batch"] for r in records.query(since=1_700_000_060.0)] == [3, 2, 1]
+    assert [r["value"] for r in records.query(code="max_order_notional")] == [402.0, 401.0, 400.0]
+    assert [r["batch"] for r in records.query(limit=2)] == [3, 2]
+    assert records.query(code="stale_reference_price") == []
+
+
+def test_no_violations_write_nothing():
+    records = RiskRecords(StateStore(":memory:"))
+    records.record_violations("r", 0, [order()], [], blocked=True)
+    assert records.query() == []
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([c.value for c in ViolationCode]),
+            st.one_of(st.none(), st.integers(0, 4)),
+            st.one_of(st.none(), st.floats(0, 1e12)),
+            st.one_of(st.none(), st.floats(-1e12, 1e12)),
+        ),
+        max_size=12,
+    ),
+    st.booleans(),
+)
+def test_every_violation_is_recorded_exactly_once_and_unchanged(items, blocked):
+    orders = [order(ref=str(i)) for i in range(5)]
+    violations = [RiskViolation(code, f"{code}: #{n}", index, None, limit, value) for n, (code, index, limit, value) in enumerate(items)]
+    records = RiskRecords(StateStore(":memory:"))
+    records.record_violations("run", 7, orders, violations, blocked=blocked)
+    rows = list(reversed(records.query()))
+    assert len(rows) == len(violations)
+    for row, v in zip(rows, violations, strict=True):
+        assert (row["code"], row["message"], row["limit"], row["value"]) == (v.code, v.message, v.limit, v.value)
+        assert row["client_order_id"] == (None if v.order_index is None else orders[v.order_index].client_order_id)
+        assert row["blocked"] == (blocked or v.code == ViolationCode.PLUGIN)
+
+
+def test_a_session_records_its_blocks_under_its_run_id_and_the_order_never_executes(tmp_path):
+    config = PeakTradeConfig(live_risk=LiveRiskConfig(**OFF, max_order_notional=300.0))
+    executor = Filler()
+    pipeline = ExecutionPipeline(config, store=StateStore.in_dir(tmp_path), executor=executor)
+    big, small = order(qty=0.01, ref="big"), order(qty=0.005, ref="small")
+    summary = pipeline.run([small, big, order(qty=0.001, ref="ok")])
+
+    rows = RiskRecords(StateStore.in_dir(tmp_path)).query()
+    assert [(r["run_id"], r["client_order_id"], r["code"], r["limit"], r["value"], r["blocked"]) for r in rows] == [
+        (summary.run_id, big.client_order_id, "max_order_notional", 300.0, 400.0, True)
+    ]
+    assert big not in executor.received and small in executor.received
+
+
+def test_portfolio_snapshots_form_a_time_series():
+    clock = Clock()
+    records = RiskRecords(StateStore(":memory:"), clock=clock)
+    state = PortfolioState(cash=10_000.0, starting_equity=10_000.0)
+    monitor = LivePortfolioMonitor(state, clock=clock)
+    records.record_portfolio(monitor.snapshot(), run_id="r1")
+    state.apply_fill("BTC/EUR", -0.1, 40_000.0)
+    clock.now += 3600
+    records.record_portfolio(monitor.snapshot(), run_id="r1", source="cli")
+
+    latest, first = records.portfolio_history()
+    assert first["open_positions"] == 0 and first["source"] == "state" and first["equity"] == 10_000.0
+    assert latest["source"] == "cli" and latest["run_id"] == "r1"
+    assert latest["positions"] == [{"symbol": "BTC/EUR", "size": -0.1, "mark_price": 40_000.0, "average_price": 40_000.0}]
+    assert (latest["cash"], latest["total_exposure"], latest["equity"]) == (14_000.0, 4_000.0, 10_000.0)
+    assert [r["timestamp"] for r in records.portfolio_history(since=clock.now)] == [clock.now]
+    assert len(records.portfolio_history(limit=1)) == 1
