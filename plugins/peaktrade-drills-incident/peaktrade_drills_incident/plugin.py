@@ -1,23 +1,40 @@
 """Incident drills (DRILL-5): what happens when something goes wrong mid-session.
 
 Each drill plays one incident in memory — the drill's own kill switch, a recorder or an
-in-memory fake venue behind the core's guard — and checks a stated expected outcome.
+in-memory fake venue behind the core's guard — and checks a stated expected outcome. The
+pipeline-level drills run the core's real :class:`~peaktrade_core.pipeline.ExecutionPipeline`
+on the drill's in-memory state store, with a plugin manager of the core's essential plugins
+only (safety gates, risk limits, log sinks): the incident, not one of the user's plugins,
+must decide, and configuring that manager with the drill's config touches nothing else.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from peaktrade_core.alerts import AlertDispatcher, AlertEvent, AlertLevel
 from peaktrade_core.drills import DrillContext, LiveDrillResult, LiveDrillScenario
-from peaktrade_core.environment import LIVE_CONFIRM_TOKEN, TradingMode
+from peaktrade_core.environment import LIVE_CONFIRM_TOKEN, EnvironmentConfig, TradingMode
 from peaktrade_core.exchange_executor import ExchangeOrderExecutor
-from peaktrade_core.orders import OrderRequest, OrderStatus, UnknownOutcomeError
-from peaktrade_core.risk import PreTradeControls, ViolationCode
+from peaktrade_core.hookspecs import hookimpl
+from peaktrade_core.orders import (
+    OrderExecutionResult,
+    OrderFill,
+    OrderRequest,
+    OrderStatus,
+    Side,
+    UnknownOutcomeError,
+)
+from peaktrade_core.plugins import PluginManager
+from peaktrade_core.risk import LiveRiskConfig, PreTradeControls, ViolationCode
+
+if TYPE_CHECKING:
+    from peaktrade_core.pipeline import ExecutionPipeline
 
 PACK = "drills-incident"
 SYMBOL = "BTC/USD"
@@ -40,11 +57,13 @@ _LIVE = {
 
 
 def _orders(tag: str, count: int) -> tuple[OrderRequest, ...]:
+    # distinct quantities: identical orders within the user's duplicate window would be
+    # blocked as duplicates, which is not the incident under test
     return tuple(
         OrderRequest(
             SYMBOL,
             "buy",
-            0.001,
+            round(0.001 * (i + 1), 6),
             reference_price=50_000.0,
             strategy="drill",
             source_ref=f"{tag}:{i}",
