@@ -1,0 +1,62 @@
+"""The bundled risk examples, run as a user runs them: `python -m peaktrade_core` in a
+checkout copy with the paper plugin and a fresh data dir."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def checkout(tmp_path):
+    for part in ("config", "examples/runaway", "examples/tight_risk", "examples/ma_crossover"):
+        shutil.copytree(ROOT / part, tmp_path / part, ignore=shutil.ignore_patterns("__pycache__"))
+    env = {**os.environ, "PEAK_TRADE_DATA_DIR": str(tmp_path / "data"), "PEAK_TRADE_PLUGINS": "paper"}
+    env.pop("PEAK_TRADE_CONFIG_PATH", None)
+    env.pop("PEAK_TRADE_DISABLE_PLUGINS", None)
+
+    def peaktrade(*args: str):
+        done = subprocess.run([sys.executable, "-m", "peaktrade_core", *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    return peaktrade
+
+
+def test_runaway_example_engages_the_kill_switch_and_blocks_the_rest(checkout):
+    summary = json.loads(checkout("--config", "examples/runaway/config.toml", "session", "run", "--orders", "examples/runaway/orders.csv", "--json"))
+    # batches of 50: the third brings 150 executions > 100, every later order meets the switch
+    assert summary["orders"] == 600 and summary["executor"] == "paper"
+    assert summary["by_status"] == {"filled": 150, "gate_blocked": 450}
+    [(reason, count)] = summary["blocks_by_reason"].items()
+    assert count == 450 and "kill switch engaged by runaway-throttle" in reason
+
+    switch = json.loads(checkout("status", "--json"))["kill_switch"]
+    assert switch["engaged"] is True and switch["operator"] == "runaway-throttle" and switch["source"] == "risk"
+    assert switch["reason"] == "runaway throttle: 150 executions within 60s > limit 100"
+    assert "ENGAGED by runaway-throttle" in checkout("status")
+
+
+def test_tight_risk_example_shows_blocks_by_code_and_records_them(checkout):
+    summary = json.loads(checkout("--config", "examples/tight_risk/config.toml", "session", "run", "--example", "--json"))
+    blocks = {reason.removeprefix("risk_blocked: "): n for reason, n in summary["blocks_by_reason"].items()}
+    assert set(blocks) == {"max_order_notional", "min_order_notional", "max_open_positions"}
+    assert summary["by_status"]["risk_blocked"] > 0
+
+    history = json.loads(checkout("--config", "examples/tight_risk/config.toml", "risk", "history", "--json", "--limit", "1000"))
+    assert {r["run_id"] for r in history} == {summary["run_id"]}
+    assert Counter(r["code"] for r in history) == blocks  # one record per block in the summary
+    limits = {r["code"]: r["limit"] for r in history}
+    assert limits == {"max_order_notional": 450.0, "min_order_notional": 300.0, "max_open_positions": 1.0}
+    for r in history:
+        assert r["blocked"] and r["client_order_id"] and r["value"] is not None
+        assert (r["value"] > r["limit"]) if r["code"] != "min_order_notional" else (r["value"] < r["limit"])
