@@ -67,11 +67,17 @@ def risk_history(env: Env, since: str | None, code: str | None, limit: int, as_j
 # -- portfolio ----------------------------------------------------------------------------
 
 
-def _last_finished_run(env: Env) -> LiveRunMetadata | None:
-    """The newest run with a final summary (a run still going or aborted has none)."""
+def _last_finished_run(env: Env) -> tuple[LiveRunMetadata | None, str | None]:
+    """The newest run with a final summary (a run still going or aborted has none), and a
+    note when a newer run exists without one."""
     from peaktrade_core.runlog import list_runs
 
-    return next((m for m in reversed(list_runs(env.store)) if m.summary), None)
+    runs = list_runs(env.store)
+    meta = next((m for m in reversed(runs) if m.summary), None)
+    if runs and runs[-1] is not meta:
+        newest = runs[-1]
+        return meta, f"the newest run {newest.run_id} ({newest.status}) has no final state; it is not included"
+    return meta, None
 
 
 def _snapshot_from_run(meta: LiveRunMetadata, starting_cash: float, timezone: str) -> LivePortfolioSnapshot:
@@ -117,7 +123,7 @@ def _risk_dict(result: Any) -> dict[str, Any]:
 @click.option("--config", "config_path", metavar="PATH", help="Config file (overrides the global --config).")
 @click.option("--no-risk", is_flag=True, help="Do not check the portfolio-level risk limits.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-@click.option("--starting-cash", type=click.FloatRange(min=0), help="Cash the portfolio started with (default: [execution] starting_cash).")
+@click.option("--starting-cash", type=click.FloatRange(min=0), metavar="X", help="Cash the portfolio started with (default: [execution] starting_cash).")
 @click.option("--record", is_flag=True, help="Append this snapshot to the portfolio history.")
 @click.pass_context
 def portfolio(ctx: click.Context, config_path: str | None, no_risk: bool, as_json: bool, starting_cash: float | None, record: bool) -> None:
@@ -127,13 +133,15 @@ def portfolio(ctx: click.Context, config_path: str | None, no_risk: bool, as_jso
     if config_path:
         env.config_path = config_path  # read lazily: nothing has loaded the config yet
     if ctx.invoked_subcommand is not None:
+        if no_risk or as_json or starting_cash is not None or record:
+            fail(f"--no-risk, --json, --starting-cash and --record belong to `peaktrade portfolio`; give `{ctx.invoked_subcommand}` its own options after its name")
         return
     from peaktrade_core.portfolio import LivePortfolioSnapshot
     from peaktrade_core.risk import LiveRiskLimits
 
     config = env.config
     cash = config.execution.starting_cash if starting_cash is None else starting_cash
-    meta = _last_finished_run(env)
+    meta, note = _last_finished_run(env)
     if meta is None:
         snapshot = LivePortfolioSnapshot(as_of=time.time(), cash=cash, realized_pnl=0.0, source="empty")
     else:
@@ -151,10 +159,13 @@ def portfolio(ctx: click.Context, config_path: str | None, no_risk: bool, as_jso
                 "snapshot": snapshot.to_dict(),
                 "risk": None if result is None else _risk_dict(result),
                 "recorded": record,
+                "note": note,
             }
         )
         return
     click.echo(render_portfolio(snapshot, meta, result, record))
+    if note:
+        click.echo(f"note: {note}")
 
 
 def render_portfolio(snapshot: LivePortfolioSnapshot, meta: LiveRunMetadata | None, result: Any, recorded: bool) -> str:

@@ -443,9 +443,13 @@ def _with_plugin(decision: GateDecision, plugin: str) -> GateDecision:
 
 
 def _reason_key(status: OrderStatus, reason: str) -> str:
-    """Group block reasons for the summary: the code before the first colon."""
-    head = reason.split(":", 1)[0] if ":" in reason[:60] else reason[:60]
-    return f"{status.value}: {head}"
+    """Group block reasons for the summary: a leading ``code:`` (risk violations), the kill
+    switch as one key, otherwise the reason itself (cut to 80 characters)."""
+    if reason.startswith("kill switch engaged"):
+        return f"{status.value}: kill switch engaged"
+    head, sep, _ = reason.partition(":")
+    key = head if sep and " " not in head else reason[:80]
+    return f"{status.value}: {key}"
 
 
 def _report_dict(report: GateReport, closed: list[GateDecision]) -> dict[str, Any]:

@@ -178,6 +178,9 @@ def test_portfolio_record_builds_the_history(tmp_path):
     assert latest["positions"] == [{"symbol": "BTC/EUR", "size": 0.02, "mark_price": 40_000.0, "average_price": None}]
     assert len(records_json("portfolio", "history", "--limit", "1")) == 1
 
+    misplaced = CliRunner().invoke(cli, ["portfolio", "--json", "history"])
+    assert misplaced.exit_code == 2 and "give `history` its own options after its name" in misplaced.output
+
     lines = invoke("portfolio", "history").output.splitlines()
     assert lines[0].split()[:3] == ["TIME", "SOURCE", "EQUITY"] and f"run:{run_id}" in lines[1]
 
@@ -185,3 +188,17 @@ def test_portfolio_record_builds_the_history(tmp_path):
 def test_portfolio_with_a_missing_config_fails_in_one_line():
     out = CliRunner().invoke(cli, ["portfolio", "--config", "missing.toml"])
     assert out.exit_code == 2 and len(out.output.strip().splitlines()) == 1 and "missing.toml" in out.output
+
+
+def test_portfolio_skips_a_newer_run_without_final_state_and_says_so(tmp_path):
+    from peaktrade_core.runlog import LiveRunLogger
+
+    finished = session(write_config(tmp_path / "c.toml"), [order(qty=0.02)])
+    store = StateStore.in_dir(os.environ["PEAK_TRADE_DATA_DIR"])
+    running = LiveRunLogger(store).start_run(mode="paper", effective_mode="paper")
+    store.close()
+
+    data = records_json("portfolio")
+    assert data["run_id"] == finished and data["snapshot"]["total_exposure"] == 800.0
+    assert data["note"] == f"the newest run {running} (running) has no final state; it is not included"
+    assert invoke("portfolio").output.splitlines()[-1].startswith(f"note: the newest run {running}")
