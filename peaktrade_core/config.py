@@ -15,7 +15,6 @@ import enum
 import hashlib
 import os
 import re
-import types
 import typing
 from collections.abc import Mapping
 from pathlib import Path
@@ -446,5 +445,4 @@ __all__ = [
     "StateConfig",
     "load_config",
     "structure_config",
-    "types",
 ]

@@ -18,7 +18,7 @@ Safety rules the core enforces around these hooks:
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pluggy
 
@@ -206,4 +206,4 @@ def hook_names() -> list[str]:
     return sorted(n for n, v in globals().items() if hasattr(v, PROJECT + "_spec"))
 
 
-__all__ = ["hookimpl", "hookspec", "hook_names", "Any"]
+__all__ = ["hookimpl", "hookspec", "hook_names"]
