@@ -39,3 +39,49 @@ def isolate(tmp_path: Path, monkeypatch: Any, plugins: str = "") -> Iterator[Non
     reset_plugin_manager()
     yield
     reset_plugin_manager()
+
+
+def live_environment(**overrides: Any) -> Any:
+    """An environment with every live gate open and the live limits set: live execution is
+    allowed (symbol ``BTC/EUR`` on exchange ``venue``). For tests of what happens *behind*
+    the gates — a venue adapter, the guard — and, with one override, of each closed gate."""
+    from attrs import evolve
+
+    from peaktrade_core.environment import LIVE_CONFIRM_TOKEN, EnvironmentConfig, TradingMode
+
+    env = EnvironmentConfig(
+        mode=TradingMode.LIVE,
+        enable_live_trading=True,
+        live_mode_armed=True,
+        live_dry_run_mode=False,
+        confirm_token=LIVE_CONFIRM_TOKEN,
+        max_live_notional_per_order=100_000.0,
+        max_live_notional_total=1_000_000.0,
+        live_allowed_symbols=("BTC/EUR",),
+        exchange="venue",
+        live_allowed_exchanges=("venue",),
+    )
+    return evolve(env, **overrides)
+
+
+class FillingExecutor:
+    """An executor for tests: fills every order at its price (limit, else reference) and
+    remembers what reached it."""
+
+    name = "filling"
+
+    def __init__(self, sends_real_orders: bool = False):
+        self.sends_real_orders = sends_real_orders
+        self.received: list[Any] = []
+
+    def execute_orders(self, orders: Any) -> list[Any]:
+        from peaktrade_core.orders import OrderExecutionResult, OrderFill, OrderStatus
+
+        self.received += orders
+        return [
+            OrderExecutionResult(o, OrderStatus.FILLED, fills=[OrderFill(o.client_order_id, o.symbol, o.side, o.quantity, o.price)])
+            for o in orders
+        ]
+
+    def cancel_order(self, client_order_id: str) -> bool:
+        return False

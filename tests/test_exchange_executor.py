@@ -11,7 +11,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from peaktrade_core.environment import LIVE_CONFIRM_TOKEN, EnvironmentConfig, TradingMode
 from peaktrade_core.exchange_executor import ExchangeOrderExecutor, result_from_response
 from peaktrade_core.executors import GuardedExecutor, create_order_executor
 from peaktrade_core.hookspecs import hookimpl
@@ -25,7 +24,7 @@ from peaktrade_core.orders import (
     UnknownOutcomeError,
 )
 from peaktrade_core.state import StateStore
-from peaktrade_core.testing import registered_plugin
+from peaktrade_core.testing import live_environment, registered_plugin
 
 PRICE = 50_000.0
 
@@ -359,18 +358,7 @@ def test_never_a_duplicate_and_never_reports_an_order_as_not_placed_when_it_was(
 
 # -- selection and the guard -------------------------------------------------------------------
 
-OPEN_LIVE = EnvironmentConfig(
-    mode=TradingMode.LIVE,
-    enable_live_trading=True,
-    live_mode_armed=True,
-    live_dry_run_mode=False,
-    confirm_token=LIVE_CONFIRM_TOKEN,
-    max_live_notional_per_order=100_000.0,
-    max_live_notional_total=1_000_000.0,
-    live_allowed_symbols=("BTC/EUR",),
-    exchange="fakevenue",
-    live_allowed_exchanges=("fakevenue",),
-)
+OPEN_LIVE = live_environment(exchange="fakevenue", live_allowed_exchanges=("fakevenue",))
 
 
 class VenuePlugin:

@@ -31,20 +31,14 @@ from peaktrade_core.gates import (
 from peaktrade_core.orders import OrderExecutionResult, OrderRequest, OrderStatus
 from peaktrade_core.pipeline import ExecutionPipeline
 from peaktrade_core.state import StateStore
-from peaktrade_core.testing import registered_plugin
+from peaktrade_core.testing import live_environment, registered_plugin
 
 ENGAGED = KillSwitchState(True, "alice", "drill", "2026-01-01T00:00:00+00:00", "cli")
 
 #: every environment gate open: live execution allowed
-OPEN = EnvironmentConfig(
-    mode=TradingMode.LIVE,
-    enable_live_trading=True,
-    live_mode_armed=True,
-    live_dry_run_mode=False,
-    confirm_token=LIVE_CONFIRM_TOKEN,
+OPEN = live_environment(
     max_live_notional_per_order=1000.0,
     max_live_notional_total=5000.0,
-    live_allowed_symbols=("BTC/EUR",),
     exchange="kraken",
     live_allowed_exchanges=("kraken",),
 )

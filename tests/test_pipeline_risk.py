@@ -8,11 +8,11 @@ import pytest
 from peaktrade_core import hookimpl
 from peaktrade_core.config import PeakTradeConfig
 from peaktrade_core.environment import LIVE_CONFIRM_TOKEN, EnvironmentConfig, TradingMode
-from peaktrade_core.orders import OrderExecutionResult, OrderFill, OrderRequest, OrderStatus
+from peaktrade_core.orders import OrderRequest, OrderStatus
 from peaktrade_core.pipeline import ExecutionPipeline
 from peaktrade_core.risk import LiveRiskConfig
 from peaktrade_core.state import StateStore
-from peaktrade_core.testing import registered_plugin
+from peaktrade_core.testing import FillingExecutor, registered_plugin
 
 OFF = dict(max_orders_per_second=0, max_orders_per_minute=0, duplicate_window_seconds=0, runaway_max_executions=0, price_collar_pct=0)
 LIVE = EnvironmentConfig(
@@ -22,23 +22,7 @@ LIVE = EnvironmentConfig(
 )
 
 
-class Filler:
-    """Fills every order at its reference price."""
-
-    name, sends_real_orders = "filler", False
-
-    def __init__(self):
-        self.received: list[OrderRequest] = []
-
-    def execute_orders(self, orders):
-        self.received += orders
-        return [
-            OrderExecutionResult(o, OrderStatus.FILLED, fills=[OrderFill(o.client_order_id, o.symbol, o.side, o.quantity, o.price)])
-            for o in orders
-        ]
-
-    def cancel_order(self, client_order_id):
-        return False
+Filler = FillingExecutor
 
 
 def run(limits: dict, orders: list[OrderRequest], env: EnvironmentConfig | None = None, clock=None) -> tuple[ExecutionPipeline, list]:

@@ -7,12 +7,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from peaktrade_core.config import PeakTradeConfig
-from peaktrade_core.orders import OrderExecutionResult, OrderFill, OrderRequest, OrderStatus
+from peaktrade_core.orders import OrderRequest
 from peaktrade_core.pipeline import ExecutionPipeline
 from peaktrade_core.portfolio import LivePortfolioMonitor
 from peaktrade_core.risk import LiveRiskConfig, PortfolioState, RiskViolation, ViolationCode
 from peaktrade_core.riskrecords import RiskRecords
 from peaktrade_core.state import StateStore
+from peaktrade_core.testing import FillingExecutor
 
 OFF = dict(max_orders_per_second=0, max_orders_per_minute=0, duplicate_window_seconds=0, runaway_max_executions=0, price_collar_pct=0)
 
@@ -25,23 +26,7 @@ class Clock:
         return self.now
 
 
-class Filler:
-    """Fills every order at its reference price and remembers what it received."""
-
-    name, sends_real_orders = "filler", False
-
-    def __init__(self):
-        self.received: list[OrderRequest] = []
-
-    def execute_orders(self, orders):
-        self.received += orders
-        return [
-            OrderExecutionResult(o, OrderStatus.FILLED, fills=[OrderFill(o.client_order_id, o.symbol, o.side, o.quantity, o.price)])
-            for o in orders
-        ]
-
-    def cancel_order(self, client_order_id):
-        return False
+Filler = FillingExecutor
 
 
 def order(symbol="BTC/EUR", qty=0.01, price=40_000.0, ref="row") -> OrderRequest:

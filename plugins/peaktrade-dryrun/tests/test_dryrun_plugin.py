@@ -9,28 +9,18 @@ from typing import Any
 import attrs
 import pytest
 from peaktrade_core.config import ExecutionConfig, PeakTradeConfig
-from peaktrade_core.environment import LIVE_CONFIRM_TOKEN, EnvironmentConfig, TradingMode
+from peaktrade_core.environment import EnvironmentConfig, TradingMode
 from peaktrade_core.executors import GuardedExecutor, NoExecutorError, create_order_executor
 from peaktrade_core.killswitch import KillSwitch
 from peaktrade_core.log import captured
 from peaktrade_core.orders import OrderRequest, OrderStatus
 from peaktrade_core.plugins import get_plugin_manager
 from peaktrade_core.state import StateStore
+from peaktrade_core.testing import live_environment
 
 from peaktrade_dryrun import LiveOrderExecutor, TestnetOrderExecutor
 
-OPEN_LIVE = EnvironmentConfig(
-    mode=TradingMode.LIVE,
-    enable_live_trading=True,
-    live_mode_armed=True,
-    live_dry_run_mode=False,
-    confirm_token=LIVE_CONFIRM_TOKEN,
-    max_live_notional_per_order=100_000.0,
-    max_live_notional_total=1_000_000.0,
-    live_allowed_symbols=("BTC/EUR",),
-    exchange="venue",
-    live_allowed_exchanges=("venue",),
-)
+OPEN_LIVE = live_environment()
 
 
 class RecordingVenue:
