@@ -81,31 +81,31 @@ def _last_finished_run(env: Env) -> tuple[LiveRunMetadata | None, str | None]:
 
 
 def _snapshot_from_run(meta: LiveRunMetadata, starting_cash: float, timezone: str) -> LivePortfolioSnapshot:
-    """The portfolio as the run left it. The summary holds sizes, exposures and PnL; the
-    mark is exposure / |size|; cash follows from equity = starting cash + PnL. The run's
-    PnL counts as today's only if it ended today (in the risk time zone)."""
+    """The portfolio as the run left it: sizes, marks, average prices and cash from the
+    run's summary. (Runs recorded before summaries carried marks and cash: the mark is
+    exposure / |size| and cash follows from equity = starting cash + PnL.) The run's PnL
+    counts as today's only if it ended today (in the risk time zone)."""
     from peaktrade_core.portfolio import LivePortfolioSnapshot, LivePositionSnapshot
 
     summary = meta.summary
     exposures = summary.get("exposure_by_symbol", {})
+    marks = summary.get("marks") or {s: e / abs(summary["positions"][s]) for s, e in exposures.items() if summary.get("positions", {}).get(s)}
+    averages = summary.get("average_prices", {})
     positions = tuple(
-        LivePositionSnapshot(
-            symbol=symbol,
-            size=size,
-            mark_price=exposures[symbol] / abs(size) if symbol in exposures else None,
-        )
+        LivePositionSnapshot(symbol=symbol, size=size, mark_price=marks.get(symbol), average_price=averages.get(symbol))
         for symbol, size in sorted(summary.get("positions", {}).items())
         if size
     )
     pnl = summary.get("realized_pnl", 0.0) + summary.get("unrealized_pnl", 0.0)
     market_value = sum(p.size * p.mark_price for p in positions if p.mark_price is not None)
+    cash = summary["cash"] if "cash" in summary and summary.get("starting_cash") == starting_cash else starting_cash + pnl - market_value
     ended = meta.ended_at or meta.started_at
     zone = ZoneInfo(timezone)
     today = datetime.fromisoformat(ended).astimezone(zone).date() == datetime.now(zone).date()
     return LivePortfolioSnapshot(
         as_of=datetime.fromisoformat(ended).timestamp(),
         positions=positions,
-        cash=starting_cash + pnl - market_value,
+        cash=cash,
         realized_pnl=summary.get("realized_pnl"),
         daily_pnl=pnl if today else None,
         day_start_equity=starting_cash if today else None,

@@ -71,6 +71,10 @@ class SessionSummary:
     total_exposure: float = 0.0
     exposure_by_symbol: dict[str, float] = field(factory=dict)
     positions: dict[str, float] = field(factory=dict)
+    average_prices: dict[str, float] = field(factory=dict)
+    marks: dict[str, float] = field(factory=dict)
+    cash: float = 0.0
+    starting_cash: float = 0.0
     seconds: float = 0.0
     status: str = "finished"
 
@@ -92,6 +96,10 @@ class SessionSummary:
             "total_exposure": round(self.total_exposure, 8),
             "exposure_by_symbol": {k: round(v, 8) for k, v in sorted(self.exposure_by_symbol.items())},
             "positions": dict(sorted(self.positions.items())),
+            "average_prices": {k: round(v, 10) for k, v in sorted(self.average_prices.items())},
+            "marks": {k: round(v, 10) for k, v in sorted(self.marks.items())},
+            "cash": round(self.cash, 8),
+            "starting_cash": self.starting_cash,
             "seconds": round(self.seconds, 3),
             "orders_per_second": round(self.orders / self.seconds) if self.seconds else None,
         }
@@ -428,6 +436,10 @@ class ExecutionPipeline:
             summary.realized_pnl = p.realized_pnl
             summary.unrealized_pnl = p.unrealized_pnl()
             summary.positions = dict(p.positions)
+            summary.average_prices = {s: p.average_prices[s] for s in p.positions if s in p.average_prices}
+            summary.marks = {s: p.mark(s) for s in p.positions}
+            summary.cash = p.cash
+            summary.starting_cash = self.config.execution.starting_cash
             summary.exposure_by_symbol = {s: p.exposure(s) for s in p.positions}
             summary.total_exposure = sum(summary.exposure_by_symbol.values())
             if self.runlog is not None and self.run_id is not None:

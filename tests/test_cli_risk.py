@@ -175,7 +175,7 @@ def test_portfolio_record_builds_the_history(tmp_path):
     latest, first = records_json("portfolio", "history")
     assert (first["source"], first["run_id"], first["open_positions"]) == ("empty", None, 0)
     assert (latest["source"], latest["run_id"], latest["total_exposure"]) == (f"run:{run_id}", run_id, 800.0)
-    assert latest["positions"] == [{"symbol": "BTC/EUR", "size": 0.02, "mark_price": 40_000.0, "average_price": None}]
+    assert latest["positions"] == [{"symbol": "BTC/EUR", "size": 0.02, "mark_price": 40_000.0, "average_price": 40_000.0}]
     assert len(records_json("portfolio", "history", "--limit", "1")) == 1
 
     misplaced = CliRunner().invoke(cli, ["portfolio", "--json", "history"])
