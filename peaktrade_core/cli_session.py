@@ -114,9 +114,9 @@ def session_run(env: Env, orders_file: str | None, example: bool, skip_invalid: 
     try:
         if show_progress and total:
             with click.progressbar(length=total, label="orders", file=sys.stderr) as bar:
-                summary = pipeline.run(orders, strategy=strategy or strategy_name, strategy_params=params, progress=bar.update)
+                summary = pipeline.run(orders, strategy=strategy or strategy_name, strategy_params=params, progress=bar.update, skipped=skipped)
         else:
-            summary = pipeline.run(orders, strategy=strategy or strategy_name, strategy_params=params)
+            summary = pipeline.run(orders, strategy=strategy or strategy_name, strategy_params=params, skipped=skipped)
     finally:
         if pipeline.alerts is not None:
             pipeline.alerts.close()

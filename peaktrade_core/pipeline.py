@@ -394,8 +394,12 @@ class ExecutionPipeline:
         strategy_params: Mapping[str, Any] | None = None,
         operator: str | None = None,
         progress: Callable[[int], None] | None = None,
+        skipped: Sequence[Any] = (),
     ) -> SessionSummary:
-        """Stream ``orders`` through the pipeline in batches; return the session summary."""
+        """Stream ``orders`` through the pipeline in batches; return the session summary.
+
+        ``skipped``: rows of the source that were not valid orders (filled while ``orders``
+        streams); they are recorded in the run log when the session ends."""
         report = evaluate_gates(self.env, self.kill_switch.state())
         summary = SessionSummary(None, self.env.mode.value, report.effective_mode.value, self.executor.name)
         self.summary = summary
@@ -443,6 +447,9 @@ class ExecutionPipeline:
             summary.exposure_by_symbol = {s: p.exposure(s) for s in p.positions}
             summary.total_exposure = sum(summary.exposure_by_symbol.values())
             if self.runlog is not None and self.run_id is not None:
+                if skipped:
+                    self.runlog.record_event(self.run_id, "skipped_rows", {"rows": [str(row) for row in skipped]})
+                    self.runlog.commit()
                 self.runlog.finish_run(self.run_id, status, summary.to_dict())
             self._alert(AlertLevel.INFO, "session_end", f"session {summary.run_id} {status}: {summary.orders} orders", run_id=summary.run_id)
         return summary
