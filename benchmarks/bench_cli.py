@@ -16,7 +16,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from _util import median_ms, table, wall_times  # noqa: E402
 
-
 FLOOR = (
     "import pluggy, click; from importlib.metadata import entry_points; "
     "[ep.load() for ep in entry_points(group='peaktrade')]"
