@@ -159,12 +159,13 @@ def orders() -> None:
 @pass_env
 def orders_preview(env: Env, file: str, as_json: bool) -> None:
     """Risk and gate results per order; nothing is executed (seed: preview_live_orders)."""
+    from peaktrade_core.gates import evaluate_gates
     from peaktrade_core.orderfile import read_orders
-    from peaktrade_core.pipeline import NullExecutor
+    from peaktrade_core.pipeline import NullExecutor, batched
 
     _checked_file_orders(file, skip_invalid=False)
     pipeline = _make_pipeline(env, record=False, executor=NullExecutor())
-    rows = [row for batch in _chunks(read_orders(file), env.config.execution.batch_size) for row in pipeline.preview(batch)]
+    rows = [row for batch in batched(read_orders(file), env.config.execution.batch_size) for row in pipeline.preview(batch)]
     if as_json:
         echo_json(rows)
         return
@@ -177,16 +178,5 @@ def orders_preview(env: Env, file: str, as_json: bool) -> None:
         for g in row["gate_blocks"]:
             click.echo(f"    gate  {g}")
     blocked = sum(1 for r in rows if not r["would_pass"])
-    click.echo(f"{len(rows)} orders: {len(rows) - blocked} would pass, {blocked} blocked (effective mode {pipeline_mode(pipeline)})")
-
-
-def pipeline_mode(pipeline: Any) -> str:
-    from peaktrade_core.gates import evaluate_gates
-
-    return evaluate_gates(pipeline.env, pipeline.kill_switch.state()).effective_mode.value
-
-
-def _chunks(items: Any, size: int) -> Iterator[list[Any]]:
-    from peaktrade_core.pipeline import batched
-
-    return batched(items, size)
+    mode = evaluate_gates(pipeline.env, pipeline.kill_switch.state()).effective_mode.value
+    click.echo(f"{len(rows)} orders: {len(rows) - blocked} would pass, {blocked} blocked (effective mode {mode})")
