@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Set up a virtual environment with the core and every bundled plugin, then run something.
 
-    python3 dev.py demo    # the main job on the bundled example
-    python3 dev.py test    # every test: core, plugins, examples
+    python3 ./dev.py demo    # the main job on the bundled example
+    python3 ./dev.py test    # every test: core, plugins, examples
 
 Needs nothing but Python >= 3.11. The environment lives in .venv (override: PEAK_TRADE_VENV).
 """

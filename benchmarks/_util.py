@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import sqlite3
 import statistics
 import subprocess
 import time
+from pathlib import Path
 
 
 def wall_times(cmd: list[str], runs: int, env: dict[str, str] | None = None) -> list[float]:
@@ -23,3 +25,20 @@ def median_ms(times: list[float]) -> float:
 def table(rows: list[tuple[str, ...]]) -> str:
     widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)) for r in rows)
+
+
+def synced_insert_seconds(path: Path, n: int) -> float:
+    """The disk's limit for per-order durability: ``n`` one-row transactions, each synced
+    (SQLite WAL, ``synchronous=FULL``). Returns the seconds taken."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("CREATE TABLE plain (seq INTEGER PRIMARY KEY, payload TEXT)")
+    start = time.perf_counter()
+    for i in range(n):
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("INSERT INTO plain VALUES (?, ?)", (i, "x" * 100))
+        conn.execute("COMMIT")
+    elapsed = time.perf_counter() - start
+    conn.close()
+    return elapsed

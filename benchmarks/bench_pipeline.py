@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _util import table  # noqa: E402
+from _util import synced_insert_seconds, table  # noqa: E402
 
 from peaktrade_core.config import ExecutionConfig, PeakTradeConfig  # noqa: E402
 from peaktrade_core.orders import OrderRequest  # noqa: E402
@@ -83,22 +83,8 @@ def run_session(orders: list[OrderRequest], durability: str) -> tuple[float, lis
 
 
 def raw_synced_rows(n: int) -> float:
-    """The disk's limit for per-order durability: one synced one-row transaction each."""
-    import sqlite3
-
     with tempfile.TemporaryDirectory() as tmp:
-        conn = sqlite3.connect(Path(tmp) / "raw.sqlite3", isolation_level=None)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=FULL")
-        conn.execute("CREATE TABLE t (a INTEGER, b TEXT)")
-        start = time.perf_counter()
-        for i in range(n):
-            conn.execute("BEGIN")
-            conn.execute("INSERT INTO t VALUES (?, ?)", (i, "x" * 60))
-            conn.execute("COMMIT")
-        elapsed = time.perf_counter() - start
-        conn.close()
-        return n / elapsed
+        return n / synced_insert_seconds(Path(tmp) / "raw.sqlite3", n)
 
 
 def baseline(orders: list[OrderRequest]) -> float:

@@ -13,9 +13,13 @@ from __future__ import annotations
 
 import argparse
 import sqlite3
+import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _util import synced_insert_seconds  # noqa: E402
 
 from peaktrade_core.orders import OrderExecutionResult, OrderFill, OrderRequest, OrderStatus
 from peaktrade_core.runlog import LiveRunLogger, verify_run
@@ -57,21 +61,6 @@ def baseline_batch(path: Path, results: list[OrderExecutionResult], n: int) -> f
     return elapsed
 
 
-def baseline_synced(path: Path, n: int) -> float:
-    conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=FULL")
-    conn.execute("CREATE TABLE plain (seq INTEGER PRIMARY KEY, payload TEXT)")
-    start = time.perf_counter()
-    for i in range(n):
-        conn.execute("BEGIN IMMEDIATE")
-        conn.execute("INSERT INTO plain VALUES (?, ?)", (i, "x" * 100))
-        conn.execute("COMMIT")
-    elapsed = time.perf_counter() - start
-    conn.close()
-    return elapsed
-
-
 def logger_run(store: StateStore, durability: str, results: list[OrderExecutionResult], n: int) -> tuple[float, str]:
     log = LiveRunLogger(store, durability)
     run_id = log.start_run(mode="paper", effective_mode="paper", strategy="bench")
@@ -103,7 +92,7 @@ def main() -> None:
         verified = verify_run(store, run_id)
         verify_s = time.perf_counter() - t0
         assert verified.ok, verified.problems
-        synced_base = baseline_synced(d / "synced.sqlite3", args.synced)
+        synced_base = synced_insert_seconds(d / "synced.sqlite3", args.synced)
         synced_store = StateStore(d / "order.sqlite3")
         synced, _ = logger_run(synced_store, "order", results, args.synced)
         size = (d / "batch.sqlite3").stat().st_size + (d / "batch.sqlite3-wal").stat().st_size

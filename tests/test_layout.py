@@ -45,3 +45,10 @@ def test_nox_lists_the_core_session_and_one_session_per_package():
     assert "* core" in listing
     for pyproject in [*ROOT.glob("plugins/*/pyproject.toml"), *ROOT.glob("examples/*/pyproject.toml")]:
         assert f"plugin(package='{pyproject.parent.name}')" in listing
+
+
+def test_ci_runs_the_readme_test_command():
+    readme = (ROOT / "README.md").read_text()
+    ci = (ROOT / ".ci" / "run").read_text()
+    command = "python3 ./dev.py test"
+    assert command in readme and command in ci
