@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Set up a virtual environment with the core and every bundled plugin, then run something.
 
-    python3 ./dev.py demo    # the main job on the bundled example
-    python3 ./dev.py test    # every test: core, plugins, examples
+    python3 ./dev.py demo        # the main job on the bundled example
+    python3 ./dev.py test        # every test: core, plugins, examples
+    python3 ./dev.py isolation   # the core alone, then each package alone with the core (nox)
+    python3 ./dev.py lint        # ruff
 
 Needs nothing but Python >= 3.11. The environment lives in .venv (override: PEAK_TRADE_VENV).
 """
@@ -62,6 +64,12 @@ def main() -> None:
         setup()
         dirs = ["tests", *(str(p.relative_to(ROOT) / "tests") for p in packages() if (p / "tests").is_dir())]
         run(BIN / "python", "-m", "pytest", "-q", *dirs, *extra)
+    elif task == "isolation":
+        setup()  # nox comes with the dev extra; each session builds its own environment
+        run(BIN / "nox", "-s", "core", "plugin", *extra)
+    elif task == "lint":
+        setup()
+        run(BIN / "ruff", "check", ".")
     else:
         print(__doc__)
         sys.exit(0 if task == "help" else 2)

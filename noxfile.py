@@ -4,6 +4,7 @@
     nox -s core                         # core tests, no plugin installed
     nox -s "plugin(peaktrade-paper)"    # core + that plugin only, its own tests
     nox -s all                          # everything installed, every test suite
+    nox -s explore                      # as `all`, hypothesis searching fresh random examples
     nox -s lint bench
 
 PEAK_TRADE_NOX_PACKAGES=peaktrade-paper,peaktrade-dryrun narrows the per-package sessions.
@@ -18,7 +19,7 @@ from pathlib import Path
 import nox
 
 ROOT = Path(__file__).parent
-nox.options.sessions = ["core", "plugin", "lint"]
+nox.options.sessions = ["core", "plugin", "lint"]  # `nox` alone: what CI runs besides the full suite
 nox.options.reuse_existing_virtualenvs = True
 
 
@@ -46,7 +47,7 @@ def core(session: nox.Session) -> None:
 
 
 @nox.session
-@nox.parametrize("package", list(PACKAGES))
+@nox.parametrize("package", list(PACKAGES), ids=list(PACKAGES))
 def plugin(session: nox.Session, package: str) -> None:
     """Core + one package, nothing else: proves it installs and works on its own."""
     path = PACKAGES[package]
@@ -59,6 +60,16 @@ def all(session: nox.Session) -> None:  # noqa: A001 - the session's name on the
     """Everything installed; every suite, the core's included."""
     editable = [arg for p in PACKAGES.values() for arg in ("-e", installable(p))]
     session.install("-e", ".[test]", *editable)
+    session.run("pytest", "-q", "tests", *(str(p / "tests") for p in PACKAGES.values()), *session.posargs)
+
+
+@nox.session
+def explore(session: nox.Session) -> None:
+    """Every suite with hypothesis exploring: random seeds, 1,000 examples per property.
+    CI runs the fixed-seed profile (conftest.py) so its verdict never changes by chance."""
+    editable = [arg for p in PACKAGES.values() for arg in ("-e", installable(p))]
+    session.install("-e", ".[test]", *editable)
+    session.env["HYPOTHESIS_PROFILE"] = "explore"
     session.run("pytest", "-q", "tests", *(str(p / "tests") for p in PACKAGES.values()), *session.posargs)
 
 

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.needs_plugins("peaktrade-paper")  # runs a real paper session
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

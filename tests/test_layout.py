@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import tomllib
@@ -44,7 +45,16 @@ def test_nox_lists_the_core_session_and_one_session_per_package():
     listing = subprocess.run([nox, "-l", "-f", str(ROOT / "noxfile.py")], capture_output=True, text=True, check=True).stdout
     assert "* core" in listing
     for pyproject in [*ROOT.glob("plugins/*/pyproject.toml"), *ROOT.glob("examples/*/pyproject.toml")]:
-        assert f"plugin(package='{pyproject.parent.name}')" in listing
+        assert f"* plugin({pyproject.parent.name})" in listing
+    # every session the docs tell people to run exists under that name
+    named = {
+        m
+        for doc in [ROOT / "README.md", ROOT / "noxfile.py", *(ROOT / "docs").glob("*.md")]
+        for m in re.findall(r'nox -s "?([a-z]+(?:\([\w-]+\))?)', doc.read_text())
+    }
+    assert named, "the docs name no nox session"
+    for session in named:
+        assert f" {session} " in listing.replace("\n", " \n"), f"docs name nox session {session!r}, which does not exist"
 
 
 def test_ci_runs_the_readme_test_command():
@@ -52,3 +62,5 @@ def test_ci_runs_the_readme_test_command():
     ci = (ROOT / ".ci" / "run").read_text()
     command = "python3 ./dev.py test"
     assert command in readme and command in ci
+    # and the isolation sessions: the core alone, each package alone with the core
+    assert "python3 ./dev.py isolation" in ci and "python3 ./dev.py isolation" in readme

@@ -16,6 +16,8 @@ import pytest
 from peaktrade_core.runlog import list_runs, load_run_snapshot, verify_run
 from peaktrade_core.state import StateStore
 
+pytestmark = pytest.mark.needs_plugins("peaktrade-paper")  # runs a real paper session
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

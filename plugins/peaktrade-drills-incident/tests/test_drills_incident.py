@@ -9,7 +9,7 @@ from unittest.mock import patch
 
 import pytest
 from click.testing import CliRunner
-from hypothesis import given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 from peaktrade_drills_incident import plugin
 
@@ -204,12 +204,16 @@ def test_a_start_that_does_not_mark_aborted_runs_fails_the_restart_drill(config,
 
 @settings(max_examples=20, deadline=None)
 @given(offset=st.floats(0.0, 50.0, allow_nan=False))
+@example(offset=10.0)  # exactly at the tolerance: failed before divergence was rounded
+@example(offset=10.000001)
 def test_divergence_passes_exactly_within_the_tolerance(offset):
+    # the drill measures to a millionth of a bp; right at that rounding edge either verdict is fair
+    assume(abs(offset - (plugin.MAX_PRICE_DIVERGENCE_BPS + 5e-7)) > 1e-8)
     config = load_config(REPO / "config" / "config.toml")
     with patch.object(plugin, "SHADOW_QUOTE_OFFSET_BPS", offset):
         drill = run_one(config, "I7")
     assert drill.details["price_divergence_bps"] == pytest.approx(offset, abs=1e-6)
-    within = offset <= plugin.MAX_PRICE_DIVERGENCE_BPS + 1e-9
+    within = offset < plugin.MAX_PRICE_DIVERGENCE_BPS + 5e-7
     assert drill.passed is within, drill.violations
     if not within:
         assert any(
