@@ -27,6 +27,8 @@ def _config_or_problem(env: Env) -> tuple[Any, str | None]:
         return load_config(env.config_path), None
     except ConfigError as exc:
         return None, exc.lines[0] if exc.lines else "invalid config"
+    except Exception as exc:  # whatever is wrong with the file, the emergency stop works
+        return None, f"{env.config_path or 'config'}: {type(exc).__name__}: {exc}"
 
 
 def _data_dir(env: Env, config: Any, option: str | None) -> Path:
@@ -46,7 +48,7 @@ def _open(data_dir: Path, consequence: str = "") -> Any:
     try:
         return StateStore.in_dir(data_dir)
     except StateError as exc:
-        fail(f"{exc}{consequence}")
+        fail(f"{consequence}{exc}")
 
 
 # -- status -------------------------------------------------------------------------------
@@ -100,7 +102,8 @@ def kill(env: Env, reason: str | None, operator: str | None, release: bool, hist
         fail("--reason is required: say why you " + ("release" if release else "engage") + " the kill switch")
     config, config_problem = _config_or_problem(env)
     directory = _data_dir(env, config, data_dir)
-    not_done = "" if history else f"; the kill switch was NOT {'released' if release else 'engaged'}: see docs/operators.md"
+    # a damaged store: say plainly that nothing was recorded (the runbook says what to do)
+    not_done = "" if history else f"kill switch NOT {'released' if release else 'engaged'}: "
     store = _open(directory, not_done)
     try:
         switch = KillSwitch(store)
@@ -112,7 +115,7 @@ def kill(env: Env, reason: str | None, operator: str | None, release: bool, hist
     except KillSwitchError as exc:
         fail(str(exc))
     except sqlite3.DatabaseError as exc:
-        fail(f"state store {store.path}: {damage(exc)}{not_done}")
+        fail(f"{not_done}state store {store.path}: {damage(exc)}")
     action = "released" if release else "engaged"
     if as_json:
         echo_json({**{k: v for k, v in event.items() if k != "chain"}, "engaged": not release, "store": str(store.path)})

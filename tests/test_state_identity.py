@@ -19,16 +19,10 @@ from hypothesis import strategies as st
 from peaktrade_core.config import PeakTradeConfig
 from peaktrade_core.killswitch import KillSwitch
 from peaktrade_core.pipeline import ExecutionPipeline
-from peaktrade_core.state import (
-    IDENTITY_FILE,
-    STATE_FILE,
-    StateIdentityError,
-    StateStore,
-    check_state,
-    init_identity,
-)
+from peaktrade_core.state import STATE_FILE, StateStore
 from peaktrade_core.testing import FillingExecutor, live_environment
 
+IDENTITY_FILE = "peaktrade.identity"
 LIVE = """
 [environment]
 mode = "live"
@@ -78,6 +72,14 @@ def engaged_live_store(live: Path) -> None:
 
 
 # -- what it must show: a lost store cannot hide an engaged kill switch ------------------
+
+
+def test_fresh_data_dir_engaged_kill_switch_then_deleted_store_refuses_live_status(live, data_dir):
+    assert cli("kill", "--reason", "venue incident", config=live).returncode == 0
+    remove_store(data_dir)
+    status = cli("status", "--require-live", config=live)
+    refused(status, "live execution not allowed: state store", "never initialised")
+    assert "PROBLEM: state store" in status.stdout
 
 
 @pytest.mark.parametrize("loss", ["deleted", "truncated", "events deleted", "last event deleted"])
@@ -187,6 +189,8 @@ def test_config_set_refuses_state_data_dir_and_leaves_the_file_unchanged(tmp_pat
 
 
 def test_pipeline_refuses_live_on_an_uninitialised_store_and_paper_creates_one(tmp_path):
+    from peaktrade_core.state import StateIdentityError, check_state, init_identity
+
     live = PeakTradeConfig(environment=live_environment())
     with pytest.raises(StateIdentityError, match="live refused: state store .* never initialised"):
         ExecutionPipeline(live, store=StateStore(tmp_path / "a" / STATE_FILE), executor=FillingExecutor(), record=False)
@@ -207,6 +211,8 @@ actions = st.lists(st.sampled_from(["engage", "release"]), min_size=1, max_size=
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(history=actions, data=st.data())
 def test_deleting_any_kill_switch_events_is_detected(history, data):
+    from peaktrade_core.state import check_state, init_identity
+
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / STATE_FILE
         store = StateStore(path)
