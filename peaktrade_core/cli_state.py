@@ -49,6 +49,8 @@ def _open(data_dir: Path, consequence: str = "") -> Any:
         return StateStore.in_dir(data_dir)
     except StateError as exc:
         fail(f"{consequence}{exc}")
+    except (sqlite3.Error, OSError) as exc:  # unwritable data dir and the like
+        fail(f"{consequence}state store in {data_dir}: {getattr(exc, 'strerror', None) or exc}")
 
 
 # -- status -------------------------------------------------------------------------------

@@ -120,7 +120,9 @@ class StateStore:
             # (1,000 pages) checkpoints every few batches
             self._conn.execute("PRAGMA wal_autocheckpoint=10000")
             self._conn.execute("SELECT count(*) FROM sqlite_master").fetchone()  # damaged? say so now
-        except (sqlite3.Error, OSError) as exc:
+        except sqlite3.DatabaseError as exc:
+            if isinstance(exc, sqlite3.OperationalError):
+                raise  # cannot open (permissions, a sandbox): not a damaged file
             raise StateError(f"state store {self.path}: {damage(exc)}") from None
         self._lock = threading.RLock()
         self._schemas: set[str] = set()

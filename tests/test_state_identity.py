@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -230,3 +231,12 @@ def test_deleting_any_kill_switch_events_is_detected(history, data):
         reopened = StateStore(path)
         assert check_state(reopened).kind == "altered"
         reopened.close()
+
+
+def test_the_messages_point_to_runbooks_that_exist():
+    from peaktrade_core.state import damage
+
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "operators.md").read_text()
+    runbook = re.search(r"see '([^']+)' in docs/operators.md", damage(sqlite3.DatabaseError("file is not a database")))
+    assert runbook and f"### {runbook.group(1)}\n" in docs
+    assert "peaktrade state init --reason" in docs and "### First setup of testnet or live" in docs
