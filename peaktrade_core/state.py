@@ -88,11 +88,14 @@ def _state_data_dir(text: str) -> str | None:
         return value if isinstance(value, str) else None
     except (tomllib.TOMLDecodeError, AttributeError):
         pass
+    import re
+
     section = None
     for line in text.splitlines():
         stripped = line.strip()
-        if stripped.startswith("["):
-            section = stripped.strip("[] ")
+        header = re.match(r"\[\s*([^\]]*?)\s*\]", stripped)
+        if header:
+            section = header.group(1)
         elif section == "state" and stripped.partition("=")[0].strip() == "data_dir":
             try:
                 value = tomllib.loads("v = " + stripped.partition("=")[2])["v"]

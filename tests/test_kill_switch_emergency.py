@@ -181,3 +181,24 @@ def test_event_times_have_microseconds_and_old_second_rows_stay_readable(data_di
 
     assert cli("state", "init", "--reason", "upgrade").returncode == 0  # seals the old rows too
     assert check_state(StateStore.in_dir(data_dir)).kind == "ok"
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    data_dir=st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=40),
+    before=st.sampled_from(["", "[execution]\nbatch_size = 10\n", "# [state]\n"]),
+    broken=st.sampled_from(["", "[environment\n", 'x = "unterminated\n', "[live_risk]\nmax_order_notional = ]\n"]),
+)
+def test_kill_finds_the_same_data_dir_as_a_session_even_in_a_broken_config(tmp_path, monkeypatch, data_dir, before, broken):
+    """The store ``kill`` writes to is the one the bot on that config (before it broke) uses."""
+    import tomlkit
+
+    from peaktrade_core.config import load_config
+    from peaktrade_core.state import lenient_data_dir
+
+    monkeypatch.delenv("PEAK_TRADE_DATA_DIR", raising=False)
+    good = tmp_path / "good.toml"
+    good.write_text(before + tomlkit.dumps({"state": {"data_dir": data_dir}}), encoding="utf-8")
+    bad = tmp_path / "bad.toml"
+    bad.write_text(good.read_text(encoding="utf-8") + broken, encoding="utf-8")
+    assert lenient_data_dir(bad) == lenient_data_dir(good) == load_config(good).data_dir()

@@ -75,7 +75,9 @@ def engaged_live_store(live: Path) -> None:
 # -- what it must show: a lost store cannot hide an engaged kill switch ------------------
 
 
-def test_fresh_data_dir_engaged_kill_switch_then_deleted_store_refuses_live_status(live, data_dir):
+@pytest.mark.parametrize("mode", ["live", "testnet"])
+def test_fresh_data_dir_engaged_kill_switch_then_deleted_store_refuses_live_status(live, data_dir, mode):
+    live.write_text(LIVE.replace('mode = "live"', f'mode = "{mode}"'))
     assert cli("kill", "--reason", "venue incident", config=live).returncode == 0
     remove_store(data_dir)
     status = cli("status", "--require-live", config=live)
