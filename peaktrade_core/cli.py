@@ -52,9 +52,9 @@ class Env:
 
             try:
                 self._store = StateStore.in_dir(self.config.data_dir())
-            except StateError as exc:  # damaged file, unwritable data dir
+            except StateError as exc:  # a damaged file: the message says what to do
                 fail(str(exc))
-            except Exception as exc:
+            except Exception as exc:  # unwritable data dir and the like
                 fail(f"state store in {self.config.data_dir()}: {exc}")
         return self._store
 
