@@ -62,7 +62,10 @@ def resolve_data_dir(configured: str | None = None) -> Path:
     """``$PEAK_TRADE_DATA_DIR``, else ``[state] data_dir``, else the per-user data dir."""
     explicit = os.environ.get(DATA_DIR_ENV_VAR) or configured
     if explicit:
-        return Path(explicit).expanduser()
+        try:
+            return Path(explicit).expanduser()
+        except RuntimeError:  # "~nosuchuser": taken literally, never a traceback
+            return Path(explicit)
     base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
     return Path(base) / "peaktrade"
 
