@@ -48,10 +48,12 @@ class Env:
     @property
     def store(self):
         if self._store is None:
-            from peaktrade_core.state import StateStore
+            from peaktrade_core.state import StateError, StateStore
 
             try:
                 self._store = StateStore.in_dir(self.config.data_dir())
+            except StateError as exc:  # a damaged file: the message says what to do
+                fail(str(exc))
             except Exception as exc:  # unwritable data dir and the like
                 fail(f"state store in {self.config.data_dir()}: {exc}")
         return self._store
@@ -73,6 +75,9 @@ LAZY_COMMANDS = {
     "portfolio": "peaktrade_core.cli_risk:portfolio",
     "alerts": "peaktrade_core.cli_alerts:alerts",
     "drills": "peaktrade_core.cli_drills:drills",
+    "status": "peaktrade_core.cli_state:status",
+    "kill": "peaktrade_core.cli_state:kill",
+    "state": "peaktrade_core.cli_state:state",
 }
 
 
@@ -235,70 +240,6 @@ def config_set(env: Env, key: str, value: str) -> None:
     click.echo(f"{target}: {key}: {old!r} -> {new!r}")
 
 
-# -- status and kill switch ---------------------------------------------------------------
-
-
-@cli.command()
-@click.option("--json", "as_json", is_flag=True)
-@click.option("--require-live", is_flag=True, help="Exit 1 unless live execution is allowed.")
-@pass_env
-def status(env: Env, as_json: bool, require_live: bool) -> None:
-    """Operator console: mode, every gate, kill switch, limits, verdict."""
-    from peaktrade_core.status import render_status, status_dict
-
-    data = status_dict(env.config, env.kill_switch().state())
-    if as_json:
-        echo_json(data)
-    else:
-        click.echo(render_status(data))
-    if require_live and not data["is_live_execution_allowed"]:
-        sys.exit(1)
-
-
-@cli.command()
-@click.option("--reason", help="Why (required to engage and to release).")
-@click.option("--operator", help="Who (default: the OS user).")
-@click.option("--release", is_flag=True, help="Release the kill switch.")
-@click.option("--history", is_flag=True, help="Show every engage and release.")
-@click.option("--json", "as_json", is_flag=True)
-@pass_env
-def kill(env: Env, reason: str | None, operator: str | None, release: bool, history: bool, as_json: bool) -> None:
-    """Engage the kill switch: no new order passes until a person releases it."""
-    from peaktrade_core.killswitch import KillSwitchError
-
-    switch = env.kill_switch()
-    if history:
-        rows = switch.history()
-        if as_json:
-            echo_json(rows)
-        else:
-            for r in rows:
-                click.echo(f"{r['at']}  {r['action']:<7}  {r['operator']:<12}  {r['source']:<10}  {r['reason']}")
-            if not rows:
-                click.echo("no kill switch events")
-        return
-    if not reason:
-        fail("--reason is required: say why you " + ("release" if release else "engage") + " the kill switch")
-    try:
-        state = switch.release(reason, operator) if release else switch.engage(reason, operator)
-    except KillSwitchError as exc:
-        fail(str(exc))
-    from peaktrade_core.alerts import AlertLevel, raise_alert
-
-    action = "released" if release else "engaged"
-    who = operator or (state.operator if state.engaged else "")
-    click.echo(f"kill switch {action.upper()}" + (f" by {who}: {reason}" if not release else ""))
-    raise_alert(
-        AlertLevel.CRITICAL,
-        "killswitch",
-        action,
-        f"kill switch {action} by {who or 'operator'}: {reason}",
-        {"operator": who, "reason": reason},
-        config=env.config,
-        store=env.store,
-    )
-
-
 # -- entry point --------------------------------------------------------------------------
 
 
@@ -314,6 +255,7 @@ def _register_plugin_commands() -> None:
 def main(argv: list[str] | None = None) -> None:
     from peaktrade_core.errors import ConfigError
     from peaktrade_core.plugins import PluginError
+    from peaktrade_core.state import StateError
 
     try:
         _register_plugin_commands()
@@ -322,4 +264,6 @@ def main(argv: list[str] | None = None) -> None:
         fail(exc.lines)
     except PluginError as exc:
         fail(f"error: {exc}")
+    except StateError as exc:  # e.g. testnet/live on a lost or replaced state store
+        fail(str(exc))
 

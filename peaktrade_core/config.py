@@ -31,6 +31,7 @@ from peaktrade_core.environment import ENVIRONMENT_PROFILES, EnvironmentConfig, 
 from peaktrade_core.errors import ConfigError
 from peaktrade_core.risk import RISK_PROFILES, LiveRiskConfig
 from peaktrade_core.secrets import REDACTED, SecretRef, is_secret_key, reference_hint
+from peaktrade_core.state import GOVERNED_STATE_KEYS
 
 CONFIG_ENV_VAR = "PEAK_TRADE_CONFIG_PATH"
 DEFAULT_CONFIG_PATH = Path("config") / "config.toml"
@@ -53,7 +54,7 @@ GOVERNED_KEYS = frozenset(
         "live_allowed_exchanges",
         "profile",
     )
-)
+) | GOVERNED_STATE_KEYS
 
 
 @frozen
@@ -94,11 +95,9 @@ class PeakTradeConfig:
     sha256: str = field(default="", eq=False)
 
     def data_dir(self) -> Path:
-        explicit = os.environ.get("PEAK_TRADE_DATA_DIR") or self.state.data_dir
-        if explicit:
-            return Path(explicit).expanduser()
-        base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
-        return Path(base) / "peaktrade"
+        from peaktrade_core.state import resolve_data_dir
+
+        return resolve_data_dir(self.state.data_dir)
 
 
 _SECTIONS = {a.name for a in attrs.fields(PeakTradeConfig)} - {"source", "sha256"}

@@ -44,7 +44,7 @@ from peaktrade_core.risk import (
     blocked_orders,
     run_risk_checks,
 )
-from peaktrade_core.state import StateStore
+from peaktrade_core.state import StateStore, ensure_state_identity
 
 #: statuses of orders that reached the market (count for the runaway throttle)
 _EXECUTED = frozenset({OrderStatus.ACCEPTED, OrderStatus.FILLED, OrderStatus.PARTIALLY_FILLED})
@@ -158,6 +158,8 @@ class ExecutionPipeline:
         self.env = config.environment
         self.pm = plugin_manager or get_plugin_manager()
         self.store = store or StateStore.in_dir(config.data_dir())
+        # testnet/live refuse a lost, emptied, replaced or altered store (StateIdentityError)
+        ensure_state_identity(self.store, self.env.mode)
         self.kill_switch = KillSwitch(self.store)
         self.alerts = alerts
         self.confirm = confirm

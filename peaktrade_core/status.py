@@ -6,6 +6,7 @@ from typing import Any
 
 from peaktrade_core.config import PeakTradeConfig
 from peaktrade_core.gates import KillSwitchState, evaluate_gates
+from peaktrade_core.state import GUARDED_MODES, StateCheck
 
 _LIMIT_KEYS = (
     "max_live_notional_per_order",
@@ -14,10 +15,22 @@ _LIMIT_KEYS = (
 )
 
 
-def status_dict(config: PeakTradeConfig, kill_switch: KillSwitchState) -> dict[str, Any]:
+def status_dict(config: PeakTradeConfig, kill_switch: KillSwitchState, state: StateCheck | None = None) -> dict[str, Any]:
     env = config.environment
     report = evaluate_gates(env, kill_switch)
     risk = config.live_risk
+    gates = [
+        {"gate": g.gate, "open": g.open, "value": g.value, "reason": None if g.open else g.reason}
+        for g in report.gates
+    ]
+    allowed, reason = report.live_allowed, report.reason
+    problem = None
+    if state is not None:
+        # testnet/live sessions refuse a store that is lost, replaced or altered
+        problem = state.problem_for(env.mode.value)
+        gates.append({"gate": "state_store", "open": problem is None, "value": state.kind, "reason": problem})
+        if problem and env.mode.value in GUARDED_MODES:  # named first: nothing else matters then
+            allowed, reason = False, f"state store: {problem}"
     return {
         "config": config.source or "built-in defaults",
         "config_sha256": config.sha256 or None,
@@ -25,12 +38,10 @@ def status_dict(config: PeakTradeConfig, kill_switch: KillSwitchState) -> dict[s
         "effective_mode": report.effective_mode.value,
         "environment_profile": env.profile,
         "risk_profile": risk.profile,
-        "is_live_execution_allowed": report.live_allowed,
-        "reason": report.reason,
-        "gates": [
-            {"gate": g.gate, "open": g.open, "value": g.value, "reason": None if g.open else g.reason}
-            for g in report.gates
-        ],
+        "is_live_execution_allowed": allowed,
+        "reason": reason,
+        "gates": gates,
+        "state": {**state.to_dict(), "problem": problem} if state is not None else None,
         "kill_switch": {
             "engaged": kill_switch.engaged,
             "operator": kill_switch.operator or None,
@@ -78,6 +89,14 @@ def render_status(data: dict[str, Any]) -> str:
     for g in data["gates"]:
         state = "open  " if g["open"] else "CLOSED"
         lines.append(f"  [{state}] {g['gate'].ljust(width)}  {g['value']:<12} {g['reason'] or ''}".rstrip())
+    st = data.get("state")
+    if st:
+        ident = st["identity"] or {}
+        lines += ["", "State store", f"  {st['store']}  ({st['status']})"]
+        if ident:
+            lines.append(f"  store {ident['store_id']}, initialised by {ident['operator']} at {ident['at']}")
+        if st["problem"]:
+            lines.append(f"  PROBLEM: {st['problem']}")
     ks = data["kill_switch"]
     lines += ["", "Kill switch"]
     if ks["engaged"]:

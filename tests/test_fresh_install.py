@@ -44,6 +44,8 @@ def test_core_plus_paper_plus_hello_in_a_fresh_venv(tmp_path):
 
     testnet = tmp_path / "testnet.toml"
     testnet.write_text('[environment]\nmode = "testnet"\n')
+    init = [peaktrade, "--config", str(testnet), "state", "init", "--reason", "fresh install"]
+    assert subprocess.run(init, capture_output=True, env=env, cwd=tmp_path).returncode == 0  # testnet needs it
     refused = subprocess.run([peaktrade, "--config", str(testnet), "session", "run", "--orders", str(orders)], capture_output=True, text=True, env=env, cwd=tmp_path)
     assert refused.returncode == 2
     assert "install the plugin peaktrade-dryrun" in refused.stderr and "Traceback" not in refused.stderr

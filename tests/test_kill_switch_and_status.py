@@ -85,6 +85,7 @@ profile = "tiny_live"
     )
     env = dict(os.environ, PT_TOKEN="I_KNOW_WHAT_I_AM_DOING")
     run = lambda *a: subprocess.run([sys.executable, "-m", "peaktrade_core", "--config", str(config), *a], capture_output=True, text=True, env=env)  # noqa: E731
+    assert run("state", "init", "--reason", "new desk").returncode == 0  # live needs a recorded store
     data = json.loads(run("status", "--json").stdout)
     assert data["is_live_execution_allowed"] is True and data["effective_mode"] == "live"
     assert data["environment_profile"] == "tiny_live"

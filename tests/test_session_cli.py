@@ -35,7 +35,7 @@ def test_skip_invalid_runs_the_valid_rows_and_records_the_skipped_ones(tmp_path,
     orders.write_text('{"symbol": "BTC/EUR", "side": "buy", "quantity": 0.01, "reference_price": 40000}\n{"symbol": "BTC/EUR", "side": "buy"}\nnot json\n')
     result = CliRunner().invoke(cli, ["session", "run", "--orders", str(orders), "--skip-invalid", "--json"])
     assert result.exit_code == 0, result.output
-    summary = json.loads(result.output)
+    summary = json.loads(result.stdout)  # stderr: the new-state-store notice
     assert summary["by_status"] == {"filled": 1}
     assert summary["skipped_rows"] == ["orders.jsonl:2: quantity: missing", "orders.jsonl:3: invalid JSON: Expecting value"]
     store = StateStore(tmp_path / "data" / "peaktrade.sqlite3")
