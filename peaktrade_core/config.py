@@ -343,8 +343,8 @@ def resolve_config_path(path: str | os.PathLike[str] | None = None) -> Path | No
         return Path(path)
     if os.environ.get(CONFIG_ENV_VAR):
         return Path(os.environ[CONFIG_ENV_VAR])
-    if DEFAULT_CONFIG_PATH.is_file():
-        return DEFAULT_CONFIG_PATH
+    if DEFAULT_CONFIG_PATH.exists() or DEFAULT_CONFIG_PATH.is_symlink():
+        return DEFAULT_CONFIG_PATH  # even a dangling link or a FIFO: refused visibly, not skipped
     return None
 
 

@@ -144,3 +144,14 @@ def test_an_unreadable_file_is_one_line():
         assert_one_line(validate(path, **kwargs), f"{path}: cannot read: Permission denied")
     finally:
         shutil.rmtree(folder)
+
+
+def test_a_dangling_config_link_in_the_working_directory_is_refused_not_skipped(tmp_path):
+    # silently falling back to the defaults would run with a config the operator did not mean
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "config.toml").symlink_to(tmp_path / "gone.toml")
+    proc = subprocess.run(
+        [sys.executable, "-m", "peaktrade_core", "config", "validate"],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+    )
+    assert_one_line(proc, "config/config.toml: file not found")
