@@ -4,6 +4,7 @@ written atomically; a refusal is one line, exit 2, and the file is byte-identica
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -199,21 +200,28 @@ def test_a_refused_value_is_one_line_exit_2_and_the_file_is_byte_identical(confi
     assert config_file.read_bytes() == before
 
 
-def test_a_directory_that_cannot_be_written_refuses_with_one_line_and_keeps_the_file(tmp_path):
-    if os.geteuid() == 0:
-        pytest.skip("root writes into read-only directories")
-    folder = tmp_path / "ro"
-    folder.mkdir()
-    path = folder / "config.toml"
-    path.write_text(DEFAULT_TEXT, encoding="utf-8")
-    before = path.read_bytes()
-    folder.chmod(0o555)
+def test_a_directory_that_cannot_be_written_refuses_with_one_line_and_keeps_the_file():
+    folder = Path(tempfile.mkdtemp())
     try:
-        result = set_in_process(path, "live_risk.max_order_notional", "10")
+        path = folder / "config.toml"
+        path.write_text(DEFAULT_TEXT, encoding="utf-8")
+        path.chmod(0o644)
+        before = path.read_bytes()
+        folder.chmod(0o555)
+        # root writes anywhere: run as an unprivileged user then
+        kwargs = {"user": 65534} if os.geteuid() == 0 else {}
+        proc = subprocess.run(
+            [sys.executable, "-m", "peaktrade_core", "--config", str(path), "config", "set",
+             "live_risk.max_order_notional", "10"],
+            capture_output=True, text=True, timeout=120, cwd="/", **kwargs,
+        )
+        assert proc.returncode == 2, proc.stderr
+        assert proc.stderr.strip().splitlines() == [f"{path}: cannot write: Permission denied; the file is unchanged"]
+        assert path.read_bytes() == before
+        assert os.listdir(folder) == ["config.toml"]
     finally:
         folder.chmod(0o755)
-    assert result.exit_code == 2 and "cannot write" in result.output
-    assert path.read_bytes() == before
+        shutil.rmtree(folder)
 
 
 def _all_keys() -> list[str]:
