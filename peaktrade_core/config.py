@@ -264,7 +264,7 @@ def _apply_profile(
 ) -> tuple[dict[str, Any], list[tuple[str, str]]]:
     name = section.get("profile")
     if not isinstance(name, str):
-        return section, []  # absent, or the wrong type: structuring names that
+        return section, []  # absent, or not a string: structuring reports the type
     if name not in presets:
         return section, [(f"{where}.profile", f"unknown profile {_show(name)}; one of {', '.join(presets)}")]
     return {**presets[name], **section}, []
@@ -473,8 +473,8 @@ def set_value(
     order; return ``(old, new)`` as one-line TOML-ish text for the report.
 
     The whole resulting file is validated before anything is written, then written
-    atomically (same directory, fsync, rename; mode kept). Every refusal is a one-line
-    :class:`ConfigError` and leaves the file byte-identical.
+    atomically (same directory, fsync, rename; mode kept). A refusal is a
+    :class:`ConfigError` (one line per mistake) and leaves the file byte-identical.
     """
     import json
 
