@@ -494,7 +494,7 @@ def set_value(
         )
     if len(parts) < 2:
         raise ConfigError([f"{path}: {dotted_key}: expected section.key"])
-    raw, text, _data = read_config(path)
+    raw, text, data = read_config(path)
     value = _parse_value(path, dotted_key, raw_value)
     new_text, old = _edited(path, dotted_key, text, parts, value)
     new_raw = parse_toml(path, new_text)  # exactly what will be on disk
@@ -505,6 +505,8 @@ def set_value(
     structure_config(new_raw, str(path), plugin_sections)
     if new_raw != _with_value(raw, parts, value.unwrap()):  # the edit changed only that key
         raise ConfigError([f"{path}: {dotted_key}: cannot be set in place here; edit the file by hand"])
+    if read_config_bytes(path) != data:  # someone else's edit would be lost
+        raise ConfigError([f"{path}: changed while being edited; nothing written, run the command again"])
     write_atomically(path, new_text.encode("utf-8"))
     return _render(old, parts[-1]), _render(value.unwrap(), parts[-1])
 

@@ -20,6 +20,7 @@ from peaktrade_core.cli import cli
 from peaktrade_core.config import PACKAGED_DEFAULT, PeakTradeConfig, load_config
 
 DEFAULT_TEXT = PACKAGED_DEFAULT.read_text(encoding="utf-8")
+DEFAULT_CONFIG = load_config(PACKAGED_DEFAULT, plugin_sections={})
 
 
 def peaktrade(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -263,8 +264,13 @@ def test_config_set_either_writes_a_valid_file_or_changes_nothing(key, value):
         result = set_in_process(path, key, value)
         assert isinstance(result.exception, SystemExit) or result.exception is None, result.exception
         if result.exit_code == 0:
-            load_config(path, plugin_sections={})  # validates, or raises
+            after = load_config(path, plugin_sections={})  # validates, or raises
             assert len(result.output.strip().splitlines()) == 1
+            # no accepted edit moves a gate, a live limit or the state location
+            assert after.environment == DEFAULT_CONFIG.environment
+            assert after.state == DEFAULT_CONFIG.state
+            for limit in ("max_live_notional_per_order", "max_live_notional_total", "live_trade_min_size"):
+                assert getattr(after.live_risk, limit) == getattr(DEFAULT_CONFIG.live_risk, limit)
         else:
             assert result.exit_code == 2, result.output
             # one line per mistake (one for a scalar; an array may have one per element)
@@ -272,3 +278,24 @@ def test_config_set_either_writes_a_valid_file_or_changes_nothing(key, value):
             assert lines and all(line.startswith(f"{path}: ") for line in lines), result.output
             assert path.read_bytes() == before
         assert sorted(os.listdir(tmp)) == ["config.toml"]  # no temp file left behind
+
+
+def test_an_edit_made_by_someone_else_meanwhile_is_not_overwritten(config_file):
+    # a person saves the file while config set validates its edit (here: from inside the
+    # validation, so the interleaving is certain)
+    def person_saves(*_args):
+        if "edited by hand" not in config_file.read_text():
+            config_file.write_text(config_file.read_text() + "# edited by hand\n")
+
+    @attrs.frozen
+    class Intruder:
+        x: int = attrs.field(default=0, validator=person_saves)
+
+    config_file.write_text(DEFAULT_TEXT + "\n[plugins.intruder]\nx = 1\n")
+    from peaktrade_core.config import ConfigError, set_value
+
+    with pytest.raises(ConfigError) as refused:
+        set_value(config_file, "live_risk.max_order_notional", "10", plugin_sections={"intruder": Intruder})
+    assert refused.value.lines == [f"{config_file}: changed while being edited; nothing written, run the command again"]
+    assert config_file.read_text().endswith("# edited by hand\n")  # their edit survives
+    assert "max_order_notional = 1000.0" in config_file.read_text()
