@@ -55,6 +55,8 @@ GOVERNED_KEYS = (
 #: A config file is small; anything bigger (or a device such as /dev/zero) is refused
 #: before it is read into memory.
 MAX_CONFIG_BYTES = 1 << 20
+#: ... and nests its tables and arrays only a few levels deep.
+MAX_NESTING = 32
 
 
 @frozen
@@ -388,7 +390,12 @@ def parse_toml(path: Path | str, text: str) -> dict[str, Any]:
     import tomllib
 
     try:
-        return tomllib.loads(text)
+        data = tomllib.loads(text)
+        if _nesting(data) > MAX_NESTING:  # deeper structures crash code that walks them
+            raise ConfigError([f"{path}: invalid TOML: arrays or tables nested deeper than {MAX_NESTING} levels"])
+        return data
+    except RecursionError:
+        raise ConfigError([f"{path}: invalid TOML: arrays or tables nested deeper than {MAX_NESTING} levels"]) from None
     except tomllib.TOMLDecodeError as exc:
         message = str(exc)
         at = re.search(r" \(at line (\d+), column \d+\)$", message)
@@ -401,6 +408,17 @@ def parse_toml(path: Path | str, text: str) -> dict[str, Any]:
             name = source.split("=", 1)[0].strip() if "=" in source else source.strip()
             what = f"{name} is defined twice" if name else "a key is defined twice"
         raise ConfigError([f"{path}:{line}: invalid TOML: {what}"]) from None
+
+
+def _nesting(node: Any) -> int:
+    """How deeply tables and arrays nest in ``node`` (walked without recursion)."""
+    deepest, todo = 0, [(node, 0)]
+    while todo:
+        item, depth = todo.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth + 1)
+            todo.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
 
 
 def read_config(path: Path) -> tuple[dict[str, Any], str, bytes]:

@@ -155,3 +155,22 @@ def test_a_dangling_config_link_in_the_working_directory_is_refused_not_skipped(
         capture_output=True, text=True, timeout=120, cwd=tmp_path,
     )
     assert_one_line(proc, "config/config.toml: file not found")
+
+
+@pytest.mark.parametrize("depth", [40, 100_000], ids=["past-the-bound", "past-the-parser"])
+def test_deeply_nested_arrays_are_one_line(tmp_path, depth):
+    path = tmp_path / "config.toml"
+    path.write_text("[plugins.x]\na = " + "[" * depth + "]" * depth + "\n")
+    assert_one_line(validate(path), f"{path}: invalid TOML: arrays or tables nested deeper than 32 levels")
+
+
+def test_nesting_within_the_bound_can_be_validated_and_shown(tmp_path):
+    # [plugins.x] a = [[...]]: the document, plugins, x and 29 arrays are 32 levels
+    path = tmp_path / "config.toml"
+    path.write_text("[plugins.x]\na = " + "[" * 29 + "]" * 29 + "\n")
+    assert validate(path).returncode == 0
+    shown = subprocess.run(
+        [sys.executable, "-m", "peaktrade_core", "--config", str(path), "config", "show"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert shown.returncode == 0, shown.stderr
