@@ -110,6 +110,9 @@ _SECTIONS = {a.name for a in attrs.fields(PeakTradeConfig)} - {"source", "sha256
 # -- structuring --------------------------------------------------------------------------
 
 
+_FLOAT_INT = int(1.7976931348623157e308)  # the largest int that converts to a finite float
+
+
 def _strict(kind: type, expected: str):
     def hook(value: Any, _type: Any) -> Any:
         ok = isinstance(value, kind) and not (kind is not bool and isinstance(value, bool))
@@ -118,8 +121,11 @@ def _strict(kind: type, expected: str):
             # inf and nan make no sense as a limit, timeout or amount (a nan compares false
             # with everything, so a limit of nan never triggers). No config field takes
             # them; one that should would get its own type with its own hook.
-            if ok and not math.isfinite(value):
+            finite = ok and (-_FLOAT_INT <= value <= _FLOAT_INT if isinstance(value, int) else math.isfinite(value))
+            if ok and not finite:
                 raise ValueError(f"expected a finite number, got {_show(value)}")
+        elif kind is int and ok and not -(2**63) <= value < 2**63:  # TOML's range; tomllib takes any
+            raise ValueError(f"expected a whole number within 64 bits, got {_show(value)}")
         if not ok:
             raise ValueError(f"expected {expected}, got {_show(value)}")
         return kind(value)

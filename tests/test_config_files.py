@@ -174,3 +174,15 @@ def test_nesting_within_the_bound_can_be_validated_and_shown(tmp_path):
         capture_output=True, text=True, timeout=120,
     )
     assert shown.returncode == 0, shown.stderr
+
+
+def test_numbers_out_of_range_are_refused_not_crashed_on():
+    huge = 10**400  # tomllib reads any integer; TOML allows 64 bits
+    with pytest.raises(ConfigError) as info:
+        structure_config({"live_risk": {"max_order_notional": huge, "max_open_positions": 2**63}}, "config.toml", {})
+    assert sorted(info.value.lines) == [
+        f"config.toml: live_risk.max_open_positions: expected a whole number within 64 bits, got {2**63}",
+        f"config.toml: live_risk.max_order_notional: expected a finite number, got {huge}",
+    ]
+    config = structure_config({"live_risk": {"max_order_notional": 2**63 - 1, "max_open_positions": 2**63 - 1}}, "c", {})
+    assert config.live_risk.max_open_positions == 2**63 - 1

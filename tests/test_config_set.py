@@ -242,7 +242,7 @@ TOML_SCALARS = st.one_of(
     st.integers(min_value=-(2**63), max_value=2**63 - 1).map(str),
     st.floats(allow_nan=True, allow_infinity=True).map(repr),
     st.text(max_size=15).map(lambda t: '"' + t.replace("\\", "\\\\").replace('"', '\\"') + '"'),
-    st.sampled_from(["UTC", "order", "batch", "log", "warning", "nan", "-inf", "1e400", "1_000", "0x10"]),
+    st.sampled_from(["UTC", "order", "batch", "log", "warning", "nan", "-inf", "1e400", "1_000", "0x10", "1" + "0" * 400]),
 )
 TOML_VALUES = st.one_of(
     TOML_SCALARS,
