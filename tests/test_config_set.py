@@ -144,12 +144,14 @@ def test_a_negative_value_is_a_value_not_an_option(config_file):
 
 def test_switching_the_limits_off_is_written_and_reported_not_a_traceback(config_file, tmp_path):
     os.chmod(config_file, 0o640)
+    inode = os.stat(config_file).st_ino
     proc = peaktrade("--config", str(config_file), "config", "set", "live_risk.enabled", "false", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == f"{config_file}: live_risk.enabled: true -> false"
     assert proc.stderr == ""
     assert load_config(config_file, plugin_sections={}).live_risk.enabled is False
     assert os.stat(config_file).st_mode & 0o777 == 0o640  # the file keeps its mode
+    assert os.stat(config_file).st_ino != inode  # replaced whole by a rename, never rewritten in place
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
 
 
@@ -299,3 +301,14 @@ def test_an_edit_made_by_someone_else_meanwhile_is_not_overwritten(config_file):
     assert refused.value.lines == [f"{config_file}: changed while being edited; nothing written, run the command again"]
     assert config_file.read_text().endswith("# edited by hand\n")  # their edit survives
     assert "max_order_notional = 1000.0" in config_file.read_text()
+
+
+def test_a_symlinked_config_stays_a_link_and_its_target_is_edited(tmp_path):
+    real = tmp_path / "real.toml"
+    real.write_text(DEFAULT_TEXT, encoding="utf-8")
+    link = tmp_path / "config.toml"
+    link.symlink_to(real)
+    result = set_in_process(link, "execution.batch_size", "7")
+    assert result.exit_code == 0, result.output
+    assert link.is_symlink()
+    assert load_config(real, plugin_sections={}).execution.batch_size == 7
