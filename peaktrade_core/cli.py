@@ -209,24 +209,29 @@ def _toml_safe(node: Any) -> Any:
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
 def config_init(path: str, force: bool) -> None:
     """Write the documented default config (every live gate closed)."""
-    from peaktrade_core.config import PACKAGED_DEFAULT
+    from peaktrade_core.config import PACKAGED_DEFAULT, ConfigError, write_atomically
 
     target = Path(path)
     if target.exists() and not force:
         fail(f"{target}: exists; use --force to overwrite")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(PACKAGED_DEFAULT.read_text(encoding="utf-8"), encoding="utf-8")
+    try:
+        write_atomically(target, PACKAGED_DEFAULT.read_bytes())
+    except ConfigError as exc:
+        fail(exc.lines)
     click.echo(f"wrote {target}")
 
 
-@config.command("set")
+@config.command("set", context_settings={"ignore_unknown_options": True})  # VALUE may be -5
 @click.argument("key")
 @click.argument("value")
 @pass_env
 def config_set(env: Env, key: str, value: str) -> None:
     """Set KEY (section.key) to VALUE (TOML syntax), keeping comments and order.
 
-    The live-gate keys of [environment] are refused: a person edits them by hand.
+    The whole resulting file is validated before it is written (atomically); a refusal
+    leaves the file byte-identical. Governance keys are refused: every key of
+    [environment], the live limits of [live_risk] and state.data_dir; a person edits those
+    by hand.
     """
     from peaktrade_core.config import ConfigError, resolve_config_path, set_value
 
@@ -237,7 +242,7 @@ def config_set(env: Env, key: str, value: str) -> None:
         old, new = set_value(target, key, value)
     except ConfigError as exc:
         fail(exc.lines)
-    click.echo(f"{target}: {key}: {old!r} -> {new!r}")
+    click.echo(f"{target}: {key}: {old} -> {new}")
 
 
 # -- entry point --------------------------------------------------------------------------

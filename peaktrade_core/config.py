@@ -5,7 +5,8 @@ Every mistake in a file is reported at once, one line each::
     config.toml: live_risk.max_order_notional: expected a number, got "abc"
 
 Lookup order of :func:`load_config`: the ``path`` argument, ``$PEAK_TRADE_CONFIG_PATH``,
-``./config/config.toml``, then the built-in defaults (everything blocked).
+``./config/config.toml``, then the packaged default ``default_config.toml`` (byte-identical
+to the documented ``config/config.toml``: every gate closed, every limit set).
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ from __future__ import annotations
 import difflib
 import enum
 import hashlib
+import math
 import os
 import re
+import stat
 import typing
 from collections.abc import Mapping
 from pathlib import Path
@@ -37,24 +40,24 @@ CONFIG_ENV_VAR = "PEAK_TRADE_CONFIG_PATH"
 DEFAULT_CONFIG_PATH = Path("config") / "config.toml"
 PACKAGED_DEFAULT = Path(__file__).with_name("default_config.toml")
 
-#: ``[environment]`` keys a person changes by hand, as a governance decision; never by
-#: ``peaktrade config set``.
-GOVERNED_KEYS = frozenset(
-    f"environment.{k}"
-    for k in (
-        "mode",
-        "enable_live_trading",
-        "live_mode_armed",
-        "live_dry_run_mode",
-        "require_confirm_token",
-        "confirm_token",
-        "require_manual_confirm_for_live",
-        "kill_switch_allow_reduce_only",
-        "live_allowed_symbols",
-        "live_allowed_exchanges",
-        "profile",
-    )
-) | GOVERNED_STATE_KEYS
+#: Keys a person changes by editing the file, as a governance decision (visible in its
+#: history); never by ``peaktrade config set``: every key of ``[environment]`` (the gates,
+#: the token, the allow-lists, the live limits), the live limits of ``[live_risk]`` (they
+#: open the live-limits gate too) and where the state lives (the kill switch is in it).
+#: A key under one of these, or a table containing one, is governed as well.
+GOVERNED_KEYS = (
+    "environment",
+    "live_risk.max_live_notional_per_order",
+    "live_risk.max_live_notional_total",
+    "live_risk.live_trade_min_size",
+    *sorted(GOVERNED_STATE_KEYS),
+)
+
+#: A config file is small; anything bigger (or a device such as /dev/zero) is refused
+#: before it is read into memory.
+MAX_CONFIG_BYTES = 1 << 20
+#: ... and nests its tables and arrays only a few levels deep.
+MAX_NESTING = 32
 
 
 @frozen
@@ -106,11 +109,22 @@ _SECTIONS = {a.name for a in attrs.fields(PeakTradeConfig)} - {"source", "sha256
 # -- structuring --------------------------------------------------------------------------
 
 
+_FLOAT_INT = int(1.7976931348623157e308)  # the largest int that converts to a finite float
+
+
 def _strict(kind: type, expected: str):
     def hook(value: Any, _type: Any) -> Any:
         ok = isinstance(value, kind) and not (kind is not bool and isinstance(value, bool))
         if kind is float:
             ok = isinstance(value, int | float) and not isinstance(value, bool)
+            # inf and nan make no sense as a limit, timeout or amount (a nan compares false
+            # with everything, so a limit of nan never triggers). No config field takes
+            # them; one that should would get its own type with its own hook.
+            finite = ok and (-_FLOAT_INT <= value <= _FLOAT_INT if isinstance(value, int) else math.isfinite(value))
+            if ok and not finite:
+                raise ValueError(f"expected a finite number, got {_show(value)}")
+        elif kind is int and ok and not -(2**63) <= value < 2**63:  # TOML's range; tomllib takes any
+            raise ValueError(f"expected a whole number within 64 bits, got {_show(value)}")
         if not ok:
             raise ValueError(f"expected {expected}, got {_show(value)}")
         return kind(value)
@@ -256,8 +270,8 @@ def _apply_profile(
     section: dict[str, Any], presets: dict[str, dict[str, Any]], where: str
 ) -> tuple[dict[str, Any], list[tuple[str, str]]]:
     name = section.get("profile")
-    if name is None:
-        return section, []
+    if not isinstance(name, str):
+        return section, []  # absent, or not a string: structuring reports the type
     if name not in presets:
         return section, [(f"{where}.profile", f"unknown profile {_show(name)}; one of {', '.join(presets)}")]
     return {**presets[name], **section}, []
@@ -331,30 +345,92 @@ def _drop(data: dict[str, Any], where: list[str]) -> None:
 
 
 def resolve_config_path(path: str | os.PathLike[str] | None = None) -> Path | None:
+    """The config file to use, or ``None``: the packaged default (see module doc)."""
     if path is not None:
         return Path(path)
     if os.environ.get(CONFIG_ENV_VAR):
         return Path(os.environ[CONFIG_ENV_VAR])
-    if DEFAULT_CONFIG_PATH.is_file():
-        return DEFAULT_CONFIG_PATH
+    if DEFAULT_CONFIG_PATH.exists() or DEFAULT_CONFIG_PATH.is_symlink():
+        return DEFAULT_CONFIG_PATH  # even a dangling link or a FIFO: refused visibly, not skipped
     return None
 
 
-def read_document(path: Path) -> Any:
-    """Parse a TOML file with tomlkit; a syntax error becomes a one-line ConfigError."""
-    import tomlkit
-    from tomlkit.exceptions import ParseError
-
+def read_config_bytes(path: Path) -> bytes:
+    """The bytes of a regular file of at most :data:`MAX_CONFIG_BYTES`; anything else (a
+    directory, FIFO, device, a huge or unreadable file) is a one-line ConfigError."""
     try:
-        text = path.read_text(encoding="utf-8")
+        # O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused below
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
         raise ConfigError([f"{path}: file not found"]) from None
     except OSError as exc:
-        raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from None
+        raise ConfigError([f"{path}: cannot read: {exc.strerror or exc}"]) from None
     try:
-        return tomlkit.parse(text)
-    except ParseError as exc:
-        raise ConfigError([f"{path}:{exc.line}: invalid TOML: {str(exc).split(' at line')[0]}"]) from None
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise ConfigError([f"{path}: is a directory, not a config file"])
+        if not stat.S_ISREG(info.st_mode):
+            raise ConfigError([f"{path}: not a regular file (a device, FIFO or socket); give a TOML file"])
+        with os.fdopen(fd, "rb", closefd=False) as file:
+            data = file.read(MAX_CONFIG_BYTES + 1)
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read: {exc.strerror or exc}"]) from None
+    finally:
+        os.close(fd)
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError([f"{path}: larger than {MAX_CONFIG_BYTES >> 20} MiB; not a config file"])
+    return data
+
+
+def decode_config(path: Path | str, data: bytes) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ConfigError([f"{path}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02x}); save the file as UTF-8"]) from None
+
+
+def parse_toml(path: Path | str, text: str) -> dict[str, Any]:
+    """Plain data of a TOML text; a mistake (syntax, a key defined twice) is one line."""
+    import tomllib
+
+    try:
+        data = tomllib.loads(text)
+        if _nesting(data) > MAX_NESTING:  # deeper structures crash code that walks them
+            raise ConfigError([f"{path}: invalid TOML: arrays or tables nested deeper than {MAX_NESTING} levels"])
+        return data
+    except RecursionError:
+        raise ConfigError([f"{path}: invalid TOML: arrays or tables nested deeper than {MAX_NESTING} levels"]) from None
+    except tomllib.TOMLDecodeError as exc:
+        message = str(exc)
+        at = re.search(r" \(at line (\d+), column \d+\)$", message)
+        if not at:
+            raise ConfigError([f"{path}: invalid TOML: {message}"]) from None
+        line, what = int(at.group(1)), message[: at.start()]
+        if what == "Cannot overwrite a value" or what.startswith("Cannot declare"):
+            source = text.splitlines()[line - 1] if line <= len(text.splitlines()) else ""
+            # the key only, never the value (it could be a secret written by mistake)
+            name = source.split("=", 1)[0].strip() if "=" in source else source.strip()
+            what = f"{name} is defined twice" if name else "a key is defined twice"
+        raise ConfigError([f"{path}:{line}: invalid TOML: {what}"]) from None
+
+
+def _nesting(node: Any) -> int:
+    """How deeply tables and arrays nest in ``node`` (walked without recursion)."""
+    deepest, todo = 0, [(node, 0)]
+    while todo:
+        item, depth = todo.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth + 1)
+            todo.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
+def read_config(path: Path) -> tuple[dict[str, Any], str, bytes]:
+    """``(data, text, raw bytes)`` of a config file; every problem a one-line ConfigError."""
+    data = read_config_bytes(path)
+    text = decode_config(path, data)
+    return parse_toml(path, text), text, data
 
 
 def load_config(
@@ -362,20 +438,21 @@ def load_config(
 ) -> PeakTradeConfig:
     """Load, validate and structure the config (see module doc for the lookup order).
 
-    ``plugin_sections`` maps ``[plugins.<name>]`` to classes; by default they are asked from
-    the loaded plugins (``config_sections`` hook).
+    Without a file, the packaged default (the same file as ``config/config.toml``) is used:
+    one source of truth for the default values. ``plugin_sections`` maps
+    ``[plugins.<name>]`` to classes; by default they are asked from the loaded plugins
+    (``config_sections`` hook).
     """
     resolved = resolve_config_path(path)
-    if resolved is None:
-        return PeakTradeConfig()
-    doc = read_document(resolved)
     if plugin_sections is None:
         from peaktrade_core.plugins import get_plugin_manager
 
         plugin_sections = get_plugin_manager().config_sections()
-    raw = doc.unwrap()
-    digest = hashlib.sha256(resolved.read_bytes()).hexdigest()
-    return structure_config(raw, str(resolved), plugin_sections, digest)
+    if resolved is None:
+        raw, _text, _data = read_config(PACKAGED_DEFAULT)
+        return structure_config(raw, "<defaults>", plugin_sections)
+    raw, _text, data = read_config(resolved)
+    return structure_config(raw, str(resolved), plugin_sections, hashlib.sha256(data).hexdigest())
 
 
 def to_display_dict(config: PeakTradeConfig) -> dict[str, Any]:
@@ -399,42 +476,156 @@ def _redact(node: Any, key: str = "") -> Any:
     return node
 
 
-def set_value(path: Path, dotted_key: str, raw_value: str) -> tuple[Any, Any]:
-    """Set ``dotted_key`` in the file, keeping comments and order; validate before writing.
+# -- editing ------------------------------------------------------------------------------
 
-    Returns ``(old, new)``. Raises :class:`ConfigError` for a governed or unknown key or a
-    result that does not validate; the file is then left untouched.
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def governing_key(dotted_key: str) -> str | None:
+    """The governance key that ``dotted_key`` is, lies under, or contains; else ``None``."""
+    for governed in GOVERNED_KEYS:
+        if dotted_key == governed or dotted_key.startswith(governed + ".") or governed.startswith(dotted_key + "."):
+            return governed
+    return None
+
+
+def set_value(
+    path: Path, dotted_key: str, raw_value: str, plugin_sections: Mapping[str, type] | None = None
+) -> tuple[str, str]:
+    """Set ``dotted_key`` to the TOML value ``raw_value`` in the file, keeping comments and
+    order; return ``(old, new)`` as one-line TOML-ish text for the report.
+
+    The whole resulting file is validated before anything is written, then written
+    atomically (same directory, fsync, rename; mode kept). A refusal is a
+    :class:`ConfigError` (one line per mistake) and leaves the file byte-identical.
     """
+    import json
+
+    parts = dotted_key.split(".")
+    if not all(_BARE_KEY.fullmatch(p) for p in parts):  # quoted: it may hold any character
+        raise ConfigError([f"{path}: {json.dumps(dotted_key)}: expected section.key (letters, digits, _ and - between dots)"])
+    governed = governing_key(dotted_key)
+    if governed is not None:
+        relation = (
+            "is a governance key" if governed == dotted_key
+            else f"contains the governance key {governed}" if governed.startswith(dotted_key + ".")
+            else f"is under the governance key {governed}"
+        )
+        raise ConfigError(
+            [f"{path}: {dotted_key}: {relation} (a live gate, live limit or where the state lives); "
+             "a person changes it by editing the file, never with config set"]
+        )
+    if len(parts) < 2:
+        raise ConfigError([f"{path}: {dotted_key}: expected section.key"])
+    raw, text, data = read_config(path)
+    value = _parse_value(path, dotted_key, raw_value)
+    new_text, old = _edited(path, dotted_key, text, parts, value)
+    new_raw = parse_toml(path, new_text)  # exactly what will be on disk
+    if plugin_sections is None:
+        from peaktrade_core.plugins import get_plugin_manager
+
+        plugin_sections = get_plugin_manager().config_sections()
+    structure_config(new_raw, str(path), plugin_sections)
+    if new_raw != _with_value(raw, parts, value.unwrap()):  # the edit changed only that key
+        raise ConfigError([f"{path}: {dotted_key}: cannot be set in place here; edit the file by hand"])
+    if read_config_bytes(path) != data:  # someone else's edit would be lost
+        raise ConfigError([f"{path}: changed while being edited; nothing written, run the command again"])
+    write_atomically(path, new_text.encode("utf-8"))
+    return _render(old, parts[-1]), _render(value.unwrap(), parts[-1])
+
+
+def _parse_value(path: Path, dotted_key: str, raw_value: str) -> Any:
     import tomlkit
 
-    if dotted_key in GOVERNED_KEYS:
-        raise ConfigError(
-            [f"{path}: {dotted_key}: is a live gate; a person changes it by editing the file (governance decision)"]
-        )
-    doc = read_document(path)
-    parts = dotted_key.split(".")
-    if len(parts) < 2 or any(not p for p in parts):
-        raise ConfigError([f"{path}: {dotted_key}: expected section.key"])
     try:
-        value = tomlkit.parse(f"v = {raw_value}")["v"]
-    except Exception:
-        value = tomlkit.string(raw_value)
-    table: Any = doc
-    for part in parts[:-1]:
-        if part not in table:
-            table[part] = tomlkit.table()
-        table = table[part]
-        if not isinstance(table, Mapping):
-            raise ConfigError([f"{path}: {dotted_key}: {part} is not a table"])
-    old = table.get(parts[-1])
-    table[parts[-1]] = value
-    from peaktrade_core.plugins import get_plugin_manager
+        doc = tomlkit.parse(f"v = {raw_value}")
+    except Exception:  # noqa: BLE001 - not TOML: a bare word is a string, anything else an error
+        if re.fullmatch(r"[^\s\"'\[\]{}=#]+", raw_value):
+            return tomlkit.string(raw_value)
+        doc = None
+    if doc is None or list(doc) != ["v"]:
+        raise ConfigError([f"{path}: {dotted_key}: the value is not one TOML value (quote strings: '\"text\"')"])
+    return doc.item("v")
 
-    structure_config(doc.unwrap(), str(path), get_plugin_manager().config_sections())
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(tomlkit.dumps(doc), encoding="utf-8")
-    os.replace(tmp, path)
-    return (old.unwrap() if hasattr(old, "unwrap") else old), value.unwrap()
+
+def _edited(path: Path, dotted_key: str, text: str, parts: list[str], value: Any) -> tuple[str, Any]:
+    """The file text with the key set, and the old value (``None``: was not set)."""
+    import tomlkit
+
+    try:
+        doc = tomlkit.parse(text)
+        table: Any = doc
+        for part in parts[:-1]:
+            if part not in table:
+                table[part] = tomlkit.table()
+            table = table[part]
+            if not isinstance(table, Mapping):
+                raise ConfigError([f"{path}: {dotted_key}: {part} is not a table"])
+        old = table.get(parts[-1])
+        table[parts[-1]] = value
+        return tomlkit.dumps(doc), (old.unwrap() if hasattr(old, "unwrap") else old)
+    except ConfigError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - tomlkit refuses some edits; a line, not a traceback
+        raise ConfigError([f"{path}: {dotted_key}: cannot be set in place ({type(exc).__name__}); edit the file by hand"]) from None
+
+
+def _with_value(raw: Mapping[str, Any], parts: list[str], value: Any) -> dict[str, Any]:
+    """``raw`` with only ``parts`` set to ``value``: what the edited file must contain."""
+    import copy
+
+    result = copy.deepcopy(dict(raw))
+    node = result
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            return {}  # cannot match: refused by the caller
+    node[parts[-1]] = value
+    return result
+
+
+def _render(value: Any, key: str) -> str:
+    import json
+
+    if value is None:
+        return "(not set)"
+    return json.dumps(_redact(value, key), ensure_ascii=False, default=str)
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write ``path`` (and its directory) all at once: a crash leaves the old or the new
+    file, never half of one. An existing file keeps its mode (and owner, where allowed)."""
+    import contextlib
+    import tempfile
+
+    target = Path(os.path.realpath(path))  # a symlinked config stays a symlink
+    try:
+        info = os.stat(target) if target.exists() else None
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as file:
+                file.write(data)
+                file.flush()
+                os.fsync(file.fileno())
+            os.chmod(tmp, stat.S_IMODE(info.st_mode) if info else 0o644)
+            if info is not None and hasattr(os, "chown"):
+                with contextlib.suppress(OSError):
+                    os.chown(tmp, info.st_uid, info.st_gid)
+            os.replace(tmp, target)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot write: {exc.strerror or exc}; the file is unchanged"]) from None
+    if hasattr(os, "O_DIRECTORY"):  # best effort: the rename itself survives a power cut
+        with contextlib.suppress(OSError):
+            dir_fd = os.open(target.parent, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
 
 
 __all__ = [

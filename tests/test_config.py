@@ -13,7 +13,6 @@ from peaktrade_core.cli import cli
 from peaktrade_core.config import (
     PACKAGED_DEFAULT,
     ConfigError,
-    PeakTradeConfig,
     load_config,
     structure_config,
     to_display_dict,
@@ -110,7 +109,7 @@ def test_profiles_are_presets_that_keys_beside_them_override():
 
 def test_lookup_order_env_var_then_cwd_then_defaults(tmp_path, monkeypatch):
     assert load_config().source is None  # nothing around: built-in defaults
-    assert load_config() == PeakTradeConfig()
+    assert load_config() == load_config(PACKAGED_DEFAULT)
     (tmp_path / "config").mkdir()
     (tmp_path / "config" / "config.toml").write_text('[environment]\nmode = "shadow"\n')
     assert load_config().environment.mode is TradingMode.SHADOW
@@ -183,3 +182,36 @@ def test_config_show_json_is_the_effective_redacted_config(tmp_path):
     data = json.loads(result.output)
     assert data["environment"]["max_live_notional_total"] == 5000.0
     assert data["environment"]["confirm_token"] == "NOT SET"
+
+
+# -- issue 10 item 9: the built-in defaults are the documented file -----------------------
+
+
+def test_without_a_config_file_the_defaults_equal_the_documented_file_in_every_section():
+    # cwd is an empty tmp dir and PEAK_TRADE_CONFIG_PATH is unset: no file is found
+    defaults = load_config(None)
+    documented = load_config(ROOT / "config" / "config.toml")
+    assert defaults.source is None
+    for section in ("environment", "live_risk", "live_alerts", "execution", "state", "plugins"):
+        assert getattr(defaults, section) == getattr(documented, section), section
+    # the limits the documented file promises are in force without a file, too
+    risk = defaults.live_risk
+    assert (risk.max_order_notional, risk.max_total_exposure_notional, risk.max_symbol_exposure_notional) == (
+        1000.0, 5000.0, 2500.0,
+    )
+    assert (risk.max_open_positions, risk.max_daily_loss_abs, risk.max_daily_loss_pct) == (5, 500.0, 5.0)
+
+
+def test_the_cli_without_a_config_file_shows_the_documented_limits(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "peaktrade_core", "config", "show", "--json"],
+        capture_output=True, text=True, cwd=tmp_path, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    import json
+
+    data = json.loads(proc.stdout)
+    assert data["source"] is None
+    assert data["live_risk"]["max_order_notional"] == 1000.0
+    assert data["live_risk"]["max_daily_loss_abs"] == 500.0
+    assert data["environment"]["enable_live_trading"] is False

@@ -34,7 +34,7 @@ def test_core_plus_paper_plus_hello_in_a_fresh_venv(tmp_path):
     assert "dryrun" not in by_name  # only what was installed
 
     orders = tmp_path / "orders.csv"
-    orders.write_text("symbol,side,quantity,reference_price\nBTC/EUR,buy,0.01,40000\nBTC/EUR,buy,50,40000.5\n")
+    orders.write_text("symbol,side,quantity,reference_price\nBTC/EUR,buy,0.01,40000\nBTC/EUR,buy,50,1.5\n")  # both within the default risk limits
     run = subprocess.run([peaktrade, "session", "run", "--orders", str(orders), "--json"], capture_output=True, text=True, env=env, cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     summary = json.loads(run.stdout)
