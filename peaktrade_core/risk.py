@@ -219,7 +219,11 @@ class PortfolioState:
         return self.realized_pnl + self.unrealized_pnl() - self.day_start_pnl
 
     def update_prices(self, prices: Mapping[str, float]) -> None:
-        """Mark positions to market (unrealized PnL, exposure)."""
+        """Mark positions to market (unrealized PnL, exposure). A price that is not a
+        finite number > 0 raises ``ValueError`` and no price is changed."""
+        bad = {s: p for s, p in prices.items() if not (isinstance(p, int | float) and 0.0 < p < math.inf)}
+        if bad:
+            raise ValueError(f"prices must be finite numbers > 0, got {bad!r}")
         self.last_prices.update(prices)
 
     def roll_day(self, now: float, timezone: str | ZoneInfo = "UTC") -> bool:
