@@ -151,7 +151,7 @@ def _risk_dict(result: Any) -> dict[str, Any]:
 @click.option("--config", "config_path", metavar="PATH", help="Config file (overrides the global --config).")
 @click.option("--no-risk", is_flag=True, help="Do not check the portfolio-level risk limits.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-@click.option("--starting-cash", type=click.FloatRange(min=0), metavar="X", help="Cash the portfolio started with (default: [execution] starting_cash).")
+@click.option("--starting-cash", type=click.FloatRange(min=0), metavar="X", help="Cash the portfolio started with, when there is no account or run yet or for a venue mode's run (default: [execution] starting_cash).")
 @click.option("--record", is_flag=True, help="Append this snapshot to the portfolio history.")
 @click.pass_context
 def portfolio(ctx: click.Context, config_path: str | None, no_risk: bool, as_json: bool, starting_cash: float | None, record: bool) -> None:

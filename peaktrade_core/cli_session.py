@@ -184,6 +184,11 @@ def _stop_on_signals(pipeline: Any) -> Iterator[None]:
             raise KeyboardInterrupt
         pipeline.stop_requested = signal.Signals(signum).name  # no logging here: not signal-safe
 
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():  # only there can Python set handlers
+        yield
+        return
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
