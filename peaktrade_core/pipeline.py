@@ -496,7 +496,7 @@ class ExecutionPipeline:
             self.runlog.record_event(self.run_id, "session", {"limits_in_force": _limits_dict(self.config)})
             if accounts is not None:
                 self.runlog.record_event(self.run_id, "account", self._account_event(report.effective_mode.value, fresh_account, loaded))
-                if fresh_account:  # on purpose, and on record: the run log holds the old state's end
+                if fresh_account:  # the reset holds even if the session stops before its first batch
                     accounts.save(self.config.execution.account, report.effective_mode.value, self.portfolio, self.run_id)
         self._alert(AlertLevel.INFO, "session_start", f"session {summary.run_id} started in {report.effective_mode.value} mode", run_id=summary.run_id)
         started = time.perf_counter()

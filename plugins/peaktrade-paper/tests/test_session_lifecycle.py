@@ -96,12 +96,12 @@ def _run_started(db) -> bool:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("sig", "name", "code"), [(signal.SIGTERM, "SIGTERM", 143), (signal.SIGINT, "SIGINT", 130)])
-def test_a_signal_mid_run_finishes_the_batch_marks_the_run_interrupted_and_prints_the_summary(tmp_path, sig, name, code):
+@pytest.mark.parametrize(("sig", "name", "code", "as_json"), [(signal.SIGTERM, "SIGTERM", 143, True), (signal.SIGINT, "SIGINT", 130, False)])
+def test_a_signal_mid_run_finishes_the_batch_marks_the_run_interrupted_and_prints_the_summary(tmp_path, sig, name, code, as_json):
     rows, batch = 200_000, 20  # far more than can run before the signal arrives
     orders = _big_orders_file(tmp_path / "orders.csv", rows)
     config = write(tmp_path / "config.toml", f"[live_risk]\n{CONTROLS_OFF}[execution]\nbatch_size = {batch}\n")
-    cmd = [sys.executable, "-m", "peaktrade_core", "--config", config, "session", "run", "--orders", orders, "--json", "--no-progress"]
+    cmd = [sys.executable, "-m", "peaktrade_core", "--config", config, "session", "run", "--orders", orders, "--no-progress"] + (["--json"] if as_json else [])
     proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     db = tmp_path / "data" / "peaktrade.sqlite3"
     try:
@@ -118,12 +118,17 @@ def test_a_signal_mid_run_finishes_the_batch_marks_the_run_interrupted_and_print
             proc.kill()
     assert proc.returncode == code, err
     assert "Traceback" not in err and "Aborted!" not in err
-    summary = json.loads(out)
+    store = StateStore(db)
+    [run] = list_runs(store)
+    if as_json:
+        summary = json.loads(out)
+    else:  # the summary for a person: says what happened, and where the details are
+        assert f"run {run.run_id}  (interrupted by {name}, after the batch in hand)" in out
+        assert f"details: peaktrade runs show {run.run_id}" in out
+        summary = run.summary
     assert summary["status"] == "interrupted" and summary["interrupted_by"] == name
     assert batch <= summary["orders"] < rows and summary["orders"] % batch == 0  # whole batches only
 
-    store = StateStore(db)
-    [run] = list_runs(store)
     assert run.run_id == summary["run_id"] and run.status == "interrupted"
     assert run.summary["orders"] == summary["orders"]
     assert verify_run(store, run.run_id).ok
