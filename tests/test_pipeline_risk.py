@@ -109,10 +109,14 @@ def test_runaway_throttle_engages_the_kill_switch_which_then_blocks_everything()
     assert len(p.executor.received) == 3
 
 
-def test_the_runaway_throttle_blocks_even_when_violations_only_warn():
-    p, results = run({"runaway_max_executions": 2, "block_on_violation": False}, [o(qty=0.001 * (i + 1)) for i in range(5)], clock=lambda: 1000.0)
-    assert [r.status.value for r in results] == ["filled"] * 2 + ["risk_blocked"] * 3
+def test_the_runaway_throttle_blocks_even_when_violations_only_warn_and_is_recorded_as_a_block():
+    config = PeakTradeConfig(live_risk=LiveRiskConfig(**{**OFF, "runaway_max_executions": 2, "block_on_violation": False}))
+    p = ExecutionPipeline(config, store=StateStore(":memory:"), executor=Filler(), clock=lambda: 1000.0)
+    p.run([o(qty=0.001 * (i + 1)) for i in range(5)])
+    assert p.summary.by_status == {"filled": 2, "risk_blocked": 3}
     assert len(p.executor.received) == 2 and p.kill_switch.state().engaged
+    history = p.risk_records.query()
+    assert len(history) == 3 and all(r["code"] == "runaway_throttle" and r["blocked"] for r in history)
 
 
 @settings(max_examples=40, deadline=None)
