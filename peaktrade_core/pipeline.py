@@ -367,10 +367,11 @@ class ExecutionPipeline:
 
     def _alert_violations(self, violations: list[RiskViolation], blocking: bool) -> None:
         by_code = Counter(v.code for v in violations)
-        level = AlertLevel.WARNING if blocking else AlertLevel.INFO
         for code, count in by_code.items():
             first = next(v for v in violations if v.code == code)
-            self._alert(level, f"risk.{code}", f"{count} order(s) {'blocked' if blocking else 'flagged'}: {first.message}", violation=str(code), count=count)
+            blocks = blocking or code in ALWAYS_BLOCKING
+            level = AlertLevel.WARNING if blocks else AlertLevel.INFO
+            self._alert(level, f"risk.{code}", f"{count} order(s) {'blocked' if blocks else 'flagged'}: {first.message}", violation=str(code), count=count)
 
     def _alert_gate_blocks(self, closed: list[GateDecision], report: GateReport) -> None:
         if report.effective_mode in (EffectiveMode.PAPER, EffectiveMode.SHADOW) and all(d.gate != "kill_switch" for d in closed):
