@@ -23,7 +23,11 @@ def fail(lines: str | list[str], code: int = EXIT_USER_ERROR) -> NoReturn:
 
 
 def echo_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, sort_keys=False, default=str))
+    try:  # NaN/Infinity are not JSON: refuse to print them rather than emit invalid output
+        text = json.dumps(data, indent=2, sort_keys=False, default=str, allow_nan=False)
+    except ValueError as exc:
+        fail(f"error: refusing to print invalid JSON: {exc}", 1)
+    click.echo(text)
 
 
 class Env:

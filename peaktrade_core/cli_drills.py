@@ -92,7 +92,10 @@ def drills_run(
         click.echo(f"warning: drill log {log_path} not written: {exc}", err=True)
     data = report.to_dict()
     data["config_sha256"] = config.sha256 or None
-    text = json.dumps(data, indent=2) if fmt == "json" else render_report(data)
+    try:  # NaN/Infinity are not JSON: refuse them, as every JSON output of the CLI does
+        text = json.dumps(data, indent=2, allow_nan=False) if fmt == "json" else render_report(data)
+    except ValueError as exc:
+        fail(f"error: refusing to write an invalid JSON report: {exc}", 1)
     if output is None:
         click.echo(text)
     else:

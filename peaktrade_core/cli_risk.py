@@ -12,6 +12,7 @@ import click
 from peaktrade_core.cli import Env, echo_json, fail, pass_env
 
 if TYPE_CHECKING:
+    from peaktrade_core.accounts import StoredAccount
     from peaktrade_core.portfolio import LivePortfolioSnapshot
     from peaktrade_core.runlog import LiveRunMetadata
 
@@ -113,6 +114,33 @@ def _snapshot_from_run(meta: LiveRunMetadata, starting_cash: float, timezone: st
     )
 
 
+def _stored_account(env: Env) -> StoredAccount | None:
+    """The configured account of the configured mode, when that mode keeps one."""
+    from peaktrade_core.accounts import ACCOUNT_MODES, AccountError, AccountStore
+    from peaktrade_core.gates import evaluate_gates
+
+    mode = evaluate_gates(env.config.environment, env.kill_switch().state()).effective_mode.value
+    if mode not in ACCOUNT_MODES:
+        return None
+    try:
+        return AccountStore(env.store).load(env.config.execution.account, mode)
+    except AccountError as exc:
+        fail(str(exc))
+
+
+def _snapshot_from_account(account: StoredAccount, timezone: str) -> LivePortfolioSnapshot:
+    """Today's PnL counts from the start of today (in the risk time zone), like the
+    session's daily loss limit: an account last written yesterday has none yet today."""
+    from attrs import evolve
+
+    from peaktrade_core.portfolio import LivePortfolioMonitor
+
+    state = evolve(account.portfolio)  # roll_day changes it: not the stored object
+    state.roll_day(time.time(), timezone)
+    snapshot = LivePortfolioMonitor(state).snapshot()
+    return evolve(snapshot, source=f"account:{account.account}:{account.mode}")
+
+
 def _risk_dict(result: Any) -> dict[str, Any]:
     from attrs import asdict
 
@@ -123,12 +151,13 @@ def _risk_dict(result: Any) -> dict[str, Any]:
 @click.option("--config", "config_path", metavar="PATH", help="Config file (overrides the global --config).")
 @click.option("--no-risk", is_flag=True, help="Do not check the portfolio-level risk limits.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-@click.option("--starting-cash", type=click.FloatRange(min=0), metavar="X", help="Cash the portfolio started with (default: [execution] starting_cash).")
+@click.option("--starting-cash", type=click.FloatRange(min=0), metavar="X", help="Cash the portfolio started with, when there is no account or run yet or for a venue mode's run (default: [execution] starting_cash).")
 @click.option("--record", is_flag=True, help="Append this snapshot to the portfolio history.")
 @click.pass_context
 def portfolio(ctx: click.Context, config_path: str | None, no_risk: bool, as_json: bool, starting_cash: float | None, record: bool) -> None:
-    """The portfolio as the last run left it: positions, exposure, cash, equity, PnL, and
-    the portfolio-level risk limits. Without a run yet: an empty portfolio."""
+    """The portfolio: positions, exposure, cash, equity, PnL, and the portfolio-level risk
+    limits. In paper/shadow mode the account sessions continue ([execution] account);
+    otherwise the last run's final state. Without either: an empty portfolio."""
     env: Env = ctx.find_object(Env)
     if config_path:
         env.config_path = config_path  # read lazily: nothing has loaded the config yet
@@ -141,13 +170,19 @@ def portfolio(ctx: click.Context, config_path: str | None, no_risk: bool, as_jso
 
     config = env.config
     cash = config.execution.starting_cash if starting_cash is None else starting_cash
-    meta, note = _last_finished_run(env)
-    if meta is None:
-        snapshot = LivePortfolioSnapshot(as_of=time.time(), cash=cash, realized_pnl=0.0, source="empty")
+    account = _stored_account(env)
+    meta = note = None
+    if account is not None:
+        snapshot = _snapshot_from_account(account, config.live_risk.timezone)
+        run_id = account.run_id
     else:
-        snapshot = _snapshot_from_run(meta, cash, config.live_risk.timezone)
+        meta, note = _last_finished_run(env)
+        if meta is None:
+            snapshot = LivePortfolioSnapshot(as_of=time.time(), cash=cash, realized_pnl=0.0, source="empty")
+        else:
+            snapshot = _snapshot_from_run(meta, cash, config.live_risk.timezone)
+        run_id = meta.run_id if meta is not None else None
     result = None if no_risk else LiveRiskLimits(config.live_risk, config.environment).evaluate_portfolio(snapshot)
-    run_id = meta.run_id if meta is not None else None
     if record:
         from peaktrade_core.riskrecords import RiskRecords
 
@@ -160,16 +195,19 @@ def portfolio(ctx: click.Context, config_path: str | None, no_risk: bool, as_jso
                 "risk": None if result is None else _risk_dict(result),
                 "recorded": record,
                 "note": note,
+                "account": None if account is None else {"name": account.account, "mode": account.mode, "updated_at": account.updated_iso},
             }
         )
         return
-    click.echo(render_portfolio(snapshot, meta, result, record))
+    click.echo(render_portfolio(snapshot, meta, result, record, account))
     if note:
         click.echo(f"note: {note}")
 
 
-def render_portfolio(snapshot: LivePortfolioSnapshot, meta: LiveRunMetadata | None, result: Any, recorded: bool) -> str:
-    if meta is None:
+def render_portfolio(snapshot: LivePortfolioSnapshot, meta: LiveRunMetadata | None, result: Any, recorded: bool, account: StoredAccount | None = None) -> str:
+    if account is not None:
+        lines = [f"portfolio of account {account.account} ({account.mode}), as run {account.run_id} left it at {account.updated_iso}"]
+    elif meta is None:
         lines = ["portfolio: no run recorded yet (empty portfolio)"]
     else:
         lines = [f"portfolio as run {meta.run_id} left it ({meta.status} {meta.ended_at or meta.started_at})"]

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import importlib.util
+import signal
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,11 @@ import click
 from peaktrade_core.cli import Env, echo_json, fail, pass_env
 
 EXAMPLE_DIR = Path("examples") / "ma_crossover"
+
+#: `session run` exit codes beyond 0 (finished), 1 (crash) and 2 (refused: bad input)
+EXIT_KILL_SWITCH = 3  # the kill switch engaged during the run
+EXIT_ORDER_ERROR = 4  # an order ended in error (executor, venue, or refused by the accounts)
+EXIT_SIGNAL = {"SIGINT": 130, "SIGTERM": 143}  # stopped early, after the batch in hand
 
 
 def _find_example() -> Path:
@@ -94,9 +101,14 @@ def session() -> None:
 @click.option("--strategy", default=None, help="Strategy name recorded in the run log.")
 @click.option("--json", "as_json", is_flag=True, help="Summary as JSON.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal).")
+@click.option("--fresh-account", is_flag=True, help="Start the paper/shadow account over (flat, starting cash); recorded in the run log.")
 @pass_env
-def session_run(env: Env, orders_file: str | None, example: bool, skip_invalid: bool, strategy: str | None, as_json: bool, progress: bool | None) -> None:
-    """Run a session: the main job. Prints a summary and the run id."""
+def session_run(env: Env, orders_file: str | None, example: bool, skip_invalid: bool, strategy: str | None, as_json: bool, progress: bool | None, fresh_account: bool) -> None:
+    """Run a session: the main job. Prints a summary and the run id.
+
+    Exit codes: 0 finished; 2 refused (bad input, nothing ran); 3 the kill switch engaged
+    during the run; 4 an order ended in error; 130 / 143 stopped by Ctrl-C / SIGTERM after
+    the batch in hand (run `interrupted`)."""
     from peaktrade_core.orderfile import OrderRowError, read_orders
 
     if bool(orders_file) == example:
@@ -109,14 +121,24 @@ def session_run(env: Env, orders_file: str | None, example: bool, skip_invalid: 
         total, _ = _checked_file_orders(orders_file, skip_invalid)
         orders = read_orders(orders_file, skip_invalid=skip_invalid, skipped=skipped)
         strategy_name, params = "orders-file", {"file": str(orders_file)}
+    from peaktrade_core.accounts import AccountError
+
     pipeline = _make_pipeline(env)
     show_progress = sys.stderr.isatty() if progress is None else progress
+    run_args = {"strategy": strategy or strategy_name, "strategy_params": params, "skipped": skipped, "fresh_account": fresh_account}
     try:
-        if show_progress and total:
-            with click.progressbar(length=total, label="orders", file=sys.stderr) as bar:
-                summary = pipeline.run(orders, strategy=strategy or strategy_name, strategy_params=params, progress=bar.update, skipped=skipped)
-        else:
-            summary = pipeline.run(orders, strategy=strategy or strategy_name, strategy_params=params, skipped=skipped)
+        with _stop_on_signals(pipeline):
+            if show_progress and total:
+                with click.progressbar(length=total, label="orders", file=sys.stderr) as bar:
+                    summary = pipeline.run(orders, progress=bar.update, **run_args)
+            else:
+                summary = pipeline.run(orders, **run_args)
+    except AccountError as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:  # a second signal: stopped at once; the run is on record
+        if pipeline.summary is None or pipeline.summary.status != "interrupted":
+            raise
+        summary = pipeline.summary
     finally:
         if pipeline.alerts is not None:
             pipeline.alerts.close()
@@ -127,11 +149,58 @@ def session_run(env: Env, orders_file: str | None, example: bool, skip_invalid: 
         echo_json(data)
     else:
         click.echo(render_session_summary(data))
+    code = session_exit_code(data)
+    if code:
+        sys.exit(code)
+
+
+def _load_account_or_fail(pipeline: Any) -> None:
+    from peaktrade_core.accounts import AccountError
+
+    try:
+        pipeline.load_account()
+    except AccountError as exc:
+        fail(str(exc))
+
+
+def session_exit_code(summary: dict[str, Any]) -> int:
+    """The documented exit code of a session that ran (see :func:`session_run`)."""
+    if summary["status"] == "interrupted":
+        return EXIT_SIGNAL.get(summary.get("interrupted_by") or "", EXIT_SIGNAL["SIGINT"])
+    if summary.get("kill_switch_engaged_during_run"):
+        return EXIT_KILL_SWITCH
+    if summary["by_status"].get("error"):
+        return EXIT_ORDER_ERROR
+    return 0
+
+
+@contextmanager
+def _stop_on_signals(pipeline: Any) -> Iterator[None]:
+    """SIGTERM and SIGINT (Ctrl-C) ask the session to stop after the batch in hand instead
+    of killing it mid-batch; a second one stops it at once (KeyboardInterrupt)."""
+
+    def request_stop(signum: int, _frame: Any) -> None:
+        if pipeline.stop_requested is not None:
+            raise KeyboardInterrupt
+        pipeline.stop_requested = signal.Signals(signum).name  # no logging here: not signal-safe
+
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():  # only there can Python set handlers
+        yield
+        return
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def render_session_summary(data: dict[str, Any]) -> str:
+    status = data["status"] + (f" by {data['interrupted_by']}, after the batch in hand" if data.get("interrupted_by") else "")
     lines = [
-        f"run {data['run_id']}  ({data['status']})",
+        f"run {data['run_id']}  ({status})",
         f"  mode: {data['mode']}  effective: {data['effective_mode']}  executor: {data['executor']}",
         f"  orders: {data['orders']}  fills: {data['fills']}  in {data['seconds']}s"
         + (f"  ({data['orders_per_second']:,} orders/s)" if data["orders_per_second"] else ""),
@@ -142,6 +211,10 @@ def render_session_summary(data: dict[str, Any]) -> str:
         lines += [f"    {count:>7}  {reason}" for reason, count in data["blocks_by_reason"].items()]
     lines.append(f"  exposure: {data['total_exposure']:,.2f}  " + ", ".join(f"{s} {v:,.2f}" for s, v in data["exposure_by_symbol"].items()))
     lines.append(f"  PnL: realized {data['realized_pnl']:,.2f}  unrealized {data['unrealized_pnl']:,.2f}  fees {data['fees']:,.2f}")
+    if data.get("account"):
+        lines.append(f"  account: {data['account']}" + (" (started over: --fresh-account)" if data.get("fresh_account") else "") + f"  cash {data['cash']:,.2f}")
+    if data.get("kill_switch_engaged_during_run"):
+        lines.append("  KILL SWITCH ENGAGED during this run (peaktrade status)")
     for row in data.get("skipped_rows", []):
         lines.append(f"  skipped {row}")
     lines.append(f"  details: peaktrade runs show {data['run_id']}")
@@ -165,6 +238,7 @@ def orders_preview(env: Env, file: str, as_json: bool) -> None:
 
     _checked_file_orders(file, skip_invalid=False)
     pipeline = _make_pipeline(env, record=False, executor=NullExecutor())
+    _load_account_or_fail(pipeline)  # reduce-only verdicts need the account's positions
     rows = [row for batch in batched(read_orders(file), env.config.execution.batch_size) for row in pipeline.preview(batch)]
     if as_json:
         echo_json(rows)

@@ -73,6 +73,13 @@ class ExecutionConfig:
     max_retries: int = field(default=3, validator=ge(0))
     retry_backoff_seconds: float = field(default=0.5, validator=ge(0.0))
     starting_cash: float = field(default=100_000.0, validator=ge(0.0))
+    #: the simulated (paper/shadow) account sessions continue; one per name and mode
+    account: str = field(default="default", validator=lambda _o, _a, v: _account_name(v))
+
+
+def _account_name(value: str) -> None:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("account: must be a non-empty name")
 
 
 @frozen

@@ -36,11 +36,12 @@ from peaktrade_core.orders import (
 )
 from peaktrade_core.plugins import PluginManager, get_plugin_manager
 from peaktrade_core.risk import (
+    ALWAYS_BLOCKING,
     LiveRiskLimits,
+    NonFiniteAccountingError,
     PortfolioState,
     PreTradeControls,
     RiskViolation,
-    ViolationCode,
     blocked_orders,
     run_risk_checks,
 )
@@ -77,6 +78,13 @@ class SessionSummary:
     starting_cash: float = 0.0
     seconds: float = 0.0
     status: str = "finished"
+    #: the persistent account the session continued (``None``: a venue mode, or not recorded)
+    account: str | None = None
+    fresh_account: bool = False
+    #: the kill switch was released when the run started and engaged when it ended
+    kill_switch_engaged_during_run: bool = False
+    #: the signal that stopped the run early (``SIGTERM``, ``SIGINT``), if any
+    interrupted_by: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -102,6 +110,10 @@ class SessionSummary:
             "starting_cash": self.starting_cash,
             "seconds": round(self.seconds, 3),
             "orders_per_second": round(self.orders / self.seconds) if self.seconds else None,
+            "account": self.account,
+            "fresh_account": self.fresh_account,
+            "kill_switch_engaged_during_run": self.kill_switch_engaged_during_run,
+            "interrupted_by": self.interrupted_by,
         }
 
 
@@ -195,6 +207,8 @@ class ExecutionPipeline:
             self.risk_records = RiskRecords(self.store)
         self.run_id: str | None = None
         self.summary: SessionSummary | None = None
+        #: set (to a signal name) to stop a running session after the batch in hand
+        self.stop_requested: str | None = None
         self._by_status: Counter[OrderStatus] = Counter()
         self._blocks_by_reason: Counter[str] = Counter()
         self._fills = 0
@@ -272,7 +286,7 @@ class ExecutionPipeline:
             candidates = []
             for i, order in enumerate(batch):
                 if whole or i in blocked:
-                    reasons = [v.message for v in violations if v.order_index in (None, i) and (block_risk or v.code == ViolationCode.PLUGIN)]
+                    reasons = [v.message for v in violations if v.order_index in (None, i) and (block_risk or v.code in ALWAYS_BLOCKING)]
                     results[i] = OrderExecutionResult(order, OrderStatus.RISK_BLOCKED, reasons=reasons)
                 else:
                     candidates.append(i)
@@ -309,19 +323,27 @@ class ExecutionPipeline:
         executed = 0
         for r in results:
             status = r.status
-            by_status[status] += 1
             if status in _EXECUTED:
                 executed += 1
                 fills = r.fills
                 self._fills += len(fills)
-                for f in fills:
-                    apply_fill(f.symbol, f.quantity if f.side is Side.BUY else -f.quantity, f.price, f.fee)
-            elif status is not OrderStatus.ACCEPTED:
+                try:
+                    for f in fills:
+                        apply_fill(f.symbol, f.quantity if f.side is Side.BUY else -f.quantity, f.price, f.fee)
+                except NonFiniteAccountingError as exc:
+                    status = r.status = OrderStatus.ERROR  # executed, but the accounts cannot hold it
+                    r.reasons.append(f"accounting refused the fill: {exc}")
+                    self._alert(AlertLevel.CRITICAL, "accounting_refused", f"{r.order.client_order_id}: {exc}", symbol=r.order.symbol)
+                    by_status[status] += 1
+                    self._blocks_by_reason[_reason_key(status, r.reasons[-1])] += 1
+                    continue
+            by_status[status] += 1
+            if status not in _EXECUTED:
                 for reason in r.reasons:
                     self._blocks_by_reason[_reason_key(status, reason)] += 1
                 if status is OrderStatus.ERROR:
                     self._alert(AlertLevel.CRITICAL, "executor_error", f"{r.order.client_order_id}: {'; '.join(r.reasons)}")
-        if executed and self.controls.record_executions(executed):
+        if self.controls.record_executions(executed):
             self._alert(AlertLevel.CRITICAL, "runaway_throttle", f"runaway throttle engaged the kill switch: {self.kill_switch.state().reason}")
 
     def _execute(self, batch: Sequence[OrderRequest], passed: list[int], results: list[Any]) -> None:
@@ -347,10 +369,11 @@ class ExecutionPipeline:
 
     def _alert_violations(self, violations: list[RiskViolation], blocking: bool) -> None:
         by_code = Counter(v.code for v in violations)
-        level = AlertLevel.WARNING if blocking else AlertLevel.INFO
         for code, count in by_code.items():
             first = next(v for v in violations if v.code == code)
-            self._alert(level, f"risk.{code}", f"{count} order(s) {'blocked' if blocking else 'flagged'}: {first.message}", violation=str(code), count=count)
+            blocks = blocking or code in ALWAYS_BLOCKING
+            level = AlertLevel.WARNING if blocks else AlertLevel.INFO
+            self._alert(level, f"risk.{code}", f"{count} order(s) {'blocked' if blocks else 'flagged'}: {first.message}", violation=str(code), count=count)
 
     def _alert_gate_blocks(self, closed: list[GateDecision], report: GateReport) -> None:
         if report.effective_mode in (EffectiveMode.PAPER, EffectiveMode.SHADOW) and all(d.gate != "kill_switch" for d in closed):
@@ -369,7 +392,9 @@ class ExecutionPipeline:
         for i, order in enumerate(batch):
             risk = [v.message for v in violations if v.order_index in (None, i)]
             gates = [d.reason for d in closed if d.blocks(i)]
-            blocking_risk = risk if (self.config.live_risk.block_on_violation or any(v.code == ViolationCode.PLUGIN for v in violations)) else []
+            blocking_risk = [
+                v.message for v in violations if v.order_index in (None, i) and (self.config.live_risk.block_on_violation or v.code in ALWAYS_BLOCKING)
+            ]
             rows.append(
                 {
                     "source": order.source_ref,
@@ -388,6 +413,51 @@ class ExecutionPipeline:
 
     # -- a session -------------------------------------------------------------------------
 
+    def _open_account(self, mode: str, fresh: bool) -> tuple[Any, Any]:
+        """The account store and the stored account (``None`` if none yet) of a recorded
+        paper/shadow session, adopted into :attr:`portfolio`; ``(None, None)`` otherwise."""
+        from peaktrade_core.accounts import ACCOUNT_MODES, AccountError, AccountStore, adopt
+
+        if self.runlog is None or mode not in ACCOUNT_MODES:
+            return None, None
+        accounts = AccountStore(self.store)
+        try:
+            stored = accounts.load(self.config.execution.account, mode)
+        except AccountError:
+            if not fresh:
+                raise
+            stored = None
+        if fresh:
+            logger.bind(tag=SAFETY).warning("account {} ({}) starts over (--fresh-account)", self.config.execution.account, mode)
+        elif stored is not None:
+            adopt(self.portfolio, stored.portfolio)
+        return accounts, stored
+
+    def load_account(self) -> bool:
+        """Adopt the stored paper/shadow account without writing anything (previews)."""
+        from peaktrade_core.accounts import ACCOUNT_MODES, AccountStore, adopt
+
+        mode = evaluate_gates(self.env, self.kill_switch.state()).effective_mode.value
+        if mode not in ACCOUNT_MODES:
+            return False
+        stored = AccountStore(self.store).load(self.config.execution.account, mode)
+        if stored is not None:
+            adopt(self.portfolio, stored.portfolio)
+        return stored is not None
+
+    def _account_event(self, mode: str, fresh: bool, stored: Any) -> dict[str, Any]:
+        """What the session started from; with ``fresh``, also what it discarded."""
+
+        def state(p: PortfolioState) -> dict[str, Any]:
+            return {"cash": p.cash, "positions": dict(sorted(p.positions.items())), "realized_pnl": p.realized_pnl}
+
+        event = {"account": self.config.execution.account, "mode": mode, "fresh": fresh, "start": state(self.portfolio)}
+        if stored is not None:
+            event["last_written_by_run"] = stored.run_id
+            if fresh:
+                event["discarded"] = state(stored.portfolio)
+        return event
+
     def run(
         self,
         orders: Iterable[OrderRequest],
@@ -397,14 +467,25 @@ class ExecutionPipeline:
         operator: str | None = None,
         progress: Callable[[int], None] | None = None,
         skipped: Sequence[Any] = (),
+        fresh_account: bool = False,
     ) -> SessionSummary:
         """Stream ``orders`` through the pipeline in batches; return the session summary.
 
         ``skipped``: rows of the source that were not valid orders (filled while ``orders``
-        streams); they are recorded in the run log when the session ends."""
+        streams); they are recorded in the run log when the session ends.
+
+        A recorded session in paper or shadow mode continues its account (see
+        :mod:`peaktrade_core.accounts`), or starts it over with ``fresh_account``. Setting
+        :attr:`stop_requested` stops the session after the batch in hand (``interrupted``).
+        Raises :class:`~peaktrade_core.accounts.AccountError` before anything runs when the
+        stored account is damaged."""
         report = evaluate_gates(self.env, self.kill_switch.state())
+        switch_at_start = report.kill_switch.engaged
         summary = SessionSummary(None, self.env.mode.value, report.effective_mode.value, self.executor.name)
         self.summary = summary
+        accounts, loaded = self._open_account(report.effective_mode.value, fresh_account)
+        if accounts is not None:
+            summary.account, summary.fresh_account = self.config.execution.account, fresh_account
         if self.runlog is not None:
             self.run_id = summary.run_id = self.runlog.start_run(
                 mode=self.env.mode.value,
@@ -416,22 +497,40 @@ class ExecutionPipeline:
                 plugin_versions={i.name: i.version for i in self.pm.infos() if i.status == "loaded"},
             )
             self.runlog.record_event(self.run_id, "session", {"limits_in_force": _limits_dict(self.config)})
+            if accounts is not None:
+                self.runlog.record_event(self.run_id, "account", self._account_event(report.effective_mode.value, fresh_account, loaded))
+                if fresh_account:  # the reset holds even if the session stops before its first batch
+                    accounts.save(self.config.execution.account, report.effective_mode.value, self.portfolio, self.run_id)
         self._alert(AlertLevel.INFO, "session_start", f"session {summary.run_id} started in {report.effective_mode.value} mode", run_id=summary.run_id)
         started = time.perf_counter()
         status = "finished"
         try:
             for batch_no, batch in enumerate(batched(orders, self.config.execution.batch_size)):
+                if self.stop_requested is not None:
+                    break
                 self.process_batch(batch, batch_no)
+                if accounts is not None:  # after the batch's run-log commit: a crash keeps it
+                    accounts.save(self.config.execution.account, report.effective_mode.value, self.portfolio, self.run_id)
                 summary.orders += len(batch)
                 summary.batches += 1
                 if self.runlog is not None and self.run_id is not None:
                     self.runlog.heartbeat(self.run_id)
                 if progress is not None:
                     progress(len(batch))
+            if self.stop_requested is not None:
+                status = "interrupted"
+        except KeyboardInterrupt:  # a second Ctrl-C: stop at once, still on record
+            status = "interrupted"
+            self.stop_requested = self.stop_requested or "SIGINT"
+            raise
         except BaseException:
             status = "failed"
             raise
         finally:
+            if status == "interrupted":
+                summary.interrupted_by = self.stop_requested
+                logger.bind(tag=SAFETY).warning("session stopped by {} after {} orders", self.stop_requested, summary.orders)
+            summary.kill_switch_engaged_during_run = not switch_at_start and self.kill_switch.state().engaged
             summary.status = status
             summary.seconds = time.perf_counter() - started
             summary.by_status = Counter({k.value: v for k, v in self._by_status.items()})

@@ -135,7 +135,17 @@ class ViolationCode(enum.StrEnum):
     DUPLICATE = "duplicate_order"
     STALE_REFERENCE = "stale_reference_price"
     RUNAWAY = "runaway_throttle"
+    NON_FINITE = "non_finite_number"
     PLUGIN = "plugin_failed"
+
+
+#: violations that block whatever ``block_on_violation`` says: a failed plugin (fail
+#: closed), the runaway throttle (a kill-switch control) and numbers accounting cannot hold
+ALWAYS_BLOCKING = frozenset({ViolationCode.PLUGIN.value, ViolationCode.RUNAWAY.value, ViolationCode.NON_FINITE.value})
+
+
+class NonFiniteAccountingError(ValueError):
+    """A fill whose cash or position arithmetic would leave the finite numbers (NaN, inf)."""
 
 
 @frozen
@@ -209,7 +219,11 @@ class PortfolioState:
         return self.realized_pnl + self.unrealized_pnl() - self.day_start_pnl
 
     def update_prices(self, prices: Mapping[str, float]) -> None:
-        """Mark positions to market (unrealized PnL, exposure)."""
+        """Mark positions to market (unrealized PnL, exposure). A price that is not a
+        finite number > 0 raises ``ValueError`` and no price is changed."""
+        bad = {s: p for s, p in prices.items() if not (isinstance(p, int | float) and 0.0 < p < math.inf)}
+        if bad:
+            raise ValueError(f"prices must be finite numbers > 0, got {bad!r}")
         self.last_prices.update(prices)
 
     def roll_day(self, now: float, timezone: str | ZoneInfo = "UTC") -> bool:
@@ -235,17 +249,31 @@ class PortfolioState:
         return True
 
     def apply_fill(self, symbol: str, signed_qty: float, price: float, fee: float = 0.0) -> None:
-        """Update position, average price, realized PnL and cash from one fill."""
+        """Update position, average price, realized PnL and cash from one fill.
+
+        Raises :class:`NonFiniteAccountingError` and changes nothing when the fill or any
+        number it produces is not finite: NaN or infinity never enters the accounts."""
         pos = self.positions.get(symbol, 0.0)
         avg = self.average_prices.get(symbol, 0.0)
         new = pos + signed_qty
+        realized = self.realized_pnl
         if pos == 0.0 or pos * signed_qty > 0:  # opening or adding
             avg = (abs(pos) * avg + abs(signed_qty) * price) / abs(new)
         else:  # reducing, closing or flipping
             closed = min(abs(signed_qty), abs(pos))
-            self.realized_pnl += closed * (price - avg) * (1 if pos > 0 else -1)
+            realized += closed * (price - avg) * (1 if pos > 0 else -1)
             if abs(signed_qty) > abs(pos):
                 avg = price  # the remainder opens a new position at this price
+        cash = self.cash - (signed_qty * price + fee)
+        fees = self.fees_paid + fee
+        realized -= fee
+        # one test for all: a sum is finite only if every term is (inf - inf is NaN), and a
+        # sum that overflows marks numbers too large to account for anyway
+        if not math.isfinite(new + avg + cash + fees + realized + price + new * price):
+            raise NonFiniteAccountingError(
+                f"fill of {signed_qty:g} {symbol} at {price:g} (fee {fee:g}) would make the "
+                "position or cash non-finite; not accounted"
+            )
         if abs(new) < POSITION_EPSILON:
             self.positions.pop(symbol, None)
             self.average_prices.pop(symbol, None)
@@ -253,9 +281,9 @@ class PortfolioState:
             self.positions[symbol] = new
             self.average_prices[symbol] = avg
         self.last_prices[symbol] = price
-        self.cash -= signed_qty * price + fee
-        self.fees_paid += fee
-        self.realized_pnl -= fee
+        self.cash = cash
+        self.fees_paid = fees
+        self.realized_pnl = realized
 
 
 # -- standard limits ------------------------------------------------------------------------
@@ -601,9 +629,22 @@ class LiveRiskLimits:
 
     def evaluate_portfolio(self, snapshot: LivePortfolioSnapshot) -> LiveRiskCheckResult:
         """Check a portfolio against the portfolio-level limits: exposure per symbol and in
-        total (and the live total in live mode), open positions, daily loss."""
+        total (and the live total in live mode), open positions, daily loss. A number that is
+        not finite (NaN, infinity) is a violation of its own: such a portfolio is never
+        "within the limits"."""
         found: list[RiskViolation] = []
         add = _append
+        bad = [f"{name} = {value}" for name, value in _snapshot_numbers(snapshot) if not math.isfinite(value)]
+        if bad:
+            found = add(
+                found,
+                ViolationCode.NON_FINITE,
+                None,
+                None,
+                None,
+                None,
+                f"not finite: {', '.join(bad)}; such numbers cannot be checked against any limit",
+            )
         for position in snapshot.positions:
             if position.notional is None:
                 if self.tracks_exposure:
@@ -667,15 +708,33 @@ class LiveRiskLimits:
         )
 
 
+def _snapshot_numbers(snapshot: LivePortfolioSnapshot) -> list[tuple[str, float]]:
+    numbers = [("cash", snapshot.cash)]
+    for name in ("realized_pnl", "daily_pnl", "day_start_equity"):
+        value = getattr(snapshot, name)
+        if value is not None:
+            numbers.append((name, value))
+    for p in snapshot.positions:
+        numbers.append((f"{p.symbol} size", p.size))
+        if p.mark_price is not None:
+            numbers.append((f"{p.symbol} mark price", p.mark_price))
+        if p.average_price is not None:
+            numbers.append((f"{p.symbol} average price", p.average_price))
+    numbers.append(("equity", snapshot.equity))
+    numbers.append(("total exposure", snapshot.total_exposure))
+    return numbers
+
+
 def blocked_orders(
     violations: Sequence[RiskViolation], block_on_violation: bool
 ) -> tuple[bool, set[int]]:
-    """``(whole batch blocked, indices of blocked orders)``. A failed plugin always blocks
-    the batch (fail closed); other violations block only with ``block_on_violation``."""
+    """``(whole batch blocked, indices of blocked orders)``. A failed plugin, the runaway
+    throttle and non-finite numbers always block (:data:`ALWAYS_BLOCKING`); other
+    violations block only with ``block_on_violation``."""
     whole = False
     indices: set[int] = set()
     for v in violations:
-        if v.code != ViolationCode.PLUGIN and not block_on_violation:
+        if not block_on_violation and v.code not in ALWAYS_BLOCKING:
             continue
         if v.order_index is None:
             whole = True
@@ -781,11 +840,15 @@ class PreTradeControls:
     * stale reference data: the symbol's last price, given in ``reference_times``
       (symbol → epoch seconds of the last price), older than ``max_reference_age_seconds``
       — or unknown — blocks the order;
-    * runaway throttle: more than ``runaway_max_executions`` executions within
-      ``runaway_window_seconds`` engages the kill switch, which stays engaged until a person
-      releases it. Without a kill switch the controls themselves block every later order.
+    * runaway throttle: at most ``runaway_max_executions`` executions within
+      ``runaway_window_seconds``, counted inside the batch: an order that would be one
+      more is blocked, and after the batch (the orders within the limit execute) the kill
+      switch is engaged; it stays engaged until a person releases it. Without a kill switch
+      the controls themselves block every later order;
+    * numbers: a quantity, price or notional (quantity x price) that is not finite (or
+      overflows) is refused (``non_finite_number``): it could never be accounted for.
 
-    Only orders :meth:`check` lets through count for the throttle and duplicates.
+    Only orders :meth:`check` lets through count for the throttles and duplicates.
     """
 
     def __init__(
@@ -811,6 +874,9 @@ class PreTradeControls:
         self._recent_pruned_at = 0.0
         #: set when the runaway throttle tripped and no kill switch could hold it
         self.runaway_reason: str | None = None
+        #: set when :meth:`check` blocked an order over the runaway limit; the kill switch
+        #: is engaged by the next :meth:`record_executions` (after the batch executed)
+        self._runaway_pending: str | None = None
 
     def check(
         self,
@@ -835,6 +901,8 @@ class PreTradeControls:
         )
         room_second = per_second - self._per_second.current(now) if per_second else math.inf
         room_minute = per_minute - self._per_minute.current(now) if per_minute else math.inf
+        runaway = limits.runaway_max_executions
+        room_runaway = runaway - self._executions.current(now) if runaway else math.inf
         window = limits.duplicate_window_seconds
         max_age = limits.max_reference_age_seconds
         times = reference_times if reference_times is not None else {}
@@ -847,6 +915,19 @@ class PreTradeControls:
                 continue
             found: list[RiskViolation] | None = None
             symbol = order.symbol
+            quantity, price = order.quantity, order.price
+            # one test for all three: NaN/inf in any of them, or a product that overflows
+            if not math.isfinite(quantity * (1.0 if price is None else price) + quantity):
+                found = _append(
+                    found,
+                    ViolationCode.NON_FINITE,
+                    i,
+                    symbol,
+                    None,
+                    None,
+                    f"quantity {quantity:g}, price {'none' if price is None else format(price, 'g')}: "
+                    "not a finite number, or too large to account for",
+                )
             if order.client_order_id in seen:
                 found = _append(
                     found,
@@ -919,6 +1000,12 @@ class PreTradeControls:
                     count,
                     f"order {count:g} within one minute > limit {per_minute}",
                 )
+            if found is None and passed >= room_runaway:
+                count = runaway - room_runaway + passed + 1
+                reason = f"runaway throttle: order {count:g} within {limits.runaway_window_seconds:g}s > limit {runaway}"
+                found = _append(found, ViolationCode.RUNAWAY, i, symbol, runaway, count, reason)
+                if self._runaway_pending is None:
+                    self._runaway_pending = reason
             if found is not None:
                 out += found
                 continue
@@ -940,20 +1027,24 @@ class PreTradeControls:
         self._recent_pruned_at = now
 
     def record_executions(self, count: int, now: float | None = None) -> bool:
-        """Count executed orders; when more than ``runaway_max_executions`` fall within
-        ``runaway_window_seconds``, engage the kill switch. Returns whether it tripped."""
+        """Count executed orders (call it after every batch, also with 0); engage the kill
+        switch when :meth:`check` blocked an order over the runaway limit or more than
+        ``runaway_max_executions`` fall within ``runaway_window_seconds``. Returns whether
+        it tripped."""
         limit = self.limits.runaway_max_executions
-        if not limit or count <= 0:
+        if not limit:
             return False
         now = self.clock() if now is None else now
         executions = self._executions
-        executions.add(now, count)
-        if executions.current(now) <= limit:
+        executions.add(now, max(count, 0))
+        pending, self._runaway_pending = self._runaway_pending, None
+        if pending is not None:
+            reason = pending
+        elif executions.current(now) > limit:
+            window = self.limits.runaway_window_seconds
+            reason = f"runaway throttle: {executions.total} executions within {window:g}s > limit {limit}"
+        else:
             return False
-        window = self.limits.runaway_window_seconds
-        reason = (
-            f"runaway throttle: {executions.total} executions within {window:g}s > limit {limit}"
-        )
         executions.clear()  # after a person releases the switch, counting starts afresh
         logger.bind(tag=SAFETY).critical("{}: engaging the kill switch", reason)
         if self.kill_switch is None:

@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from peaktrade_core.risk import RiskViolation, ViolationCode
+from peaktrade_core.risk import ALWAYS_BLOCKING, RiskViolation
 from peaktrade_core.state import StateStore
 
 if TYPE_CHECKING:
@@ -98,11 +98,11 @@ class RiskRecords:
         blocked: bool,
     ) -> None:
         """Store the violations of one batch (``blocked``: ``block_on_violation`` was on;
-        a failed plugin blocks regardless, and is recorded so)."""
+        a failed plugin, the runaway throttle and non-finite numbers block regardless, and
+        are recorded so)."""
         if not violations:
             return
         now = self.clock()
-        plugin_failed = ViolationCode.PLUGIN.value
         rows = []
         for v in violations:
             order = orders[v.order_index] if v.order_index is not None else None
@@ -118,7 +118,7 @@ class RiskRecords:
                     v.value,
                     v.message,
                     v.plugin,
-                    int(blocked or v.code == plugin_failed),
+                    int(blocked or v.code in ALWAYS_BLOCKING),
                 )
             )
         with self.store.transaction() as conn:

@@ -75,8 +75,9 @@ from peaktrade_core.orders import OrderExecutionResult, OrderStatus
 from peaktrade_core.state import StateStore
 
 DURABILITIES = ("batch", "order")
-RUN_STATUSES = ("running", "finished", "failed", "aborted")
-END_STATUSES = ("finished", "failed", "aborted")
+RUN_STATUSES = ("running", "finished", "failed", "aborted", "interrupted")
+#: interrupted: stopped by SIGTERM/SIGINT after the batch in hand, with its summary
+END_STATUSES = ("finished", "failed", "aborted", "interrupted")
 #: distinct "blocks by reason" keys kept per run; the rest count as OTHER_REASON
 MAX_REASON_KEYS = 100
 OTHER_REASON = "(other reasons)"

@@ -126,23 +126,27 @@ def test_portfolio_without_a_run_is_empty_with_the_starting_cash(tmp_path):
     assert "no run recorded yet (empty portfolio)" in invoke("portfolio").output
 
 
-def test_portfolio_shows_the_last_runs_positions_exposure_and_pnl(tmp_path):
+def test_portfolio_shows_the_account_that_sessions_continue(tmp_path):
     config = write_config(tmp_path / "c.toml", starting_cash=10_000.0)
-    session(config, [order("ETH/EUR", qty=1.0, price=2_000.0)])  # an older run
+    session(config, [order("ETH/EUR", qty=1.0, price=2_000.0)])  # an earlier session: kept
     run_id = session(config, [order(qty=0.1, ref="1"), order(side="sell", qty=0.1, price=39_000.0, ref="2"), order(side="sell", qty=0.05, price=39_000.0, ref="3")])
 
     data = records_json("portfolio", "--config", config)
     snap = data["snapshot"]
-    assert data["run_id"] == run_id and snap["source"] == f"run:{run_id}"
-    assert [(p["symbol"], p["side"], p["size"], p["mark_price"]) for p in snap["positions"]] == [("BTC/EUR", "short", -0.05, 39_000.0)]
-    assert snap["total_exposure"] == pytest.approx(1_950.0)
+    assert data["run_id"] == run_id and snap["source"] == "account:default:paper"
+    assert data["account"]["name"] == "default" and data["account"]["mode"] == "paper"
+    assert [(p["symbol"], p["side"], p["size"], p["mark_price"]) for p in snap["positions"]] == [
+        ("BTC/EUR", "short", -0.05, 39_000.0),
+        ("ETH/EUR", "long", 1.0, 2_000.0),
+    ]
+    assert snap["total_exposure"] == pytest.approx(3_950.0)
     assert snap["realized_pnl"] == pytest.approx(-100.0)
-    assert snap["daily_pnl"] == pytest.approx(-100.0)  # the run ended today
+    assert snap["daily_pnl"] == pytest.approx(-100.0)  # both sessions ran today
     assert snap["equity"] == pytest.approx(9_900.0)
-    assert snap["cash"] == pytest.approx(11_850.0)  # 10,000 - 4,000 + 3,900 + 1,950
+    assert snap["cash"] == pytest.approx(9_850.0)  # 10,000 - 2,000 - 4,000 + 3,900 + 1,950
 
     text = invoke("portfolio", "--config", config).output
-    assert f"portfolio as run {run_id} left it" in text
+    assert f"portfolio of account default (paper), as run {run_id} left it" in text
     assert "BTC/EUR  short  -0.05  39,000.00  1,950.00" in text
     assert "risk: within every portfolio limit" in text
 
@@ -174,7 +178,7 @@ def test_portfolio_record_builds_the_history(tmp_path):
 
     latest, first = records_json("portfolio", "history")
     assert (first["source"], first["run_id"], first["open_positions"]) == ("empty", None, 0)
-    assert (latest["source"], latest["run_id"], latest["total_exposure"]) == (f"run:{run_id}", run_id, 800.0)
+    assert (latest["source"], latest["run_id"], latest["total_exposure"]) == ("account:default:paper", run_id, 800.0)
     assert latest["positions"] == [{"symbol": "BTC/EUR", "size": 0.02, "mark_price": 40_000.0, "average_price": 40_000.0}]
     assert len(records_json("portfolio", "history", "--limit", "1")) == 1
 
@@ -182,7 +186,7 @@ def test_portfolio_record_builds_the_history(tmp_path):
     assert misplaced.exit_code == 2 and "give `history` its own options after its name" in misplaced.output
 
     lines = invoke("portfolio", "history").output.splitlines()
-    assert lines[0].split()[:3] == ["TIME", "SOURCE", "EQUITY"] and f"run:{run_id}" in lines[1]
+    assert lines[0].split()[:3] == ["TIME", "SOURCE", "EQUITY"] and "account:default:paper" in lines[1]
 
 
 def test_portfolio_with_a_missing_config_fails_in_one_line():
@@ -190,15 +194,59 @@ def test_portfolio_with_a_missing_config_fails_in_one_line():
     assert out.exit_code == 2 and len(out.output.strip().splitlines()) == 1 and "missing.toml" in out.output
 
 
-def test_portfolio_skips_a_newer_run_without_final_state_and_says_so(tmp_path):
+def test_portfolio_of_a_venue_mode_is_the_last_finished_run_and_skips_a_newer_one(tmp_path):
+    """Venue modes keep no account here (the venue holds the positions): the last run's
+    final state, as before."""
     from peaktrade_core.runlog import LiveRunLogger
 
-    finished = session(write_config(tmp_path / "c.toml"), [order(qty=0.02)])
+    testnet = tmp_path / "testnet.toml"
+    testnet.write_text(f"[environment]\nmode = \"testnet\"\n[live_risk]\n{CONTROLS_OFF}")
     store = StateStore.in_dir(os.environ["PEAK_TRADE_DATA_DIR"])
-    running = LiveRunLogger(store).start_run(mode="paper", effective_mode="paper")
+    finished = ExecutionPipeline(load_config(testnet), store=store, executor=Filler()).run([order(qty=0.02)]).run_id
+    running = LiveRunLogger(store).start_run(mode="testnet", effective_mode="testnet_dry_run")
     store.close()
 
-    data = records_json("portfolio")
-    assert data["run_id"] == finished and data["snapshot"]["total_exposure"] == 800.0
+    data = records_json("portfolio", "--config", str(testnet))
+    assert data["run_id"] == finished and data["snapshot"]["total_exposure"] == 800.0 and data["account"] is None
     assert data["note"] == f"the newest run {running} (running) has no final state; it is not included"
-    assert invoke("portfolio").output.splitlines()[-1].startswith(f"note: the newest run {running}")
+    assert invoke("portfolio", "--config", str(testnet)).output.splitlines()[-1].startswith(f"note: the newest run {running}")
+
+
+def test_a_session_that_fails_midway_keeps_its_committed_batches_in_the_account(tmp_path):
+    config = write_config(tmp_path / "c.toml")
+    (tmp_path / "c.toml").write_text((tmp_path / "c.toml").read_text() + "batch_size = 1\n")
+    store = StateStore.in_dir(os.environ["PEAK_TRADE_DATA_DIR"])
+    pipeline = ExecutionPipeline(load_config(config), store=store, executor=Filler())
+
+    def crash_after_first_batch(_n):
+        raise RuntimeError("the strategy process died")
+
+    with pytest.raises(RuntimeError):
+        pipeline.run([order(qty=0.02, ref="1"), order(qty=0.03, ref="2")], progress=crash_after_first_batch)
+    store.close()
+    snap = records_json("portfolio", "--config", config)["snapshot"]
+    assert [(p["symbol"], p["size"]) for p in snap["positions"]] == [("BTC/EUR", 0.02)]
+
+
+def test_portfolio_never_says_within_limits_when_a_number_is_not_finite(tmp_path):
+    """Accounts refuse non-finite numbers now, but a run recorded before (NaN cash from a
+    1e308 fill) must not read as healthy, and --json must stay valid JSON."""
+    from peaktrade_core.runlog import LiveRunLogger
+
+    testnet = tmp_path / "testnet.toml"
+    testnet.write_text('[environment]\nmode = "testnet"\n')
+    store = StateStore.in_dir(os.environ["PEAK_TRADE_DATA_DIR"])
+    log = LiveRunLogger(store)
+    run_id = log.start_run(mode="testnet", effective_mode="testnet_dry_run")
+    inf, nan = float("inf"), float("nan")
+    log.finish_run(run_id, "finished", {"positions": {"BTC/EUR": 1e308}, "marks": {"BTC/EUR": 50_000.0}, "average_prices": {"BTC/EUR": 50_000.0},
+                                        "exposure_by_symbol": {"BTC/EUR": inf}, "cash": -inf, "starting_cash": 100_000.0, "realized_pnl": nan, "unrealized_pnl": 0.0})
+    store.close()
+
+    out = invoke("portfolio", "--config", str(testnet))
+    assert "within every portfolio limit" not in out.output
+    assert "non_finite_number: not finite: cash = -inf" in out.output and "BLOCKING" in out.output
+    as_json = CliRunner().invoke(cli, ["portfolio", "--config", str(testnet), "--json"])
+    assert as_json.exit_code == 1 and "NaN" not in as_json.stdout and "Infinity" not in as_json.stdout
+    [line] = as_json.output.strip().splitlines()
+    assert line.startswith("error: refusing to print invalid JSON: Out of range float values are not JSON compliant")

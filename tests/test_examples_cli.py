@@ -26,25 +26,27 @@ def checkout(tmp_path):
     env.pop("PEAK_TRADE_CONFIG_PATH", None)
     env.pop("PEAK_TRADE_DISABLE_PLUGINS", None)
 
-    def peaktrade(*args: str):
+    def peaktrade(*args: str, exit_code: int = 0):
         done = subprocess.run([sys.executable, "-m", "peaktrade_core", *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
-        assert done.returncode == 0, done.stderr
+        assert done.returncode == exit_code, done.stderr
         return done.stdout
 
     return peaktrade
 
 
 def test_runaway_example_engages_the_kill_switch_and_blocks_the_rest(checkout):
-    summary = json.loads(checkout("--config", "examples/runaway/config.toml", "session", "run", "--orders", "examples/runaway/orders.csv", "--json"))
-    # batches of 50: the third brings 150 executions > 100, every later order meets the switch
+    args = ("--config", "examples/runaway/config.toml", "session", "run", "--orders", "examples/runaway/orders.csv", "--json")
+    summary = json.loads(checkout(*args, exit_code=3))  # 3: the kill switch engaged during the run
+    # batches of 50 against a limit of 100: exactly 100 execute, the third batch is the
+    # runaway (blocked, then the switch engages), every later order meets the switch
     assert summary["orders"] == 600 and summary["executor"] == "paper"
-    assert summary["by_status"] == {"filled": 150, "gate_blocked": 450}
-    [(reason, count)] = summary["blocks_by_reason"].items()
-    assert count == 450 and reason == "gate_blocked: kill switch engaged"
+    assert summary["by_status"] == {"filled": 100, "risk_blocked": 50, "gate_blocked": 450}
+    assert summary["blocks_by_reason"] == {"gate_blocked: kill switch engaged": 450, "risk_blocked: runaway_throttle": 50}
+    assert summary["kill_switch_engaged_during_run"] is True
 
     switch = json.loads(checkout("status", "--json"))["kill_switch"]
     assert switch["engaged"] is True and switch["operator"] == "runaway-throttle" and switch["source"] == "risk"
-    assert switch["reason"] == "runaway throttle: 150 executions within 60s > limit 100"
+    assert switch["reason"] == "runaway throttle: order 101 within 60s > limit 100"
     assert "ENGAGED by runaway-throttle" in checkout("status")
 
 

@@ -4,6 +4,8 @@ and the runaway throttle latches the kill switch."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from peaktrade_core import hookimpl
 from peaktrade_core.config import PeakTradeConfig
@@ -97,12 +99,78 @@ def test_a_raising_risk_plugin_blocks_the_batch_and_is_named():
 def test_runaway_throttle_engages_the_kill_switch_which_then_blocks_everything():
     now = [1000.0]
     p, results = run({"runaway_max_executions": 3, "runaway_window_seconds": 60.0}, [o(qty=0.001 * (i + 1)) for i in range(4)], clock=lambda: now[0])
-    assert all(r.status is OrderStatus.FILLED for r in results)
+    # exactly the limit executes; the fourth order of the same batch is the runaway
+    assert [r.status for r in results] == [OrderStatus.FILLED] * 3 + [OrderStatus.RISK_BLOCKED]
+    assert "runaway_throttle: runaway throttle: order 4 within 60s > limit 3" in results[3].reasons[0]
     state = p.kill_switch.state()
     assert state.engaged and state.operator == "runaway-throttle"
     after = p.process_batch([o(qty=0.5, source_ref="later")])
     assert after[0].status is OrderStatus.GATE_BLOCKED and "runaway throttle" in after[0].reasons[0]
-    assert len(p.executor.received) == 4
+    assert len(p.executor.received) == 3
+
+
+def test_the_runaway_throttle_blocks_even_when_violations_only_warn_and_is_recorded_as_a_block():
+    config = PeakTradeConfig(live_risk=LiveRiskConfig(**{**OFF, "runaway_max_executions": 2, "block_on_violation": False}))
+    p = ExecutionPipeline(config, store=StateStore(":memory:"), executor=Filler(), clock=lambda: 1000.0)
+    p.run([o(qty=0.001 * (i + 1)) for i in range(5)])
+    assert p.summary.by_status == {"filled": 2, "risk_blocked": 3}
+    assert len(p.executor.received) == 2 and p.kill_switch.state().engaged
+    history = p.risk_records.query()
+    assert len(history) == 3 and all(r["code"] == "runaway_throttle" and r["blocked"] for r in history)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    limit=st.integers(min_value=1, max_value=60),
+    batch_sizes=st.lists(st.integers(min_value=1, max_value=150), min_size=1, max_size=5),
+)
+def test_runaway_limit_n_means_at_most_n_executions_in_the_window_whatever_the_batch_size(limit, batch_sizes):
+    """The issue's case: a limit of 500 let 928 orders through, because it was checked once
+    per batch. Within one window (the clock stands still) exactly min(N, sent) execute, and
+    the switch engages exactly when more were sent."""
+    config = PeakTradeConfig(live_risk=LiveRiskConfig(**{**OFF, "runaway_max_executions": limit, "runaway_window_seconds": 60.0}))
+    p = ExecutionPipeline(config, store=StateStore(":memory:"), executor=Filler(), record=False, clock=lambda: 5000.0)
+    sent = 0
+    for n, size in enumerate(batch_sizes):
+        p.process_batch([o(qty=0.001, source_ref=f"{n}:{i}") for i in range(size)], n)
+        sent += size
+    assert len(p.executor.received) == min(limit, sent)
+    assert p.kill_switch.state().engaged is (sent > limit)
+
+
+def test_a_non_finite_or_overflowing_order_is_refused_with_its_own_code_even_when_violations_only_warn():
+    huge = o(qty=1e308, price=50_000.0, source_ref="huge")
+    endless = o(qty=float("inf"), price=50_000.0, source_ref="inf")
+    unpriced = OrderRequest("BTC/EUR", "buy", 1e308, source_ref="unpriced")  # filled at the market's price
+    p, results = run({"block_on_violation": False}, [huge, endless, unpriced, o(source_ref="fine")])
+    assert [r.status.value for r in results] == ["risk_blocked"] * 3 + ["filled"]
+    assert all(r.reasons[0].startswith("non_finite_number: quantity") for r in results[:3])
+    assert [x.source_ref for x in p.executor.received] == ["fine"]
+    assert p.portfolio.cash == pytest.approx(99_600.0) and p.portfolio.positions == {"BTC/EUR": 0.01}
+
+
+class _OverflowingFiller(Filler):
+    """A venue that reports a fill no account can hold (1e308 at 50,000)."""
+
+    def execute_orders(self, orders):
+        from peaktrade_core.orders import OrderExecutionResult, OrderFill
+
+        return [OrderExecutionResult(x, OrderStatus.FILLED, fills=[OrderFill(x.client_order_id, x.symbol, x.side, 1e308, 50_000.0)]) for x in orders]
+
+
+def test_a_fill_that_would_make_cash_non_finite_is_refused_never_stored_and_alerted_critical():
+    raised = []
+
+    class Alerts:
+        def emit(self, event):
+            raised.append(event)
+
+    config = PeakTradeConfig(live_risk=LiveRiskConfig(**OFF))
+    p = ExecutionPipeline(config, store=StateStore(":memory:"), executor=_OverflowingFiller(), record=False, alerts=Alerts())
+    (result,) = p.process_batch([o()])
+    assert result.status is OrderStatus.ERROR and "accounting refused the fill" in result.reasons[-1]
+    assert p.portfolio.cash == config.execution.starting_cash and p.portfolio.positions == {}
+    assert [(e.level.name, e.code) for e in raised] == [("CRITICAL", "accounting_refused")]
 
 
 def test_the_duplicate_check_memory_stays_bounded(monkeypatch):

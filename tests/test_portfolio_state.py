@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from peaktrade_core.portfolio import LivePortfolioMonitor
-from peaktrade_core.risk import PortfolioState
+from peaktrade_core.risk import NonFiniteAccountingError, PortfolioState
 
 
 def test_long_round_trip_with_fees():
@@ -129,3 +132,37 @@ def test_snapshot_from_an_exchange_client():
 def test_monitor_rejects_other_sources():
     with pytest.raises(TypeError):
         LivePortfolioMonitor({"BTC/EUR": 1.0})
+
+
+_any_float = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.floats(min_value=-1e6, max_value=1e6),
+    st.sampled_from([1e308, -1e308, 1e200, 1e155]),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(fills=st.lists(st.tuples(st.sampled_from(["BTC/EUR", "ETH/EUR"]), _any_float, _any_float, _any_float), max_size=12))
+def test_no_fill_ever_puts_a_non_finite_number_into_the_accounts(fills):
+    """The issue's 1e308 fill left cash and PnL NaN. Whatever fills arrive, each one is
+    either accounted with every number finite, or refused with nothing changed."""
+    p = PortfolioState(cash=100_000.0, starting_equity=100_000.0)
+    for symbol, qty, price, fee in fills:
+        if qty == 0 or not price > 0:
+            continue  # not fills an executor produces (OrderRequest quantities are > 0)
+        before = (p.cash, p.realized_pnl, p.fees_paid, dict(p.positions), dict(p.average_prices), dict(p.last_prices))
+        try:
+            p.apply_fill(symbol, qty, price, fee)
+        except NonFiniteAccountingError:
+            assert (p.cash, p.realized_pnl, p.fees_paid, dict(p.positions), dict(p.average_prices), dict(p.last_prices)) == before
+            continue
+        numbers = [p.cash, p.realized_pnl, p.fees_paid, *p.positions.values(), *p.average_prices.values(), *p.last_prices.values()]
+        assert all(math.isfinite(x) for x in numbers)
+        assert math.isfinite(p.equity())
+
+
+def test_a_non_finite_price_update_is_refused_whole():
+    p = PortfolioState()
+    with pytest.raises(ValueError, match="finite"):
+        p.update_prices({"BTC/EUR": 100.0, "ETH/EUR": math.inf})
+    assert p.last_prices == {}

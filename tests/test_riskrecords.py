@@ -10,7 +10,13 @@ from peaktrade_core.config import PeakTradeConfig
 from peaktrade_core.orders import OrderRequest
 from peaktrade_core.pipeline import ExecutionPipeline
 from peaktrade_core.portfolio import LivePortfolioMonitor
-from peaktrade_core.risk import LiveRiskConfig, PortfolioState, RiskViolation, ViolationCode
+from peaktrade_core.risk import (
+    ALWAYS_BLOCKING,
+    LiveRiskConfig,
+    PortfolioState,
+    RiskViolation,
+    ViolationCode,
+)
 from peaktrade_core.riskrecords import RiskRecords
 from peaktrade_core.state import StateStore
 from peaktrade_core.testing import FillingExecutor
@@ -128,7 +134,7 @@ def test_every_violation_is_recorded_exactly_once_and_unchanged(items, blocked):
     for row, v in zip(rows, violations, strict=True):
         assert (row["code"], row["message"], row["limit"], row["value"]) == (v.code, v.message, v.limit, v.value)
         assert row["client_order_id"] == (None if v.order_index is None else orders[v.order_index].client_order_id)
-        assert row["blocked"] == (blocked or v.code == ViolationCode.PLUGIN)
+        assert row["blocked"] == (blocked or v.code in ALWAYS_BLOCKING)
 
 
 def test_a_session_records_its_blocks_under_its_run_id_and_the_order_never_executes(tmp_path):

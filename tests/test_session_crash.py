@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from peaktrade_core.runlog import list_runs, load_run_snapshot, verify_run
+from peaktrade_core.runlog import iter_run_events, list_runs, load_run_snapshot, verify_run
 from peaktrade_core.state import StateStore
 
 pytestmark = pytest.mark.needs_plugins("peaktrade-paper")  # runs a real paper session
@@ -64,3 +64,6 @@ def test_sigkill_mid_session_loses_nothing_committed_and_is_marked_aborted(tmp_p
     assert load_run_snapshot(StateStore(db), run_id).orders == kept
     assert verify_run(StateStore(db), run_id).ok
     assert json.loads(nxt.stdout)["run_id"] != run_id
+    # the paper account held what the killed run committed, and the next session went on from it
+    [event] = [e.extra for e in iter_run_events(StateStore(db), json.loads(nxt.stdout)["run_id"]) if e.kind == "account"]
+    assert event["last_written_by_run"] == run_id and event["fresh"] is False

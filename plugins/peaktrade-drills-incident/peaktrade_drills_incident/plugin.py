@@ -130,7 +130,7 @@ RUNAWAY = LiveDrillScenario(
     _LIVE,
     expected_is_live_execution_allowed=True,
     simulated_orders=_orders("runaway", 10),
-    expected_outcome="the runaway throttle engages the kill switch after 6 executions; no later order passes",
+    expected_outcome="the runaway throttle blocks the 6th order and engages the kill switch; no later order passes",
 )
 STALE_DATA = LiveDrillScenario(
     "I4 - Stale market data",
@@ -463,20 +463,20 @@ def _runaway(context: DrillContext) -> Outcome:
         clock.now += 0.1
         if controls.check([order]):
             statuses.append("risk_blocked")
+            controls.record_executions(0)  # after every batch, as the pipeline does
             continue
         result = executor.execute_orders([order])[0]
         statuses.append(result.status.value)
-        if result.status is OrderStatus.FILLED:
-            controls.record_executions(1)
+        controls.record_executions(1 if result.status is OrderStatus.FILLED else 0)
     state = context.kill_switch.state()
     violations = []
     if not state.engaged or "runaway" not in state.reason:
         violations.append(
             f"expected the runaway throttle to engage the kill switch, it is {state.describe()}"
         )
-    if len(venue.orders) != 6:
+    if len(venue.orders) != 5:
         violations.append(
-            f"expected exactly 6 orders at the venue before the throttle stopped it, got {len(venue.orders)}"
+            f"expected exactly 5 orders (the limit) at the venue before the throttle stopped it, got {len(venue.orders)}"
         )
     return (
         violations,

@@ -67,7 +67,7 @@ def test_venue_outage_sends_each_order_exactly_once_and_raises_an_alert(results)
 
 def test_runaway_strategy_trips_the_in_memory_kill_switch_only(config, results):
     drill = results["I3"]
-    assert drill.details == {**drill.details, "orders_at_venue": 6, "kill_switch_after": "ENGAGED"}
+    assert drill.details == {**drill.details, "orders_at_venue": 5, "kill_switch_after": "ENGAGED"}
     store = StateStore.in_dir(config.data_dir())
     assert KillSwitch(store).state().engaged is False  # the real switch never moved
 
