@@ -268,12 +268,18 @@ def kill(env: Env, reason: str | None, operator: str | None, release: bool, hist
 
     switch = env.kill_switch()
     if history:
+        from peaktrade_core.venues import venue_cancel_history
+
         rows = switch.history()
+        cancels = venue_cancel_history(env.store)
         if as_json:
-            echo_json(rows)
+            echo_json(rows + [{"action": "venue_cancel_all", **c} for c in cancels])
         else:
             for r in rows:
                 click.echo(f"{r['at']}  {r['action']:<7}  {r['operator']:<12}  {r['source']:<10}  {r['reason']}")
+            for c in cancels:
+                outcome = f"failed: {c['error']}" if c["error"] else f"{c['cancelled']} open order(s) cancelled"
+                click.echo(f"{c['at']}  venue    {c['operator']:<12}  {c['source']:<10}  {c['venue']} ({c['endpoint']}): {outcome}")
             if not rows:
                 click.echo("no kill switch events")
         return
@@ -297,6 +303,32 @@ def kill(env: Env, reason: str | None, operator: str | None, release: bool, hist
         config=env.config,
         store=env.store,
     )
+    if not release:
+        _kill_cancels_on_venue(env, who or state.operator, reason)
+
+
+def _kill_cancels_on_venue(env: Env, operator: str, reason: str) -> None:
+    """After the engage (which always stands): cancel open orders on the configured venue,
+    in testnet/live when ``kill_switch_cancel_open_orders`` is on and the mode's gates
+    (the kill switch aside) would let peaktrade send there. A failure is one line, exit 1."""
+    from peaktrade_core.gates import evaluate_gates
+    from peaktrade_core.plugins import get_plugin_manager
+    from peaktrade_core.venues import VenueError, cancel_open_orders, check_client_for_mode
+
+    config = env.config
+    if not config.environment.kill_switch_cancel_open_orders or not evaluate_gates(config.environment).sending_allowed:
+        return
+    try:
+        client = get_plugin_manager().create_exchange_client(config)
+        if client is None:
+            return
+        check_client_for_mode(client, config.environment.mode)
+    except VenueError as exc:
+        fail(f"kill switch engaged, but open orders on the venue were not cancelled: {exc}", code=1)
+    event = cancel_open_orders(client, env.store, operator=operator, source="cli", reason=reason)
+    if event["error"]:
+        fail(f"kill switch engaged, but cancelling open orders on {event['venue']} failed: {event['error']}", code=1)
+    click.echo(f"cancelled {event['cancelled']} open order(s) on {event['venue']} ({event['endpoint']})")
 
 
 # -- entry point --------------------------------------------------------------------------

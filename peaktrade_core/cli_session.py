@@ -63,13 +63,14 @@ def _terminal_confirm():
 def _make_pipeline(env: Env, record: bool = True, executor: Any = None):
     from peaktrade_core.executors import NoExecutorError
     from peaktrade_core.pipeline import ExecutionPipeline
+    from peaktrade_core.venues import VenueError
 
     try:
         return ExecutionPipeline(
             env.config, store=env.store, alerts=_dispatcher(env), confirm=_terminal_confirm(), record=record, executor=executor
         )
-    except NoExecutorError as exc:
-        fail(str(exc))
+    except (NoExecutorError, VenueError) as exc:
+        fail(f"{env.config.source or 'config'}: {exc}" if isinstance(exc, VenueError) else str(exc))
 
 
 def _dispatcher(env: Env) -> Any:
@@ -133,6 +134,11 @@ def render_session_summary(data: dict[str, Any]) -> str:
     lines = [
         f"run {data['run_id']}  ({data['status']})",
         f"  mode: {data['mode']}  effective: {data['effective_mode']}  executor: {data['executor']}",
+        *(
+            [f"  venue: {v['venue']}  {v['endpoint']}  " + ("validate-only" if v["validate_only"] else "testnet (sandbox)" if v["testnet"] else "PRODUCTION")]
+            if (v := data.get("venue"))
+            else []
+        ),
         f"  orders: {data['orders']}  fills: {data['fills']}  in {data['seconds']}s"
         + (f"  ({data['orders_per_second']:,} orders/s)" if data["orders_per_second"] else ""),
         "  by status: " + (", ".join(f"{k}={v}" for k, v in sorted(data["by_status"].items())) or "-"),

@@ -24,8 +24,8 @@ from peaktrade_core.orders import (
     UnknownOutcomeError,
 )
 from peaktrade_core.state import StateStore
-from peaktrade_core.venues import InstrumentRules
 from peaktrade_core.testing import live_environment, registered_plugin
+from peaktrade_core.venues import InstrumentRules
 
 PRICE = 50_000.0
 
