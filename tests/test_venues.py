@@ -320,12 +320,11 @@ def test_venue_hook_failures_are_one_line_naming_the_plugin():
         def create_exchange_client(self, venue, mode, settings):
             raise RuntimeError("no api key\nsecond line")
 
-    with registered_plugin(VenuePlugin("venue"), "one"), registered_plugin(VenuePlugin("venue"), "two"):
-        with pytest.raises(VenueError, match=r"^venue 'venue' is served by two plugins \((one, two|two, one)\)"):
-            pm.create_exchange_client(PeakTradeConfig(environment=TESTNET_OPEN))
-    with registered_plugin(Broken("venue"), "broken"):
-        with pytest.raises(VenueError) as info:
-            pm.create_exchange_client(PeakTradeConfig(environment=TESTNET_OPEN))
+    two = pytest.raises(VenueError, match=r"^venue 'venue' is served by two plugins \((one, two|two, one)\)")
+    with registered_plugin(VenuePlugin("venue"), "one"), registered_plugin(VenuePlugin("venue"), "two"), two:
+        pm.create_exchange_client(PeakTradeConfig(environment=TESTNET_OPEN))
+    with registered_plugin(Broken("venue"), "broken"), pytest.raises(VenueError) as info:
+        pm.create_exchange_client(PeakTradeConfig(environment=TESTNET_OPEN))
     assert str(info.value) == "plugin broken: create_exchange_client raised RuntimeError: no api key; second line"
 
 
