@@ -112,12 +112,16 @@ def session_run(env: Env, orders_file: str | None, example: bool, skip_invalid: 
         strategy_name, params = "orders-file", {"file": str(orders_file)}
     pipeline = _make_pipeline(env)
     show_progress = sys.stderr.isatty() if progress is None else progress
+    from peaktrade_core.venues import VenueError
+
     try:
         if show_progress and total:
             with click.progressbar(length=total, label="orders", file=sys.stderr) as bar:
                 summary = pipeline.run(orders, strategy=strategy or strategy_name, strategy_params=params, progress=bar.update, skipped=skipped)
         else:
             summary = pipeline.run(orders, strategy=strategy or strategy_name, strategy_params=params, skipped=skipped)
+    except VenueError as exc:  # e.g. the venue's dead man's switch could not be armed
+        fail(str(exc))
     finally:
         if pipeline.alerts is not None:
             pipeline.alerts.close()

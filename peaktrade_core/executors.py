@@ -166,5 +166,16 @@ def _select_executor(pm: PluginManager, kwargs: dict[str, Any]) -> OrderExecutor
             rest = [p for p in plugins.values() if p not in fallback]
             executor = inner.subset_hook_caller("select_executor", remove_plugins=rest + skip)(**kwargs)
     except Exception as exc:
-        raise NoExecutorError(f"select_executor raised {type(exc).__name__}: {exc}".splitlines()[0]) from exc
+        raise NoExecutorError(f"plugin {_raised_in(pm, exc)}: select_executor raised {type(exc).__name__}: {exc}".splitlines()[0]) from exc
     return executor
+
+
+def _raised_in(pm: PluginManager, exc: BaseException) -> str:
+    """The plugin whose ``select_executor`` implementation the exception came from."""
+    codes = {impl.function.__code__: pm.pm.get_name(impl.plugin) for impl in pm.pm.hook.select_executor.get_hookimpls()}
+    tb = exc.__traceback__
+    name = "?"
+    while tb is not None:
+        name = codes.get(tb.tb_frame.f_code, name)
+        tb = tb.tb_next
+    return name

@@ -365,7 +365,9 @@ class ExecutionPipeline:
         except Exception as exc:  # noqa: BLE001 - the venue's own expiry still protects
             self._alert(AlertLevel.CRITICAL, "dead_man_switch", f"{action} dead man's switch on {getattr(self.venue, 'name', '?')} failed: {type(exc).__name__}: {exc}")
             if action == "arm" and self.summary is not None and self.summary.batches == 0:
-                raise  # never start sending without it (fail closed)
+                from peaktrade_core.venues import VenueError
+
+                raise VenueError(f"could not arm the dead man's switch on {getattr(self.venue, 'name', '?')}: {type(exc).__name__}: {exc}; nothing was sent") from exc
 
     def _account(self, results: list[OrderExecutionResult]) -> None:
         """Portfolio from fills, session counters, executor-error alerts, runaway throttle."""

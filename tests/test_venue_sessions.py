@@ -134,6 +134,14 @@ def test_with_the_testnet_gate_closed_nothing_reaches_the_venue(tmp_path, run):
     assert not run.db.exists()  # the venue was not called at all
 
 
+def test_with_the_default_config_an_installed_venue_plugin_receives_nothing(tmp_path, run):
+    out = run("session", "run", "--orders", orders_file(tmp_path), "--json", config="", extra_env={"PEAK_TRADE_PLUGINS": "loopvenue,paper"})
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["venue"] is None
+    assert json.loads(run("status", "--json", config="").stdout)["venue"] is None
+    assert not run.db.exists()  # not even built
+
+
 def test_a_production_client_in_testnet_mode_is_refused_in_one_line(tmp_path, run):
     out = run("session", "run", "--orders", orders_file(tmp_path), kind="production")
     assert out.returncode == 2

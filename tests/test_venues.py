@@ -386,9 +386,22 @@ def test_a_session_that_cannot_arm_the_dead_man_switch_does_not_start():
 
     venue.arm_dead_man_switch = refuse  # type: ignore[method-assign]
     p = pipeline(TESTNET_OPEN, venue, record=False)
-    with pytest.raises(ConnectionError):
+    with pytest.raises(VenueError, match="^could not arm the dead man's switch on venue: ConnectionError: venue down; nothing was sent$"):
         p.run([order()])
     assert venue.book == {}
+
+
+def test_a_select_executor_that_raises_is_one_line_naming_the_plugin():
+    from peaktrade_core.executors import NoExecutorError
+
+    class Raising:
+        @hookimpl
+        def select_executor(self, env):
+            raise RuntimeError("boom\ntrace")
+
+    with registered_plugin(Raising(), "raising"), pytest.raises(NoExecutorError) as info:
+        create_order_executor(EnvironmentConfig())
+    assert str(info.value) == "plugin raising: select_executor raised RuntimeError: boom"
 
 
 def test_the_fake_venue_satisfies_the_protocol():
