@@ -16,7 +16,6 @@ import hashlib
 import itertools
 import math
 import os
-import secrets
 import time
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -130,7 +129,7 @@ class ClientOrderIds:
     @classmethod
     def fresh(cls) -> ClientOrderIds:
         """A scope of its own (process, time, randomness): for orders made outside a run."""
-        return cls(f"{os.getpid()}:{time.time_ns()}:{secrets.token_hex(8)}")
+        return cls(f"{os.getpid()}:{time.time_ns()}:{os.urandom(8).hex()}")
 
     def at(self, position: int) -> str:
         return f"{self.prefix}{position:016x}"
