@@ -70,13 +70,14 @@ def _terminal_confirm():
 def _make_pipeline(env: Env, record: bool = True, executor: Any = None):
     from peaktrade_core.executors import NoExecutorError
     from peaktrade_core.pipeline import ExecutionPipeline
+    from peaktrade_core.venues import VenueError
 
     try:
         return ExecutionPipeline(
             env.config, store=env.store, alerts=_dispatcher(env), confirm=_terminal_confirm(), record=record, executor=executor
         )
-    except NoExecutorError as exc:
-        fail(str(exc))
+    except (NoExecutorError, VenueError) as exc:
+        fail(f"{env.config.source or 'config'}: {exc}" if isinstance(exc, VenueError) else str(exc))
 
 
 def _dispatcher(env: Env) -> Any:
@@ -125,6 +126,8 @@ def session_run(env: Env, orders_file: str | None, example: bool, skip_invalid: 
 
     pipeline = _make_pipeline(env)
     show_progress = sys.stderr.isatty() if progress is None else progress
+    from peaktrade_core.venues import VenueError
+
     run_args = {"strategy": strategy or strategy_name, "strategy_params": params, "skipped": skipped, "fresh_account": fresh_account}
     try:
         with _stop_on_signals(pipeline):
@@ -133,7 +136,7 @@ def session_run(env: Env, orders_file: str | None, example: bool, skip_invalid: 
                     summary = pipeline.run(orders, progress=bar.update, **run_args)
             else:
                 summary = pipeline.run(orders, **run_args)
-    except AccountError as exc:
+    except (AccountError, VenueError) as exc:  # e.g. the venue's dead man's switch could not be armed
         fail(str(exc))
     except KeyboardInterrupt:  # a second signal: stopped at once; the run is on record
         if pipeline.summary is None or pipeline.summary.status != "interrupted":
@@ -202,6 +205,11 @@ def render_session_summary(data: dict[str, Any]) -> str:
     lines = [
         f"run {data['run_id']}  ({status})",
         f"  mode: {data['mode']}  effective: {data['effective_mode']}  executor: {data['executor']}",
+        *(
+            [f"  venue: {v['venue']}  {v['endpoint']}  " + ("validate-only" if v["validate_only"] else "testnet (sandbox)" if v["testnet"] else "PRODUCTION")]
+            if (v := data.get("venue"))
+            else []
+        ),
         f"  orders: {data['orders']}  fills: {data['fills']}  in {data['seconds']}s"
         + (f"  ({data['orders_per_second']:,} orders/s)" if data["orders_per_second"] else ""),
         "  by status: " + (", ".join(f"{k}={v}" for k, v in sorted(data["by_status"].items())) or "-"),

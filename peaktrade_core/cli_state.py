@@ -110,7 +110,9 @@ def kill(env: Env, reason: str | None, operator: str | None, release: bool, hist
     try:
         switch = KillSwitch(store)
         if history:
-            _print_history(switch.history(), as_json)
+            from peaktrade_core.venues import venue_cancel_history
+
+            _print_history(switch.history(), venue_cancel_history(store), as_json)
             return
         assert reason is not None
         event = (switch.release if release else switch.engage)(reason, operator or current_operator())
@@ -138,14 +140,42 @@ def kill(env: Env, reason: str | None, operator: str | None, release: bool, hist
         config=config or PeakTradeConfig(),
         store=store,
     )
+    if not release and config is not None:
+        _kill_cancels_on_venue(config, store, event["operator"], event["reason"])
 
 
-def _print_history(rows: list[dict[str, Any]], as_json: bool) -> None:
+def _kill_cancels_on_venue(config: Any, store: Any, operator: str, reason: str) -> None:
+    """After the engage (which always stands): cancel open orders on the configured venue,
+    in testnet/live when ``kill_switch_cancel_open_orders`` is on and the mode's gates
+    (the kill switch aside) would let peaktrade send there. A failure is one line, exit 1."""
+    from peaktrade_core.gates import evaluate_gates
+    from peaktrade_core.plugins import get_plugin_manager
+    from peaktrade_core.venues import VenueError, cancel_open_orders, check_client_for_mode
+
+    if not config.environment.kill_switch_cancel_open_orders or not evaluate_gates(config.environment).sending_allowed:
+        return
+    try:
+        client = get_plugin_manager().create_exchange_client(config)
+        if client is None:
+            return
+        check_client_for_mode(client, config.environment.mode)
+    except VenueError as exc:
+        fail(f"kill switch engaged, but open orders on the venue were not cancelled: {exc}", code=1)
+    event = cancel_open_orders(client, store, operator=operator, source="cli", reason=reason)
+    if event["error"]:
+        fail(f"kill switch engaged, but cancelling open orders on {event['venue']} failed: {event['error']}", code=1)
+    click.echo(f"cancelled {event['cancelled']} open order(s) on {event['venue']} ({event['endpoint']})")
+
+
+def _print_history(rows: list[dict[str, Any]], cancels: list[dict[str, Any]], as_json: bool) -> None:
     if as_json:
-        echo_json(rows)
+        echo_json(rows + [{"action": "venue_cancel_all", **c} for c in cancels])
         return
     for r in rows:
         click.echo(f"{r['at']}  {r['action']:<7}  {r['operator']:<12}  {r['source']:<10}  {r['reason']}")
+    for c in cancels:
+        outcome = f"failed: {c['error']}" if c["error"] else f"{c['cancelled']} open order(s) cancelled"
+        click.echo(f"{c['at']}  venue    {c['operator']:<12}  {c['source']:<10}  {c['venue']} ({c['endpoint']}): {outcome}")
     if not rows:
         click.echo("no kill switch events")
 

@@ -1,4 +1,4 @@
-"""The environment: which mode runs and which live gates a person has opened (ENV-1, ENV-2, ENV-4)."""
+"""The environment: which mode runs and which gates (testnet, live) a person has opened (ENV-1, ENV-2, ENV-4)."""
 
 from __future__ import annotations
 
@@ -24,6 +24,10 @@ class EffectiveMode(enum.StrEnum):
 
     PAPER = "paper"
     SHADOW = "shadow"
+    #: sent to the venue's sandbox (a testnet endpoint: nothing real is placed)
+    TESTNET = "testnet"
+    #: sent to the venue with validate-only: checked by the venue, never placed
+    TESTNET_VALIDATE_ONLY = "testnet_validate_only"
     TESTNET_DRY_RUN = "testnet_dry_run"
     LIVE_DRY_RUN = "live_dry_run"
     LIVE = "live"
@@ -66,6 +70,14 @@ class EnvironmentConfig:
     require_manual_confirm_for_live: bool = False
     #: while the kill switch is engaged, let orders through that only shrink a position
     kill_switch_allow_reduce_only: bool = False
+    #: testnet gate: a governance decision to send orders to the venue's testnet at all
+    enable_testnet_trading: bool = False
+    #: testnet orders only for these symbols; empty = none (testnet never uses the live lists)
+    testnet_allowed_symbols: tuple[str, ...] = ()
+    #: engaging the kill switch also cancels open orders on the venue (testnet/live)
+    kill_switch_cancel_open_orders: bool = True
+    #: a venue dead man's switch armed while a session sends, in seconds; 0 = not armed
+    dead_man_switch_seconds: float = field(default=60.0, validator=ge(0.0))
     #: the preset this environment started from (see ENVIRONMENT_PROFILES)
     profile: str | None = None
 

@@ -6,12 +6,15 @@ Rules, per order:
   ``timeout_seconds``; a call that does not answer in time is an *unknown outcome*;
 * ``TransientExchangeError`` (the venue certainly did not take the request: rate limit,
   maintenance) → retried, at most ``max_retries`` times, after ``backoff_seconds * 2**n``;
+* before the first submit the order is checked against the venue's instrument rules
+  (``client.instrument_rules(symbol)``, loaded once per symbol): an order that breaks one is
+  refused (``risk_blocked``, reason ``instrument_rules: ...``), never rounded to fit;
 * an unknown outcome (``UnknownOutcomeError``, a timeout, any unexpected exception) → the
-  order is first looked up with ``fetch_order(client_order_id)``; it is submitted again only
+  order is first looked up with ``fetch_order(client_order_id, symbol)``; it is submitted again only
   when the venue answers that it does not know the order *and* the earlier submit call has
   finished (a submit still running on its worker thread may yet land). So an order is never
-  placed twice by this executor; the deterministic client order id lets venues that enforce
-  unique ids refuse a duplicate as a second line of defence;
+  placed twice by this executor; the client order id (unique per run, stable within it) lets
+  venues that enforce unique ids refuse a duplicate as a second line of defence;
 * any other ``ExchangeError`` is a definite refusal → ``rejected`` with the venue's message;
 * when the budget runs out the result is ``error``; if the outcome is still unknown,
   ``metadata["outcome_unknown"]`` is true and the reason says to check the venue.
@@ -31,7 +34,6 @@ from typing import Any, Literal, NotRequired, TypedDict
 
 from peaktrade_core.log import logger
 from peaktrade_core.orders import (
-    ExchangeClient,
     ExchangeError,
     OrderExecutionResult,
     OrderFill,
@@ -40,27 +42,30 @@ from peaktrade_core.orders import (
     TransientExchangeError,
     UnknownOutcomeError,
 )
+from peaktrade_core.venues import INSTRUMENT_RULES, ExchangeClient, InstrumentRules
 
 
 class VenueFill(TypedDict):
     quantity: float
     price: float
-    fee: NotRequired[float]  # in the quote currency; default 0
+    fee: NotRequired[float]  # default 0
+    fee_currency: NotRequired[str]  # default: the symbol's quote currency
     timestamp: NotRequired[float]  # epoch seconds; default: when the response was read
 
 
 class VenueOrderResponse(TypedDict):
     """What ``ExchangeClient.submit_order`` and ``fetch_order`` return for one order.
 
-    ``status``: ``accepted`` (open at the venue), ``partially_filled``, ``filled``,
+    ``status``: ``accepted`` (open at the venue), ``validated`` (accepted by the venue's
+    validation, never placed: validate-only), ``partially_filled``, ``filled``,
     ``rejected`` or ``cancelled``. ``fills`` decides the filled quantity: with fills the
     result is ``filled`` / ``partially_filled`` whatever ``status`` says; without, it is
-    ``accepted`` unless the venue rejected or cancelled the order. Anything else the venue
+    ``accepted`` unless the venue validated, rejected or cancelled the order. Anything else the venue
     said may stay in the dict: it is kept whole as ``venue_response``.
     """
 
     client_order_id: str
-    status: Literal["accepted", "partially_filled", "filled", "rejected", "cancelled"]
+    status: Literal["accepted", "validated", "partially_filled", "filled", "rejected", "cancelled"]
     venue_order_id: NotRequired[str]
     fills: NotRequired[list[VenueFill]]
     reason: NotRequired[str]  # why the venue rejected or cancelled it
@@ -104,11 +109,15 @@ def result_from_response(
         return OrderExecutionResult(
             order, OrderStatus.REJECTED, reasons=[reason], metadata=metadata, venue_response=kept
         )
+    if status == "validated":
+        metadata["validate_only"] = True
+        return OrderExecutionResult(order, OrderStatus.VALIDATED, metadata=metadata, venue_response=kept)
     return OrderExecutionResult(order, OrderStatus.ACCEPTED, metadata=metadata, venue_response=kept)
 
 
 def _fill(order: OrderRequest, raw: Mapping[str, Any], now: float | None) -> OrderFill:
     timestamp = raw.get("timestamp")
+    currency = raw.get("fee_currency")
     return OrderFill(
         order.client_order_id,
         order.symbol,
@@ -117,6 +126,7 @@ def _fill(order: OrderRequest, raw: Mapping[str, Any], now: float | None) -> Ord
         float(raw["price"]),
         float(raw.get("fee", 0.0)),
         float(timestamp) if timestamp is not None else (now if now is not None else time.time()),
+        str(currency) if currency is not None else None,
     )
 
 
@@ -147,12 +157,42 @@ class ExchangeOrderExecutor:
         self.backoff_seconds = backoff_seconds
         self.timeout_seconds = timeout_seconds
         self.sleep = sleep
+        self._rules: dict[str, InstrumentRules | None] = {}
+        #: client order id -> symbol of the orders sent (cancel by id needs the symbol)
+        self._symbols: dict[str, str] = {}
 
     def execute_orders(self, orders: Sequence[OrderRequest]) -> list[OrderExecutionResult]:
         return [self._execute_one(order) for order in orders]
 
-    def cancel_order(self, client_order_id: str) -> bool:
-        return bool(self._await(self._call(self.client.cancel_order, client_order_id)))
+    def cancel_order(self, client_order_id: str, symbol: str | None = None) -> bool:
+        symbol = symbol or self._symbols.get(client_order_id)
+        if symbol is None:
+            raise ExchangeError(f"cancel {client_order_id}: symbol unknown (not sent by this executor); give it")
+        return bool(self._await(self._call(self.client.cancel_order, client_order_id, symbol)))
+
+    def cancel_all(self, symbol: str | None = None) -> int:
+        return int(self._await(self._call(self.client.cancel_all, symbol)))
+
+    # -- instrument rules --------------------------------------------------------------------
+
+    def rule_problems(self, order: OrderRequest) -> list[str]:
+        """Why the venue's instrument rules refuse ``order`` (empty: it fits). Rules are
+        loaded once per symbol; rules that cannot be loaded refuse the order (fail closed)."""
+        symbol = order.symbol
+        if symbol not in self._rules:
+            load = getattr(self.client, "instrument_rules", None)
+            if load is None:
+                self._rules[symbol] = None  # a client without rules: the venue decides
+            else:
+                try:
+                    rules = self._await(self._call(load, symbol))
+                except Exception as exc:  # noqa: BLE001 - not loaded = not checked = refused
+                    return [f"rules for {symbol} could not be loaded ({type(exc).__name__}: {exc}); refused (fail closed)"]
+                if rules is not None and not isinstance(rules, InstrumentRules):
+                    return [f"rules for {symbol} are not InstrumentRules: {rules!r:.80}; refused (fail closed)"]
+                self._rules[symbol] = rules
+        rules = self._rules[symbol]
+        return rules.problems(order) if rules is not None else []
 
     # -- one order -------------------------------------------------------------------------
 
@@ -161,6 +201,17 @@ class ExchangeOrderExecutor:
         unknown = False  # the venue may have the order: look it up before any resubmit
         attempts = 0
         errors: list[str] = []
+        problems = self.rule_problems(order)
+        if problems:
+            return OrderExecutionResult(
+                order,
+                OrderStatus.RISK_BLOCKED,
+                reasons=[f"{INSTRUMENT_RULES}: {p}" for p in problems],
+                metadata={"executor": self.name, "attempts": 0, "violation": INSTRUMENT_RULES},
+            )
+        if len(self._symbols) >= 100_000:  # bounded: drop the oldest
+            del self._symbols[next(iter(self._symbols))]
+        self._symbols[order.client_order_id] = order.symbol
         while True:
             try:
                 if unknown:
@@ -205,7 +256,7 @@ class ExchangeOrderExecutor:
         """``(the venue's answer about the order, where it came from)``, or ``(None, None)``
         when the venue does not know the order and it is safe to submit."""
         submit_finished = submit is None or submit.done()  # sampled *before* the lookup
-        known = self._await(self._call(self.client.fetch_order, order.client_order_id))
+        known = self._await(self._call(self.client.fetch_order, order.client_order_id, order.symbol))
         if known is not None:
             return known, "fetch_order"
         if not submit_finished:

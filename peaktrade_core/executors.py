@@ -1,8 +1,10 @@
 """Executor selection and the guard around anything that sends real orders (ORD-5).
 
-``create_order_executor`` asks the ``select_executor`` hook; whatever a plugin returns, an
-executor declaring ``sends_real_orders`` is wrapped in :class:`GuardedExecutor`, which
-re-checks every gate immediately before each submit. No plugin can bypass it.
+``create_order_executor`` decides (docs/executors.md): the core's venue executor when a
+venue client is given and the mode's gates allow sending, otherwise ``select_executor``
+with the dry-run plugin as the declared fallback. Whatever is chosen, an executor declaring
+``sends_real_orders`` is wrapped in :class:`GuardedExecutor`, which re-checks every gate
+(and that the client fits the mode) immediately before each submit. No plugin can bypass it.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from peaktrade_core.gates import (
     KillSwitchState,
     LiveExecutionBlocked,
     SafetyGuard,
-    is_live_execution_allowed,
+    evaluate_gates,
 )
 from peaktrade_core.orders import (
     ExchangeClient,
@@ -27,10 +29,15 @@ from peaktrade_core.orders import (
     OrderRequest,
     OrderStatus,
 )
+from peaktrade_core.venues import check_client_for_mode
 
 if TYPE_CHECKING:
     from peaktrade_core.config import PeakTradeConfig
     from peaktrade_core.plugins import PluginManager
+
+#: plugins asked by ``select_executor`` only when no other plugin answered (the core's
+#: declared fallback: dry-run for testnet and live)
+FALLBACK_EXECUTOR_PLUGINS = ("dryrun",)
 
 #: which plugin package provides executors for each mode (for the "install X" message)
 EXECUTOR_PLUGINS = {
@@ -80,8 +87,10 @@ class GuardedExecutor:
             results.extend(self.inner.execute_orders([order]))
         return results
 
-    def cancel_order(self, client_order_id: str) -> bool:
-        return self.inner.cancel_order(client_order_id)
+    def cancel_order(self, client_order_id: str, symbol: str | None = None) -> bool:
+        if symbol is None:
+            return self.inner.cancel_order(client_order_id)
+        return self.inner.cancel_order(client_order_id, symbol)
 
     def __getattr__(self, name: str) -> Any:  # extra executor features (events, prices)
         return getattr(self.inner, name)
@@ -96,22 +105,77 @@ def create_order_executor(
     kill_switch: Callable[[], KillSwitchState] = lambda: RELEASED,
     plugin_manager: PluginManager | None = None,
 ) -> OrderExecutor:
-    """The executor for ``env`` (seed 000 semantics): paper → paper, shadow → shadow,
-    testnet → testnet dry-run, live → live dry-run unless every gate is open *and* a trading
-    client is given, then the exchange executor (always behind the guard)."""
+    """The executor for ``env``; the choice is the core's (docs/executors.md):
+
+    1. testnet/live with a venue client and the mode's gates open: the core's
+       :class:`ExchangeOrderExecutor` over the client, behind the guard;
+    2. otherwise ``select_executor``, asked of every plugin but the declared fallback
+       (``FALLBACK_EXECUTOR_PLUGINS``) first, then of the fallback (the dry-run plugin).
+
+    A client that does not fit the mode (production in testnet, testnet in live) raises
+    ``VenueError``; paper and shadow never take a client."""
     from peaktrade_core.plugins import get_plugin_manager
 
     if env.mode in (TradingMode.PAPER, TradingMode.SHADOW) and trading_client is not None:
         raise ValueError(f"mode {env.mode.value!r} never gets a trading client (research cannot reach live)")
+    if trading_client is not None:
+        check_client_for_mode(trading_client, env.mode)
+    report = evaluate_gates(env, kill_switch())
+    if trading_client is not None and report.sending_allowed:
+        from peaktrade_core.exchange_executor import ExchangeOrderExecutor
+
+        execution = config.execution if config is not None else None
+        venue_executor = ExchangeOrderExecutor(
+            trading_client,
+            **(
+                {
+                    "max_retries": execution.max_retries,
+                    "backoff_seconds": execution.retry_backoff_seconds,
+                    "timeout_seconds": execution.submit_timeout_seconds,
+                }
+                if execution is not None
+                else {}
+            ),
+        )
+        return GuardedExecutor(venue_executor, SafetyGuard(env, kill_switch, trading_client))
     pm = plugin_manager or get_plugin_manager()
-    live_allowed, _reason = is_live_execution_allowed(env, kill_switch())
     context = ExecutorContext(config, dict(simulated_prices or {}), trading_client, kill_switch)
-    executor = pm.hook.select_executor(env=env, live_allowed=live_allowed, context=context)
+    executor = _select_executor(pm, {"env": env, "live_allowed": report.sending_allowed, "context": context})
     if executor is None:
         plugin = EXECUTOR_PLUGINS[env.mode]
         raise NoExecutorError(
             f"no executor for mode {env.mode.value!r}: install the plugin {plugin} (pip install {plugin})"
         )
     if getattr(executor, "sends_real_orders", True):  # undeclared = assume it sends
-        executor = GuardedExecutor(executor, SafetyGuard(env, kill_switch))
+        executor = GuardedExecutor(executor, SafetyGuard(env, kill_switch, trading_client))
     return executor
+
+
+def _select_executor(pm: PluginManager, kwargs: dict[str, Any]) -> OrderExecutor | None:
+    """``select_executor`` through pluggy, the fallback plugins asked last: a plugin's place
+    in the registration order (its name) never decides whether it is asked."""
+    inner = pm.pm
+    pm.load()
+    failed = {i.name for i in pm.failed()}
+    plugins = {name: plugin for name, plugin in inner.list_name_plugin() if plugin is not None}
+    fallback = [p for n, p in plugins.items() if n in FALLBACK_EXECUTOR_PLUGINS]
+    skip = [p for n, p in plugins.items() if n in failed]
+    try:
+        executor = inner.subset_hook_caller("select_executor", remove_plugins=fallback + skip)(**kwargs)
+        if executor is None and fallback:
+            rest = [p for p in plugins.values() if p not in fallback]
+            executor = inner.subset_hook_caller("select_executor", remove_plugins=rest + skip)(**kwargs)
+    except Exception as exc:
+        raise NoExecutorError(f"plugin {_raised_in(pm, exc)}: select_executor raised {type(exc).__name__}: {exc}".splitlines()[0]) from exc
+    return executor
+
+
+def _raised_in(pm: PluginManager, exc: BaseException) -> str:
+    """The plugin whose ``select_executor`` implementation the exception came from."""
+    codes = {impl.function.__code__: pm.pm.get_name(impl.plugin) for impl in pm.pm.hook.select_executor.get_hookimpls()}
+    tb = exc.__traceback__
+    name = "?"
+    while tb is not None:
+        name = codes.get(tb.tb_frame.f_code, name)
+        tb = tb.tb_next
+    return name

@@ -1,14 +1,19 @@
-"""The live gates: one place that decides whether an order may reach a real venue (GATE-1..7).
+"""The gates: one place that decides whether an order may reach a venue (GATE-1..7).
 
 Environment-level facts (mode, gate 1, gate 2, confirm token, dry-run, kill switch, live
 limits) are evaluated once per batch into a :class:`GateReport`; per-order gates (symbol and
 exchange allow-lists, manual confirmation, kill switch reduce-only exception) run over the
 batch in :func:`builtin_gate_decisions`, the essential built-in ``check_gate`` plugin.
+
+Testnet mode has gates of its own (``testnet_gates``: mode, ``enable_testnet_trading``, a
+configured exchange, the kill switch; per order ``testnet_allowed_symbols``). They never open
+anything live, and the live gates never open testnet.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from attrs import define, field, frozen
 
@@ -66,10 +71,31 @@ class GateReport:
     effective_mode: EffectiveMode
     gates: tuple[GateStatus, ...]
     kill_switch: KillSwitchState
+    #: the testnet gates; evaluated in testnet mode only
+    testnet_gates: tuple[GateStatus, ...] = ()
 
     @property
     def live_allowed(self) -> bool:
         return all(g.open for g in self.gates)
+
+    @property
+    def mode_gates(self) -> tuple[GateStatus, ...]:
+        """The gates of this mode: the testnet gates in testnet mode, else the live gates."""
+        return self.testnet_gates if self.mode is TradingMode.TESTNET else self.gates
+
+    @property
+    def sending_allowed(self) -> bool:
+        """May orders be sent to the venue in this mode (testnet: its testnet)?"""
+        return self.mode in (TradingMode.TESTNET, TradingMode.LIVE) and all(g.open for g in self.mode_gates)
+
+    @property
+    def sending_reason(self) -> str:
+        if self.mode is not TradingMode.TESTNET:
+            return self.reason
+        for g in self.testnet_gates:
+            if not g.open:
+                return g.reason
+        return "all testnet gates open: orders go to the venue's testnet (sandbox or validate-only)"
 
     @property
     def reason(self) -> str:
@@ -141,13 +167,54 @@ def evaluate_gates(env: EnvironmentConfig, kill_switch: KillSwitchState = RELEAS
         ),
     )
     allowed = all(g.open for g in gates)
-    effective = {
-        TradingMode.PAPER: EffectiveMode.PAPER,
-        TradingMode.SHADOW: EffectiveMode.SHADOW,
-        TradingMode.TESTNET: EffectiveMode.TESTNET_DRY_RUN,
-        TradingMode.LIVE: EffectiveMode.LIVE if allowed else EffectiveMode.LIVE_DRY_RUN,
-    }[env.mode]
-    return GateReport(env.mode, effective, gates, kill_switch)
+    testnet: tuple[GateStatus, ...] = ()
+    if env.mode is TradingMode.TESTNET:
+        testnet = _testnet_gates(env, kill_switch)
+        effective = EffectiveMode.TESTNET if all(g.open for g in testnet) else EffectiveMode.TESTNET_DRY_RUN
+    else:
+        effective = {
+            TradingMode.PAPER: EffectiveMode.PAPER,
+            TradingMode.SHADOW: EffectiveMode.SHADOW,
+            TradingMode.LIVE: EffectiveMode.LIVE if allowed else EffectiveMode.LIVE_DRY_RUN,
+        }[env.mode]
+    return GateReport(env.mode, effective, gates, kill_switch, testnet)
+
+
+def _testnet_gates(env: EnvironmentConfig, kill_switch: KillSwitchState) -> tuple[GateStatus, ...]:
+    return (
+        GateStatus("mode", True, env.mode.value, ""),
+        GateStatus(
+            "enable_testnet_trading",
+            env.enable_testnet_trading,
+            str(env.enable_testnet_trading),
+            "enable_testnet_trading=False (testnet gate blocked: orders are dry-run)",
+        ),
+        GateStatus(
+            "exchange",
+            bool(env.exchange),
+            env.exchange or "NOT SET",
+            "no [environment] exchange: testnet orders have no venue (dry-run)",
+        ),
+        GateStatus(
+            "kill_switch",
+            not kill_switch.engaged,
+            "ENGAGED" if kill_switch.engaged else "released",
+            f"kill switch {kill_switch.describe()}",
+        ),
+    )
+
+
+def effective_mode_of(report: GateReport, sends: bool, validate_only: bool = False) -> EffectiveMode:
+    """What really happens, given whether the session's executor sends to a venue: a mode
+    whose gates are open but whose executor sends nothing is a dry run, never ``live``."""
+    effective = report.effective_mode
+    if effective is EffectiveMode.LIVE and not sends:
+        return EffectiveMode.LIVE_DRY_RUN
+    if effective is EffectiveMode.TESTNET:
+        if not sends:
+            return EffectiveMode.TESTNET_DRY_RUN
+        return EffectiveMode.TESTNET_VALIDATE_ONLY if validate_only else EffectiveMode.TESTNET
+    return effective
 
 
 def is_live_execution_allowed(
@@ -165,14 +232,25 @@ class SafetyGuard:
         self,
         env: EnvironmentConfig,
         kill_switch: Callable[[], KillSwitchState] = lambda: RELEASED,
+        client: Any = None,
     ):
         self.env = env
         self._kill_switch = kill_switch
+        #: the venue client behind the guard: it must fit the mode (testnet/production)
+        self.client = client
 
     def ensure_may_place_order(self, order: OrderRequest | None = None) -> None:
-        """Raise :class:`LiveExecutionBlocked` unless every gate is open for ``order``."""
+        """Raise :class:`LiveExecutionBlocked` unless every gate of the mode is open for
+        ``order`` (testnet mode: the testnet gates; otherwise the live gates)."""
         report = evaluate_gates(self.env, self._kill_switch())
-        reasons = [g.reason for g in report.closed]
+        reasons = [g.reason for g in report.mode_gates if not g.open]
+        if self.client is not None and not reasons:
+            from peaktrade_core.venues import VenueError, check_client_for_mode
+
+            try:
+                check_client_for_mode(self.client, self.env.mode)
+            except VenueError as exc:
+                reasons = [str(exc)]
         if order is not None and not reasons:
             reasons = [d.reason for d in builtin_gate_decisions(self.env, [order], report) if not d.open]
         if reasons:
@@ -219,6 +297,15 @@ def builtin_gate_decisions(
                 decisions.append(GateDecision("kill_switch", False, reason, blocked))
         else:
             decisions.append(GateDecision("kill_switch", False, reason))
+    if report.effective_mode is EffectiveMode.TESTNET:
+        allowed = set(env.testnet_allowed_symbols)
+        outside = tuple(i for i, o in enumerate(orders) if o.symbol not in allowed)
+        if outside:
+            listed = ", ".join(sorted(allowed)) or "none"
+            decisions.append(
+                GateDecision("testnet_allowed_symbols", False, f"symbol not in testnet_allowed_symbols ({listed})", outside)
+            )
+        return decisions
     if report.effective_mode is not EffectiveMode.LIVE:
         return decisions
     allowed_symbols = set(env.live_allowed_symbols)

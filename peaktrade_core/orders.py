@@ -1,14 +1,16 @@
-"""Orders, fills, results and the executor / exchange client protocols (ORD-1, EXCH-1)."""
+"""Orders, fills, results and the executor protocol (ORD-1). The exchange client contract
+lives in :mod:`peaktrade_core.venues` and is re-exported here."""
 
 from __future__ import annotations
 
 import enum
-import hashlib
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from attrs import Factory, define, field, frozen, setters
 from attrs.validators import gt, optional
+
+from peaktrade_core.venues import ClientOrderIds, ExchangeClient, InstrumentRules
 
 
 class Side(enum.StrEnum):
@@ -29,6 +31,8 @@ class TimeInForce(enum.StrEnum):
 
 class OrderStatus(enum.StrEnum):
     ACCEPTED = "accepted"
+    #: accepted by the venue's validation, never placed (validate-only testnet)
+    VALIDATED = "validated"
     FILLED = "filled"
     PARTIALLY_FILLED = "partially_filled"
     REJECTED = "rejected"
@@ -61,29 +65,13 @@ class OrderRequest:
     source_ref: str = ""
     #: reference price for notional and collar checks when the order has no limit price
     reference_price: float | None = field(default=None, validator=optional(gt(0.0)))
-    client_order_id: str = field(default="")
+    #: empty: the core assigns one (see ``peaktrade_core.venues.ClientOrderIds``); a run
+    #: replaces it with an id of its own, unique per run and stable within it
+    client_order_id: str = field(default="", eq=False)  # equality is the order, not its id
 
     def __attrs_post_init__(self) -> None:
-        if not self.client_order_id:
-            object.__setattr__(self, "client_order_id", self.derive_client_order_id())
-
-    def derive_client_order_id(self) -> str:
-        """The same order from the same source position always gets the same id, so a
-        retry or a re-run after a crash is recognised by the venue and the run log."""
-        key = "|".join(
-            (
-                self.strategy,
-                self.source_ref,
-                self.symbol,
-                self.side,
-                repr(self.quantity),
-                self.order_type,
-                repr(self.limit_price),
-                self.time_in_force,
-                "R" if self.reduce_only else "",
-            )
-        )
-        return "pt-" + hashlib.blake2b(key.encode(), digest_size=10).hexdigest()
+        if not self.client_order_id:  # a counter, not a hash: this runs for every order
+            object.__setattr__(self, "client_order_id", _PROCESS_IDS.next())
 
     @property
     def price(self) -> float | None:
@@ -98,6 +86,10 @@ class OrderRequest:
     def notional(self) -> float | None:
         price = self.price
         return None if price is None else abs(self.quantity * price)
+
+
+#: ids for orders made outside a run (unique in this process; a run gives its own)
+_PROCESS_IDS = ClientOrderIds.fresh()
 
 
 def _nonempty(value: str, name: str) -> None:
@@ -117,6 +109,8 @@ class OrderFill:
     price: float
     fee: float = 0.0
     timestamp: float = 0.0
+    #: the currency of ``fee`` (``None``: the symbol's quote currency)
+    fee_currency: str | None = None
 
 
 @define(slots=True, on_setattr=setters.NO_OP)
@@ -157,27 +151,6 @@ class OrderExecutor(Protocol):
     def cancel_order(self, client_order_id: str) -> bool: ...
 
 
-@runtime_checkable
-class ExchangeClient(Protocol):
-    """A venue adapter. Every method may raise ``ExchangeError`` (or a subclass)."""
-
-    name: str
-
-    def ping(self) -> dict[str, Any]: ...
-
-    def submit_order(self, order: OrderRequest) -> dict[str, Any]: ...
-
-    def cancel_order(self, client_order_id: str) -> bool: ...
-
-    def cancel_all(self) -> int: ...
-
-    def fetch_order(self, client_order_id: str) -> dict[str, Any] | None: ...
-
-    def fetch_positions(self) -> dict[str, float]: ...
-
-    def fetch_balances(self) -> dict[str, float]: ...
-
-
 class ExchangeError(Exception):
     """The venue refused or failed a request."""
 
@@ -189,3 +162,20 @@ class TransientExchangeError(ExchangeError):
 class UnknownOutcomeError(ExchangeError):
     """The request may or may not have reached the venue (timeout, 5xx after send): the
     order must be looked up by client id before anything is retried."""
+
+
+__all__ = [
+    "ExchangeClient",
+    "ExchangeError",
+    "InstrumentRules",
+    "OrderExecutionResult",
+    "OrderExecutor",
+    "OrderFill",
+    "OrderRequest",
+    "OrderStatus",
+    "OrderType",
+    "Side",
+    "TimeInForce",
+    "TransientExchangeError",
+    "UnknownOutcomeError",
+]

@@ -24,7 +24,14 @@ from attrs import define, field
 from peaktrade_core.alerts import AlertEvent, AlertLevel
 from peaktrade_core.config import PeakTradeConfig
 from peaktrade_core.environment import EffectiveMode, TradingMode
-from peaktrade_core.gates import GateContext, GateDecision, GateReport, evaluate_gates
+from peaktrade_core.gates import (
+    GateContext,
+    GateDecision,
+    GateReport,
+    KillSwitchState,
+    effective_mode_of,
+    evaluate_gates,
+)
 from peaktrade_core.killswitch import KillSwitch, current_operator
 from peaktrade_core.log import SAFETY, logger
 from peaktrade_core.orders import (
@@ -46,9 +53,10 @@ from peaktrade_core.risk import (
     run_risk_checks,
 )
 from peaktrade_core.state import StateStore, ensure_state_identity
+from peaktrade_core.venues import _GENERATED, ClientOrderIds, cancel_open_orders, venue_info
 
 #: statuses of orders that reached the market (count for the runaway throttle)
-_EXECUTED = frozenset({OrderStatus.ACCEPTED, OrderStatus.FILLED, OrderStatus.PARTIALLY_FILLED})
+_EXECUTED = frozenset({OrderStatus.ACCEPTED, OrderStatus.VALIDATED, OrderStatus.FILLED, OrderStatus.PARTIALLY_FILLED})
 
 #: orders between two kill-switch checks for executors that send nothing real (those that
 #: do are re-checked before every single order by the guard)
@@ -85,6 +93,8 @@ class SessionSummary:
     kill_switch_engaged_during_run: bool = False
     #: the signal that stopped the run early (``SIGTERM``, ``SIGINT``), if any
     interrupted_by: str | None = None
+    #: venue, endpoint, testnet, validate_only (``None``: no venue client)
+    venue: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -93,6 +103,7 @@ class SessionSummary:
             "mode": self.mode,
             "effective_mode": self.effective_mode,
             "executor": self.executor,
+            "venue": self.venue,
             "orders": self.orders,
             "batches": self.batches,
             "by_status": dict(self.by_status),
@@ -184,18 +195,29 @@ class ExecutionPipeline:
         self.reference_times: dict[str, float] = {}
         self.timeout = config.execution.plugin_timeout_seconds
         self.pm.configure(config)
+        #: the venue client (testnet/live only); raises VenueError (one line) when it cannot be built
+        self.venue = trading_client
         if executor is None:
             from peaktrade_core.executors import create_order_executor
 
+            if self.venue is None:
+                self.venue = self.pm.create_exchange_client(config)
             executor = create_order_executor(
                 self.env,
                 simulated_prices,
-                trading_client,
+                self.venue,
                 config=config,
                 kill_switch=self.kill_switch.state,
                 plugin_manager=self.pm,
             )
         self.executor = executor
+        #: whether orders leave the process (then the venue is cancelled on kill, the dead
+        #: man's switch armed, and the effective mode is not a dry run)
+        self.sends = bool(getattr(executor, "sends_real_orders", True))
+        self._validate_only = bool(getattr(self.venue, "validate_only", False))
+        self._venue_cancelled: KillSwitchState | None = None
+        self.ids = ClientOrderIds.fresh()
+        self._position = 0
         self.runlog = None
         self.risk_records = None
         if record:
@@ -271,9 +293,13 @@ class ExecutionPipeline:
 
     def process_batch(self, batch: Sequence[OrderRequest], batch_no: int = 0) -> list[OrderExecutionResult]:
         """One batch through risk, gates and the executor. Returns one result per order."""
-        report = evaluate_gates(self.env, self.kill_switch.state())
+        kill = self.kill_switch.state()
+        report = evaluate_gates(self.env, kill)
+        if kill.engaged and kill != self._venue_cancelled:
+            self._cancel_on_venue(kill)
         n = len(batch)
         results: list[Any] = [None] * n
+        self._assign_ids(batch)
 
         violations = self.check_risk(batch)
         block_risk = self.config.live_risk.block_on_violation
@@ -311,10 +337,53 @@ class ExecutionPipeline:
         self._execute(batch, passed, results)
         self._account(results)
         if self.runlog is not None and self.run_id is not None:
-            self.runlog.record_batch(self.run_id, batch_no, _report_dict(report, closed), _risk_dict(violations), executor=self.executor.name)
+            self.runlog.record_batch(self.run_id, batch_no, _report_dict(report, closed, effective_mode_of(report, self.sends, self._validate_only)), _risk_dict(violations), executor=self.executor.name)
             self.runlog.record_orders(self.run_id, results, batch_no)
             self.runlog.commit()
         return results
+
+    def _assign_ids(self, batch: Sequence[OrderRequest]) -> None:
+        """Give every order whose id the core made (not the user) this run's id for its
+        position: a re-run gets new ids, the same run the same ones (reconcile by id)."""
+        prefix, generated, position = self.ids.prefix, _GENERATED, self._position
+        for i, order in enumerate(batch):
+            cid = order.client_order_id
+            head = cid[:16]
+            if head != prefix and head in generated and len(cid) == 32:
+                object.__setattr__(order, "client_order_id", f"{prefix}{position + i:016x}")
+        self._position = position + len(batch)
+
+    def _cancel_on_venue(self, kill: KillSwitchState) -> None:
+        """The kill switch reaches the venue: cancel its open orders once per engage."""
+        self._venue_cancelled = kill
+        if self.venue is None or not self.sends or not self.env.kill_switch_cancel_open_orders:
+            return
+        event = cancel_open_orders(
+            self.venue, self.store, operator=kill.operator or "?", source=f"session {self.run_id or '-'}", reason=f"kill switch {kill.describe()}"
+        )
+        if self.runlog is not None and self.run_id is not None:
+            self.runlog.record_event(self.run_id, "venue_cancel_all", event)
+            self.runlog.commit()
+        level = AlertLevel.CRITICAL if event["error"] else AlertLevel.WARNING
+        what = f"failed: {event['error']}" if event["error"] else f"{event['cancelled']} open order(s) cancelled"
+        self._alert(level, "venue_cancel_all", f"kill switch: {event['venue']} {what}", **event)
+
+    def _dead_man_switch(self, action: str) -> None:
+        """Arm (and refresh) or disarm the venue's dead man's switch, where it has one."""
+        seconds = self.env.dead_man_switch_seconds
+        if self.venue is None or not self.sends or not seconds:
+            return
+        method = getattr(self.venue, f"{action}_dead_man_switch", None)
+        if method is None:
+            return
+        try:
+            method(seconds) if action == "arm" else method()
+        except Exception as exc:  # noqa: BLE001 - the venue's own expiry still protects
+            self._alert(AlertLevel.CRITICAL, "dead_man_switch", f"{action} dead man's switch on {getattr(self.venue, 'name', '?')} failed: {type(exc).__name__}: {exc}")
+            if action == "arm" and self.summary is not None and self.summary.batches == 0:
+                from peaktrade_core.venues import VenueError
+
+                raise VenueError(f"could not arm the dead man's switch on {getattr(self.venue, 'name', '?')}: {type(exc).__name__}: {exc}; nothing was sent") from exc
 
     def _account(self, results: list[OrderExecutionResult]) -> None:
         """Portfolio from fills, session counters, executor-error alerts, runaway throttle."""
@@ -481,7 +550,8 @@ class ExecutionPipeline:
         stored account is damaged."""
         report = evaluate_gates(self.env, self.kill_switch.state())
         switch_at_start = report.kill_switch.engaged
-        summary = SessionSummary(None, self.env.mode.value, report.effective_mode.value, self.executor.name)
+        effective = effective_mode_of(report, self.sends, self._validate_only)
+        summary = SessionSummary(None, self.env.mode.value, effective.value, self.executor.name, venue=venue_info(self.venue))
         self.summary = summary
         accounts, loaded = self._open_account(report.effective_mode.value, fresh_account)
         if accounts is not None:
@@ -489,7 +559,7 @@ class ExecutionPipeline:
         if self.runlog is not None:
             self.run_id = summary.run_id = self.runlog.start_run(
                 mode=self.env.mode.value,
-                effective_mode=report.effective_mode.value,
+                effective_mode=effective.value,
                 config_sha256=self.config.sha256,
                 operator=operator or current_operator(),
                 strategy=strategy,
@@ -501,10 +571,15 @@ class ExecutionPipeline:
                 self.runlog.record_event(self.run_id, "account", self._account_event(report.effective_mode.value, fresh_account, loaded))
                 if fresh_account:  # the reset holds even if the session stops before its first batch
                     accounts.save(self.config.execution.account, report.effective_mode.value, self.portfolio, self.run_id)
-        self._alert(AlertLevel.INFO, "session_start", f"session {summary.run_id} started in {report.effective_mode.value} mode", run_id=summary.run_id)
+            if summary.venue is not None:
+                self.runlog.record_event(self.run_id, "venue", {**summary.venue, "effective_mode": effective.value})
+        self.ids = ClientOrderIds(self.run_id) if self.run_id else ClientOrderIds.fresh()
+        self._position = 0
+        self._alert(AlertLevel.INFO, "session_start", f"session {summary.run_id} started in {effective.value} mode", run_id=summary.run_id)
         started = time.perf_counter()
         status = "finished"
         try:
+            self._dead_man_switch("arm")
             for batch_no, batch in enumerate(batched(orders, self.config.execution.batch_size)):
                 if self.stop_requested is not None:
                     break
@@ -513,6 +588,7 @@ class ExecutionPipeline:
                     accounts.save(self.config.execution.account, report.effective_mode.value, self.portfolio, self.run_id)
                 summary.orders += len(batch)
                 summary.batches += 1
+                self._dead_man_switch("arm")  # refreshed every batch
                 if self.runlog is not None and self.run_id is not None:
                     self.runlog.heartbeat(self.run_id)
                 if progress is not None:
@@ -530,7 +606,12 @@ class ExecutionPipeline:
             if status == "interrupted":
                 summary.interrupted_by = self.stop_requested
                 logger.bind(tag=SAFETY).warning("session stopped by {} after {} orders", self.stop_requested, summary.orders)
-            summary.kill_switch_engaged_during_run = not switch_at_start and self.kill_switch.state().engaged
+            kill = self.kill_switch.state()
+            summary.kill_switch_engaged_during_run = not switch_at_start and kill.engaged
+            if kill.engaged and kill != self._venue_cancelled:  # engaged during the last batch
+                self._cancel_on_venue(kill)
+            if status == "finished":
+                self._dead_man_switch("disarm")
             summary.status = status
             summary.seconds = time.perf_counter() - started
             summary.by_status = Counter({k.value: v for k, v in self._by_status.items()})
@@ -572,11 +653,11 @@ def _reason_key(status: OrderStatus, reason: str) -> str:
     return f"{status.value}: {key}"
 
 
-def _report_dict(report: GateReport, closed: list[GateDecision]) -> dict[str, Any]:
+def _report_dict(report: GateReport, closed: list[GateDecision], effective: EffectiveMode) -> dict[str, Any]:
     return {
-        "effective_mode": report.effective_mode.value,
+        "effective_mode": effective.value,
         "live_allowed": report.live_allowed,
-        "gates": {g.gate: g.value for g in report.gates},
+        "gates": {g.gate: g.value for g in report.mode_gates},
         "closed": [{"gate": d.gate, "reason": d.reason, "orders": list(d.orders) if d.orders is not None else None, "plugin": d.plugin} for d in closed],
     }
 

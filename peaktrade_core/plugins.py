@@ -277,6 +277,51 @@ class PluginManager:
             if error is not None:
                 self.mark_failed(name, f"configure: {_one_line(error)}")
 
+    # -- venues ------------------------------------------------------------------------------
+
+    def exchange_venues(self) -> dict[str, str]:
+        """``venue -> plugin`` from every ``exchange_venues`` implementation. Raises
+        ``VenueError`` (one line) when one raises or two plugins claim the same venue."""
+        from peaktrade_core.venues import VenueError
+
+        venues: dict[str, str] = {}
+        for name, result, error in self.call_isolated("exchange_venues", {}, None):
+            if error is not None:
+                raise VenueError(f"plugin {name}: exchange_venues raised {_one_line(error)}")
+            for venue in result or ():
+                if venue in venues and venues[venue] != name:
+                    raise VenueError(f"venue {venue!r} is served by two plugins ({venues[venue]}, {name}): disable one (PEAK_TRADE_DISABLE_PLUGINS)")
+                venues[str(venue)] = name
+        return venues
+
+    def create_exchange_client(self, config: Any) -> Any:
+        """The client for ``[environment] exchange`` in testnet/live mode, from the one plugin
+        that serves that venue; ``None`` in paper/shadow or with no exchange configured.
+        Raises ``VenueError`` (one line naming the plugin) on any failure."""
+        from peaktrade_core.environment import TradingMode
+        from peaktrade_core.venues import VenueError
+
+        env = config.environment
+        if not env.exchange or env.mode not in (TradingMode.TESTNET, TradingMode.LIVE):
+            return None
+        venues = self.exchange_venues()
+        plugin = venues.get(env.exchange)
+        if plugin is None:
+            served = ", ".join(sorted(venues)) or "none"
+            raise VenueError(f"[environment] exchange = {env.exchange!r}: no installed plugin serves this venue (installed venues: {served})")
+        impl = next((f for n, f, _ in self.implementations("create_exchange_client") if n == plugin), None)
+        if impl is None:
+            raise VenueError(f"plugin {plugin} declares venue {env.exchange!r} but has no create_exchange_client")
+        kwargs = {"venue": env.exchange, "mode": env.mode, "settings": config.plugins.get(plugin), "config": config}
+        argnames = next(a for n, _, a in self.implementations("create_exchange_client") if n == plugin)
+        try:
+            client = impl(*[kwargs[a] for a in argnames])
+        except Exception as exc:
+            raise VenueError(f"plugin {plugin}: create_exchange_client raised {_one_line(exc)}") from exc
+        if client is None:
+            raise VenueError(f"plugin {plugin}: create_exchange_client returned no client for {env.exchange!r}")
+        return client
+
     @property
     def hook(self) -> Any:
         self.load()

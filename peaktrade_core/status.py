@@ -15,6 +15,23 @@ _LIMIT_KEYS = (
 )
 
 
+def _venue(config: PeakTradeConfig, report: Any) -> tuple[dict[str, Any] | None, str]:
+    """The venue status shows (testnet/live only; building a client touches no network)
+    and the effective mode with it."""
+    from peaktrade_core.gates import effective_mode_of
+    from peaktrade_core.plugins import get_plugin_manager
+    from peaktrade_core.venues import VenueError, check_client_for_mode, venue_info
+
+    try:
+        client = get_plugin_manager().create_exchange_client(config)
+        if client is not None:
+            check_client_for_mode(client, config.environment.mode)
+    except VenueError as exc:
+        return {"venue": config.environment.exchange, "error": str(exc)}, effective_mode_of(report, False).value
+    sends = client is not None and report.sending_allowed
+    return venue_info(client), effective_mode_of(report, sends, bool(getattr(client, "validate_only", False))).value
+
+
 def status_dict(config: PeakTradeConfig, kill_switch: KillSwitchState, state: StateCheck | None = None) -> dict[str, Any]:
     env = config.environment
     report = evaluate_gates(env, kill_switch)
@@ -23,6 +40,7 @@ def status_dict(config: PeakTradeConfig, kill_switch: KillSwitchState, state: St
         {"gate": g.gate, "open": g.open, "value": g.value, "reason": None if g.open else g.reason}
         for g in report.gates
     ]
+    venue, effective = _venue(config, report)
     allowed, reason = report.live_allowed, report.reason
     problem = None
     if state is not None:
@@ -35,7 +53,12 @@ def status_dict(config: PeakTradeConfig, kill_switch: KillSwitchState, state: St
         "config": config.source or "built-in defaults",
         "config_sha256": config.sha256 or None,
         "mode": env.mode.value,
-        "effective_mode": report.effective_mode.value,
+        "effective_mode": effective,
+        "venue": venue,
+        "testnet_gates": [
+            {"gate": g.gate, "open": g.open, "value": g.value, "reason": None if g.open else g.reason}
+            for g in report.testnet_gates
+        ],
         "environment_profile": env.profile,
         "risk_profile": risk.profile,
         "is_live_execution_allowed": allowed,
@@ -50,6 +73,7 @@ def status_dict(config: PeakTradeConfig, kill_switch: KillSwitchState, state: St
             "source": kill_switch.source or None,
         },
         "live_allowed_symbols": list(env.live_allowed_symbols),
+        "testnet_allowed_symbols": list(env.testnet_allowed_symbols),
         "exchange": env.exchange,
         "live_allowed_exchanges": list(env.live_allowed_exchanges),
         "require_manual_confirm_for_live": env.require_manual_confirm_for_live,
@@ -89,6 +113,19 @@ def render_status(data: dict[str, Any]) -> str:
     for g in data["gates"]:
         state = "open  " if g["open"] else "CLOSED"
         lines.append(f"  [{state}] {g['gate'].ljust(width)}  {g['value']:<12} {g['reason'] or ''}".rstrip())
+    if data.get("testnet_gates"):
+        lines += ["", "Testnet gates (testnet mode: these, not the live gates, decide)"]
+        for g in data["testnet_gates"]:
+            state = "open  " if g["open"] else "CLOSED"
+            lines.append(f"  [{state}] {g['gate'].ljust(width)}  {g['value']:<12} {g['reason'] or ''}".rstrip())
+    venue = data.get("venue")
+    if venue:
+        lines += ["", "Venue"]
+        if venue.get("error"):
+            lines.append(f"  {venue['venue']}: {venue['error']}")
+        else:
+            kind = "validate-only" if venue["validate_only"] else "testnet (sandbox)" if venue["testnet"] else "PRODUCTION"
+            lines.append(f"  {venue['venue']}  {venue['endpoint']}  {kind}")
     st = data.get("state")
     if st:
         ident = st["identity"] or {}
@@ -109,6 +146,7 @@ def render_status(data: dict[str, Any]) -> str:
         "",
         "Allow-lists",
         f"  live_allowed_symbols:   {symbols}",
+        f"  testnet_allowed_symbols: {', '.join(data['testnet_allowed_symbols']) or 'none'}",
         f"  exchange:               {data['exchange'] or '-'} (live allowed: {exchanges})",
         f"  manual confirm (live):  {data['require_manual_confirm_for_live']}",
         "",

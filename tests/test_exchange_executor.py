@@ -25,6 +25,7 @@ from peaktrade_core.orders import (
 )
 from peaktrade_core.state import StateStore
 from peaktrade_core.testing import live_environment, registered_plugin
+from peaktrade_core.venues import InstrumentRules
 
 PRICE = 50_000.0
 
@@ -41,6 +42,9 @@ class FakeVenue:
     """
 
     name = "fakevenue"
+    testnet = False
+    validate_only = False
+    endpoint = "inproc://fakevenue"
 
     def __init__(self, submit_script=(), fetch_script=(), fill=True):
         self.submit_script = list(submit_script)
@@ -54,6 +58,7 @@ class FakeVenue:
         self.release = threading.Event()
         self.submit_returned = threading.Event()
         self.lagging_reads = False  # fetch_order does not see the book yet (read replica)
+        self.rules: dict[str, InstrumentRules] = {}
         self._lock = threading.Lock()
 
     def _book(self, order: OrderRequest) -> dict[str, Any]:
@@ -93,7 +98,7 @@ class FakeVenue:
         finally:
             self.submit_returned.set()
 
-    def fetch_order(self, client_order_id: str) -> dict[str, Any] | None:
+    def fetch_order(self, client_order_id: str, symbol: str) -> dict[str, Any] | None:
         with self._lock:
             self.fetch_calls += 1
             behaviour = self.fetch_script.pop(0) if self.fetch_script else "ok"
@@ -109,12 +114,21 @@ class FakeVenue:
     def ping(self) -> dict[str, Any]:
         return {"status": "online"}
 
-    def cancel_order(self, client_order_id: str) -> bool:
-        self.cancelled.append(client_order_id)
+    def cancel_order(self, client_order_id: str, symbol: str) -> bool:
+        self.cancelled.append((client_order_id, symbol))
         return client_order_id in self.book
 
-    def cancel_all(self) -> int:
+    def cancel_all(self, symbol: str | None = None) -> int:
         return len(self.book)
+
+    def fetch_open_orders(self, symbol: str | None = None) -> list[dict[str, Any]]:
+        return []
+
+    def server_time(self) -> float:
+        return 1.0
+
+    def instrument_rules(self, symbol: str) -> InstrumentRules:
+        return self.rules.get(symbol, InstrumentRules(symbol))
 
     def fetch_positions(self) -> dict[str, float]:
         return {}
@@ -322,9 +336,11 @@ def test_cancel_order_delegates_to_the_client(venue):
     executor, _ = make(venue)
     o = order()
     executor.execute_orders([o])
-    assert executor.cancel_order(o.client_order_id) is True
-    assert executor.cancel_order("pt-unknown") is False
-    assert venue.cancelled == [o.client_order_id, "pt-unknown"]
+    assert executor.cancel_order(o.client_order_id) is True  # the symbol it was sent with
+    assert executor.cancel_order("pt-unknown", "ETH/EUR") is False
+    assert venue.cancelled == [(o.client_order_id, "BTC/EUR"), ("pt-unknown", "ETH/EUR")]
+    with pytest.raises(ExchangeError, match="symbol unknown"):
+        executor.cancel_order("pt-other")
 
 
 submit_behaviours = st.sampled_from(["ok", "transient", "lost", "refuse", "accept_then_fail"])

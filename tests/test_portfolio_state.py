@@ -94,21 +94,30 @@ def test_snapshot_from_state():
 class TinyVenue:
     """A real ExchangeClient implementation, answering from memory."""
 
-    name = "tiny"
+    name, testnet, validate_only, endpoint = "tiny", True, False, "inproc://tiny"
 
     def ping(self):
         return {}
 
+    def server_time(self):
+        return 0.0
+
+    def instrument_rules(self, symbol):
+        return None
+
     def submit_order(self, order):
         return {}
 
-    def cancel_order(self, client_order_id):
+    def cancel_order(self, client_order_id, symbol):
         return False
 
-    def cancel_all(self):
+    def cancel_all(self, symbol=None):
         return 0
 
-    def fetch_order(self, client_order_id):
+    def fetch_open_orders(self, symbol=None):
+        return []
+
+    def fetch_order(self, client_order_id, symbol):
         return None
 
     def fetch_positions(self):

@@ -31,7 +31,7 @@ RISK = {"allowed": True, "violations": [], "limits": {"max_order_notional": 500.
 
 
 def result(i: int, status: OrderStatus = OrderStatus.FILLED, **kw) -> OrderExecutionResult:
-    order = OrderRequest("BTC/EUR", "buy" if i % 2 else "sell", 0.01 + i / 1000, reference_price=100.0 + i, source_ref=f"row {i}")
+    order = OrderRequest("BTC/EUR", "buy" if i % 2 else "sell", 0.01 + i / 1000, reference_price=100.0 + i, source_ref=f"row {i}", client_order_id=f"row-{i}")
     fills = []
     if status in (OrderStatus.FILLED, OrderStatus.PARTIALLY_FILLED):
         fills = [OrderFill(order.client_order_id, order.symbol, order.side, order.quantity, 100.5 + i, 0.01)]

@@ -316,6 +316,7 @@ class _FlakyVenue:
     :meth:`go_down` it takes submissions but answers nothing until :meth:`restore`."""
 
     name = VENUE
+    testnet, validate_only, endpoint = True, False, "inproc://drill-venue"
 
     def __init__(self, slow: OrderRequest, lost: OrderRequest, delay: float):
         self.slow, self.lost, self.delay = slow, lost, delay
@@ -353,7 +354,7 @@ class _FlakyVenue:
             time.sleep(self.delay)
         return response
 
-    def fetch_order(self, client_order_id: str) -> dict[str, Any] | None:
+    def fetch_order(self, client_order_id: str, symbol: str) -> dict[str, Any] | None:
         self._hang_while_down()
         with self._lock:
             return self.book.get(client_order_id)
@@ -361,10 +362,10 @@ class _FlakyVenue:
     def ping(self) -> dict[str, Any]:
         return {"ok": True}
 
-    def cancel_order(self, client_order_id: str) -> bool:
+    def cancel_order(self, client_order_id: str, symbol: str) -> bool:
         return False
 
-    def cancel_all(self) -> int:
+    def cancel_all(self, symbol: str | None = None) -> int:
         return 0
 
     def fetch_positions(self) -> dict[str, float]:

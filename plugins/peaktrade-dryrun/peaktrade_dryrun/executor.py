@@ -1,6 +1,11 @@
 """Testnet and live executors in dry-run (seed 000 §2.2, ORD-4): they log every order with
-``[LIVE-DRY-RUN]``, keep an event per order and fill at simulated prices. Nothing is sent:
-these classes hold no client and open no connection.
+``[LIVE-DRY-RUN]``, keep an event per order and fill at simulated prices. Nothing is sent.
+
+The simulated price of an order: its ``reference_price``, else a configured price
+(``set_simulated_price``, the session's simulated prices, ``[plugins.dryrun] prices``), else
+the venue's ticker (``ticker(symbol)``: a read-only call, cached ``ticker_ttl_seconds`` per
+symbol) when a venue is configured. No price at all: ``rejected`` with a reason saying how
+to give one.
 """
 
 from __future__ import annotations
@@ -28,8 +33,14 @@ class DryRunOrderExecutor:
         *,
         event_limit: int = 10_000,
         clock: Callable[[], float] = time.time,
+        ticker: Callable[[str], float | None] | None = None,
+        ticker_ttl_seconds: float = 10.0,
     ):
         self.simulated_prices: dict[str, float] = {}
+        #: read-only price source of the venue (``None``: no venue configured)
+        self.ticker = ticker
+        self.ticker_ttl_seconds = ticker_ttl_seconds
+        self._ticks: dict[str, tuple[float, float | None]] = {}
         for symbol, price in (simulated_prices or {}).items():
             self.set_simulated_price(symbol, price)
         #: one dict per order or cancel, most recent last (bounded: flat memory in long
@@ -48,9 +59,26 @@ class DryRunOrderExecutor:
         now = self.clock()
         return [self._simulate(order, now) for order in orders]
 
-    def _simulate(self, order: OrderRequest, now: float) -> OrderExecutionResult:
+    def price_for(self, order: OrderRequest, now: float) -> tuple[float | None, str]:
+        """``(price, where it came from)``: reference price, configured price, venue ticker."""
+        if order.reference_price is not None:
+            return order.reference_price, "reference_price"
         price = self.simulated_prices.get(order.symbol)
+        if price is not None:
+            return price, "configured"
+        if self.ticker is None:
+            return None, ""
+        at, price = self._ticks.get(order.symbol, (-1e300, None))
+        if now - at > self.ticker_ttl_seconds:
+            price = self.ticker(order.symbol)
+            self._ticks[order.symbol] = (now, price)
+        return price, "venue_ticker" if price is not None else ""
+
+    def _simulate(self, order: OrderRequest, now: float) -> OrderExecutionResult:
+        price, source = self.price_for(order, now)
         metadata: dict[str, Any] = {"mode": self.mode.value, "dry_run": True}
+        if source:
+            metadata["price_source"] = source
         fills: list[OrderFill] = []
         reasons: list[str] = []
         buy = order.side is Side.BUY
@@ -58,7 +86,8 @@ class DryRunOrderExecutor:
         if price is None:
             status = OrderStatus.REJECTED
             reasons.append(
-                f"no simulated price for {order.symbol!r}: call set_simulated_price first"
+                f"no price to simulate {order.symbol!r}: give the order a reference_price, or set "
+                f"[plugins.dryrun] prices, or configure a venue with a ticker"
             )
         elif limit is not None and ((price > limit) if buy else (price < limit)):
             status = OrderStatus.ACCEPTED  # would rest on the book

@@ -12,6 +12,13 @@ from peaktrade_core.hookspecs import hookimpl
 
 
 @hookimpl
+def config_sections() -> Any:
+    from peaktrade_dryrun import plugin
+
+    return plugin.config_sections()
+
+
+@hookimpl
 def select_executor(env: Any, live_allowed: Any, context: Any) -> Any:
     from peaktrade_dryrun import plugin
 

@@ -1,48 +1,82 @@
-"""The ``dryrun`` plugin: executors for modes ``testnet`` and ``live``.
+"""The ``dryrun`` plugin: the core's declared fallback executors for modes ``testnet`` and
+``live`` whenever nothing is sent (a gate closed, no venue), and ``[plugins.dryrun]``.
 
-``live`` gets the exchange executor only when every gate is open and a trading client is
-given; the core then puts its guard in front of it (it declares ``sends_real_orders``).
-Otherwise ``live`` runs in dry-run and says why.
+The executor that sends to a venue is the core's own (``create_order_executor``); this plugin
+only ever simulates. It prices orders from their ``reference_price``, else ``prices`` here
+(or the session's simulated prices), else the venue's ticker (read-only) when a venue client
+was built for the session.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from attrs import field, frozen
 from peaktrade_core.environment import EnvironmentConfig, TradingMode
-from peaktrade_core.gates import is_live_execution_allowed
 from peaktrade_core.log import LIVE_DRY_RUN, logger
 
 from peaktrade_dryrun.executor import LiveOrderExecutor, TestnetOrderExecutor
 
 if TYPE_CHECKING:
+    from peaktrade_core.config import PeakTradeConfig
     from peaktrade_core.executors import ExecutorContext
     from peaktrade_core.orders import OrderExecutor
+
+SECTION = "dryrun"
+
+
+def _positive_prices(_instance: object, _attribute: object, value: dict[str, float]) -> None:
+    for symbol, price in value.items():
+        if not price > 0.0:
+            raise ValueError(f"price for {symbol!r} must be > 0, got {price!r}")
+
+
+@frozen
+class DryRunConfig:
+    """``[plugins.dryrun]``: prices for orders without a ``reference_price``."""
+
+    prices: dict[str, float] = field(factory=dict, validator=_positive_prices)
+    #: how long a venue ticker price is reused, per symbol
+    ticker_ttl_seconds: float = 10.0
+
+
+def dryrun_config(config: PeakTradeConfig | None) -> DryRunConfig:
+    section = config.plugins.get(SECTION) if config is not None else None
+    if section is None:
+        return DryRunConfig()
+    if isinstance(section, DryRunConfig):
+        return section
+    from peaktrade_core.config import ConfigError, structure_section
+
+    instance, problems = structure_section(section, DryRunConfig, f"plugins.{SECTION}")
+    if problems:
+        source = config.source or "<config>"
+        raise ConfigError([f"{source}: {key}: {what}" for key, what in problems])
+    return instance
+
+
+def config_sections() -> dict[str, type]:
+    return {SECTION: DryRunConfig}
 
 
 def select_executor(
     env: EnvironmentConfig, live_allowed: bool, context: ExecutorContext
 ) -> OrderExecutor | None:
-    if env.mode is TradingMode.TESTNET:
-        return TestnetOrderExecutor(context.simulated_prices)
-    if env.mode is not TradingMode.LIVE:
+    if env.mode not in (TradingMode.TESTNET, TradingMode.LIVE):
         return None
-    if live_allowed and context.trading_client is not None:
-        from peaktrade_core.exchange_executor import ExchangeOrderExecutor
+    from peaktrade_core.gates import evaluate_gates
+    from peaktrade_core.venues import ticker_price
 
-        if context.config is None:
-            return ExchangeOrderExecutor(context.trading_client)
-        execution = context.config.execution
-        return ExchangeOrderExecutor(
-            context.trading_client,
-            max_retries=execution.max_retries,
-            backoff_seconds=execution.retry_backoff_seconds,
-            timeout_seconds=execution.submit_timeout_seconds,
-        )
-    why = (
-        "no trading client given"
-        if live_allowed
-        else is_live_execution_allowed(env, context.kill_switch())[1]
+    settings = dryrun_config(context.config)
+    client = context.trading_client
+    ticker = (lambda symbol: ticker_price(client, symbol)) if client is not None else None
+    cls = TestnetOrderExecutor if env.mode is TradingMode.TESTNET else LiveOrderExecutor
+    executor = cls(
+        {**settings.prices, **context.simulated_prices},
+        ticker=ticker,
+        ticker_ttl_seconds=settings.ticker_ttl_seconds,
     )
-    logger.bind(tag=LIVE_DRY_RUN).warning("live mode runs as dry run, nothing is sent: {}", why)
-    return LiveOrderExecutor(context.simulated_prices)
+    report = evaluate_gates(env, context.kill_switch())
+    why = "no venue client (set [environment] exchange and install its plugin)" if report.sending_allowed else report.sending_reason
+    logger.bind(tag=LIVE_DRY_RUN).warning("{} mode runs as dry run, nothing is sent: {}", env.mode.value, why)
+    return executor

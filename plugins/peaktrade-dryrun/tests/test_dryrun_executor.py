@@ -34,7 +34,7 @@ def test_live_dry_run_result_is_marked_as_in_the_seed(log_lines):
 def test_testnet_dry_run_is_marked_testnet():
     executor = TestnetOrderExecutor({"ETH/EUR": 3_000.0})
     (result,) = executor.execute_orders([OrderRequest("ETH/EUR", "sell", 2.0)])
-    assert result.metadata == {"mode": "testnet_dry_run", "dry_run": True}
+    assert result.metadata == {"mode": "testnet_dry_run", "dry_run": True, "price_source": "configured"}
     assert executor.name == "testnet-dry-run"
 
 

@@ -27,9 +27,27 @@ class RecordingVenue:
     """The smallest in-process venue: books every order it receives, fills it at 100."""
 
     name = "venue"
+    validate_only = False
+    endpoint = "inproc://venue"
 
-    def __init__(self) -> None:
+    def __init__(self, testnet: bool = False, ticker: dict[str, float] | None = None) -> None:
+        self.testnet = testnet
         self.received: list[OrderRequest] = []
+        self.ticker = dict(ticker or {})
+        self.ticker_calls: list[str] = []
+
+    def fetch_ticker(self, symbol: str) -> float:
+        self.ticker_calls.append(symbol)
+        return self.ticker[symbol]
+
+    def server_time(self) -> float:
+        return 0.0
+
+    def instrument_rules(self, symbol: str) -> Any:
+        return None
+
+    def fetch_open_orders(self, symbol: str | None = None) -> list[dict[str, Any]]:
+        return []
 
     def submit_order(self, order: OrderRequest) -> dict[str, Any]:
         self.received.append(order)
@@ -39,16 +57,16 @@ class RecordingVenue:
             "fills": [{"quantity": order.quantity, "price": 100.0}],
         }
 
-    def fetch_order(self, client_order_id: str) -> dict[str, Any] | None:
+    def fetch_order(self, client_order_id: str, symbol: str) -> dict[str, Any] | None:
         return None
 
     def ping(self) -> dict[str, Any]:
         return {}
 
-    def cancel_order(self, client_order_id: str) -> bool:
+    def cancel_order(self, client_order_id: str, symbol: str) -> bool:
         return False
 
-    def cancel_all(self) -> int:
+    def cancel_all(self, symbol: str | None = None) -> int:
         return 0
 
     def fetch_positions(self) -> dict[str, float]:
@@ -61,14 +79,14 @@ class RecordingVenue:
 def test_plugin_is_discovered_through_its_entry_point():
     info = {i.name: i for i in get_plugin_manager().infos()}["dryrun"]
     assert info.status == "loaded" and info.distribution == "peaktrade-dryrun"
-    assert info.hooks == ("select_executor",)
+    assert info.hooks == ("config_sections", "select_executor")
 
 
 @pytest.mark.parametrize(
     ("env", "client", "expected"),
     [
         (EnvironmentConfig(mode=TradingMode.TESTNET), None, TestnetOrderExecutor),
-        (EnvironmentConfig(mode=TradingMode.TESTNET), RecordingVenue(), TestnetOrderExecutor),
+        (EnvironmentConfig(mode=TradingMode.TESTNET), RecordingVenue(testnet=True), TestnetOrderExecutor),
         (EnvironmentConfig(mode=TradingMode.LIVE), None, LiveOrderExecutor),
         (
             EnvironmentConfig(mode=TradingMode.LIVE),
