@@ -85,3 +85,16 @@ class FillingExecutor:
 
     def cancel_order(self, client_order_id: str) -> bool:
         return False
+
+
+def initialised_store(data_dir: str | Path | None = None) -> Any:
+    """The state store in ``data_dir`` (default ``$PEAK_TRADE_DATA_DIR``), initialised as
+    ``peaktrade state init`` does: testnet and live sessions refuse any other store."""
+    import os
+
+    from peaktrade_core.state import StateStore, check_state, init_identity
+
+    store = StateStore.in_dir(data_dir or os.environ["PEAK_TRADE_DATA_DIR"])
+    if check_state(store).kind != "ok":
+        init_identity(store, "test set-up", operator="tests")
+    return store

@@ -21,7 +21,7 @@ from peaktrade_core.pipeline import ExecutionPipeline
 from peaktrade_core.risk import LiveRiskConfig
 from peaktrade_core.runlog import iter_run_events, list_runs
 from peaktrade_core.state import StateStore
-from peaktrade_core.testing import FillingExecutor
+from peaktrade_core.testing import FillingExecutor, initialised_store
 
 ROOT = Path(__file__).resolve().parents[1]
 OFF = dict(max_orders_per_second=0, max_orders_per_minute=0, duplicate_window_seconds=0, runaway_max_executions=0)
@@ -84,6 +84,7 @@ def test_accounts_are_separate_per_name_and_per_mode():
 
 
 def test_venue_modes_and_unrecorded_pipelines_keep_no_account():
+    initialised_store().close()
     session(config(mode="testnet"), [o(ref="1")])
     s = store()
     ExecutionPipeline(config(), store=s, executor=FillingExecutor(), record=False).run([o(ref="2")])

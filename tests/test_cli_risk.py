@@ -17,6 +17,7 @@ from peaktrade_core.pipeline import ExecutionPipeline
 from peaktrade_core.risk import RiskViolation
 from peaktrade_core.riskrecords import RiskRecords
 from peaktrade_core.state import StateStore
+from peaktrade_core.testing import initialised_store
 
 CONTROLS_OFF = """
 max_orders_per_second = 0
@@ -201,7 +202,7 @@ def test_portfolio_of_a_venue_mode_is_the_last_finished_run_and_skips_a_newer_on
 
     testnet = tmp_path / "testnet.toml"
     testnet.write_text(f"[environment]\nmode = \"testnet\"\n[live_risk]\n{CONTROLS_OFF}")
-    store = StateStore.in_dir(os.environ["PEAK_TRADE_DATA_DIR"])
+    store = initialised_store()
     finished = ExecutionPipeline(load_config(testnet), store=store, executor=Filler()).run([order(qty=0.02)]).run_id
     running = LiveRunLogger(store).start_run(mode="testnet", effective_mode="testnet_dry_run")
     store.close()

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from peaktrade_core.testing import initialised_store
+
 PLUGIN = Path(__file__).parent / "venue_plugin" / "loopvenue.py"
 
 TESTNET = """
@@ -49,6 +51,7 @@ def site(tmp_path: Path) -> Path:
 @pytest.fixture
 def run(tmp_path: Path, site: Path):
     db = tmp_path / "venue.sqlite"
+    initialised_store().close()  # testnet/live refuse a store no person initialised
 
     def run(*args: str, kind: str | None = None, config: str = TESTNET, extra_env: dict[str, str] | None = None, popen: bool = False):
         cfg = tmp_path / "config.toml"

@@ -19,7 +19,7 @@ from peaktrade_core.executors import GuardedExecutor, create_order_executor
 from peaktrade_core.orders import OrderRequest, OrderStatus
 from peaktrade_core.pipeline import ExecutionPipeline
 from peaktrade_core.state import StateStore
-from peaktrade_core.testing import live_environment, registered_plugin
+from peaktrade_core.testing import initialised_store, live_environment, registered_plugin
 
 from peaktrade_dryrun import LiveOrderExecutor, TestnetOrderExecutor
 from peaktrade_dryrun.plugin import DryRunConfig
@@ -137,6 +137,7 @@ def test_cli_dry_run_prices_orders_from_the_file_and_the_config_without_any_pyth
     config = tmp_path / "config.toml"
     config.write_text(f'[environment]\nmode = "{mode}"\n\n[plugins.dryrun]\nprices = {{ "ETH/EUR" = 3000.0 }}\n')
     env = dict(os.environ, PEAK_TRADE_PLUGINS="dryrun")
+    initialised_store().close()  # testnet/live refuse a store no person initialised
     out = subprocess.run(
         [sys.executable, "-m", "peaktrade_core", "--config", str(config), "session", "run", "--orders", str(orders), "--json"],
         capture_output=True, text=True, env=env, timeout=120,
