@@ -176,6 +176,14 @@ def emit_alert(event: AlertEvent, sinks: frozenset[str]) -> Iterable[AlertDelive
     """
 
 
+@hookspec
+def alert_sinks() -> Iterable[str] | None:
+    """Names of the alert sinks this plugin's ``emit_alert`` delivers to (e.g. ["email"]).
+
+    A ``[live_alerts] sinks`` entry that no loaded plugin names is a config error.
+    """
+
+
 # -------------------------------------------------------------------------------------------
 # Drills
 # -------------------------------------------------------------------------------------------

@@ -19,6 +19,10 @@ from peaktrade_core.testing import registered_plugin
 
 class Broken:
     @hookimpl
+    def alert_sinks(self):
+        return ["broken"]
+
+    @hookimpl
     def emit_alert(self, event, sinks):
         if "broken" in sinks:
             return [AlertDelivery("broken", False, "HTTP 500")]
@@ -42,7 +46,8 @@ def test_alerts_test_reports_each_sink_and_exits_1_on_failure():
 
 
 def test_alerts_test_one_sink_ok_and_recorded():
-    result = run("--config", write_config(["log", "broken"]), "alerts", "test", "--sink", "log", "--json")
+    with registered_plugin(Broken(), "broken"):
+        result = run("--config", write_config(["log", "broken"]), "alerts", "test", "--sink", "log", "--json")
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert data["deliveries"] == [{"sink": "log", "ok": True, "error": None}]
