@@ -110,7 +110,6 @@ _registered: set[str] = set()
 _pattern: re.Pattern[str] | None = None  # every form of every registered secret, longest first
 _register_lock = threading.Lock()
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
-_HEX_ESCAPE = re.compile(r"%[0-9A-F]{2}")
 
 
 def secret_like(part: str) -> bool:
@@ -136,11 +135,13 @@ def _url_parts(url: str) -> list[str]:
             parts += [userinfo, password]
         if secret_like(user):  # a token as user name; a plain name is no secret
             parts.append(user)
-    host, colon, port = hostport.rpartition(":") if not hostport.endswith("]") else (hostport, "", "")
-    if colon and port and not (port.isdigit() and len(port) <= 5 and int(port) <= 65535):
-        parts.append(port)  # not a port number: something else was put there
+    if hostport.startswith("["):  # an IPv6 literal: [::1]:8080
+        host, _, port = hostport.partition("]")
+        port = port[1:]
     else:
-        host = hostport if not colon else host
+        host, _, port = hostport.partition(":")
+    if port and not (port.isdigit() and len(port) <= 5 and int(port) <= 65535):
+        parts.append(port)  # not a port number: something else was put there
     parts += [label for label in host.split(".") if secret_like(label)]
     path, _, fragment = tail.partition("#")
     path, _, query = path.partition("?")
@@ -156,39 +157,60 @@ def _url_parts(url: str) -> list[str]:
     return parts
 
 
-def secret_forms(value: str) -> set[str]:
-    """Every text under which ``value`` (or, for a URL, one of its parts) may show up."""
-    from urllib.parse import quote, quote_plus, unquote, unquote_plus
+def secret_pieces(value: str) -> list[str]:
+    """``value`` and, for a URL, the parts of it that are redacted on their own."""
+    from urllib.parse import unquote, unquote_plus
 
     pieces = [value, *(_url_parts(value) if _URL.match(value) else [])]
-    forms: set[str] = set()
-    for piece in pieces:
-        for form in (
-            piece, quote(piece, safe=""), quote(piece, safe="/"), quote(piece, safe="/:@!$&'()*+,;=~"),
-            quote_plus(piece), unquote(piece), unquote_plus(piece), json.dumps(piece)[1:-1],
-        ):
-            forms.add(form)
-            forms.add(_HEX_ESCAPE.sub(lambda m: m.group().lower(), form))
-    # HTTP basic auth sends base64("user:password"); a whole secret may be sent so too
-    for piece in pieces[:2] if "@" in value and len(pieces) > 1 else pieces[:1]:
-        forms.add(base64.b64encode(piece.encode()).decode().rstrip("="))
-    forms = {f for f in forms if f}
-    # a part shorter than the floor is only redacted as the whole secret it is
-    return {f for f in forms if len(f) >= MIN_PART_LENGTH // 2 or f == value}
+    decoded = [d for p in pieces for d in (unquote(p), unquote_plus(p)) if d != p]  # a server decodes
+    return list(dict.fromkeys(p for p in pieces + decoded if p))
+
+
+#: characters no encoder escapes (RFC 3986 "unreserved")
+_PLAIN = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+
+
+def _char_pattern(c: str) -> str:
+    """``c`` as itself, percent-encoded (either hex case) or JSON-escaped: encoders differ
+    in which characters they escape, so each character may come either way."""
+    if c in _PLAIN:
+        return c
+    forms = [re.escape(c)]
+    forms.append("".join("%" + "".join(f"[{h}{h.lower()}]" if h.isalpha() else h for h in f"{b:02X}") for b in c.encode()))
+    escaped = json.dumps(c)[1:-1]
+    if escaped != c:
+        forms.append(re.escape(escaped))
+    if c == " ":
+        forms.append(r"\+")
+    return "(?:" + "|".join(forms) + ")"
+
+
+def _piece_pattern(piece: str) -> str:
+    return "".join(_char_pattern(c) for c in piece)
 
 
 def register_secret(value: str) -> None:
-    """Have :func:`redact` replace ``value`` and its forms (:func:`secret_forms`) from now on."""
+    """Have :func:`redact` replace ``value`` and its pieces (:func:`secret_pieces`), each
+    however percent-encoded or JSON-escaped, from now on."""
     global _pattern
     if not value or value in _registered:
         return
     with _register_lock:
         _registered.add(value)
-        needles: set[str] = set()
+        sources: dict[str, int] = {}
         for secret in _registered:
-            needles |= secret_forms(secret)
-        ordered = sorted(needles, key=lambda n: (-len(n), n))
-        _pattern = re.compile("|".join(map(re.escape, ordered)))
+            pieces = secret_pieces(secret)
+            for piece in pieces:
+                # a short piece is only redacted as the whole secret it is
+                if len(piece) >= MIN_PART_LENGTH // 2 or piece == secret:
+                    sources[_piece_pattern(piece)] = len(piece)
+            # HTTP basic auth sends base64("user:password"); a whole secret may be sent so too
+            userinfo = _URL.sub("", secret, count=1).split("/", 1)[0].rpartition("@")[0] if _URL.match(secret) else ""
+            for piece in filter(None, (secret, userinfo)):
+                encoded = base64.b64encode(piece.encode()).decode().rstrip("=")
+                sources[re.escape(encoded)] = len(encoded)
+        ordered = sorted(sources, key=lambda src: (-sources[src], src))  # longest first
+        _pattern = re.compile("|".join(ordered))
 
 
 def register_secrets_in(obj: Any) -> None:

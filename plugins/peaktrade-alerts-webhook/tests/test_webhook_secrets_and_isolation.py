@@ -18,12 +18,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import quote
 
+import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from peaktrade_core.alerts import AlertDispatcher, AlertEvent, AlertLevel, deliver_alert
 from peaktrade_core.config import structure_config
 from peaktrade_core.plugins import get_plugin_manager
-from peaktrade_core.secrets import forget_secrets
+from peaktrade_core.secrets import REDACTED, forget_secrets, redact, register_secret
 from peaktrade_core.state import StateStore
 
 TOKEN = "Tk9xQ2vL8mZpR4sW"
@@ -109,6 +112,24 @@ def test_malformed_url_fails_alone_and_no_error_shows_the_token(monkeypatch, ech
     assert "url 3 (env:HOOK_2): HTTP 404 'Cannot POST /hook?token=***'" in delivery.error
     assert "url 4" not in delivery.error
     assert leaks(delivery.error) == 0
+
+
+_TOKEN_CHARS = st.characters(codec="utf-8", exclude_characters="/?#&;=@:%\x00", exclude_categories=("Cs", "Cc"))
+
+
+@given(token=st.text(_TOKEN_CHARS, min_size=16, max_size=40), in_query=st.booleans())
+def test_whatever_httpx_sends_a_server_may_echo_and_it_is_redacted(token, in_query):
+    """Safety property: however httpx encodes a token in the path or query, the server's
+    echo of what it received (encoded or decoded) shows none of it."""
+    from urllib.parse import unquote
+
+    forget_secrets()
+    url = f"http://127.0.0.1:8080/hook?token={token}" if in_query else f"http://127.0.0.1:8080/hook/{token}"
+    register_secret(url)
+    sent = httpx.URL(url).raw_path.decode("ascii")
+    expected = "/hook?token=" if in_query else "/hook/"
+    assert redact(f"Cannot POST {sent}") == f"Cannot POST {expected}{REDACTED}"
+    assert token not in redact(f"Cannot POST {unquote(sent)}")
 
 
 def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
