@@ -81,7 +81,8 @@ def _apply(root: Any) -> None:
     if _settings["json_lines"]:
         root.add(_json_sink, level=_settings["level"])
     else:
-        root.add(_RedactedStderr(), level=_settings["level"], format="{time:HH:mm:ss} {level: <7} {message}")
+        # diagnose=False: a traceback never prints variable values (a URL, a key)
+        root.add(_RedactedStderr(), level=_settings["level"], format="{time:HH:mm:ss} {level: <7} {message}", diagnose=False)
 
 
 def _real_logger() -> Any:

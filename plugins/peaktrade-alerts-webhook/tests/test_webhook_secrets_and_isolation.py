@@ -176,12 +176,14 @@ def test_a_webhook_token_appears_nowhere(echo, tmp_path):
         subprocess.run([sys.executable, "-c", _SESSION, str(config)], env=env, capture_output=True, text=True, timeout=120),
         run_cli(env, "--config", str(config), "alerts", "history", "--level", "info"),
         run_cli(env, "--config", str(config), "alerts", "history", "--level", "info", "--json"),
+        run_cli(env, "--config", str(config), "config", "show"),
     ]
-    test, test_json, session, history, history_json = outputs
+    test, test_json, session, history, history_json, show = outputs
     assert test.returncode == 1 and "webhook: FAILED: url 1 (env:HOOK_0): InvalidURL" in test.stdout, test.stderr
     assert json.loads(test_json.stdout)["deliveries"][1]["ok"] is False
     assert session.returncode == 0 and "alert sink webhook failed" in session.stderr, session.stderr
     assert "Cannot POST /hook/***" in history.stdout
+    assert show.returncode == 0 and "HOOK_3" in show.stdout
     assert len(json.loads(history_json.stdout)) == 5  # 2 tests + 3 session alerts
     assert len(echo.accepted) >= 5  # the good URL got every alert each time it was tried
     for out in outputs:
