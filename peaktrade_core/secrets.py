@@ -244,7 +244,7 @@ def has_secrets() -> bool:
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
     """``text`` with every registered secret (and ``secrets``, registered now) replaced by
-    ``***``, in every form :func:`secret_forms` lists."""
+    ``***``: each of its pieces (:func:`secret_pieces`), however encoded."""
     for value in secrets:
         register_secret(value)
     pattern = _pattern
