@@ -21,8 +21,9 @@ path, on the dispatcher's intake thread (steps 1-3) and on one delivery thread p
    Each sink's backlog holds at most ``queue_size`` alerts; beyond that the oldest stays
    undelivered in the history for the next start.
 
-Every text written to the history (messages, context, delivery errors) is redacted
-(:func:`peaktrade_core.secrets.redact`): a sink's error that quotes its URL shows no secret.
+Every text written to the history or handed to a sink (messages, context, delivery
+errors) is redacted (:func:`peaktrade_core.secrets.redact`): a sink's error that quotes
+its URL shows no secret.
 
 Undelivered alerts are resent by the next :meth:`AlertDispatcher.start`.
 """
@@ -124,6 +125,17 @@ def _stored_context(context: Mapping[str, Any]) -> str:
     return _context_json(redact_data(json.loads(text))) if has_secrets() else text
 
 
+def _redacted(event: AlertEvent) -> AlertEvent:
+    """``event`` as a sink may see it: no secret in its message or context (an alert about a
+    failure may quote the failing URL)."""
+    if not has_secrets():
+        return event
+    message, context = redact(event.message), json.loads(_stored_context(event.context))
+    if message == event.message and context == json.loads(_context_json(event.context)):
+        return event
+    return evolve(event, message=message, context=context)
+
+
 @frozen
 class AlertDelivery:
     sink: str
@@ -218,6 +230,7 @@ def deliver_alert(
     wanted = frozenset(sinks)
     results: dict[str, AlertDelivery] = {}
     problems: list[str] = []
+    event = _redacted(event)
     for plugin, result, error in pm.call_isolated("emit_alert", {"event": event, "sinks": wanted}, timeout):
         if error is not None:
             problems.append(f"plugin {plugin} failed: {_error_line(error)}")

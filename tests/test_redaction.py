@@ -169,3 +169,32 @@ def test_delivery_errors_and_history_rows_are_redacted(tmp_path):
     history.mark(event.id, AlertDelivery("echo", False, f"raw {TOKEN}"))  # a caller that forgot
     store.close()
     assert TOKEN.encode() not in b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.is_file())
+
+
+class Recording:
+    def __init__(self):
+        self.got = []
+
+    @hookimpl
+    def alert_sinks(self):
+        return ["rec"]
+
+    @hookimpl
+    def emit_alert(self, event, sinks):
+        if "rec" in sinks:
+            self.got.append(event)
+            return [AlertDelivery("rec", True)]
+        return None
+
+
+def test_sinks_receive_alerts_with_secrets_redacted():
+    """A sink is somewhere the process writes to as well: an alert quoting a failing URL
+    reaches the webhook or mailbox without the token."""
+    register_secret(f"https://hooks.invalid/hook/{TOKEN}")
+    recording = Recording()
+    event = AlertEvent(AlertLevel.CRITICAL, "plugins", "plugin_failed", f"POST /hook/{TOKEN} failed", {"path": f"/hook/{TOKEN}"})
+    with registered_plugin(recording, "recording"):
+        assert deliver_alert(get_plugin_manager(), event, ["rec"], 5.0)["rec"].ok
+    [got] = recording.got
+    assert got.message == f"POST /hook/{REDACTED} failed" and dict(got.context) == {"path": f"/hook/{REDACTED}"}
+    assert got.id == event.id
