@@ -1,8 +1,9 @@
 """Alerts: levels, events, deliveries, the ``[live_alerts]`` config and the dispatcher (ALERT-1..4).
 
 The order path only calls :meth:`AlertDispatcher.emit`: a length check and a deque append,
-a few microseconds, never blocking, never raising. Everything else happens on the
-dispatcher's worker thread:
+a few microseconds, never blocking, never raising. Everything else happens off the order
+path, on the dispatcher's intake thread (steps 1-3) and on one delivery thread per sink
+(steps 4-5), so a sink that hangs delays only its own deliveries, never another sink's:
 
 1. level filter (``min_level``; applied in ``emit`` already, so filtered alerts cost nothing);
 2. de-duplication: the first alert of a ``dedup_key`` is delivered at once; further ones
@@ -11,12 +12,18 @@ dispatcher's worker thread:
    (including the first);
 3. the alert and one ``pending`` delivery row per sink are written to the SQLite alert
    history *before* any sink is called;
-4. per sink, in order: a token bucket (``throttle_per_second``, ``throttle_burst``; the
+4. per sink, on its own thread, oldest first: a token bucket (``throttle_per_second``, ``throttle_burst``; the
    local ``log``/``stderr`` sinks are not throttled), then the ``emit_alert`` hook through
    ``PluginManager.call_isolated``; a failure blocks that sink for an exponential backoff
    (or the sink's ``Retry-After``) and the alert stays at the head of the sink's queue;
 5. the outcome of every attempt is written back to the history; an alert is delivered at
    most once per sink (a crash between a sink's success and the write-back can repeat it).
+   Each sink's backlog holds at most ``queue_size`` alerts; beyond that the oldest stays
+   undelivered in the history for the next start.
+
+Every text written to the history or handed to a sink (messages, context, delivery
+errors) is redacted (:func:`peaktrade_core.secrets.redact`): a sink's error that quotes
+its URL shows no secret.
 
 Undelivered alerts are resent by the next :meth:`AlertDispatcher.start`.
 """
@@ -36,7 +43,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from attrs import define, evolve, field, frozen
 from attrs.validators import ge, gt
 
-from peaktrade_core.secrets import SecretRef
+from peaktrade_core.secrets import SecretRef, has_secrets, redact, redact_data, register_secrets_in
 
 if TYPE_CHECKING:
     from peaktrade_core.config import PeakTradeConfig
@@ -113,6 +120,22 @@ def _context_json(context: Mapping[str, Any]) -> str:
     return json.dumps(dict(context), default=str, sort_keys=True)
 
 
+def _stored_context(context: Mapping[str, Any]) -> str:
+    text = _context_json(context)
+    return _context_json(redact_data(json.loads(text))) if has_secrets() else text
+
+
+def _redacted(event: AlertEvent) -> AlertEvent:
+    """``event`` as a sink may see it: no secret in its message or context (an alert about a
+    failure may quote the failing URL)."""
+    if not has_secrets():
+        return event
+    message, context = redact(event.message), json.loads(_stored_context(event.context))
+    if message == event.message and context == json.loads(_context_json(event.context)):
+        return event
+    return evolve(event, message=message, context=context)
+
+
 @frozen
 class AlertDelivery:
     sink: str
@@ -164,11 +187,35 @@ class LiveAlertsConfig:
     flush_timeout_seconds: float = field(default=5.0, validator=ge(0.0))
 
 
+def unknown_sinks(sinks: Iterable[str], pm: PluginManager) -> tuple[list[str], list[str]]:
+    """``(configured sinks no loaded plugin delivers to, every sink the plugins name)``."""
+    known: set[str] = set()
+    for _plugin, result, error in pm.call_isolated("alert_sinks", {}, None):
+        if error is None and result:
+            known.update(str(name) for name in result)
+    return [s for s in sinks if s not in known], sorted(known)
+
+
+def sink_problems(config: PeakTradeConfig, pm: PluginManager) -> list[tuple[str, str]]:
+    """``[(key, problem)]`` for ``[live_alerts] sinks`` naming a sink no plugin delivers to.
+    Empty while a plugin failed to load (its sinks are unknown; the dispatcher warns at
+    start-up and the failure is itself alerted)."""
+    alerts = config.live_alerts
+    if not alerts.enabled or pm.failed():
+        return []
+    unknown, known = unknown_sinks(alerts.sinks, pm)
+    return [
+        ("live_alerts.sinks", f'unknown sink "{name}"; known sinks: {", ".join(known)}'
+         " (a sink of a plugin that is not installed or not allowed is unknown)")
+        for name in unknown
+    ]
+
+
 # -- delivering one alert -----------------------------------------------------------------
 
 
 def _error_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
+    text = redact(str(exc)).strip().splitlines()
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
@@ -183,6 +230,7 @@ def deliver_alert(
     wanted = frozenset(sinks)
     results: dict[str, AlertDelivery] = {}
     problems: list[str] = []
+    event = _redacted(event)
     for plugin, result, error in pm.call_isolated("emit_alert", {"event": event, "sinks": wanted}, timeout):
         if error is not None:
             problems.append(f"plugin {plugin} failed: {_error_line(error)}")
@@ -194,7 +242,7 @@ def deliver_alert(
             if not isinstance(item, AlertDelivery):
                 problems.append(f"plugin {plugin} returned {type(item).__name__}, not AlertDelivery")
             elif item.sink in wanted and (item.sink not in results or item.ok):
-                results[item.sink] = item
+                results[item.sink] = item if item.error is None else evolve(item, error=redact(str(item.error)))
     for sink in wanted - results.keys():
         why = "; ".join(problems) or "no plugin delivers to this sink (not installed or not allowed?)"
         results[sink] = AlertDelivery(sink, False, why)
@@ -294,7 +342,7 @@ class AlertHistory:
                 "INSERT OR IGNORE INTO alert_history (id, time, level, source, code, message, context,"
                 " dedup_key, repeat, recorded_at, delivery_enabled) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
-                    (e.id, e.time, int(e.level), e.source, e.code, e.message, _context_json(e.context),
+                    (e.id, e.time, int(e.level), e.source, e.code, redact(e.message), _stored_context(e.context),
                      e.dedup_key, e.repeat, now, int(delivery_enabled))
                     for e in events
                 ],
@@ -310,7 +358,8 @@ class AlertHistory:
             conn.execute(
                 "UPDATE alert_deliveries SET status = ?, attempts = attempts + 1, error = ?, updated_at = ?"
                 " WHERE alert_id = ? AND sink = ? AND status != 'delivered'",
-                ("delivered" if delivery.ok else "failed", delivery.error, time.time(), alert_id, delivery.sink),
+                ("delivered" if delivery.ok else "failed", delivery.error and redact(delivery.error), time.time(),
+                 alert_id, delivery.sink),
             )
 
     def undelivered(self, sinks: Collection[str]) -> list[tuple[AlertEvent, str]]:
@@ -353,7 +402,7 @@ class AlertHistory:
             item["delivery_enabled"] = bool(r["delivery_enabled"])
             item["deliveries"] = deliveries.get(r["id"], [])
             out.append(item)
-        return out
+        return redact_data(out)  # rows written before a secret was known to this process
 
 
 def _event_from_row(r: Any) -> AlertEvent:
@@ -387,13 +436,18 @@ class TokenBucket:
 
 @define(slots=True)
 class _SinkQueue:
-    """Deliveries waiting for one sink, oldest first; only the head is ever attempted."""
+    """Deliveries waiting for one sink, oldest first; only the head is ever attempted, by
+    the sink's own thread."""
 
     name: str
     bucket: TokenBucket | None
     backlog: deque[list[Any]] = field(factory=deque)  # [event, attempts in this process]
     blocked_until: float = 0.0
     failures: int = 0
+    #: guards ``backlog``: the intake thread appends (and drops the oldest when full)
+    lock: threading.Lock = field(factory=threading.Lock)
+    wake: threading.Event = field(factory=threading.Event)
+    thread: threading.Thread | None = None
 
 
 @define(slots=True)
@@ -426,6 +480,7 @@ class AlertDispatcher:
     ):
         from peaktrade_core.state import StateStore
 
+        register_secrets_in(config)  # known before the first error message quotes a URL
         self.config = config
         self.history = AlertHistory(store if store is not None else StateStore(":memory:"))
         self._pm = plugin_manager
@@ -440,8 +495,7 @@ class AlertDispatcher:
         self._sinks = {
             name: _SinkQueue(name, None if name in LOCAL_SINKS else TokenBucket(
                 config.throttle_per_second, config.throttle_burst, config.throttle_burst, clock()))
-            # local sinks first: a hanging remote sink must not delay the log line
-            for name in sorted(config.sinks if config.enabled else (), key=lambda n: n not in LOCAL_SINKS)
+            for name in (config.sinks if config.enabled else ())
         }
         self._windows: OrderedDict[str, _DedupWindow] = OrderedDict()
         self._thread: threading.Thread | None = None
@@ -477,9 +531,10 @@ class AlertDispatcher:
 
     def start(self) -> None:
         """Resend undelivered alerts from the history, report plugins that failed to load,
-        start the worker and become the process's :func:`active_dispatcher`."""
+        start the threads and become the process's :func:`active_dispatcher`."""
         if self._thread is not None:
             return
+        self.warn_unknown_sinks()
         if self._sinks:
             for event, sink in self.history.undelivered(self._sinks):
                 self._enqueue(self._sinks[sink], event)
@@ -493,9 +548,22 @@ class AlertDispatcher:
             if _active is None:
                 _active = self
 
+    def warn_unknown_sinks(self) -> None:
+        """Log a WARNING for each configured sink no loaded plugin delivers to (the config
+        was loaded without the plugins, so it could not be refused then)."""
+        from peaktrade_core.log import logger
+
+        unknown, known = unknown_sinks(self._sinks, self.plugin_manager)
+        if unknown:
+            logger.warning("[live_alerts] sinks: no loaded plugin delivers to {}; known sinks: {}",
+                           ", ".join(unknown), ", ".join(known))
+
     def _start_worker(self) -> None:
         self._thread = threading.Thread(target=self._run, name="peaktrade-alerts", daemon=True)
         self._thread.start()
+        for sink in self._sinks.values():
+            sink.thread = threading.Thread(target=self._run_sink, args=(sink,), name=f"peaktrade-alerts-{sink.name}", daemon=True)
+            sink.thread.start()
 
     def flush(self, timeout: float) -> bool:
         """Wait until everything emitted so far is recorded and no delivery is waiting
@@ -505,12 +573,14 @@ class AlertDispatcher:
         marker = threading.Event()
         self._queue.append(marker)
         self._wake.set()
+        for sink in self._sinks.values():  # look again now (the clock may be a test's)
+            sink.wake.set()
         with self._progress:
             return self._progress.wait_for(lambda: marker.is_set() and not self._backlog_size(), timeout)
 
     def close(self, timeout: float | None = None) -> None:
         """Summarise open dedup windows, flush for at most ``timeout`` seconds (default
-        ``flush_timeout_seconds``), stop the worker. Whatever is still queued is recorded as
+        ``flush_timeout_seconds``), stop the threads. Whatever is still queued is recorded as
         undelivered, so the next :meth:`start` sends it."""
         global _active
         timeout = self.config.flush_timeout_seconds if timeout is None else timeout
@@ -519,8 +589,13 @@ class AlertDispatcher:
         self.flush(timeout)
         self._stopped = True
         self._wake.set()
+        for sink in self._sinks.values():
+            sink.wake.set()
         if self._thread is not None:
             self._thread.join(max(0.0, deadline - time.monotonic()) + 0.05)
+        for sink in self._sinks.values():  # one stuck in a hung sink is abandoned (daemon)
+            if sink.thread is not None:
+                sink.thread.join(max(0.0, deadline - time.monotonic()) + 0.05)
         leftover = []
         while self._queue:
             item = self._queue.popleft()
@@ -533,10 +608,14 @@ class AlertDispatcher:
             if _active is self:
                 _active = None
 
-    # -- the worker ----------------------------------------------------------------------
+    # -- the intake thread: dedup, record, hand to the sinks -----------------------------
 
     def _backlog_size(self) -> int:
         return sum(len(s.backlog) for s in list(self._sinks.values()))
+
+    def _notify(self) -> None:
+        with self._progress:
+            self._progress.notify_all()
 
     def _run(self) -> None:
         from peaktrade_core.log import logger
@@ -547,8 +626,7 @@ class AlertDispatcher:
             except Exception:  # a bug here must not end alerting silently
                 logger.exception("alert dispatcher: unexpected error; continuing")
                 time.sleep(0.05)
-            with self._progress:
-                self._progress.notify_all()
+            self._notify()
 
     def _step(self) -> None:
         if not self._queue:
@@ -565,10 +643,11 @@ class AlertDispatcher:
         fresh = self._dedup(events, now)
         for i in range(0, len(fresh), 500):  # short transactions: the run log shares the store
             self._record(fresh[i:i + 500])
-        for event in fresh:
-            for sink in self._sinks.values():
-                self._enqueue(sink, event)
-        self._deliver_ready()
+        for sink in self._sinks.values():
+            if fresh:
+                for event in fresh:
+                    self._enqueue(sink, event)
+                sink.wake.set()
         for marker in markers:
             marker.set()
 
@@ -577,9 +656,6 @@ class AlertDispatcher:
         if self._windows:
             first = next(iter(self._windows.values()))
             due = min(due, first.opened + self.config.dedup_window_seconds - now)
-        for sink in self._sinks.values():
-            if sink.backlog:
-                due = min(due, sink.blocked_until - now)
         return max(due, 0.001)
 
     def _take_overflow(self) -> AlertEvent | None:
@@ -632,39 +708,67 @@ class AlertDispatcher:
         self.history.record(events, self._sinks, delivery_enabled=self.config.enabled)
 
     def _enqueue(self, sink: _SinkQueue, event: AlertEvent) -> None:
-        if len(sink.backlog) >= self._queue_size:
-            # still undelivered in the history: the next start() sends it
-            sink.backlog.popleft()
-        sink.backlog.append([event, 0])
+        with sink.lock:
+            if len(sink.backlog) >= self._queue_size:
+                # still undelivered in the history: the next start() sends it
+                sink.backlog.popleft()
+            sink.backlog.append([event, 0])
 
-    def _deliver_ready(self) -> None:
+    # -- one thread per sink: throttle, deliver, back off --------------------------------
+
+    def _run_sink(self, sink: _SinkQueue) -> None:
+        from peaktrade_core.log import logger
+
+        while not self._stopped:
+            sink.wake.clear()  # before looking: an enqueue after this sets it again
+            try:
+                due = self._deliver_ready(sink)
+            except Exception:  # a bug here must not end this sink's deliveries silently
+                if self._stopped:
+                    return  # the store may be gone; what is undelivered stays in the history
+                logger.exception("alert sink {}: unexpected error; continuing", sink.name)
+                due = 0.05
+            self._notify()
+            sink.wake.wait(due)
+
+    def _deliver_ready(self, sink: _SinkQueue) -> float:
+        """Deliver the sink's backlog until it is empty, throttled or backing off; the
+        seconds until it should be looked at again."""
         config = self.config
-        for sink in self._sinks.values():
-            while sink.backlog and not self._stopped:
-                now = self._clock()
-                if now < sink.blocked_until:
-                    break
-                if sink.bucket is not None:
-                    wait = sink.bucket.wait_time(now)
-                    if wait > 0:
-                        sink.blocked_until = now + wait
-                        break
+        while not self._stopped:
+            with sink.lock:
+                if not sink.backlog:
+                    return 0.5
                 entry = sink.backlog[0]
-                event = entry[0]
-                delivery = deliver_alert(self.plugin_manager, event, (sink.name,), config.sink_timeout_seconds)[sink.name]
-                self.history.mark(event.id, delivery)
-                if delivery.ok:
-                    sink.backlog.popleft()
-                    sink.failures = 0
-                    continue
-                entry[1] += 1
-                sink.failures += 1
-                backoff = min(config.retry_backoff_seconds * 2 ** (sink.failures - 1), config.max_backoff_seconds)
-                sink.blocked_until = self._clock() + (delivery.retry_after if delivery.retry_after is not None else backoff)
-                if entry[1] > config.max_retries:
-                    sink.backlog.popleft()  # left undelivered in the history for the next start()
-                self._log_failure(sink, event, delivery)
-                break
+            now = self._clock()
+            if now < sink.blocked_until:
+                return max(sink.blocked_until - now, 0.001)
+            if sink.bucket is not None:
+                wait = sink.bucket.wait_time(now)
+                if wait > 0:
+                    sink.blocked_until = now + wait
+                    return max(wait, 0.001)
+            event = entry[0]
+            delivery = deliver_alert(self.plugin_manager, event, (sink.name,), config.sink_timeout_seconds)[sink.name]
+            self.history.mark(event.id, delivery)
+            if delivery.ok:
+                self._drop_head(sink, entry)
+                sink.failures = 0
+                continue
+            entry[1] += 1
+            sink.failures += 1
+            backoff = min(config.retry_backoff_seconds * 2 ** (sink.failures - 1), config.max_backoff_seconds)
+            sink.blocked_until = self._clock() + (delivery.retry_after if delivery.retry_after is not None else backoff)
+            if entry[1] > config.max_retries:
+                self._drop_head(sink, entry)  # left undelivered in the history for the next start()
+            self._log_failure(sink, event, delivery)
+        return 0.5
+
+    @staticmethod
+    def _drop_head(sink: _SinkQueue, entry: list[Any]) -> None:
+        with sink.lock:
+            if sink.backlog and sink.backlog[0] is entry:  # not already dropped by a full backlog
+                sink.backlog.popleft()
 
     def _log_failure(self, sink: _SinkQueue, event: AlertEvent, delivery: AlertDelivery) -> None:
         from peaktrade_core.log import logger

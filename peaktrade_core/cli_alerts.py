@@ -41,8 +41,10 @@ def alerts_test(env: Env, only: str | None, as_json: bool) -> None:
     """Send a test alert and report delivery per sink. Exit 1 if a sink failed."""
     from peaktrade_core.alerts import AlertEvent, AlertHistory, AlertLevel, deliver_alert
     from peaktrade_core.plugins import get_plugin_manager
+    from peaktrade_core.secrets import register_secrets_in
 
     config = env.config
+    register_secrets_in(config)  # delivery errors quote URLs; every printed line is redacted
     settings = config.live_alerts
     sinks = (only,) if only else tuple(settings.sinks)
     if not sinks:
@@ -76,7 +78,9 @@ def alerts_test(env: Env, only: str | None, as_json: bool) -> None:
 def alerts_history(env: Env, level: str | None, since: str | None, limit: int, as_json: bool) -> None:
     """Recorded alerts, newest first, with each sink's delivery status."""
     from peaktrade_core.alerts import AlertHistory, AlertLevel
+    from peaktrade_core.secrets import register_secrets_in
 
+    register_secrets_in(env.config)  # rows are redacted with every secret the config names
     try:
         since_ts = parse_since(since) if since else None
     except ValueError as exc:

@@ -170,6 +170,25 @@ def _secret_hook(value: Any, _type: Any) -> SecretRef:
     return SecretRef(**{k: str(v) for k, v in value.items()})
 
 
+def _is_list_type(t: Any) -> bool:
+    origin, args = typing.get_origin(t), typing.get_args(t)
+    return origin is list or (origin is tuple and len(args) == 2 and args[1] is Ellipsis)
+
+
+def _list_only(t: Any, conv: cattrs.Converter) -> Any:
+    """cattrs turns any iterable into a list: ``sinks = "log"`` became ("l", "o", "g")."""
+    from cattrs.cols import homogenous_tuple_structure_factory, list_structure_factory
+
+    base = (list_structure_factory if typing.get_origin(t) is list else homogenous_tuple_structure_factory)(t, conv)
+
+    def hook(value: Any, _t: Any) -> Any:
+        if not isinstance(value, list | tuple):
+            raise ValueError(f"expected a list, got {_show(value)}")
+        return base(value, _t)
+
+    return hook
+
+
 def _make_converter() -> cattrs.Converter:
     conv = cattrs.Converter(forbid_extra_keys=True)
     # cattrs' own bool("false") is True: unacceptable for a gate flag. Strict primitives.
@@ -185,6 +204,7 @@ def _make_converter() -> cattrs.Converter:
         return _secret_hook(value, SecretRef)
 
     conv.register_structure_hook(str | SecretRef | None, _token)
+    conv.register_structure_hook_factory(_is_list_type, _list_only)
     conv.register_unstructure_hook(SecretRef, lambda r: attrs.asdict(r, filter=lambda a, v: v is not None))
     return conv
 
@@ -451,15 +471,24 @@ def load_config(
     (``config_sections`` hook).
     """
     resolved = resolve_config_path(path)
+    pm = None
     if plugin_sections is None:
         from peaktrade_core.plugins import get_plugin_manager
 
-        plugin_sections = get_plugin_manager().config_sections()
+        pm = get_plugin_manager()
+        plugin_sections = pm.config_sections()
     if resolved is None:
         raw, _text, _data = read_config(PACKAGED_DEFAULT)
         return structure_config(raw, "<defaults>", plugin_sections)
     raw, _text, data = read_config(resolved)
-    return structure_config(raw, str(resolved), plugin_sections, hashlib.sha256(data).hexdigest())
+    config = structure_config(raw, str(resolved), plugin_sections, hashlib.sha256(data).hexdigest())
+    if pm is not None:  # the plugins are loaded: a sink none of them serves is a mistake
+        from peaktrade_core.alerts import sink_problems
+
+        problems = sink_problems(config, pm)
+        if problems:
+            raise ConfigError([f"{resolved}: {key}: {what}" for key, what in problems])
+    return config
 
 
 def to_display_dict(config: PeakTradeConfig) -> dict[str, Any]:

@@ -12,7 +12,8 @@ Safety rules the core enforces around these hooks:
   the whole batch with a reason naming the plugin.
 * An executor whose ``sends_real_orders`` is true is wrapped by the core's guard, which
   re-checks every gate immediately before each submit.
-* ``emit_alert`` runs on the alert dispatcher's worker thread, never on the order path.
+* ``emit_alert`` runs on a delivery thread of the alert dispatcher (one per sink), never
+  on the order path.
 """
 
 from __future__ import annotations
@@ -214,6 +215,14 @@ def emit_alert(event: AlertEvent, sinks: frozenset[str]) -> Iterable[AlertDelive
 
     If it raises, each of its sinks is recorded as a failed delivery and retried later;
     other plugins' sinks still deliver.
+    """
+
+
+@hookspec
+def alert_sinks() -> Iterable[str] | None:
+    """Names of the alert sinks this plugin's ``emit_alert`` delivers to (e.g. ["email"]).
+
+    A ``[live_alerts] sinks`` entry that no loaded plugin names is a config error.
     """
 
 

@@ -1,8 +1,9 @@
 """Logging, set up in one place (loguru).
 
 Code logs through ``logger``; safety-relevant lines carry a tag:
-``logger.bind(tag=SAFETY).warning(...)`` renders as ``[SAFETY] ...``. Secret values
-registered with :func:`register_secret` are replaced by ``***`` in every line.
+``logger.bind(tag=SAFETY).warning(...)`` renders as ``[SAFETY] ...``. Every secret the
+process resolved (:mod:`peaktrade_core.secrets`) is replaced by ``***`` in every line the
+sinks write, tracebacks and extra fields included.
 
 loguru is imported on the first log call, not at import: a CLI command that logs nothing
 (``peaktrade plugins list``) does not pay for it.
@@ -19,25 +20,42 @@ from typing import Any
 SAFETY = "SAFETY"
 LIVE_DRY_RUN = "LIVE-DRY-RUN"
 
-_secrets: list[str] = []
 _settings: dict[str, Any] | None = None  # set by configure_logging (the application)
 _logger: Any = None
 
 
 def register_secret(value: str) -> None:
-    """Every later log line has ``value`` replaced by ``***``."""
-    if value and value not in _secrets:
-        _secrets.append(value)
+    """Every later log line has ``value`` (and its URL parts) replaced by ``***``."""
+    from peaktrade_core.secrets import register_secret as register
+
+    register(value)
+
+
+def _redact(text: str) -> str:
+    # nothing was ever registered while the secrets module is not even imported
+    secrets = sys.modules.get("peaktrade_core.secrets")
+    if secrets is None or not secrets.has_secrets():
+        return text
+    return secrets.redact(text)
 
 
 def _patch(record: dict[str, Any]) -> None:
     tag = record["extra"].get("tag")
-    message = record["message"]
-    if _secrets:
-        from peaktrade_core.secrets import redact  # attrs-free start-up: imported when needed
-
-        message = redact(message, _secrets)
+    message = _redact(record["message"])
     record["message"] = f"[{tag}] {message}" if tag else message
+
+
+class _RedactedStderr:
+    """The text sink: the whole formatted line (a traceback included) is redacted."""
+
+    def write(self, text: str) -> None:
+        sys.stderr.write(_redact(text))
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+    def isatty(self) -> bool:  # colours on a terminal, as before
+        return sys.stderr.isatty()
 
 
 def _json_sink(message: Any) -> None:
@@ -49,7 +67,11 @@ def _json_sink(message: Any) -> None:
         "module": r["name"],
         **{k: v for k, v in r["extra"].items() if isinstance(v, str | int | float | bool)},
     }
-    sys.stderr.write(json.dumps(line) + "\n")
+    if r["exception"] is not None:
+        import traceback
+
+        line["exception"] = "".join(traceback.format_exception(*r["exception"]))
+    sys.stderr.write(_redact(json.dumps(line)) + "\n")
 
 
 def _apply(root: Any) -> None:
@@ -59,7 +81,8 @@ def _apply(root: Any) -> None:
     if _settings["json_lines"]:
         root.add(_json_sink, level=_settings["level"])
     else:
-        root.add(sys.stderr, level=_settings["level"], format="{time:HH:mm:ss} {level: <7} {message}")
+        # diagnose=False: a traceback never prints variable values (a URL, a key)
+        root.add(_RedactedStderr(), level=_settings["level"], format="{time:HH:mm:ss} {level: <7} {message}", diagnose=False)
 
 
 def _real_logger() -> Any:

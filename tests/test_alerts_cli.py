@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -18,6 +20,10 @@ from peaktrade_core.testing import registered_plugin
 
 
 class Broken:
+    @hookimpl
+    def alert_sinks(self):
+        return ["broken"]
+
     @hookimpl
     def emit_alert(self, event, sinks):
         if "broken" in sinks:
@@ -42,7 +48,8 @@ def test_alerts_test_reports_each_sink_and_exits_1_on_failure():
 
 
 def test_alerts_test_one_sink_ok_and_recorded():
-    result = run("--config", write_config(["log", "broken"]), "alerts", "test", "--sink", "log", "--json")
+    with registered_plugin(Broken(), "broken"):
+        result = run("--config", write_config(["log", "broken"]), "alerts", "test", "--sink", "log", "--json")
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert data["deliveries"] == [{"sink": "log", "ok": True, "error": None}]
@@ -83,3 +90,44 @@ def test_parse_since_durations(text, seconds_ago):
 def test_parse_since_iso_defaults_to_utc():
     assert parse_since("1970-01-02T00:00:00") == 86400.0
     assert parse_since("1970-01-02T01:00:00+01:00") == 86400.0
+
+
+def run_process(*args):
+    return subprocess.run([sys.executable, "-m", "peaktrade_core", *args], capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize(
+    "toml, key, problem",
+    [
+        ('[live_alerts]\nsinks = "log"\n', "live_alerts.sinks", 'expected a list, got "log"'),
+        ('[live_alerts]\nwebhook_urls = { env = "HOOK" }\n', "live_alerts.webhook_urls", "expected a list, got a table"),
+        ('[environment]\nlive_allowed_symbols = "BTC/EUR"\n', "environment.live_allowed_symbols", 'expected a list, got "BTC/EUR"'),
+    ],
+)
+def test_a_string_where_a_list_belongs_is_one_line_naming_file_and_key(toml, key, problem):
+    """``sinks = "log"`` used to become the three sinks l, o, g: alerts went nowhere."""
+    Path("config.toml").write_text(toml)
+    result = run_process("--config", "config.toml", "alerts", "test")
+    assert result.returncode == 2, result.stdout
+    assert result.stderr.strip().splitlines() == [f"config.toml: {key}: {problem}"]
+
+
+def test_an_unknown_sink_is_a_config_error_listing_the_known_sinks():
+    Path("config.toml").write_text('[live_alerts]\nsinks = ["log", "slak"]\n')
+    result = run_process("--config", "config.toml", "alerts", "history")
+    assert result.returncode == 2
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith('config.toml: live_alerts.sinks: unknown sink "slak"; known sinks: log, stderr')
+
+
+def test_a_sink_unknown_at_start_up_is_a_warning_when_the_config_was_not_checked():
+    from peaktrade_core.alerts import AlertDispatcher
+    from peaktrade_core.config import structure_config
+    from peaktrade_core.log import captured
+
+    config = structure_config({"live_alerts": {"sinks": ["log", "nowhere"]}})  # no plugins consulted
+    with captured("WARNING") as lines:
+        d = AlertDispatcher(config.live_alerts)
+        d.start()
+        d.close(1)
+    assert "[live_alerts] sinks: no loaded plugin delivers to nowhere; known sinks: log, stderr" in lines

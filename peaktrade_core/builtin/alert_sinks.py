@@ -13,6 +13,11 @@ if TYPE_CHECKING:
 
 
 @hookimpl
+def alert_sinks() -> list[str]:
+    return ["log", "stderr"]
+
+
+@hookimpl
 def emit_alert(event: AlertEvent, sinks: frozenset[str]) -> list[AlertDelivery]:
     from peaktrade_core.alerts import AlertDelivery
 

@@ -26,6 +26,11 @@ def configure(config: Any) -> Any:
 
 
 @hookimpl
+def alert_sinks() -> list[str]:
+    return ["email"]
+
+
+@hookimpl
 def emit_alert(event: Any, sinks: Any) -> Any:
     from peaktrade_alerts_email import plugin
 

@@ -16,8 +16,7 @@ from peaktrade_core.alerts import AlertDelivery, AlertEvent
 
 if TYPE_CHECKING:
     from email.message import EmailMessage
-from peaktrade_core.log import register_secret
-from peaktrade_core.secrets import SecretError, SecretRef, redact
+from peaktrade_core.secrets import SecretError, SecretRef, redact, register_secrets_in
 
 SECTION = "email"
 
@@ -59,6 +58,7 @@ def config_sections() -> dict[str, type]:
 def configure(config: Any) -> None:
     global _config, _problem
     section = config.plugins.get(SECTION) if isinstance(config.plugins, Mapping) else None
+    register_secrets_in(section)
     if isinstance(section, EmailConfig) or section is None:
         _config = section
         _problem = "no [plugins.email] section in the config"
@@ -67,6 +67,7 @@ def configure(config: Any) -> None:
     from peaktrade_core.config import structure_section
 
     _config, problems = structure_section(section, EmailConfig, f"plugins.{SECTION}")
+    register_secrets_in(_config)
     _problem = "; ".join(f"{key}: {what}" for key, what in problems)
 
 
@@ -110,14 +111,10 @@ def send_email(config: EmailConfig, event: AlertEvent) -> AlertDelivery:
     import smtplib  # the mail and TLS stacks load on first delivery, not with the plugin
     import ssl
 
-    secrets: list[str] = []
     try:
         login = None
         if config.username is not None and config.password is not None:
-            login = (config.username.resolve(), config.password.resolve())
-            secrets = list(login)
-            for value in secrets:
-                register_secret(value)
+            login = (config.username.resolve(), config.password.resolve())  # resolving registers them
         context = ssl.create_default_context(cafile=config.ca_file)
         if config.security == "tls":
             smtp: smtplib.SMTP = smtplib.SMTP_SSL(config.host, config.port, timeout=config.timeout_seconds, context=context)
@@ -133,5 +130,5 @@ def send_email(config: EmailConfig, event: AlertEvent) -> AlertDelivery:
         return AlertDelivery("email", False, f"login: {exc}")
     except (OSError, smtplib.SMTPException, ssl.SSLError) as exc:
         where = f"{config.host}:{config.port}"
-        return AlertDelivery("email", False, redact(f"{where}: {type(exc).__name__}: {exc}", secrets))
+        return AlertDelivery("email", False, redact(f"{where}: {type(exc).__name__}: {exc}"))
     return AlertDelivery("email", True)

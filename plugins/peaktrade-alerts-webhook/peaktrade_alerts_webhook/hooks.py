@@ -19,6 +19,11 @@ def configure(config: Any) -> Any:
 
 
 @hookimpl
+def alert_sinks() -> list[str]:
+    return ["webhook", "slack", "slack_webhook"]  # plugin.emit_alert's sinks; named here to keep loading cheap
+
+
+@hookimpl
 def emit_alert(event: Any, sinks: Any) -> Any:
     from peaktrade_alerts_webhook import plugin
 

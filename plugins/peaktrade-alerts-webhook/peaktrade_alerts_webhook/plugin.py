@@ -1,8 +1,12 @@
 """The ``webhook`` and ``slack`` alert sinks.
 
 URLs come from ``[live_alerts] webhook_urls`` / ``slack_webhook_urls`` as secret references,
-resolved at delivery time and registered for redaction: no log line, history entry or
-error message ever shows one. ``slack_webhook`` (the seed's name) is accepted for ``slack``.
+resolved at delivery time and registered for redaction (with their parts: a token in the
+path, query, user info or even the port): no log line, history entry or error message
+ever shows one. ``slack_webhook`` (the seed's name) is accepted for ``slack``.
+
+A URL that cannot be used (malformed, unreachable, refused) fails only its own delivery;
+the sink's other URLs are still tried.
 
 A sink with several URLs succeeds only when every URL accepted the alert; on a retry, URLs
 that already accepted it are skipped (within this process).
@@ -17,8 +21,7 @@ from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
 from peaktrade_core.alerts import AlertDelivery, AlertEvent, AlertLevel, LiveAlertsConfig
-from peaktrade_core.log import register_secret
-from peaktrade_core.secrets import SecretError, SecretRef, redact
+from peaktrade_core.secrets import SecretError, SecretRef, redact, register_secrets_in
 
 if TYPE_CHECKING:
     import httpx  # imported on first delivery: loading the plugin must stay cheap
@@ -36,6 +39,7 @@ _ACCEPTED_MAX = 10_000
 
 def configure(config: Any) -> None:
     global _alerts, _client
+    register_secrets_in(config.live_alerts)
     with _lock:
         _alerts = config.live_alerts
         if _client is not None:
@@ -153,14 +157,13 @@ def _deliver(
         except SecretError as exc:
             problems.append(f"{where}: {exc}")
             continue
-        register_secret(url)
         try:
             response = _http().post(url, json=payload)
         except httpx.TimeoutException:
             problems.append(f"{where}: no answer within {_alerts.webhook_timeout_seconds:g}s")
             continue
-        except httpx.HTTPError as exc:
-            problems.append(f"{where}: {redact(f'{type(exc).__name__}: {exc}', [url])}")
+        except Exception as exc:  # noqa: BLE001 - httpx.InvalidURL is no HTTPError; any URL fails alone
+            problems.append(f"{where}: {redact(f'{type(exc).__name__}: {exc}')}")
             continue
         if accepts(response):
             with _lock:
@@ -168,7 +171,7 @@ def _deliver(
                 while len(_accepted) > _ACCEPTED_MAX:
                     _accepted.popitem(last=False)
             continue
-        body = redact(response.text.strip()[:200], [url])
+        body = redact(response.text.strip())[:200]  # redacted before cut: no partial token
         problems.append(f"{where}: HTTP {response.status_code} {body!r}")
         wait = _retry_after(response) if response.status_code in (429, 503) else None
         if wait is not None:
