@@ -30,7 +30,7 @@ import os
 import threading
 import time
 from collections import OrderedDict, deque
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from attrs import define, evolve, field, frozen
@@ -180,25 +180,7 @@ def deliver_alert(
     A plugin that raises, times out or returns garbage never propagates: the sinks nobody
     delivered to are failed deliveries whose error names it.
     """
-    wanted = frozenset(sinks)
-    results: dict[str, AlertDelivery] = {}
-    problems: list[str] = []
-    for plugin, result, error in pm.call_isolated("emit_alert", {"event": event, "sinks": wanted}, timeout):
-        if error is not None:
-            problems.append(f"plugin {plugin} failed: {_error_line(error)}")
-            continue
-        if result is None:
-            continue
-        items = list(result) if isinstance(result, Iterable) and not isinstance(result, str | bytes) else [result]
-        for item in items:
-            if not isinstance(item, AlertDelivery):
-                problems.append(f"plugin {plugin} returned {type(item).__name__}, not AlertDelivery")
-            elif item.sink in wanted and (item.sink not in results or item.ok):
-                results[item.sink] = item
-    for sink in wanted - results.keys():
-        why = "; ".join(problems) or "no plugin delivers to this sink (not installed or not allowed?)"
-        results[sink] = AlertDelivery(sink, False, why)
-    return results
+    return pm.emit_alert(event, sinks, timeout)
 
 
 @define

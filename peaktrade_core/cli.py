@@ -305,10 +305,7 @@ def kill(env: Env, reason: str | None, operator: str | None, release: bool, hist
 def _register_plugin_commands() -> None:
     from peaktrade_core.plugins import get_plugin_manager
 
-    pm = get_plugin_manager()
-    for name, _result, error in pm.call_isolated("register_commands", {"cli": cli}, None):
-        if error is not None:
-            pm.mark_failed(name, f"register_commands: {type(error).__name__}: {error}")
+    get_plugin_manager().register_commands(cli)
 
 
 def main(argv: list[str] | None = None) -> None:

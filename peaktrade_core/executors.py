@@ -106,7 +106,7 @@ def create_order_executor(
     pm = plugin_manager or get_plugin_manager()
     live_allowed, _reason = is_live_execution_allowed(env, kill_switch())
     context = ExecutorContext(config, dict(simulated_prices or {}), trading_client, kill_switch)
-    executor = pm.hook.select_executor(env=env, live_allowed=live_allowed, context=context)
+    executor = pm.select_executor(env, live_allowed, context)
     if executor is None:
         plugin = EXECUTOR_PLUGINS[env.mode]
         raise NoExecutorError(

@@ -137,10 +137,10 @@ def test_plugins_list_json_shows_failures_and_exits_0_unless_strict(site):
     rows = json.loads(proc.stdout)
     assert [r["name"] for r in rows] == sorted(r["name"] for r in rows)
     by_name = {r["name"]: r for r in rows}
-    assert set(by_name["good"]) == {"name", "distribution", "version", "source", "hooks", "status", "error"}
+    assert set(by_name["good"]) == {"name", "distribution", "version", "source", "hooks", "status", "error", "blocks_trading"}
     assert by_name["good"]["source"] == "entry-point" and by_name["good"]["hooks"] == ["check_gate"]
     assert by_name["safety-gates"]["source"] == "builtin"
-    assert by_name["missing"]["status"] == "failed"
+    assert by_name["missing"]["status"] == "failed" and by_name["missing"]["blocks_trading"] is True
     assert _plugins_cli(site, "--strict").returncode == 1
 
 
