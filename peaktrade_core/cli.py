@@ -247,10 +247,14 @@ def status(env: Env, as_json: bool, require_live: bool) -> None:
     from peaktrade_core.status import render_status, status_dict
 
     data = status_dict(env.config, env.kill_switch().state())
+    data["failed_plugins"] = _failed_plugins()
     if as_json:
         echo_json(data)
     else:
         click.echo(render_status(data))
+        for p in data["failed_plugins"]:
+            effect = "every batch is blocked" if p["blocks_trading"] else "trading goes on without it"
+            click.echo(f"! plugin {p['name']} failed ({p['error']}): {effect}")
     if require_live and not data["is_live_execution_allowed"]:
         sys.exit(1)
 
@@ -297,6 +301,12 @@ def kill(env: Env, reason: str | None, operator: str | None, release: bool, hist
         config=env.config,
         store=env.store,
     )
+
+
+def _failed_plugins() -> list[dict[str, Any]]:
+    from peaktrade_core.plugins import get_plugin_manager
+
+    return [{"name": i.name, "error": i.error, "blocks_trading": i.blocks_trading} for i in get_plugin_manager().failed()]
 
 
 # -- entry point --------------------------------------------------------------------------

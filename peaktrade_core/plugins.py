@@ -638,9 +638,10 @@ class PluginManager:
                 raise _venue_error(f"plugin {r.plugin}: exchange_venues returned {_describe(r.result)}, not venue names")
             for venue in names:
                 if venues.get(venue, r.plugin) != r.plugin:
+                    first, second = sorted((venues[venue], r.plugin))
                     raise _venue_error(
-                        f"venue {venue!r} is served by two plugins, {venues[venue]} and {r.plugin}: "
-                        f"uninstall one or set PEAK_TRADE_DISABLE_PLUGINS={r.plugin}"
+                        f"venue {venue!r} is served by two plugins, {first} and {second}: "
+                        f"uninstall one or disable it (PEAK_TRADE_DISABLE_PLUGINS={second})"
                     )
                 venues[venue] = r.plugin
         return venues
