@@ -254,12 +254,17 @@ class PluginManager:
         self._lock = threading.Lock()
         self._configured: Any = None
         self._local = threading.local()
+        #: per-batch answers that change only when a plugin is (un)registered or fails
+        self._others: dict[str, bool] = {}
+        self._blockers: list[PluginInfo] | None = None
         self.trace = os.environ.get("PEAK_TRADE_TRACE_PLUGINS", "").strip() not in ("", "0")
 
     # -- loading ---------------------------------------------------------------------------
 
     def load(self) -> PluginManager:
         """Register the built-ins, then every allowed entry point. Idempotent."""
+        if self._loaded:  # the hot path: every hook call
+            return self
         with self._lock:
             if self._loaded:
                 return self
@@ -293,6 +298,8 @@ class PluginManager:
                 continue
             try:
                 plugin = ep.load()
+                if isinstance(plugin, type):  # a class: one instance per manager, no module state
+                    plugin = plugin()
             except BaseException as exc:  # noqa: BLE001 - a broken plugin must never take the CLI down
                 if isinstance(exc, KeyboardInterrupt):
                     raise
@@ -305,6 +312,11 @@ class PluginManager:
         """Record a plugin that could not be loaded; ``hooks=None``: its hooks are unknown."""
         blocks = hooks is None or _blocks_trading(hooks)
         self._infos[name] = PluginInfo(name, dist, version, source, hooks or (), "failed", error, blocks)
+        self._changed()
+
+    def _changed(self) -> None:
+        self._others.clear()
+        self._blockers = None
 
     def _register(self, plugin: object, name: str, dist: str, version: str, source: str) -> bool:
         hooks = self._hook_names(plugin)
@@ -324,6 +336,7 @@ class PluginManager:
                     # pluggy keeps ordering, firstresult and wrappers; the call itself is isolated
                     impl.function = self._isolating(caller.name, name, impl.function, tuple(impl.argnames), firstresult)  # type: ignore[misc]
         self._infos[name] = PluginInfo(name, dist, version, source, tuple(sorted(set(hooks))))
+        self._changed()
         return True
 
     def _hook_names(self, plugin: object) -> tuple[str, ...]:
@@ -351,6 +364,7 @@ class PluginManager:
         if self.pm.has_plugin(name):
             self.pm.unregister(name=name)
         self._infos.pop(name, None)
+        self._changed()
 
     def infos(self) -> list[PluginInfo]:
         self.load()
@@ -363,7 +377,9 @@ class PluginManager:
     def trading_blockers(self) -> list[PluginInfo]:
         """The failed plugins that block every batch: those implementing an order-path,
         executor or venue hook, or whose hooks are unknown (it failed to import)."""
-        return [i for i in self.failed() if i.blocks_trading]
+        if self._blockers is None:
+            self._blockers = [i for i in self.failed() if i.blocks_trading]
+        return self._blockers
 
     def mark_failed(self, name: str, error: str) -> None:
         """Record a plugin that failed after loading (e.g. in ``configure``): it is no longer
@@ -375,6 +391,7 @@ class PluginManager:
         self._infos[name] = info._replace(status="failed", error=error, blocks_trading=essential or _blocks_trading(info.hooks))
         if not essential and self.pm.has_plugin(name):
             self.pm.unregister(name=name)
+        self._changed()
 
     def is_essential(self, name: str) -> bool:
         return name in ESSENTIAL_PLUGINS
@@ -398,28 +415,24 @@ class PluginManager:
             active: _Call | None = getattr(local, "call", None)
             if active is None or active.hook != hook:  # not called through the facade
                 return function(*args, **kwargs)
-            if inline and active.core is not None:
-                # the core's own decision is computed from the core's own objects, never
-                # from the views the other plugins were handed
-                args = tuple(active.core[a] for a in argnames)
-                kwargs = {k: active.core.get(k, v) for k, v in kwargs.items()}
-            elif not inline and active.views is not None:
-                fresh = active.views()
-                args = tuple(fresh[a] for a in argnames)
-                kwargs = {k: fresh.get(k, v) for k, v in kwargs.items()}
-            settle = _settle_first if firstresult else _settle
-
-            def run() -> Any:
-                return settle(function(*args, **kwargs))
-
+            # the core's own decision is computed from the core's own objects, never from
+            # the views the other plugins were handed; each other plugin gets a fresh view
+            given = active.core if inline else active.views() if active.views is not None else None
+            if given is not None:
+                args = [given[a] for a in argnames]
+                if kwargs:
+                    kwargs = {k: given.get(k, v) for k, v in kwargs.items()}
             start = time.perf_counter()
             if inline or active.timeout is None:
                 try:
-                    result, error = run(), None
+                    result, error = function(*args, **kwargs), None
+                    if not firstresult:
+                        result = _settle(result)
                 except Exception as exc:  # recorded; the facade applies the policy
                     result, error = None, exc
             else:
-                result, error = _call_with_timeout(run, [], active.timeout, plugin)
+                settle = _settle_first if firstresult else _settle
+                result, error = _call_with_timeout(lambda: settle(function(*args, **kwargs)), [], active.timeout, plugin)
             record = _Record(plugin, result, error, time.perf_counter() - start)
             active.records.append(record)
             if error is not None:
@@ -466,8 +479,12 @@ class PluginManager:
 
     def _has_others(self, hook: str) -> bool:
         """Does any plugin besides the essential built-ins implement ``hook``?"""
-        self.load()
-        return any(i.plugin_name not in ESSENTIAL_PLUGINS for i in getattr(self.pm.hook, hook).get_hookimpls())
+        others = self._others.get(hook)
+        if others is None:
+            self.load()
+            impls = getattr(self.pm.hook, hook).get_hookimpls()
+            others = self._others[hook] = any(i.plugin_name not in ESSENTIAL_PLUGINS for i in impls)
+        return others
 
     def _trace(self, hook: str, records: list[_Record], wrapper_error: BaseException | None = None) -> None:
         if not self.trace:

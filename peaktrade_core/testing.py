@@ -85,3 +85,32 @@ class FillingExecutor:
 
     def cancel_order(self, client_order_id: str) -> bool:
         return False
+
+
+#: what a plugin's tests drive besides the plugin API (peaktrade_core.plugin_api): the
+#: CLI, the state store, the kill switch, executor selection, the drill runner; loaded on
+#: first access, like the plugin API
+_TEST_API: dict[str, str] = {
+    "cli": "peaktrade_core.cli",
+    "StateStore": "peaktrade_core.state",
+    "STATE_FILE": "peaktrade_core.state",
+    "KillSwitch": "peaktrade_core.killswitch",
+    "captured": "peaktrade_core.log",
+    "load_config": "peaktrade_core.config",
+    "structure_config": "peaktrade_core.config",
+    "ExecutionConfig": "peaktrade_core.config",
+    "create_order_executor": "peaktrade_core.executors",
+    "GuardedExecutor": "peaktrade_core.executors",
+    "NoExecutorError": "peaktrade_core.executors",
+    "LiveDrillRunner": "peaktrade_core.drills",
+    "build_alert_sink_from_config": "peaktrade_core.alerts",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _TEST_API.get(name)
+    if module is None:
+        raise AttributeError(f"module 'peaktrade_core.testing' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)

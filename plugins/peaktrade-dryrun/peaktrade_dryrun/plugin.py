@@ -9,15 +9,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from peaktrade_core.environment import EnvironmentConfig, TradingMode
-from peaktrade_core.gates import is_live_execution_allowed
-from peaktrade_core.log import LIVE_DRY_RUN, logger
+from peaktrade_core.plugin_api import (
+    LIVE_DRY_RUN,
+    EnvironmentConfig,
+    TradingMode,
+    is_live_execution_allowed,
+    logger,
+)
 
 from peaktrade_dryrun.executor import LiveOrderExecutor, TestnetOrderExecutor
 
 if TYPE_CHECKING:
-    from peaktrade_core.executors import ExecutorContext
-    from peaktrade_core.orders import OrderExecutor
+    from peaktrade_core.plugin_api import ExecutorContext, OrderExecutor
 
 
 def select_executor(
@@ -28,7 +31,7 @@ def select_executor(
     if env.mode is not TradingMode.LIVE:
         return None
     if live_allowed and context.trading_client is not None:
-        from peaktrade_core.exchange_executor import ExchangeOrderExecutor
+        from peaktrade_core.plugin_api import ExchangeOrderExecutor
 
         if context.config is None:
             return ExchangeOrderExecutor(context.trading_client)
