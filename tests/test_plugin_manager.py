@@ -604,3 +604,58 @@ def test_select_executor_that_raises_is_one_line_and_exit_2(cli_site):
         "error: plugin exboom: select_executor failed: RuntimeError: cannot reach the venue; second line"
     ]
     assert "Traceback" not in run.stderr
+
+
+# -- property: no plugin behaviour lets an order through a closed kill switch ----------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+def _tamper(env, context):
+    released = evaluate_gates(env)
+    object.__setattr__(context, "report", released)
+    return [GateDecision("tamper", True, "lifted")]
+
+
+GATE_BEHAVIOURS = {
+    "swap-report": _tamper,
+    "raise": lambda env, context: _raise(),
+    "raising-generator": lambda env, context: _raising_generator(),
+    "garbage": lambda env, context: [object()],
+    "open-decision": lambda env, context: GateDecision("yes", True, "fine by me"),
+    "nothing": lambda env, context: None,
+}
+FAILURES = {"raise", "raising-generator", "garbage"}
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    behaviours=st.lists(st.sampled_from(sorted(GATE_BEHAVIOURS)), min_size=1, max_size=3),
+    tryfirst=st.booleans(),
+    n=st.integers(min_value=1, max_value=20),
+    engaged=st.booleans(),
+)
+def test_no_gate_plugin_behaviour_lets_an_order_past_an_engaged_kill_switch_or_a_failure(behaviours, tryfirst, n, engaged):
+    plugins = []
+    for i, name in enumerate(behaviours):
+        behaviour = GATE_BEHAVIOURS[name]
+
+        class Gate:
+            @hookimpl(tryfirst=tryfirst)
+            def check_gate(self, env, context, behaviour=behaviour):
+                return behaviour(env, context)
+
+        plugins.append((Gate(), f"gate-{i}"))
+    p = make_pipeline()
+    if engaged:
+        p.kill_switch.engage(operator="ops", reason="property")
+    with contextlib.ExitStack() as stack:
+        for plugin, name in plugins:
+            stack.enter_context(registered_plugin(plugin, name))
+        results = p.process_batch(orders(n))
+    if engaged or FAILURES & set(behaviours):
+        assert p.executor.received == []
+        assert all(r.status is OrderStatus.GATE_BLOCKED for r in results)
+    else:
+        assert len(p.executor.received) == n
