@@ -13,7 +13,7 @@ dispatcher's worker thread:
    history *before* any sink is called;
 4. per sink, in order: a token bucket (``throttle_per_second``, ``throttle_burst``; the
    local ``log``/``stderr`` sinks are not throttled), then the ``emit_alert`` hook through
-   ``PluginManager.call_isolated``; a failure blocks that sink for an exponential backoff
+   ``PluginManager.emit_alert``; a failure blocks that sink for an exponential backoff
    (or the sink's ``Retry-After``) and the alert stays at the head of the sink's queue;
 5. the outcome of every attempt is written back to the history; an alert is delivered at
    most once per sink (a crash between a sink's success and the write-back can repeat it).

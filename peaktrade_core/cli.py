@@ -146,7 +146,8 @@ def plugins_list(as_json: bool, hook: str | None, strict: bool) -> None:
             click.echo("  ".join(r[c].ljust(widths[c]) for c in range(5)) + "  " + r[5])
         for i in infos:
             if i.error:
-                click.echo(f"! {i.name}: {i.error}")
+                effect = "every batch is blocked" if i.blocks_trading else "trading goes on without it"
+                click.echo(f"! {i.name}: {i.error} ({effect})")
     if strict and any(i.status == "failed" for i in infos):
         sys.exit(1)
 

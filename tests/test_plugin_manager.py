@@ -151,7 +151,7 @@ def test_plugins_list_table_and_hook_filter(site):
     assert proc.returncode == 0
     assert "alert-sinks" in proc.stdout and "safety-gates" not in proc.stdout
     table = _plugins_cli(site).stdout
-    assert "! missing: ModuleNotFoundError: No module named 'fake_does_not_exist'" in table
+    assert "! missing: ModuleNotFoundError: No module named 'fake_does_not_exist' (every batch is blocked)" in table
     unknown = _plugins_cli(site, "--hook", "nope")
     assert unknown.returncode == 2 and "unknown hook" in unknown.stderr
 
