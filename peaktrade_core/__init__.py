@@ -1,7 +1,9 @@
 """peaktrade core: the safety-first order-execution framework.
 
 Import what you need from the submodules; the names below are the stable public surface and
-are imported lazily so that ``import peaktrade_core`` stays fast.
+are imported lazily so that ``import peaktrade_core`` stays fast. Plugins import from
+:mod:`peaktrade_core.plugin_api` (everything a plugin needs) and, in their tests,
+:mod:`peaktrade_core.testing`.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ path, on the dispatcher's intake thread (steps 1-3) and on one delivery thread p
    history *before* any sink is called;
 4. per sink, on its own thread, oldest first: a token bucket (``throttle_per_second``, ``throttle_burst``; the
    local ``log``/``stderr`` sinks are not throttled), then the ``emit_alert`` hook through
-   ``PluginManager.call_isolated``; a failure blocks that sink for an exponential backoff
+   ``PluginManager.emit_alert``; a failure blocks that sink for an exponential backoff
    (or the sink's ``Retry-After``) and the alert stays at the head of the sink's queue;
 5. the outcome of every attempt is written back to the history; an alert is delivered at
    most once per sink (a crash between a sink's success and the write-back can repeat it).
@@ -37,7 +37,7 @@ import os
 import threading
 import time
 from collections import OrderedDict, deque
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from attrs import define, evolve, field, frozen
@@ -187,12 +187,9 @@ class LiveAlertsConfig:
     flush_timeout_seconds: float = field(default=5.0, validator=ge(0.0))
 
 
-def unknown_sinks(sinks: Iterable[str], pm: PluginManager) -> tuple[list[str], list[str]]:
+def unknown_sinks(sinks: Sequence[str], pm: PluginManager) -> tuple[list[str], list[str]]:
     """``(configured sinks no loaded plugin delivers to, every sink the plugins name)``."""
-    known: set[str] = set()
-    for _plugin, result, error in pm.call_isolated("alert_sinks", {}, None):
-        if error is None and result:
-            known.update(str(name) for name in result)
+    known = pm.alert_sinks()
     return [s for s in sinks if s not in known], sorted(known)
 
 
@@ -227,26 +224,8 @@ def deliver_alert(
     A plugin that raises, times out or returns garbage never propagates: the sinks nobody
     delivered to are failed deliveries whose error names it.
     """
-    wanted = frozenset(sinks)
-    results: dict[str, AlertDelivery] = {}
-    problems: list[str] = []
-    event = _redacted(event)
-    for plugin, result, error in pm.call_isolated("emit_alert", {"event": event, "sinks": wanted}, timeout):
-        if error is not None:
-            problems.append(f"plugin {plugin} failed: {_error_line(error)}")
-            continue
-        if result is None:
-            continue
-        items = list(result) if isinstance(result, Iterable) and not isinstance(result, str | bytes) else [result]
-        for item in items:
-            if not isinstance(item, AlertDelivery):
-                problems.append(f"plugin {plugin} returned {type(item).__name__}, not AlertDelivery")
-            elif item.sink in wanted and (item.sink not in results or item.ok):
-                results[item.sink] = item if item.error is None else evolve(item, error=redact(str(item.error)))
-    for sink in wanted - results.keys():
-        why = "; ".join(problems) or "no plugin delivers to this sink (not installed or not allowed?)"
-        results[sink] = AlertDelivery(sink, False, why)
-    return results
+    results = pm.emit_alert(_redacted(event), sinks, timeout)
+    return {sink: d if d.error is None else evolve(d, error=redact(str(d.error))) for sink, d in results.items()}
 
 
 @define

@@ -155,7 +155,8 @@ def plugins_list(as_json: bool, hook: str | None, strict: bool) -> None:
             click.echo("  ".join(r[c].ljust(widths[c]) for c in range(5)) + "  " + r[5])
         for i in infos:
             if i.error:
-                click.echo(f"! {i.name}: {i.error}")
+                effect = "every batch is blocked" if i.blocks_trading else "trading goes on without it"
+                click.echo(f"! {i.name}: {i.error} ({effect})")
     if strict and any(i.status == "failed" for i in infos):
         sys.exit(1)
 
@@ -255,10 +256,7 @@ def config_set(env: Env, key: str, value: str) -> None:
 def _register_plugin_commands() -> None:
     from peaktrade_core.plugins import get_plugin_manager
 
-    pm = get_plugin_manager()
-    for name, _result, error in pm.call_isolated("register_commands", {"cli": cli}, None):
-        if error is not None:
-            pm.mark_failed(name, f"register_commands: {type(error).__name__}: {error}")
+    get_plugin_manager().register_commands(cli)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -72,13 +72,23 @@ def status(env: Env, as_json: bool, require_live: bool) -> None:
         data = status_dict(config, KillSwitch(store).state(), check_state(store))
     except sqlite3.DatabaseError as exc:
         fail(f"state store {store.path}: {damage(exc)}")
+    data["failed_plugins"] = _failed_plugins()
     if as_json:
         echo_json(data)
     else:
         click.echo(render_status(data))
+        for p in data["failed_plugins"]:
+            effect = "every batch is blocked" if p["blocks_trading"] else "trading goes on without it"
+            click.echo(f"! plugin {p['name']} failed ({p['error']}): {effect}")
     if require_live and not data["is_live_execution_allowed"]:
         click.echo(f"live execution not allowed: {data['reason']}", err=True)
         sys.exit(1)
+
+
+def _failed_plugins() -> list[dict[str, Any]]:
+    from peaktrade_core.plugins import get_plugin_manager
+
+    return [{"name": i.name, "error": i.error, "blocks_trading": i.blocks_trading} for i in get_plugin_manager().failed()]
 
 
 # -- kill switch --------------------------------------------------------------------------

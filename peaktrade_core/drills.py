@@ -497,27 +497,7 @@ class LiveDrillRunner:
 
     def scenarios(self, pack: str | None = None) -> list[LiveDrillScenario]:
         """Every installed pack's scenarios (``pack``: only that one), in pack order."""
-        found: list[LiveDrillScenario] = []
-        self.listing_errors = []
-        for name, result, error in self.pm.call_isolated(
-            "drill_scenarios", {}, DRILL_TIMEOUT_SECONDS
-        ):
-            if error is not None:
-                self.listing_errors.append(
-                    f"drill pack {name}: drill_scenarios failed: {type(error).__name__}: {error}"
-                )
-                continue
-            for scenario in result or ():
-                if not isinstance(scenario, LiveDrillScenario):
-                    self.listing_errors.append(
-                        f"drill pack {name}: listed {type(scenario).__name__}, not a LiveDrillScenario"
-                    )
-                elif any(s.name == scenario.name for s in found):
-                    self.listing_errors.append(
-                        f"drill pack {name}: scenario name {scenario.name!r} is already taken"
-                    )
-                else:
-                    found.append(scenario)
+        found, self.listing_errors = self.pm.drill_scenarios(DRILL_TIMEOUT_SECONDS)
         if pack is not None:
             found = [s for s in found if s.pack == pack]
         return found
@@ -628,18 +608,8 @@ class LiveDrillRunner:
             context = None
             problems.append(f"drill set-up failed: {type(exc).__name__}: {exc}")
         if context is not None:
-            for name, result, error in self.pm.call_isolated(
-                "run_drill", {"scenario": scenario, "context": context}, DRILL_TIMEOUT_SECONDS
-            ):
-                if error is not None:
-                    problems.append(f"drill plugin {name} raised {type(error).__name__}: {error}")
-                elif isinstance(result, LiveDrillResult):
-                    answer = result
-                    break
-                elif result is not None:
-                    problems.append(
-                        f"drill plugin {name} returned {type(result).__name__}, not a LiveDrillResult"
-                    )
+            answer, failures = self.pm.run_drill(scenario, context, DRILL_TIMEOUT_SECONDS)
+            problems += failures
             context.store.close()
         if answer is None and not problems:
             problems.append(

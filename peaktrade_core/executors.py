@@ -140,7 +140,7 @@ def create_order_executor(
         return GuardedExecutor(venue_executor, SafetyGuard(env, kill_switch, trading_client))
     pm = plugin_manager or get_plugin_manager()
     context = ExecutorContext(config, dict(simulated_prices or {}), trading_client, kill_switch)
-    executor = _select_executor(pm, {"env": env, "live_allowed": report.sending_allowed, "context": context})
+    executor = _select_executor(pm, env, report.sending_allowed, context)
     if executor is None:
         plugin = EXECUTOR_PLUGINS[env.mode]
         raise NoExecutorError(
@@ -151,31 +151,18 @@ def create_order_executor(
     return executor
 
 
-def _select_executor(pm: PluginManager, kwargs: dict[str, Any]) -> OrderExecutor | None:
-    """``select_executor`` through pluggy, the fallback plugins asked last: a plugin's place
-    in the registration order (its name) never decides whether it is asked."""
-    inner = pm.pm
-    pm.load()
-    failed = {i.name for i in pm.failed()}
-    plugins = {name: plugin for name, plugin in inner.list_name_plugin() if plugin is not None}
-    fallback = [p for n, p in plugins.items() if n in FALLBACK_EXECUTOR_PLUGINS]
-    skip = [p for n, p in plugins.items() if n in failed]
+def _select_executor(pm: PluginManager, env: EnvironmentConfig, allowed: bool, context: ExecutorContext) -> OrderExecutor | None:
+    """``select_executor``, the fallback plugins asked last: a plugin's place in the
+    registration order (its name) never decides whether it is asked. A plugin that raises is
+    one line naming it (``NoExecutorError``): the session does not start."""
+    from peaktrade_core.plugins import PluginError
+
     try:
-        executor = inner.subset_hook_caller("select_executor", remove_plugins=fallback + skip)(**kwargs)
-        if executor is None and fallback:
-            rest = [p for p in plugins.values() if p not in fallback]
-            executor = inner.subset_hook_caller("select_executor", remove_plugins=rest + skip)(**kwargs)
-    except Exception as exc:
-        raise NoExecutorError(f"plugin {_raised_in(pm, exc)}: select_executor raised {type(exc).__name__}: {exc}".splitlines()[0]) from exc
+        executor = pm.select_executor(env, allowed, context, exclude=FALLBACK_EXECUTOR_PLUGINS)
+        for fallback in FALLBACK_EXECUTOR_PLUGINS:
+            if executor is not None:
+                break
+            executor = pm.select_executor(env, allowed, context, only=fallback)
+    except PluginError as exc:
+        raise NoExecutorError(str(exc)) from None
     return executor
-
-
-def _raised_in(pm: PluginManager, exc: BaseException) -> str:
-    """The plugin whose ``select_executor`` implementation the exception came from."""
-    codes = {impl.function.__code__: pm.pm.get_name(impl.plugin) for impl in pm.pm.hook.select_executor.get_hookimpls()}
-    tb = exc.__traceback__
-    name = "?"
-    while tb is not None:
-        name = codes.get(tb.tb_frame.f_code, name)
-        tb = tb.tb_next
-    return name

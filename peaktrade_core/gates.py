@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from attrs import define, field, frozen
+from attrs import field, frozen
 
 from peaktrade_core.environment import EffectiveMode, EnvironmentConfig, TokenState, TradingMode
 from peaktrade_core.log import SAFETY, logger
@@ -258,9 +258,10 @@ class SafetyGuard:
             raise LiveExecutionBlocked(reasons)
 
 
-@define
+@frozen
 class GateContext:
-    """What gates may consult besides the environment and the orders."""
+    """What gates may consult besides the environment and the orders. Read-only: plugins
+    get their own copy (positions as a read-only mapping), never the core's."""
 
     report: GateReport
     #: signed position per symbol, for the reduce-only exception of the kill switch

@@ -5,7 +5,8 @@ names match these specs; it may accept any subset of a spec's arguments. Order-p
 take *batches*: one hook call costs about as much as the whole inlined check of several
 orders, so per-order hooks would dominate the hot path.
 
-Safety rules the core enforces around these hooks:
+Only :class:`peaktrade_core.plugins.PluginManager` calls these hooks, one method per hook;
+the failure policy of each is in docs/hooks.md. Safety rules the core enforces:
 
 * ``check_gate`` and ``check_risk`` fail closed: an implementation that raises, runs past
   ``execution.plugin_timeout_seconds`` or returns something that is not a decision blocks
@@ -67,8 +68,8 @@ def configure(config: PeakTradeConfig) -> None:
     :param config: the effective, validated configuration; ``config.plugins[name]`` holds
         the instance of the class the plugin declared in :func:`config_sections`.
 
-    If it raises, the plugin is reported as failed; gate and risk plugins that failed to
-    configure then block every batch (fail closed).
+    If it raises, the plugin is reported as failed and no longer called; if it implements
+    an order-path, executor or venue hook, every batch is then blocked (fail closed).
     """
 
 
@@ -79,8 +80,9 @@ def register_commands(cli: click.Group) -> None:
     :param cli: the top-level click group; call ``cli.add_command(...)`` or use
         ``@cli.command()``.
 
-    Called when the CLI starts. If it raises, the plugin's commands are missing and
-    ``peaktrade plugins list`` shows the error; the CLI still starts.
+    Called when the CLI starts. If it raises, the plugin is marked failed (shown by
+    ``plugins list``, ``status`` and an alert); the CLI still starts, and trading goes on
+    unless the plugin also implements an order-path, executor or venue hook.
     """
 
 
@@ -121,8 +123,9 @@ def check_gate(
 
     :param env: the effective environment.
     :param orders: the batch, in order; decisions refer to orders by index.
-    :param context: the environment gate report (``context.report``: effective mode, kill
-        switch, every built-in gate), current positions, and the manual-confirm callback.
+    :param context: a read-only copy for this plugin alone: the environment gate report
+        (``context.report``: effective mode, kill switch, every built-in gate), current
+        positions (read-only mapping), and the manual-confirm callback.
     :returns: decisions; a closed decision (``open=False``) blocks the orders it names
         (``orders=None``: all). Open decisions only appear in reports: a plugin can add
         blocks, never lift them.

@@ -246,12 +246,6 @@ class ExecutionPipeline:
 
     # -- one batch -------------------------------------------------------------------------
 
-    def _plugin_failures(self) -> list[str]:
-        return [
-            f"plugin {i.name} failed ({i.error}); blocked (fail closed) — fix it or set PEAK_TRADE_DISABLE_PLUGINS={i.name}"
-            for i in self.pm.failed()
-        ]
-
     def update_prices(self, prices: Mapping[str, float], at: float | None = None) -> None:
         """Feed market prices (marks for exposure and PnL; times for the stale-data check)."""
         at = self.clock() if at is None else at
@@ -273,23 +267,8 @@ class ExecutionPipeline:
 
     def check_gates(self, orders: Sequence[OrderRequest], report: GateReport) -> list[GateDecision]:
         """Closed decisions of every gate; a failing plugin closes the whole batch."""
-        closed: list[GateDecision] = [GateDecision("plugin", False, reason) for reason in self._plugin_failures()]
         context = GateContext(report, self.portfolio.positions, self.confirm)
-        kwargs = {"env": self.env, "orders": orders, "context": context}
-        for name, result, error in self.pm.call_isolated("check_gate", kwargs, self.timeout):
-            if error is not None:
-                closed.append(GateDecision(name, False, f"gate plugin {name} raised {type(error).__name__}: {error}; batch blocked (fail closed)", plugin=name))
-                continue
-            items = [result] if isinstance(result, GateDecision) else result
-            try:
-                items = [] if items is None else list(items)
-            except TypeError:
-                items = [object()]
-            if not all(isinstance(d, GateDecision) for d in items):
-                closed.append(GateDecision(name, False, f"gate plugin {name} returned something that is not a GateDecision; batch blocked (fail closed)", plugin=name))
-                continue
-            closed.extend(d if d.plugin else _with_plugin(d, name) for d in items if not d.open)
-        return closed
+        return self.pm.check_gate(self.env, orders, context, self.timeout)
 
     def process_batch(self, batch: Sequence[OrderRequest], batch_no: int = 0) -> list[OrderExecutionResult]:
         """One batch through risk, gates and the executor. Returns one result per order."""
@@ -635,12 +614,6 @@ class ExecutionPipeline:
                 self.runlog.finish_run(self.run_id, status, summary.to_dict())
             self._alert(AlertLevel.INFO, "session_end", f"session {summary.run_id} {status}: {summary.orders} orders", run_id=summary.run_id)
         return summary
-
-
-def _with_plugin(decision: GateDecision, plugin: str) -> GateDecision:
-    from attrs import evolve
-
-    return evolve(decision, plugin=plugin)
 
 
 def _reason_key(status: OrderStatus, reason: str) -> str:

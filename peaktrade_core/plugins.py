@@ -1,4 +1,4 @@
-"""The plugin manager: built-ins and entry-point plugins, loaded in isolation, called safely.
+"""The plugin manager: the one place that loads plugins and calls hooks.
 
 Built-in plugins are registered with the same call as external ones; the *essential* ones
 (safety gates, standard risk limits, the log/stderr alert sinks) cannot be blocked by any
@@ -6,17 +6,23 @@ setting. Every entry point of the group ``peaktrade`` is loaded on its own: one 
 import, has a misspelt hook (``chek_gate``) or a signature the spec does not allow is recorded
 as failed and the rest still load.
 
+:class:`PluginManager` is a typed facade: one method per hook, each applying that hook's
+failure policy (docs/hooks.md). Nothing else in peaktrade calls a hook.
+
 Environment variables:
 ``PEAK_TRADE_PLUGINS``          comma-separated allow-list of external plugins; empty = none.
 ``PEAK_TRADE_DISABLE_PLUGINS``  comma-separated plugins not to load.
+``PEAK_TRADE_TRACE_PLUGINS=1``  log every hook call: plugin, duration, outcome (level INFO).
 """
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import os
 import threading
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import pluggy
@@ -33,6 +39,16 @@ ESSENTIAL_PLUGINS: dict[str, str] = {
     "alert-sinks": "peaktrade_core.builtin.alert_sinks",
 }
 
+#: a plugin implementing one of these decides what reaches a venue: if it failed to load
+#: (or to configure), every batch is blocked. Other failed plugins only lose their feature.
+TRADING_HOOKS = frozenset({"check_gate", "check_risk", "select_executor", "exchange_venues", "create_exchange_client"})
+
+
+def _blocks_trading(hooks: Iterable[str]) -> bool:
+    """Whether a failed plugin with these hook names must stop trading. A misspelt name close
+    to a trading hook (``chek_gate``) counts as that hook: it was meant to guard orders."""
+    return any(h in TRADING_HOOKS or difflib.get_close_matches(h, TRADING_HOOKS, n=1, cutoff=0.75) for h in hooks)
+
 
 class PluginInfo(NamedTuple):
     """One plugin as ``peaktrade plugins list`` shows it. A NamedTuple, not attrs: this
@@ -45,6 +61,8 @@ class PluginInfo(NamedTuple):
     hooks: tuple[str, ...] = ()
     status: str = "loaded"  # "loaded" | "failed" | "disabled"
     error: str | None = None
+    #: failed, and a trading plugin (or one whose hooks are unknown): every batch is blocked
+    blocks_trading: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -55,11 +73,12 @@ class PluginInfo(NamedTuple):
             "hooks": list(self.hooks),
             "status": self.status,
             "error": self.error,
+            "blocks_trading": self.blocks_trading,
         }
 
 
 class PluginError(Exception):
-    """A plugin misbehaved; the message names it."""
+    """A plugin misbehaved; the message (one line) names it."""
 
 
 def _names_from_env(var: str) -> set[str] | None:
@@ -84,7 +103,9 @@ def _distribution(ep: Any) -> tuple[str, str]:
     return dist.name, dist.version
 
 
-def _call_with_timeout(function: Callable[..., Any], args: list[Any], timeout: float) -> tuple[Any, BaseException | None]:
+def _call_with_timeout(
+    function: Callable[..., Any], args: list[Any], timeout: float, plugin: str = "?"
+) -> tuple[Any, BaseException | None]:
     """``(result, error)`` of ``function(*args)`` on a daemon thread of its own: a plugin
     that hangs is abandoned (a ``TimeoutError``) without holding a pool slot, and never
     keeps the process alive."""
@@ -99,7 +120,7 @@ def _call_with_timeout(function: Callable[..., Any], args: list[Any], timeout: f
         finally:
             done.set()
 
-    threading.Thread(target=call, name=f"peaktrade-plugin-{getattr(function, '__module__', '?')}", daemon=True).start()
+    threading.Thread(target=call, name=f"peaktrade-plugin-{plugin}", daemon=True).start()
     if not done.wait(timeout):
         return None, TimeoutError(f"no answer within {timeout:g}s")
     return outcome[0]
@@ -110,8 +131,116 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}".rstrip(": ")
 
 
+def _describe(value: Any) -> str:
+    return type(value).__name__
+
+
+class _Record:
+    """One implementation's answer to one facade call."""
+
+    __slots__ = ("plugin", "result", "error", "seconds", "outcome")
+
+    def __init__(self, plugin: str, result: Any, error: BaseException | None, seconds: float):
+        self.plugin, self.result, self.error, self.seconds = plugin, result, error, seconds
+        self.outcome = ""  # set by the facade when it rejects the answer
+
+
+class _Call:
+    """The facade call in progress on this thread (read by the isolating wrappers)."""
+
+    __slots__ = ("hook", "timeout", "core", "views", "records")
+
+    def __init__(self, hook: str, timeout: float | None, core: dict[str, Any] | None, views: Callable[[], dict[str, Any]] | None):
+        self.hook, self.timeout, self.core, self.views = hook, timeout, core, views
+        self.records: list[_Record] = []
+
+
+class _Abort(Exception):
+    """Stops pluggy's ``firstresult`` chain after an implementation failed."""
+
+
+def _settle(result: Any) -> Any:
+    """A lazy answer (a generator, any iterator) is consumed here, inside the plugin's
+    isolation and timeout, so an error raised while iterating is the plugin's failure."""
+    if result is None or isinstance(result, str | bytes | list | tuple | Mapping):
+        return result
+    if isinstance(result, Iterable):
+        return tuple(result)
+    return result
+
+
+def _settle_first(result: Any) -> Any:
+    return result
+
+
+def _with_plugin(item: Any, plugin: str) -> Any:
+    from attrs import evolve
+
+    return evolve(item, plugin=plugin)
+
+
+def _valid_decision(d: Any, n: int, cls: type) -> bool:
+    if not isinstance(d, cls):
+        return False
+    orders = d.orders  # type: ignore[attr-defined]
+    return orders is None or (isinstance(orders, tuple | list) and all(type(i) is int and 0 <= i < n for i in orders))
+
+
+def _valid_violation(v: Any, n: int, cls: type) -> bool:
+    return isinstance(v, cls) and (v.order_index is None or (type(v.order_index) is int and 0 <= v.order_index < n))  # type: ignore[attr-defined]
+
+
+def _risk_failure(plugin: str, what: str) -> Any:
+    from peaktrade_core.log import SAFETY, logger
+    from peaktrade_core.risk import RiskViolation, ViolationCode
+
+    logger.bind(tag=SAFETY).error("risk plugin {} {}: batch blocked", plugin, what)
+    return RiskViolation(
+        code=ViolationCode.PLUGIN.value,
+        message=f"{ViolationCode.PLUGIN.value}: risk plugin {plugin} {what}: batch blocked (fail closed)",
+        plugin=plugin,
+    )
+
+
+def _blocking_line(info: PluginInfo) -> str:
+    return f"plugin {info.name} failed ({info.error}); blocked (fail closed) — fix it or set PEAK_TRADE_DISABLE_PLUGINS={info.name}"
+
+
+def _gate_view(context: Any) -> Any:
+    """A read-only copy of the core's gate context for one plugin: a fresh report, the
+    positions as a read-only snapshot. Nothing a plugin does to it reaches the core."""
+    from types import MappingProxyType
+
+    from attrs import evolve
+
+    report = context.report
+    report = evolve(report, gates=tuple(evolve(g) for g in report.gates), kill_switch=evolve(report.kill_switch))
+    return evolve(context, report=report, positions=MappingProxyType(dict(context.positions)))
+
+
+def _portfolio_view(portfolio: Any) -> Any:
+    """A copy of the portfolio for one plugin, its tables read-only."""
+    from types import MappingProxyType
+
+    from attrs import evolve
+
+    return evolve(
+        portfolio,
+        positions=MappingProxyType(dict(portfolio.positions)),
+        average_prices=MappingProxyType(dict(portfolio.average_prices)),
+        last_prices=MappingProxyType(dict(portfolio.last_prices)),
+    )
+
+
+def _venue_error(message: str) -> Exception:
+    from peaktrade_core.venues import VenueError
+
+    return VenueError(message)
+
+
 class PluginManager:
-    """A small typed facade over pluggy: one method per hook, failures isolated."""
+    """The typed facade over pluggy: one method per hook, each enforcing that hook's
+    failure policy; implementations are isolated (own thread, timeout) and attributed."""
 
     def __init__(self, allow: set[str] | None = None, disable: set[str] | None = None):
         self.pm = pluggy.PluginManager(PROJECT)
@@ -122,11 +251,18 @@ class PluginManager:
         self._loaded = False
         self._lock = threading.Lock()
         self._configured: Any = None
+        self._local = threading.local()
+        #: per-batch answers that change only when a plugin is (un)registered or fails
+        self._others: dict[str, bool] = {}
+        self._blockers: list[PluginInfo] | None = None
+        self.trace = os.environ.get("PEAK_TRADE_TRACE_PLUGINS", "").strip() not in ("", "0")
 
     # -- loading ---------------------------------------------------------------------------
 
     def load(self) -> PluginManager:
         """Register the built-ins, then every allowed entry point. Idempotent."""
+        if self._loaded:  # the hot path: every hook call
+            return self
         with self._lock:
             if self._loaded:
                 return self
@@ -160,40 +296,57 @@ class PluginManager:
                 continue
             try:
                 plugin = ep.load()
+                if isinstance(plugin, type):  # a class: one instance per manager, no module state
+                    plugin = plugin()
             except BaseException as exc:  # noqa: BLE001 - a broken plugin must never take the CLI down
                 if isinstance(exc, KeyboardInterrupt):
                     raise
-                self._fail(ep.name, dist_name, version, "entry-point", _one_line(exc))
+                # its hooks are unknown: it may have been a gate, so it blocks trading
+                self._fail(ep.name, dist_name, version, "entry-point", _one_line(exc), None)
                 continue
             self._register(plugin, ep.name, dist_name, version, "entry-point")
 
-    def _fail(self, name: str, dist: str, version: str, source: str, error: str) -> None:
-        self._infos[name] = PluginInfo(name, dist, version, source, status="failed", error=error)
+    def _fail(self, name: str, dist: str, version: str, source: str, error: str, hooks: tuple[str, ...] | None = None) -> None:
+        """Record a plugin that could not be loaded; ``hooks=None``: its hooks are unknown."""
+        blocks = hooks is None or _blocks_trading(hooks)
+        self._infos[name] = PluginInfo(name, dist, version, source, hooks or (), "failed", error, blocks)
+        self._changed()
+
+    def _changed(self) -> None:
+        self._others.clear()
+        self._blockers = None
 
     def _register(self, plugin: object, name: str, dist: str, version: str, source: str) -> bool:
-        unknown = self._unknown_hooks(plugin)
+        hooks = self._hook_names(plugin)
+        unknown = [h for h in hooks if not hasattr(hookspecs, h)]
         if unknown:
-            self._fail(name, dist, version, source, f"unknown hook implementation(s): {', '.join(unknown)}")
+            self._fail(name, dist, version, source, f"unknown hook implementation(s): {', '.join(unknown)}", hooks)
             return False
         try:
             self.pm.register(plugin, name=name)
         except Exception as exc:  # pluggy validates argument names against the spec
-            self._fail(name, dist, version, source, _one_line(exc))
+            self._fail(name, dist, version, source, _one_line(exc), hooks)
             return False
-        hooks = tuple(sorted(c.name for c in self.pm.get_hookcallers(plugin) or ()))
-        self._infos[name] = PluginInfo(name, dist, version, source, hooks)
+        for caller in self.pm.get_hookcallers(plugin) or ():
+            firstresult = bool(caller.spec and caller.spec.opts.get("firstresult"))
+            for impl in caller.get_hookimpls():
+                if impl.plugin is plugin and not (impl.wrapper or impl.hookwrapper):
+                    # pluggy keeps ordering, firstresult and wrappers; the call itself is isolated
+                    impl.function = self._isolating(caller.name, name, impl.function, tuple(impl.argnames), firstresult)  # type: ignore[misc]
+        self._infos[name] = PluginInfo(name, dist, version, source, tuple(sorted(set(hooks))))
+        self._changed()
         return True
 
-    def _unknown_hooks(self, plugin: object) -> list[str]:
-        unknown = []
+    def _hook_names(self, plugin: object) -> tuple[str, ...]:
+        names = []
         for attr in dir(plugin):
             try:
                 opts = self.pm.parse_hookimpl_opts(plugin, attr)
             except Exception:
                 continue
-            if opts is not None and not hasattr(hookspecs, attr):
-                unknown.append(attr)
-        return unknown
+            if opts is not None:
+                names.append(opts.get("specname") or attr)
+        return tuple(sorted(names))
 
     def register(self, plugin: object, name: str | None = None) -> str:
         """Register a plugin object at run time (tests, notebooks). Raises on a bad plugin."""
@@ -209,63 +362,157 @@ class PluginManager:
         if self.pm.has_plugin(name):
             self.pm.unregister(name=name)
         self._infos.pop(name, None)
+        self._changed()
 
     def infos(self) -> list[PluginInfo]:
         self.load()
         return sorted(self._infos.values(), key=lambda i: (i.source != "builtin", i.name))
 
     def failed(self) -> list[PluginInfo]:
+        """Every plugin that failed (shown by ``plugins list``, ``status`` and an alert)."""
         return [i for i in self.infos() if i.status == "failed"]
 
+    def trading_blockers(self) -> list[PluginInfo]:
+        """The failed plugins that block every batch: those implementing an order-path,
+        executor or venue hook, or whose hooks are unknown (it failed to import)."""
+        if self._blockers is None:
+            self._blockers = [i for i in self.failed() if i.blocks_trading]
+        return self._blockers
+
     def mark_failed(self, name: str, error: str) -> None:
-        """Record a plugin that failed after loading (e.g. in ``configure``)."""
+        """Record a plugin that failed after loading (e.g. in ``configure``): it is no longer
+        called, and blocks trading if it is a trading plugin."""
         info = self._infos.get(name)
-        if info is not None:
-            self._infos[name] = info._replace(status="failed", error=error)
+        if info is None:
+            return
+        essential = name in ESSENTIAL_PLUGINS
+        self._infos[name] = info._replace(status="failed", error=error, blocks_trading=essential or _blocks_trading(info.hooks))
+        if not essential and self.pm.has_plugin(name):
+            self.pm.unregister(name=name)
+        self._changed()
 
     def is_essential(self, name: str) -> bool:
         return name in ESSENTIAL_PLUGINS
 
-    # -- calling ---------------------------------------------------------------------------
+    # -- calling: the one place that calls hooks -----------------------------------------------
+    #
+    # Every hook goes through pluggy (its call order, ``firstresult`` and hook wrappers). Each
+    # plain implementation is wrapped once, at registration, by :meth:`_isolating`: during a
+    # facade call it runs the plugin on a daemon thread with the call's timeout (essential
+    # built-ins inline), consumes a returned generator inside that isolation, records
+    # ``(plugin, result, error, seconds)`` and never lets the error escape into pluggy. The
+    # facade methods then apply the hook's failure policy (docs/hooks.md) to those records.
 
-    def implementations(self, hook: str) -> list[tuple[str, Callable[..., Any], list[str]]]:
-        """``(plugin name, function, argument names)`` for each implementation, in call order."""
+    def _isolating(
+        self, hook: str, plugin: str, function: Callable[..., Any], argnames: tuple[str, ...], firstresult: bool
+    ) -> Callable[..., Any]:
+        local = self._local
+        inline = plugin in ESSENTIAL_PLUGINS
+
+        def isolated(*args: Any, **kwargs: Any) -> Any:
+            active: _Call | None = getattr(local, "call", None)
+            if active is None or active.hook != hook:  # not called through the facade
+                return function(*args, **kwargs)
+            # the core's own decision is computed from the core's own objects, never from
+            # the views the other plugins were handed; each other plugin gets a fresh view
+            given = active.core if inline else active.views() if active.views is not None else None
+            if given is not None:
+                args = [given[a] for a in argnames]
+                if kwargs:
+                    kwargs = {k: given.get(k, v) for k, v in kwargs.items()}
+            start = time.perf_counter()
+            if inline or active.timeout is None:
+                try:
+                    result, error = function(*args, **kwargs), None
+                    if not firstresult:
+                        result = _settle(result)
+                except Exception as exc:  # recorded; the facade applies the policy
+                    result, error = None, exc
+            else:
+                settle = _settle_first if firstresult else _settle
+                result, error = _call_with_timeout(lambda: settle(function(*args, **kwargs)), [], active.timeout, plugin)
+            record = _Record(plugin, result, error, time.perf_counter() - start)
+            active.records.append(record)
+            if error is not None:
+                if firstresult:  # stop pluggy's chain: nobody answers after a failure
+                    raise _Abort(record)
+                return None
+            return result
+
+        isolated.__wrapped__ = function  # type: ignore[attr-defined]
+        return isolated
+
+    def _call(
+        self,
+        hook: str,
+        kwargs: dict[str, Any],
+        timeout: float | None,
+        *,
+        core: dict[str, Any] | None = None,
+        views: Callable[[], dict[str, Any]] | None = None,
+        only: str | None = None,
+        exclude: Iterable[str] = (),
+    ) -> tuple[Any, list[_Record], BaseException | None]:
+        """``(pluggy's result, one record per implementation called, the error of a hook
+        wrapper)``. ``core``: the arguments the essential built-ins get; ``views``: makes
+        fresh read-only arguments for each other plugin; ``only``: call one plugin's
+        implementation (the venue's); ``exclude``: leave these plugins out."""
         self.load()
         caller = getattr(self.pm.hook, hook)
-        out = []
-        for impl in reversed(caller.get_hookimpls()):  # pluggy calls last-registered first
-            name = self.pm.get_name(impl.plugin) or "?"
-            if self._infos.get(name, None) is not None and self._infos[name].status == "failed":
-                continue
-            out.append((name, impl.function, list(impl.argnames)))
-        return out
+        if only is not None or exclude:
+            removed = [p for n, p in self.pm.list_name_plugin() if (only is not None and n != only) or n in exclude]
+            caller = self.pm.subset_hook_caller(hook, removed)
+        active = _Call(hook, timeout, core, views)
+        previous = getattr(self._local, "call", None)
+        self._local.call = active
+        wrapper_error: BaseException | None = None
+        try:
+            result = caller(**kwargs)
+        except _Abort:
+            result = None
+        except Exception as exc:  # only a hook wrapper can raise here; implementations never do
+            result, wrapper_error = None, exc
+        finally:
+            self._local.call = previous
+        return result, active.records, wrapper_error
 
-    def call_isolated(
-        self, hook: str, kwargs: dict[str, Any], timeout: float | None
-    ) -> Iterable[tuple[str, Any, BaseException | None]]:
-        """Call each implementation on its own: ``(plugin, result, error)``.
+    def _has_others(self, hook: str) -> bool:
+        """Does any plugin besides the essential built-ins implement ``hook``?"""
+        others = self._others.get(hook)
+        if others is None:
+            self.load()
+            impls = getattr(self.pm.hook, hook).get_hookimpls()
+            others = self._others[hook] = any(i.plugin_name not in ESSENTIAL_PLUGINS for i in impls)
+        return others
 
-        Essential built-ins run inline. Others run on a worker thread with ``timeout``
-        seconds; one that exceeds it yields a ``TimeoutError`` (the thread is abandoned).
-        """
-        for name, function, argnames in self.implementations(hook):
-            args = [kwargs[a] for a in argnames]
-            if name in ESSENTIAL_PLUGINS or timeout is None:
-                try:
-                    yield name, function(*args), None
-                except Exception as exc:
-                    yield name, None, exc
-                continue
-            yield name, *_call_with_timeout(function, args, timeout)
+    def _trace(self, hook: str, records: list[_Record], wrapper_error: BaseException | None = None) -> None:
+        if not self.trace:
+            return
+        from peaktrade_core.log import logger
+
+        for r in records:
+            outcome = r.outcome or (
+                f"failed: {_one_line(r.error)}" if r.error is not None else "no answer" if r.result is None else "ok"
+            )
+            logger.bind(tag="PLUGINS").info("hook {} plugin {}: {} in {:.3f} ms", hook, r.plugin, outcome, r.seconds * 1000)
+        if wrapper_error is not None:
+            logger.bind(tag="PLUGINS").info("hook {} wrapper failed: {}", hook, _one_line(wrapper_error))
+
+    # -- set-up hooks ----------------------------------------------------------------------
 
     def config_sections(self) -> dict[str, type]:
         """``[plugins.<name>]`` -> class, from every plugin's ``config_sections``."""
         sections: dict[str, type] = {}
-        for name, result, error in self.call_isolated("config_sections", {}, None):
-            if error is not None:
-                self.mark_failed(name, f"config_sections: {_one_line(error)}")
-            elif result:
-                sections.update(result)
+        _, records, wrapper_error = self._call("config_sections", {}, None)
+        for r in records:
+            if r.error is not None:
+                self.mark_failed(r.plugin, f"config_sections: {_one_line(r.error)}")
+            elif isinstance(r.result, Mapping):
+                sections.update(r.result)
+            elif r.result is not None:
+                r.outcome = f"returned {type(r.result).__name__}, not a mapping"
+                self.mark_failed(r.plugin, f"config_sections: {r.outcome}")
+        self._trace("config_sections", records, wrapper_error)
         return sections
 
     def configure(self, config: Any) -> None:
@@ -273,33 +520,155 @@ class PluginManager:
         if config is self._configured:
             return
         self._configured = config
-        for name, _result, error in self.call_isolated("configure", {"config": config}, None):
-            if error is not None:
-                self.mark_failed(name, f"configure: {_one_line(error)}")
+        _, records, wrapper_error = self._call("configure", {"config": config}, None)
+        for r in records:
+            if r.error is not None:
+                self.mark_failed(r.plugin, f"configure: {_one_line(r.error)}")
+        self._trace("configure", records, wrapper_error)
 
-    # -- venues ------------------------------------------------------------------------------
+    def register_commands(self, cli: Any) -> None:
+        """Let every plugin add CLI commands; one that raises is marked failed (shown by
+        ``plugins list``, ``status`` and an alert; trading goes on unless it is a trading
+        plugin)."""
+        _, records, wrapper_error = self._call("register_commands", {"cli": cli}, None)
+        for r in records:
+            if r.error is not None:
+                self.mark_failed(r.plugin, f"register_commands: {_one_line(r.error)}")
+        self._trace("register_commands", records, wrapper_error)
+
+    # -- order path ------------------------------------------------------------------------
+
+    def check_gate(self, env: Any, orders: Sequence[Any], context: Any, timeout: float | None = 2.0) -> list[Any]:
+        """The closed decisions on ``orders`` of every gate (the built-ins and each plugin).
+
+        ``context`` is the core's own :class:`~peaktrade_core.gates.GateContext`: only the
+        essential built-in gates see it; every other plugin gets a fresh read-only copy.
+        Fails closed: a trading plugin that failed to load, an implementation that raises
+        (also while its generator is consumed), times out or returns anything but
+        decisions about this batch closes the whole batch with a reason naming it.
+        """
+        from peaktrade_core.gates import GateDecision
+
+        orders = tuple(orders)
+        n = len(orders)
+        closed = [
+            GateDecision("plugin", False, _blocking_line(i), plugin=i.name) for i in self.trading_blockers()
+        ]
+        core = {"env": env, "orders": orders, "context": context}
+        views = (lambda: {"env": env, "orders": orders, "context": _gate_view(context)}) if self._has_others("check_gate") else None
+        _, records, wrapper_error = self._call("check_gate", views() if views else core, timeout, core=core, views=views)
+        for r in records:
+            if r.error is not None:
+                r.outcome = f"raised {_one_line(r.error)}"
+            else:
+                items = [r.result] if isinstance(r.result, GateDecision) else r.result
+                if items is None:
+                    continue
+                if not isinstance(items, list | tuple) or not all(_valid_decision(d, n, GateDecision) for d in items):
+                    r.outcome = f"returned something that is not a GateDecision about this batch ({_describe(r.result)})"
+                else:
+                    closed.extend(d if d.plugin else _with_plugin(d, r.plugin) for d in items if not d.open)
+                    continue
+            closed.append(
+                GateDecision(r.plugin, False, f"gate plugin {r.plugin} {r.outcome}; batch blocked (fail closed)", plugin=r.plugin)
+            )
+        if wrapper_error is not None:
+            closed.append(GateDecision("plugin", False, f"a check_gate hook wrapper raised {_one_line(wrapper_error)}; batch blocked (fail closed)"))
+        self._trace("check_gate", records, wrapper_error)
+        return closed
+
+    def check_risk(
+        self, orders: Sequence[Any], portfolio: Any, limits: Any, env: Any, timeout: float | None = 2.0
+    ) -> list[Any]:
+        """The violations of every ``check_risk`` implementation, each naming its plugin.
+
+        The essential built-in limits see the core's own ``portfolio``; every other plugin
+        gets a fresh read-only copy. Fails closed: an implementation that raises (also
+        while its generator is consumed), times out or returns anything but violations of
+        this batch adds a ``plugin_failed`` violation for the whole batch, naming it.
+        """
+        from peaktrade_core.risk import RiskViolation
+
+        orders = tuple(orders)
+        n = len(orders)
+        core = {"orders": orders, "portfolio": portfolio, "limits": limits, "env": env}
+        views = (
+            (lambda: {"orders": orders, "portfolio": _portfolio_view(portfolio), "limits": limits, "env": env})
+            if self._has_others("check_risk")
+            else None
+        )
+        _, records, wrapper_error = self._call("check_risk", views() if views else core, timeout, core=core, views=views)
+        out: list[Any] = []
+        for r in records:
+            if r.error is not None:
+                r.outcome = f"failed: {_one_line(r.error)}"
+            elif r.result is None:
+                continue
+            elif not isinstance(r.result, list | tuple):
+                r.outcome = f"returned {_describe(r.result)}, not violations"
+            else:
+                bad = next((v for v in r.result if not _valid_violation(v, n, RiskViolation)), None)
+                if bad is None:
+                    out.extend(v if v.plugin else _with_plugin(v, r.plugin) for v in r.result)
+                    continue
+                r.outcome = f"returned an invalid violation: {bad!r:.80}"
+            out.append(_risk_failure(r.plugin, r.outcome))
+        if wrapper_error is not None:
+            out.append(_risk_failure("(hook wrapper)", f"raised {_one_line(wrapper_error)}"))
+        self._trace("check_risk", records, wrapper_error)
+        return out
+
+    def select_executor(
+        self, env: Any, live_allowed: bool, context: Any, *, only: str | None = None, exclude: Iterable[str] = ()
+    ) -> Any:
+        """The first executor a plugin returns (pluggy's ``firstresult``), or ``None``.
+
+        ``only``: ask just that plugin; ``exclude``: ask every plugin but these. Raises
+        :class:`PluginError` with one line naming the plugin if an implementation raises or
+        answers with something that is not an executor: the session must not start.
+        """
+        kwargs = {"env": env, "live_allowed": live_allowed, "context": context}
+        result, records, wrapper_error = self._call("select_executor", kwargs, None, only=only, exclude=exclude)
+        self._trace("select_executor", records, wrapper_error)
+        failed = next((r for r in records if r.error is not None), None)
+        if failed is not None:
+            raise PluginError(f"plugin {failed.plugin}: select_executor failed: {_one_line(failed.error)}")
+        if wrapper_error is not None:
+            raise PluginError(f"a select_executor hook wrapper failed: {_one_line(wrapper_error)}")
+        if result is not None and not callable(getattr(result, "execute_orders", None)):
+            who = next((r.plugin for r in records if r.result is result), "?")
+            raise PluginError(f"plugin {who}: select_executor returned {_describe(result)}, not an executor")
+        return result
+
+    # -- venues ----------------------------------------------------------------------------
 
     def exchange_venues(self) -> dict[str, str]:
-        """``venue -> plugin`` from every ``exchange_venues`` implementation. Raises
-        ``VenueError`` (one line) when one raises or two plugins claim the same venue."""
-        from peaktrade_core.venues import VenueError
-
+        """Venue name -> the one plugin that serves it. Raises ``VenueError`` (one line) if
+        a plugin's ``exchange_venues`` fails or two plugins claim the same venue."""
         venues: dict[str, str] = {}
-        for name, result, error in self.call_isolated("exchange_venues", {}, None):
-            if error is not None:
-                raise VenueError(f"plugin {name}: exchange_venues raised {_one_line(error)}")
-            for venue in result or ():
-                if venue in venues and venues[venue] != name:
-                    raise VenueError(f"venue {venue!r} is served by two plugins ({venues[venue]}, {name}): disable one (PEAK_TRADE_DISABLE_PLUGINS)")
-                venues[str(venue)] = name
+        _, records, wrapper_error = self._call("exchange_venues", {}, 10.0)
+        self._trace("exchange_venues", records, wrapper_error)
+        for r in records:
+            if r.error is not None:
+                raise _venue_error(f"plugin {r.plugin}: exchange_venues failed: {_one_line(r.error)}")
+            names = [r.result] if isinstance(r.result, str) else r.result or ()
+            if not isinstance(names, list | tuple) or not all(isinstance(v, str) and v for v in names):
+                raise _venue_error(f"plugin {r.plugin}: exchange_venues returned {_describe(r.result)}, not venue names")
+            for venue in names:
+                if venues.get(venue, r.plugin) != r.plugin:
+                    first, second = sorted((venues[venue], r.plugin))
+                    raise _venue_error(
+                        f"venue {venue!r} is served by two plugins, {first} and {second}: "
+                        f"uninstall one or disable it (PEAK_TRADE_DISABLE_PLUGINS={second})"
+                    )
+                venues[venue] = r.plugin
         return venues
 
     def create_exchange_client(self, config: Any) -> Any:
-        """The client for ``[environment] exchange`` in testnet/live mode, from the one plugin
-        that serves that venue; ``None`` in paper/shadow or with no exchange configured.
-        Raises ``VenueError`` (one line naming the plugin) on any failure."""
+        """The client for ``[environment] exchange``, built by the one plugin that declared
+        that venue, in ``testnet`` and ``live`` mode only; ``None`` in paper/shadow or when
+        no exchange is configured. Raises ``VenueError`` with one line otherwise."""
         from peaktrade_core.environment import TradingMode
-        from peaktrade_core.venues import VenueError
 
         env = config.environment
         if not env.exchange or env.mode not in (TradingMode.TESTNET, TradingMode.LIVE):
@@ -308,24 +677,107 @@ class PluginManager:
         plugin = venues.get(env.exchange)
         if plugin is None:
             served = ", ".join(sorted(venues)) or "none"
-            raise VenueError(f"[environment] exchange = {env.exchange!r}: no installed plugin serves this venue (installed venues: {served})")
-        impl = next((f for n, f, _ in self.implementations("create_exchange_client") if n == plugin), None)
-        if impl is None:
-            raise VenueError(f"plugin {plugin} declares venue {env.exchange!r} but has no create_exchange_client")
+            raise _venue_error(
+                f"[environment] exchange = {env.exchange!r}: no installed plugin serves this venue (installed venues: {served})"
+            )
         kwargs = {"venue": env.exchange, "mode": env.mode, "settings": config.plugins.get(plugin), "config": config}
-        argnames = next(a for n, _, a in self.implementations("create_exchange_client") if n == plugin)
-        try:
-            client = impl(*[kwargs[a] for a in argnames])
-        except Exception as exc:
-            raise VenueError(f"plugin {plugin}: create_exchange_client raised {_one_line(exc)}") from exc
-        if client is None:
-            raise VenueError(f"plugin {plugin}: create_exchange_client returned no client for {env.exchange!r}")
+        _, records, wrapper_error = self._call("create_exchange_client", kwargs, 30.0, only=plugin)
+        self._trace("create_exchange_client", records, wrapper_error)
+        record = next((r for r in records if r.plugin == plugin), None)
+        if wrapper_error is not None:
+            raise _venue_error(f"a create_exchange_client hook wrapper failed: {_one_line(wrapper_error)}")
+        if record is None or record.error is not None:
+            why = _one_line(record.error) if record is not None and record.error is not None else "it is not loaded"
+            raise _venue_error(f"plugin {plugin}: create_exchange_client for venue {env.exchange!r} failed: {why}")
+        client = record.result
+        if client is None or not callable(getattr(client, "submit_order", None)):
+            raise _venue_error(
+                f"plugin {plugin}: create_exchange_client for venue {env.exchange!r} returned {_describe(client)}, not an ExchangeClient"
+            )
         return client
 
-    @property
-    def hook(self) -> Any:
-        self.load()
-        return self.pm.hook
+    # -- alerts and drills -----------------------------------------------------------------
+
+    def emit_alert(self, event: Any, sinks: Iterable[str], timeout: float | None) -> dict[str, Any]:
+        """Deliver ``event`` to ``sinks``: one :class:`~peaktrade_core.alerts.AlertDelivery`
+        per sink, always. A plugin that raises, times out or returns garbage never
+        propagates: the sinks nobody delivered to are failed deliveries naming it."""
+        from peaktrade_core.alerts import AlertDelivery
+
+        wanted = frozenset(sinks)
+        results: dict[str, Any] = {}
+        problems: list[str] = []
+        _, records, wrapper_error = self._call("emit_alert", {"event": event, "sinks": wanted}, timeout)
+        for r in records:
+            if r.error is not None:
+                problems.append(f"plugin {r.plugin} failed: {_one_line(r.error)}")
+                continue
+            if r.result is None:
+                continue
+            for item in r.result if isinstance(r.result, list | tuple) else [r.result]:
+                if not isinstance(item, AlertDelivery):
+                    r.outcome = f"returned {type(item).__name__}, not AlertDelivery"
+                    problems.append(f"plugin {r.plugin} {r.outcome}")
+                elif item.sink in wanted and (item.sink not in results or item.ok):
+                    results[item.sink] = item
+        if wrapper_error is not None:
+            problems.append(f"an emit_alert hook wrapper failed: {_one_line(wrapper_error)}")
+        self._trace("emit_alert", records, wrapper_error)
+        for sink in wanted - results.keys():
+            why = "; ".join(problems) or "no plugin delivers to this sink (not installed or not allowed?)"
+            results[sink] = AlertDelivery(sink, False, why)
+        return results
+
+    def alert_sinks(self) -> set[str]:
+        """Every sink name the loaded plugins deliver to (``alert_sinks``). A plugin that
+        fails or answers with garbage names none (its sinks are then unknown)."""
+        _, records, wrapper_error = self._call("alert_sinks", {}, 10.0)
+        self._trace("alert_sinks", records, wrapper_error)
+        names: set[str] = set()
+        for r in records:
+            if r.error is None and isinstance(r.result, list | tuple | set | frozenset):
+                names.update(n for n in r.result if isinstance(n, str))
+        return names
+
+    def drill_scenarios(self, timeout: float | None) -> tuple[list[Any], list[str]]:
+        """``(every pack's scenarios in pack order, one line per problem)``: a pack that
+        fails or lists garbage is reported, the others are listed."""
+        from peaktrade_core.drills import LiveDrillScenario
+
+        found: list[Any] = []
+        problems: list[str] = []
+        _, records, wrapper_error = self._call("drill_scenarios", {}, timeout)
+        for r in records:
+            if r.error is not None:
+                problems.append(f"drill pack {r.plugin}: drill_scenarios failed: {_one_line(r.error)}")
+                continue
+            for scenario in r.result if isinstance(r.result, list | tuple) else [r.result] if r.result is not None else []:
+                if not isinstance(scenario, LiveDrillScenario):
+                    problems.append(f"drill pack {r.plugin}: listed {type(scenario).__name__}, not a LiveDrillScenario")
+                elif any(s.name == scenario.name for s in found):
+                    problems.append(f"drill pack {r.plugin}: scenario name {scenario.name!r} is already taken")
+                else:
+                    found.append(scenario)
+        if wrapper_error is not None:
+            problems.append(f"a drill_scenarios hook wrapper failed: {_one_line(wrapper_error)}")
+        self._trace("drill_scenarios", records, wrapper_error)
+        return found, problems
+
+    def run_drill(self, scenario: Any, context: Any, timeout: float | None) -> tuple[Any, list[str]]:
+        """``(the result of the pack that answered, problems)`` (pluggy's ``firstresult``).
+        A pack that raises or answers with something else fails the drill, named."""
+        from peaktrade_core.drills import LiveDrillResult
+
+        result, records, wrapper_error = self._call("run_drill", {"scenario": scenario, "context": context}, timeout)
+        self._trace("run_drill", records, wrapper_error)
+        problems = [f"drill plugin {r.plugin} raised {_one_line(r.error)}" for r in records if r.error is not None]
+        if wrapper_error is not None:
+            problems.append(f"a run_drill hook wrapper failed: {_one_line(wrapper_error)}")
+        if result is not None and not isinstance(result, LiveDrillResult):
+            who = next((r.plugin for r in records if r.result is result), "?")
+            problems.append(f"drill plugin {who} returned {type(result).__name__}, not a LiveDrillResult")
+            result = None
+        return result, problems
 
 
 _manager: PluginManager | None = None

@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from attrs import define, evolve, field, frozen
+from attrs import define, field, frozen
 from attrs.validators import ge, gt, optional
 
 from peaktrade_core.environment import EnvironmentConfig, TradingMode
@@ -757,41 +757,7 @@ def run_risk_checks(
     ``plugin_failed`` violation for the whole batch, naming it."""
     from peaktrade_core.plugins import get_plugin_manager
 
-    pm = plugin_manager or get_plugin_manager()
-    kwargs = {"orders": orders, "portfolio": portfolio, "limits": limits, "env": env}
-    n = len(orders)
-    out: list[RiskViolation] = []
-    for name, result, error in pm.call_isolated("check_risk", kwargs, timeout):
-        if error is not None:
-            first = (str(error).strip().splitlines() or [""])[0]
-            out.append(
-                _plugin_failure(name, f"failed: {type(error).__name__}: {first}".rstrip(": "))
-            )
-            continue
-        if result is None:
-            continue
-        try:
-            items = list(result)
-        except TypeError:
-            out.append(_plugin_failure(name, f"returned {type(result).__name__}, not violations"))
-            continue
-        for v in items:
-            if not isinstance(v, RiskViolation) or (
-                v.order_index is not None and not 0 <= v.order_index < n
-            ):
-                out.append(_plugin_failure(name, f"returned an invalid violation: {v!r:.80}"))
-                break
-            out.append(v if v.plugin else evolve(v, plugin=name))
-    return out
-
-
-def _plugin_failure(plugin: str, what: str) -> RiskViolation:
-    logger.bind(tag=SAFETY).error("risk plugin {} {}: batch blocked", plugin, what)
-    return RiskViolation(
-        code=ViolationCode.PLUGIN.value,
-        message=f"{ViolationCode.PLUGIN.value}: risk plugin {plugin} {what}: batch blocked (fail closed)",
-        plugin=plugin,
-    )
+    return (plugin_manager or get_plugin_manager()).check_risk(orders, portfolio, limits, env, timeout)
 
 
 # -- stateful pre-trade controls --------------------------------------------------------------

@@ -98,3 +98,30 @@ def initialised_store(data_dir: str | Path | None = None) -> Any:
     if check_state(store).kind != "ok":
         init_identity(store, "test set-up", operator="tests")
     return store
+#: what a plugin's tests drive besides the plugin API (peaktrade_core.plugin_api): the
+#: CLI, the state store, the kill switch, executor selection, the drill runner; loaded on
+#: first access, like the plugin API
+_TEST_API: dict[str, str] = {
+    "cli": "peaktrade_core.cli",
+    "StateStore": "peaktrade_core.state",
+    "STATE_FILE": "peaktrade_core.state",
+    "KillSwitch": "peaktrade_core.killswitch",
+    "captured": "peaktrade_core.log",
+    "load_config": "peaktrade_core.config",
+    "structure_config": "peaktrade_core.config",
+    "ExecutionConfig": "peaktrade_core.config",
+    "create_order_executor": "peaktrade_core.executors",
+    "GuardedExecutor": "peaktrade_core.executors",
+    "NoExecutorError": "peaktrade_core.executors",
+    "LiveDrillRunner": "peaktrade_core.drills",
+    "build_alert_sink_from_config": "peaktrade_core.alerts",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _TEST_API.get(name)
+    if module is None:
+        raise AttributeError(f"module 'peaktrade_core.testing' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)

@@ -36,3 +36,16 @@ def _python_blocks(path: Path) -> list[str]:
 def test_doc_examples_run(doc):
     for block in _python_blocks(ROOT / "docs" / doc):
         exec(compile(block, f"docs/{doc}", "exec"), {"__name__": "__doc_example__"})
+
+
+def test_every_failure_policy_row_names_tests_that_exist():
+    text = (ROOT / "docs" / "hooks.md").read_text()
+    table = text.split("## Failure policy", 1)[1].split("\n\n")[2]
+    rows = [line for line in table.splitlines() if line.startswith("| ") and not line.startswith(("| hook", "| ---"))]
+    assert len(rows) >= 10
+    tests = (ROOT / "tests" / "test_plugin_manager.py").read_text()
+    for row in rows:
+        names = re.findall(r"`(test_\w+)`", row.rsplit("|", 2)[1])
+        assert names, f"no test named in: {row}"
+        for name in names:
+            assert f"def {name}(" in tests, f"docs/hooks.md names {name}, which tests/test_plugin_manager.py lacks"

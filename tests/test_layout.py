@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -64,3 +65,83 @@ def test_ci_runs_the_readme_test_command():
     assert command in readme and command in ci
     # and the isolation sessions: the core alone, each package alone with the core
     assert "python3 ./dev.py isolation" in ci and "python3 ./dev.py isolation" in readme
+
+
+# -- one place calls hooks; one public surface for plugin authors ----------------------------
+
+PUBLIC_MODULES = {"peaktrade_core.plugin_api", "peaktrade_core.testing"}
+#: reaching into pluggy past the plugin manager's facade
+HOOK_CALLING_ATTRIBUTES = {"hook", "call_isolated", "subset_hook_caller", "get_hookimpls", "get_hookcallers", "_hookexec"}
+
+
+def _python_files(*folders: str) -> list[Path]:
+    return [
+        f
+        for folder in folders
+        for f in sorted((ROOT / folder).rglob("*.py"))
+        if not {".venv", "build", ".nox"} & set(f.relative_to(ROOT).parts)
+    ]
+
+
+def _core_imports(source: Path) -> list[tuple[int, str]]:
+    import ast
+
+    found = []
+    for node in ast.walk(ast.parse(source.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "peaktrade_core":
+            found.append((node.lineno, node.module))
+        elif isinstance(node, ast.Import):
+            found += [(node.lineno, a.name) for a in node.names if a.name.split(".")[0] == "peaktrade_core"]
+    return found
+
+
+def test_bundled_plugins_and_the_example_import_only_the_public_plugin_api():
+    files = _python_files("plugins", "examples/peaktrade-hello-plugin")
+    assert len(files) > 20
+    wrong = [
+        f"{f.relative_to(ROOT)}:{line}: imports {module}"
+        for f in files
+        for line, module in _core_imports(f)
+        if module not in PUBLIC_MODULES
+    ]
+    assert wrong == [], "plugins import only peaktrade_core.plugin_api (and .testing in tests):\n" + "\n".join(wrong)
+
+
+def test_only_the_plugin_manager_calls_hooks():
+    import ast
+
+    wrong = []
+    for f in _python_files("peaktrade_core", "plugins", "examples", "tests", "benchmarks"):
+        if f == ROOT / "peaktrade_core" / "plugins.py":
+            continue
+        for node in ast.walk(ast.parse(f.read_text())):
+            if isinstance(node, ast.Attribute) and node.attr in HOOK_CALLING_ATTRIBUTES:
+                wrong.append(f"{f.relative_to(ROOT)}:{node.lineno}: .{node.attr}")
+    assert wrong == [], "call hooks through PluginManager's methods:\n" + "\n".join(wrong)
+
+
+def test_the_plugin_api_is_cheap_to_import():
+    probe = "import sys, peaktrade_core.plugin_api; print(sorted(m for m in sys.modules if m.startswith(('peaktrade_core', 'attrs'))))"
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.strip()
+    assert loaded == str(["peaktrade_core", "peaktrade_core.hookspecs", "peaktrade_core.plugin_api"])
+
+
+def _venue_module_missing() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("peaktrade_core.venues") is None
+
+
+def _api_names() -> list[str]:
+    from peaktrade_core import plugin_api
+
+    return list(plugin_api.__all__)
+
+
+@pytest.mark.parametrize("name", _api_names())
+def test_every_plugin_api_name_resolves(name):
+    from peaktrade_core import plugin_api
+
+    if name in ("InstrumentRules", "VenueError") and _venue_module_missing():
+        pytest.skip("the venue module is not part of this build")
+    assert getattr(plugin_api, name) is not None

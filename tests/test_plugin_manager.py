@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -137,10 +139,10 @@ def test_plugins_list_json_shows_failures_and_exits_0_unless_strict(site):
     rows = json.loads(proc.stdout)
     assert [r["name"] for r in rows] == sorted(r["name"] for r in rows)
     by_name = {r["name"]: r for r in rows}
-    assert set(by_name["good"]) == {"name", "distribution", "version", "source", "hooks", "status", "error"}
+    assert set(by_name["good"]) == {"name", "distribution", "version", "source", "hooks", "status", "error", "blocks_trading"}
     assert by_name["good"]["source"] == "entry-point" and by_name["good"]["hooks"] == ["check_gate"]
     assert by_name["safety-gates"]["source"] == "builtin"
-    assert by_name["missing"]["status"] == "failed"
+    assert by_name["missing"]["status"] == "failed" and by_name["missing"]["blocks_trading"] is True
     assert _plugins_cli(site, "--strict").returncode == 1
 
 
@@ -149,6 +151,511 @@ def test_plugins_list_table_and_hook_filter(site):
     assert proc.returncode == 0
     assert "alert-sinks" in proc.stdout and "safety-gates" not in proc.stdout
     table = _plugins_cli(site).stdout
-    assert "! missing: ModuleNotFoundError: No module named 'fake_does_not_exist'" in table
+    assert "! missing: ModuleNotFoundError: No module named 'fake_does_not_exist' (every batch is blocked)" in table
     unknown = _plugins_cli(site, "--hook", "nope")
     assert unknown.returncode == 2 and "unknown hook" in unknown.stderr
+
+
+# -- the facade: one method per hook, one failure policy per hook (docs/hooks.md) -----------
+
+import threading  # noqa: E402
+from types import MappingProxyType  # noqa: E402
+
+from attrs import evolve  # noqa: E402
+
+from peaktrade_core.config import ExecutionConfig, PeakTradeConfig  # noqa: E402
+from peaktrade_core.environment import EnvironmentConfig, TradingMode  # noqa: E402
+from peaktrade_core.gates import GateContext, GateDecision, KillSwitchState, evaluate_gates  # noqa: E402
+from peaktrade_core.orders import OrderRequest, OrderStatus  # noqa: E402
+from peaktrade_core.pipeline import ExecutionPipeline  # noqa: E402
+from peaktrade_core.risk import LiveRiskConfig, PortfolioState, RiskViolation  # noqa: E402
+from peaktrade_core.state import StateStore  # noqa: E402
+from peaktrade_core.testing import FillingExecutor  # noqa: E402
+
+ENGAGED = KillSwitchState(engaged=True, operator="ops", reason="incident", at="now", source="cli")
+
+
+def orders(n: int = 3) -> list[OrderRequest]:
+    return [OrderRequest("BTC/EUR", "buy", 0.01 + i * 0.001, reference_price=40_000.0) for i in range(n)]
+
+
+def make_pipeline(timeout: float = 2.0) -> ExecutionPipeline:
+    config = PeakTradeConfig(execution=ExecutionConfig(plugin_timeout_seconds=timeout))
+    return ExecutionPipeline(config, store=StateStore(":memory:"), executor=FillingExecutor(), record=False)
+
+
+def gate_and_risk_plugin(behaviour):
+    """A plugin object whose check_gate and check_risk both do ``behaviour()``."""
+
+    class Plugin:
+        @hookimpl
+        def check_gate(self, orders):
+            return behaviour()
+
+        @hookimpl
+        def check_risk(self, orders):
+            return behaviour()
+
+    return Plugin()
+
+
+def shaky(hook: str, behaviour):
+    """Register, for a ``with`` block, a plugin ``shaky`` whose one ``hook`` does ``behaviour()``."""
+
+    class One:
+        pass
+
+    one = One()
+    one.__dict__[hook] = hookimpl(lambda orders: behaviour())
+    return registered_plugin(one, "shaky")
+
+
+def _raise():
+    raise RuntimeError("database down")
+
+
+def _raising_generator():
+    yield from ()
+    raise RuntimeError("broke while iterating")
+
+
+@pytest.fixture
+def hang():
+    release = threading.Event()
+    yield lambda: release.wait(60)  # far past any timeout below; released at teardown
+    release.set()
+
+
+def _blocked_by(results, fragment: str, plugin: str = "shaky") -> None:
+    """Every order blocked, each reason naming the plugin, nothing reached the executor."""
+    assert all(r.status in (OrderStatus.GATE_BLOCKED, OrderStatus.RISK_BLOCKED) for r in results), results
+    assert all(any(plugin in reason and fragment in reason for reason in r.reasons) for r in results), [r.reasons for r in results]
+
+
+HOOKS = pytest.mark.parametrize("hook", ["check_gate", "check_risk"])
+
+
+@HOOKS
+def test_order_path_hook_that_raises_blocks_the_batch(hook):
+    p = make_pipeline()
+    with shaky(hook, _raise):
+        results = p.process_batch(orders())
+    _blocked_by(results, "RuntimeError: database down")
+    assert p.executor.received == []
+
+
+@HOOKS
+def test_order_path_generator_that_raises_blocks_the_batch(hook):
+    p = make_pipeline()
+    with shaky(hook, _raising_generator):
+        results = p.process_batch(orders())
+    _blocked_by(results, "RuntimeError: broke while iterating")
+    assert p.executor.received == []
+
+
+@HOOKS
+def test_order_path_hook_that_hangs_blocks_the_batch(hook, hang):
+    p = make_pipeline(timeout=0.2)
+    with shaky(hook, hang):
+        results = p.process_batch(orders())
+    _blocked_by(results, "TimeoutError")
+    assert p.executor.received == []
+
+
+@HOOKS
+@pytest.mark.parametrize(
+    "garbage",
+    [
+        lambda: 42,
+        lambda: ["not a decision"],
+        lambda: [GateDecision("x", False, "index outside the batch", (7,)), RiskViolation("x", "index outside", order_index=7)],
+        lambda: {"a": "mapping"},
+    ],
+    ids=["int", "strings", "index-outside-batch", "mapping"],
+)
+def test_order_path_garbage_blocks_the_batch(hook, garbage):
+    p = make_pipeline()
+    with shaky(hook, garbage):
+        results = p.process_batch(orders())
+    _blocked_by(results, "shaky")
+    assert p.executor.received == []
+
+
+class ReportSwapper:
+    """The reported bug: a tryfirst gate that swaps the report for one with the kill switch
+    released, so that the built-in gates (called after it) would let everything through."""
+
+    def __init__(self, sneaky: bool):
+        self.sneaky = sneaky
+
+    @hookimpl(tryfirst=True)
+    def check_gate(self, env, context):
+        released = evaluate_gates(env)
+        if self.sneaky:  # past the frozen class, as a determined plugin could
+            object.__setattr__(context, "report", released)
+            object.__setattr__(context.report, "kill_switch", KillSwitchState())
+        else:
+            context.report = released
+        return GateDecision("swapper", True, "all fine")
+
+
+@pytest.mark.parametrize("sneaky", [False, True], ids=["assign", "object.__setattr__"])
+def test_a_gate_plugin_cannot_lift_the_kill_switch_by_replacing_the_report(sneaky):
+    p = make_pipeline()
+    p.kill_switch.engage(operator="ops", reason="incident")
+    with registered_plugin(ReportSwapper(sneaky), "swapper"):
+        results = p.process_batch(orders(64))
+    assert p.executor.received == []
+    assert all(r.status is OrderStatus.GATE_BLOCKED for r in results)
+    assert all(any("kill switch engaged by ops" in reason for reason in r.reasons) for r in results)
+
+
+def test_a_plugin_cannot_change_positions_for_the_core_or_other_plugins():
+    seen: list[dict] = []
+
+    class Writer:
+        @hookimpl(tryfirst=True)
+        def check_gate(self, context):
+            assert isinstance(context.positions, MappingProxyType)
+            with contextlib.suppress(TypeError):
+                context.positions["BTC/EUR"] = 99.0  # type: ignore[index]
+            return None
+
+        @hookimpl(tryfirst=True)
+        def check_risk(self, portfolio):
+            with contextlib.suppress(TypeError):
+                portfolio.positions["BTC/EUR"] = 99.0
+            portfolio.cash = 1e12  # only its own copy
+            return None
+
+    class Reader:
+        @hookimpl(trylast=True)
+        def check_gate(self, context):
+            seen.append(dict(context.positions))
+
+        @hookimpl(trylast=True)
+        def check_risk(self, portfolio):
+            seen.append({"cash": portfolio.cash, **portfolio.positions})
+
+    pm = get_plugin_manager()
+    portfolio = PortfolioState(cash=100.0, positions={"BTC/EUR": 1.0})
+    env = EnvironmentConfig()
+    with registered_plugin(Writer(), "writer"), registered_plugin(Reader(), "reader"):
+        context = GateContext(evaluate_gates(env), portfolio.positions)
+        assert pm.check_gate(env, orders(), context) == []
+        assert pm.check_risk(orders(), portfolio, LiveRiskConfig(), env) == []
+    assert portfolio.positions == {"BTC/EUR": 1.0} and portfolio.cash == 100.0
+    assert seen == [{"BTC/EUR": 1.0}, {"cash": 100.0, "BTC/EUR": 1.0}]
+
+
+def test_a_hook_wrapper_sees_the_call_and_one_that_raises_blocks_the_batch():
+    calls: list[str] = []
+
+    class Observer:
+        @hookimpl(wrapper=True)
+        def check_gate(self, orders):
+            calls.append(f"before {len(orders)}")
+            result = yield
+            calls.append(f"after {len(result)}")
+            return []  # cannot lift the built-in's block: the core decides from each implementation
+
+    p = make_pipeline()
+    p.kill_switch.engage(operator="ops", reason="incident")
+    with registered_plugin(Observer(), "observer"):
+        results = p.process_batch(orders(2))
+    assert calls == ["before 2", "after 1"]
+    assert all(r.status is OrderStatus.GATE_BLOCKED for r in results)
+
+    class Breaker:
+        @hookimpl(wrapper=True)
+        def check_gate(self):
+            yield
+            raise RuntimeError("wrapper broke")
+
+    p = make_pipeline()
+    with registered_plugin(Breaker(), "breaker"):
+        results = p.process_batch(orders(2))
+    assert all(r.status is OrderStatus.GATE_BLOCKED and "wrapper broke" in r.reasons[0] for r in results)
+    assert p.executor.received == []
+
+
+def test_a_failed_trading_plugin_blocks_every_batch():
+    class Gate:
+        @hookimpl
+        def configure(self, config):
+            raise ValueError("bad settings")
+
+        @hookimpl
+        def check_gate(self, orders):
+            return None
+
+    p = make_pipeline()
+    with registered_plugin(Gate(), "gatekeeper"):
+        p.pm.configure(PeakTradeConfig())
+        info = {i.name: i for i in p.pm.infos()}["gatekeeper"]
+        results = p.process_batch(orders())
+    assert info.status == "failed" and info.blocks_trading
+    assert all(r.status is OrderStatus.GATE_BLOCKED for r in results)
+    assert "plugin gatekeeper failed (configure: ValueError: bad settings)" in results[0].reasons[0]
+    assert p.executor.received == []
+
+
+def test_a_hook_call_goes_through_pluggy_firstresult_and_order():
+    class Early:
+        name, sends_real_orders = "early", False
+
+        @hookimpl(tryfirst=True)
+        def select_executor(self):
+            return FillingExecutor()
+
+    class Late:
+        @hookimpl(trylast=True)
+        def select_executor(self):
+            raise AssertionError("never asked: firstresult stopped before it")
+
+    pm = get_plugin_manager()
+    with registered_plugin(Early(), "early"), registered_plugin(Late(), "late"):
+        assert isinstance(pm.select_executor(EnvironmentConfig(), False, None), FillingExecutor)
+        assert pm.select_executor(EnvironmentConfig(), False, None, only="early") is not None
+
+
+def test_a_venue_hook_that_fails_is_one_line_naming_the_plugin():
+    def venue_plugin(venues, client=None, error=None):
+        class Venue:
+            @hookimpl
+            def exchange_venues(self):
+                if error == "venues":
+                    raise OSError("catalogue\nunreachable")
+                return venues
+
+            @hookimpl
+            def create_exchange_client(self, venue, mode, settings):
+                if error == "client":
+                    raise RuntimeError("no api key")
+                return client(venue, mode, settings) if client else None
+
+        return Venue()
+
+    class Client:
+        def __init__(self, venue, mode, settings):
+            self.name, self.mode, self.settings = venue, mode, settings
+
+        def submit_order(self, order):
+            return {}
+
+    pm = get_plugin_manager()
+    testnet = PeakTradeConfig(environment=EnvironmentConfig(mode=TradingMode.TESTNET, exchange="aaa-x"), plugins={"aaa": {"key": 1}})
+    with registered_plugin(venue_plugin(["aaa-x"], Client), "aaa"), registered_plugin(venue_plugin(["zzz-x"], Client), "zzz"):
+        assert pm.exchange_venues() == {"aaa-x": "aaa", "zzz-x": "zzz"}
+        client = pm.create_exchange_client(testnet)
+        assert (client.name, client.mode, client.settings) == ("aaa-x", TradingMode.TESTNET, {"key": 1})
+        assert pm.create_exchange_client(evolve(testnet, environment=evolve(testnet.environment, exchange="zzz-x"))).name == "zzz-x"
+        assert pm.create_exchange_client(evolve(testnet, environment=EnvironmentConfig(exchange="aaa-x"))) is None  # paper
+        with registered_plugin(venue_plugin(["aaa-x"]), "copycat"):
+            with pytest.raises(Exception, match=r"^venue 'aaa-x' is served by two plugins, aaa and copycat") as exc:
+                pm.exchange_venues()
+            assert "\n" not in str(exc.value)
+    cases = [
+        ("venues", r"^plugin broken: exchange_venues failed: OSError: catalogue; unreachable$"),
+        ("client", r"^plugin broken: create_exchange_client for venue 'aaa-x' failed: RuntimeError: no api key$"),
+        (None, r"^plugin broken: create_exchange_client for venue 'aaa-x' returned NoneType, not an ExchangeClient$"),
+    ]
+    for error, message in cases:
+        with registered_plugin(venue_plugin(["aaa-x"], error=error), "broken"), pytest.raises(Exception, match=message):
+            pm.create_exchange_client(testnet)
+    with pytest.raises(Exception, match=r"no installed plugin serves this venue \(installed venues: none\)"):
+        pm.create_exchange_client(testnet)
+
+
+def test_a_failing_alert_plugin_fails_only_its_own_sinks(hang):
+    from peaktrade_core.alerts import AlertDelivery, AlertEvent, AlertLevel
+
+    class Broken:
+        @hookimpl
+        def emit_alert(self, sinks):
+            raise ConnectionError("smtp down")
+
+    class Hanging:
+        @hookimpl
+        def emit_alert(self, sinks):
+            hang()
+
+    class Working:
+        @hookimpl
+        def emit_alert(self, sinks):
+            return [AlertDelivery("chat", True)] if "chat" in sinks else []
+
+    pm = get_plugin_manager()
+    event = AlertEvent(AlertLevel.WARNING, "test", "code", "message")
+    with registered_plugin(Broken(), "mail"), registered_plugin(Working(), "chat"), registered_plugin(Hanging(), "pager"):
+        results = pm.emit_alert(event, {"mail", "chat"}, timeout=0.2)
+    assert results["chat"].ok
+    assert not results["mail"].ok
+    assert "plugin mail failed: ConnectionError: smtp down" in results["mail"].error
+    assert "plugin pager failed: TimeoutError" in results["mail"].error
+
+
+def test_a_failing_drill_pack_fails_only_its_own_drill():
+    from peaktrade_core.drills import LiveDrillResult, LiveDrillScenario
+
+    good = LiveDrillScenario("G1", "good drill", "good-pack")
+
+    class GoodPack:
+        @hookimpl
+        def drill_scenarios(self):
+            yield good
+
+        @hookimpl
+        def run_drill(self, scenario):
+            return LiveDrillResult(scenario.name, scenario.pack, True, None, "ok", "paper") if scenario.pack == "good-pack" else None
+
+    class BadPack:
+        @hookimpl
+        def drill_scenarios(self):
+            yield LiveDrillScenario("B1", "bad drill", "bad-pack")
+            raise RuntimeError("listing broke")
+
+        @hookimpl(tryfirst=True)
+        def run_drill(self, scenario):
+            if scenario.pack == "bad-pack":
+                raise RuntimeError("drill broke")
+
+    pm = get_plugin_manager()
+    with registered_plugin(GoodPack(), "good-pack"), registered_plugin(BadPack(), "bad-pack"):
+        scenarios, problems = pm.drill_scenarios(5.0)
+        assert scenarios == [good]
+        assert problems == ["drill pack bad-pack: drill_scenarios failed: RuntimeError: listing broke"]
+        result, problems = pm.run_drill(good, None, 5.0)
+        assert result is not None and result.scenario == "G1" and problems == []
+        result, problems = pm.run_drill(LiveDrillScenario("B1", "bad", "bad-pack"), None, 5.0)
+        assert result is None and problems == ["drill plugin bad-pack raised RuntimeError: drill broke"]
+
+
+def test_trace_logs_every_hook_call_with_plugin_duration_and_outcome(monkeypatch):
+    from peaktrade_core.log import captured
+    from peaktrade_core.plugins import reset_plugin_manager
+
+    monkeypatch.setenv("PEAK_TRADE_TRACE_PLUGINS", "1")
+    reset_plugin_manager()
+    pm = get_plugin_manager()
+    env = EnvironmentConfig()
+    with registered_plugin(gate_and_risk_plugin(_raise), "shaky"), captured("INFO") as lines:
+        pm.check_gate(env, orders(), GateContext(evaluate_gates(env)))
+    traced = sorted(line for line in lines if "hook " in line)
+    assert len(traced) == 2, lines
+    assert re.fullmatch(r"\[PLUGINS\] hook check_gate plugin safety-gates: ok in \d+\.\d{3} ms", traced[0])
+    assert re.fullmatch(r"\[PLUGINS\] hook check_gate plugin shaky: raised RuntimeError: database down in \d+\.\d{3} ms", traced[1])
+
+    monkeypatch.delenv("PEAK_TRADE_TRACE_PLUGINS")
+    reset_plugin_manager()
+    with captured("DEBUG") as lines:
+        get_plugin_manager().check_gate(env, orders(), GateContext(evaluate_gates(env)))
+    assert not [line for line in lines if "hook " in line]
+
+
+COMMAND_ONLY = """
+    from peaktrade_core import hookimpl
+
+    @hookimpl
+    def register_commands(cli):
+        raise RuntimeError("click group clash")
+
+    @hookimpl
+    def emit_alert(event, sinks):
+        return []
+"""
+EXECUTOR_BOOM = """
+    from peaktrade_core import hookimpl
+
+    @hookimpl(tryfirst=True)
+    def select_executor(env):
+        raise RuntimeError("cannot reach the venue\\nsecond line")
+"""
+
+
+@pytest.fixture
+def cli_site(tmp_path):
+    site = tmp_path / "cli-site"
+    fake_distribution(site, "peaktrade-cli-fakes", {"cmdboom": "fake_cmdboom", "exboom": "fake_exboom"}, {"fake_cmdboom": COMMAND_ONLY, "fake_exboom": EXECUTOR_BOOM})
+    (tmp_path / "orders.csv").write_text("symbol,side,quantity,reference_price\nBTC/EUR,buy,0.01,40000\n")
+    return site
+
+
+def _peaktrade(site: Path, plugins: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(site), "PEAK_TRADE_PLUGINS": plugins}
+    return subprocess.run([sys.executable, "-m", "peaktrade_core", *args], capture_output=True, text=True, env=env, timeout=120)
+
+
+def test_a_failed_command_only_plugin_is_shown_and_trading_goes_on(cli_site):
+    run = _peaktrade(cli_site, "paper,cmdboom", "session", "run", "--orders", "orders.csv", "--json")
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["by_status"] == {"filled": 1}
+    assert "plugin cmdboom failed: register_commands: RuntimeError: click group clash" in run.stderr  # the WARNING alert
+    status = _peaktrade(cli_site, "paper,cmdboom", "status")
+    assert "! plugin cmdboom failed (register_commands: RuntimeError: click group clash): trading goes on without it" in status.stdout
+    listed = {r["name"]: r for r in json.loads(_peaktrade(cli_site, "paper,cmdboom", "plugins", "list", "--json").stdout)}
+    assert listed["cmdboom"]["status"] == "failed" and listed["cmdboom"]["blocks_trading"] is False
+
+
+def test_select_executor_that_raises_is_one_line_and_exit_2(cli_site):
+    run = _peaktrade(cli_site, "paper,exboom", "session", "run", "--orders", "orders.csv")
+    assert run.returncode == 2
+    assert run.stderr.strip().splitlines() == [
+        "error: plugin exboom: select_executor failed: RuntimeError: cannot reach the venue; second line"
+    ]
+    assert "Traceback" not in run.stderr
+
+
+# -- property: no plugin behaviour lets an order through a closed kill switch ----------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+def _tamper(env, context):
+    released = evaluate_gates(env)
+    object.__setattr__(context, "report", released)
+    return [GateDecision("tamper", True, "lifted")]
+
+
+GATE_BEHAVIOURS = {
+    "swap-report": _tamper,
+    "raise": lambda env, context: _raise(),
+    "raising-generator": lambda env, context: _raising_generator(),
+    "garbage": lambda env, context: [object()],
+    "open-decision": lambda env, context: GateDecision("yes", True, "fine by me"),
+    "nothing": lambda env, context: None,
+}
+FAILURES = {"raise", "raising-generator", "garbage"}
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    behaviours=st.lists(st.sampled_from(sorted(GATE_BEHAVIOURS)), min_size=1, max_size=3),
+    tryfirst=st.booleans(),
+    n=st.integers(min_value=1, max_value=20),
+    engaged=st.booleans(),
+)
+def test_no_gate_plugin_behaviour_lets_an_order_past_an_engaged_kill_switch_or_a_failure(behaviours, tryfirst, n, engaged):
+    plugins = []
+    for i, name in enumerate(behaviours):
+        behaviour = GATE_BEHAVIOURS[name]
+
+        class Gate:
+            @hookimpl(tryfirst=tryfirst)
+            def check_gate(self, env, context, behaviour=behaviour):
+                return behaviour(env, context)
+
+        plugins.append((Gate(), f"gate-{i}"))
+    p = make_pipeline()
+    if engaged:
+        p.kill_switch.engage(operator="ops", reason="property")
+    with contextlib.ExitStack() as stack:
+        for plugin, name in plugins:
+            stack.enter_context(registered_plugin(plugin, name))
+        results = p.process_batch(orders(n))
+    if engaged or FAILURES & set(behaviours):
+        assert p.executor.received == []
+        assert all(r.status is OrderStatus.GATE_BLOCKED for r in results)
+    else:
+        assert len(p.executor.received) == n

@@ -4,6 +4,7 @@ block_on_violation, enabled, live limits, plugins failing closed, profiles."""
 from __future__ import annotations
 
 import pytest
+from attrs import evolve
 
 from peaktrade_core.config import ConfigError, structure_config
 from peaktrade_core.environment import EnvironmentConfig
@@ -36,16 +37,9 @@ def sell(qty=1.0, price=100.0, symbol="BTC/EUR", **kw):
 
 def through_plugin(orders, portfolio, limits, env):
     """The essential built-in through the plugin manager, as the pipeline calls it."""
-    results = list(
-        get_plugin_manager().call_isolated(
-            "check_risk",
-            {"orders": orders, "portfolio": portfolio, "limits": limits, "env": env},
-            2.0,
-        )
-    )
-    ((name, found, error),) = [r for r in results if r[0] == "risk-limits"]
-    assert error is None
-    return found
+    found = get_plugin_manager().check_risk(orders, portfolio, limits, env, 2.0)
+    assert all(v.plugin == "risk-limits" for v in found), found
+    return [evolve(v, plugin="") for v in found]
 
 
 def only(found: list[RiskViolation], code: ViolationCode) -> RiskViolation:

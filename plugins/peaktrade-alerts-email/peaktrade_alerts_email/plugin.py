@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING, Any
 from attrs import field, frozen
 from attrs.validators import gt, in_, min_len
 
-from peaktrade_core.alerts import AlertDelivery, AlertEvent
+from peaktrade_core.plugin_api import AlertDelivery, AlertEvent
 
 if TYPE_CHECKING:
     from email.message import EmailMessage
-from peaktrade_core.secrets import SecretError, SecretRef, redact, register_secrets_in
+from peaktrade_core.plugin_api import SecretError, SecretRef, redact, register_secrets_in
 
 SECTION = "email"
 
@@ -64,7 +64,7 @@ def configure(config: Any) -> None:
         _problem = "no [plugins.email] section in the config"
         return
     # loaded before this plugin was: structure it now, with the core's strictness
-    from peaktrade_core.config import structure_section
+    from peaktrade_core.plugin_api import structure_section
 
     _config, problems = structure_section(section, EmailConfig, f"plugins.{SECTION}")
     register_secrets_in(_config)

@@ -14,9 +14,14 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from peaktrade_core.alerts import AlertDispatcher, AlertEvent, AlertLevel
-from peaktrade_core.config import ConfigError, structure_config
-from peaktrade_core.plugins import get_plugin_manager
+from peaktrade_core.plugin_api import (
+    AlertDispatcher,
+    AlertEvent,
+    AlertLevel,
+    ConfigError,
+    get_plugin_manager,
+)
+from peaktrade_core.testing import structure_config
 
 USER, PASSWORD = "alerts@example.org", "sm7p-pa55w0rd"
 

@@ -20,8 +20,16 @@ from collections.abc import Callable, Iterable
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
-from peaktrade_core.alerts import AlertDelivery, AlertEvent, AlertLevel, LiveAlertsConfig
-from peaktrade_core.secrets import SecretError, SecretRef, redact, register_secrets_in
+from peaktrade_core.plugin_api import (
+    AlertDelivery,
+    AlertEvent,
+    AlertLevel,
+    LiveAlertsConfig,
+    SecretError,
+    SecretRef,
+    redact,
+    register_secrets_in,
+)
 
 if TYPE_CHECKING:
     import httpx  # imported on first delivery: loading the plugin must stay cheap

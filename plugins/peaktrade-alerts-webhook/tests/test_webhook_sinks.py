@@ -9,16 +9,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from peaktrade_core.alerts import (
-    AlertDispatcher,
-    AlertEvent,
-    AlertLevel,
+from peaktrade_core.plugin_api import AlertDispatcher, AlertEvent, AlertLevel, get_plugin_manager
+from peaktrade_core.testing import (
+    StateStore,
     build_alert_sink_from_config,
+    captured,
+    structure_config,
 )
-from peaktrade_core.config import structure_config
-from peaktrade_core.log import captured
-from peaktrade_core.plugins import get_plugin_manager
-from peaktrade_core.state import StateStore
 
 SECRET_PATH = "/services/T000/B000/s3cr3tT0k3n"
 

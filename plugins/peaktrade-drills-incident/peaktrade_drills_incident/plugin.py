@@ -17,24 +17,32 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from peaktrade_core.alerts import AlertDispatcher, AlertEvent, AlertLevel
-from peaktrade_core.drills import DrillContext, LiveDrillResult, LiveDrillScenario
-from peaktrade_core.environment import LIVE_CONFIRM_TOKEN, EnvironmentConfig, TradingMode
-from peaktrade_core.exchange_executor import ExchangeOrderExecutor
-from peaktrade_core.hookspecs import hookimpl
-from peaktrade_core.orders import (
+from peaktrade_core.plugin_api import (
+    LIVE_CONFIRM_TOKEN,
+    AlertDispatcher,
+    AlertEvent,
+    AlertLevel,
+    DrillContext,
+    EnvironmentConfig,
+    ExchangeOrderExecutor,
+    LiveDrillResult,
+    LiveDrillScenario,
+    LiveRiskConfig,
     OrderExecutionResult,
     OrderFill,
     OrderRequest,
     OrderStatus,
+    PluginManager,
+    PreTradeControls,
     Side,
+    TradingMode,
     UnknownOutcomeError,
+    ViolationCode,
+    hookimpl,
 )
-from peaktrade_core.plugins import PluginManager
-from peaktrade_core.risk import LiveRiskConfig, PreTradeControls, ViolationCode
 
 if TYPE_CHECKING:
-    from peaktrade_core.pipeline import ExecutionPipeline
+    from peaktrade_core.plugin_api import ExecutionPipeline
 
 PACK = "drills-incident"
 SYMBOL = "BTC/USD"
@@ -229,7 +237,7 @@ def _pipeline(
     clock: Callable[[], float] | None = None,
 ) -> ExecutionPipeline:
     """The core's pipeline on the drill's in-memory store (its kill switch and run log)."""
-    from peaktrade_core.pipeline import ExecutionPipeline
+    from peaktrade_core.plugin_api import ExecutionPipeline
 
     config = attrs.evolve(
         context.config,
@@ -668,7 +676,7 @@ def _sink_down(context: DrillContext) -> Outcome:
 
 
 def _restart(context: DrillContext) -> Outcome:
-    from peaktrade_core.runlog import iter_run_events, list_runs, load_run_snapshot, verify_run
+    from peaktrade_core.plugin_api import iter_run_events, list_runs, load_run_snapshot, verify_run
 
     orders = context.scenario.simulated_orders
     committed_batches = [list(orders[0:3]), list(orders[3:6])]

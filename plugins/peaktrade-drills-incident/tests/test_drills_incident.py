@@ -13,11 +13,15 @@ from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 from peaktrade_drills_incident import plugin
 
-from peaktrade_core.cli import cli
-from peaktrade_core.config import load_config
-from peaktrade_core.drills import LiveDrillResult, LiveDrillRunner
-from peaktrade_core.killswitch import KillSwitch
-from peaktrade_core.state import STATE_FILE, StateStore
+from peaktrade_core.plugin_api import LiveDrillResult
+from peaktrade_core.testing import (
+    STATE_FILE,
+    KillSwitch,
+    LiveDrillRunner,
+    StateStore,
+    cli,
+    load_config,
+)
 
 REPO = Path(__file__).resolve().parents[3]
 

@@ -5,11 +5,20 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 
-from peaktrade_core.drills import DrillContext, LiveDrillResult, LiveDrillScenario, apply_overrides
-from peaktrade_core.environment import LIVE_CONFIRM_TOKEN, EffectiveMode, TokenState, TradingMode
-from peaktrade_core.gates import KillSwitchState
-from peaktrade_core.orders import OrderRequest
-from peaktrade_core.risk import LiveRiskLimits, ViolationCode
+from peaktrade_core.plugin_api import (
+    LIVE_CONFIRM_TOKEN,
+    DrillContext,
+    EffectiveMode,
+    KillSwitchState,
+    LiveDrillResult,
+    LiveDrillScenario,
+    LiveRiskLimits,
+    OrderRequest,
+    TokenState,
+    TradingMode,
+    ViolationCode,
+    apply_overrides,
+)
 
 PACK = "drills-standard"
 

@@ -14,10 +14,8 @@ import attrs
 import pytest
 from click.testing import CliRunner
 
-from peaktrade_core.cli import cli
-from peaktrade_core.config import load_config
-from peaktrade_core.drills import LiveDrillRunner
-from peaktrade_core.gates import GateReport, evaluate_gates
+from peaktrade_core.plugin_api import GateReport, evaluate_gates
+from peaktrade_core.testing import LiveDrillRunner, cli, load_config
 
 REPO = Path(__file__).resolve().parents[3]
 PEAKTRADE = Path(sys.executable).with_name("peaktrade")

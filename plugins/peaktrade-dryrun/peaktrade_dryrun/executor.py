@@ -15,9 +15,16 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from peaktrade_core.environment import EffectiveMode
-from peaktrade_core.log import LIVE_DRY_RUN, logger
-from peaktrade_core.orders import OrderExecutionResult, OrderFill, OrderRequest, OrderStatus, Side
+from peaktrade_core.plugin_api import (
+    LIVE_DRY_RUN,
+    EffectiveMode,
+    OrderExecutionResult,
+    OrderFill,
+    OrderRequest,
+    OrderStatus,
+    Side,
+    logger,
+)
 
 
 class DryRunOrderExecutor:

@@ -12,15 +12,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from attrs import field, frozen
-from peaktrade_core.environment import EnvironmentConfig, TradingMode
-from peaktrade_core.log import LIVE_DRY_RUN, logger
+from peaktrade_core.plugin_api import LIVE_DRY_RUN, EnvironmentConfig, TradingMode, logger
 
 from peaktrade_dryrun.executor import LiveOrderExecutor, TestnetOrderExecutor
 
 if TYPE_CHECKING:
-    from peaktrade_core.config import PeakTradeConfig
-    from peaktrade_core.executors import ExecutorContext
-    from peaktrade_core.orders import OrderExecutor
+    from peaktrade_core.plugin_api import ExecutorContext, OrderExecutor, PeakTradeConfig
 
 SECTION = "dryrun"
 
@@ -64,8 +61,7 @@ def select_executor(
 ) -> OrderExecutor | None:
     if env.mode not in (TradingMode.TESTNET, TradingMode.LIVE):
         return None
-    from peaktrade_core.gates import evaluate_gates
-    from peaktrade_core.venues import ticker_price
+    from peaktrade_core.plugin_api import evaluate_gates, ticker_price
 
     settings = dryrun_config(context.config)
     client = context.trading_client

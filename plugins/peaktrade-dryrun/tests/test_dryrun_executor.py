@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from peaktrade_core.log import captured
-from peaktrade_core.orders import OrderRequest, OrderStatus
+from peaktrade_core.plugin_api import OrderRequest, OrderStatus
+from peaktrade_core.testing import captured
 
 from peaktrade_dryrun import LiveOrderExecutor, TestnetOrderExecutor
 

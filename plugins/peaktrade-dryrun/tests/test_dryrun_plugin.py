@@ -8,15 +8,24 @@ from typing import Any
 
 import attrs
 import pytest
-from peaktrade_core.config import ExecutionConfig, PeakTradeConfig
-from peaktrade_core.environment import EnvironmentConfig, TradingMode
-from peaktrade_core.executors import GuardedExecutor, NoExecutorError, create_order_executor
-from peaktrade_core.killswitch import KillSwitch
-from peaktrade_core.log import captured
-from peaktrade_core.orders import OrderRequest, OrderStatus
-from peaktrade_core.plugins import get_plugin_manager
-from peaktrade_core.state import StateStore
-from peaktrade_core.testing import live_environment
+from peaktrade_core.plugin_api import (
+    EnvironmentConfig,
+    OrderRequest,
+    OrderStatus,
+    PeakTradeConfig,
+    TradingMode,
+    get_plugin_manager,
+)
+from peaktrade_core.testing import (
+    ExecutionConfig,
+    GuardedExecutor,
+    KillSwitch,
+    NoExecutorError,
+    StateStore,
+    captured,
+    create_order_executor,
+    live_environment,
+)
 
 from peaktrade_dryrun import LiveOrderExecutor, TestnetOrderExecutor
 

@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 
 from attrs import define, field
 from attrs.validators import and_, deep_mapping, ge, gt, instance_of, lt
-from peaktrade_core.orders import (
+from peaktrade_core.plugin_api import (
     OrderExecutionResult,
     OrderFill,
     OrderRequest,

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from attrs import field, frozen
-from peaktrade_core.environment import EnvironmentConfig, TradingMode
+from peaktrade_core.plugin_api import EnvironmentConfig, TradingMode
 
 from peaktrade_paper.executor import (
     PaperMarketContext,
@@ -17,9 +17,7 @@ from peaktrade_paper.executor import (
 )
 
 if TYPE_CHECKING:
-    from peaktrade_core.config import PeakTradeConfig
-    from peaktrade_core.executors import ExecutorContext
-    from peaktrade_core.orders import OrderExecutor
+    from peaktrade_core.plugin_api import ExecutorContext, OrderExecutor, PeakTradeConfig
 
 SECTION = "paper"
 
@@ -51,7 +49,7 @@ def paper_config(config: PeakTradeConfig | None) -> PaperConfig:
         return PaperConfig()
     if isinstance(section, PaperConfig):
         return section
-    from peaktrade_core.config import ConfigError, structure_section
+    from peaktrade_core.plugin_api import ConfigError, structure_section
 
     instance, problems = structure_section(section, PaperConfig, f"plugins.{SECTION}")
     if problems:

@@ -7,7 +7,7 @@ import math
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from peaktrade_core.orders import OrderRequest, OrderStatus
+from peaktrade_core.plugin_api import OrderRequest, OrderStatus
 
 from peaktrade_paper import PaperMarketContext, PaperOrderExecutor, ShadowOrderExecutor
 

@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import pytest
-from peaktrade_core.config import ConfigError, load_config
-from peaktrade_core.environment import EnvironmentConfig, TradingMode
-from peaktrade_core.executors import GuardedExecutor, NoExecutorError, create_order_executor
-from peaktrade_core.orders import OrderRequest, OrderStatus
-from peaktrade_core.plugins import get_plugin_manager
+from peaktrade_core.plugin_api import (
+    ConfigError,
+    EnvironmentConfig,
+    OrderRequest,
+    OrderStatus,
+    TradingMode,
+    get_plugin_manager,
+)
+from peaktrade_core.testing import (
+    GuardedExecutor,
+    NoExecutorError,
+    create_order_executor,
+    load_config,
+)
 
 from peaktrade_paper import PaperConfig, PaperOrderExecutor, ShadowOrderExecutor
 

@@ -1,0 +1,86 @@
+"""Everything a peaktrade plugin needs, in one namespace (docs/plugins.md).
+
+    from peaktrade_core.plugin_api import GateDecision, OrderRequest, hookimpl
+
+A plugin imports from here (and its tests also from :mod:`peaktrade_core.testing`), never
+from the core's other modules: those may move, these names stay. Only ``hookimpl`` is
+imported eagerly; every other name is loaded on first access, so an entry module that
+imports from here stays as cheap as the hook marker itself.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from peaktrade_core.hookspecs import hookimpl
+
+#: name -> the modules that define it (the first that has it wins)
+_SOURCES: dict[str, tuple[str, ...]] = {}
+
+
+def _add(module: str, *names: str) -> None:
+    for name in names:
+        _SOURCES[name] = (module,)
+
+
+# modes and the environment
+_add("peaktrade_core.environment", "EnvironmentConfig", "TradingMode", "EffectiveMode", "TokenState", "LIVE_CONFIRM_TOKEN")
+# orders, results and executors
+_add(
+    "peaktrade_core.orders",
+    "OrderRequest", "OrderFill", "OrderExecutionResult", "OrderStatus", "OrderExecutor",
+    "Side", "OrderType", "TimeInForce",
+)
+_add("peaktrade_core.executors", "ExecutorContext")
+_add("peaktrade_core.exchange_executor", "ExchangeOrderExecutor")
+# venues: the adapter's side of the contract
+_add("peaktrade_core.venues", "ExchangeClient", "InstrumentRules", "VenueError", "ticker_price")
+_add("peaktrade_core.orders", "ExchangeError", "TransientExchangeError", "UnknownOutcomeError")
+# gates and decisions
+_add(
+    "peaktrade_core.gates",
+    "GateDecision", "GateContext", "GateReport", "GateStatus", "KillSwitchState",
+    "LiveExecutionBlocked", "evaluate_gates", "is_live_execution_allowed",
+)
+# risk: violations and limits
+_add(
+    "peaktrade_core.risk",
+    "RiskViolation", "ViolationCode", "LiveRiskConfig", "LiveRiskLimits", "PortfolioState", "PreTradeControls",
+)
+# alerts
+_add("peaktrade_core.alerts", "AlertEvent", "AlertLevel", "AlertDelivery", "AlertDispatcher", "LiveAlertsConfig")
+# drills
+_add("peaktrade_core.drills", "DrillContext", "LiveDrillResult", "LiveDrillScenario", "apply_overrides")
+# configuration and secrets
+_add("peaktrade_core.config", "PeakTradeConfig", "ConfigError", "structure_section")
+_add("peaktrade_core.secrets", "SecretRef", "SecretError", "redact", "register_secret", "register_secrets_in")
+# logging
+_add("peaktrade_core.log", "logger", "LIVE_DRY_RUN", "SAFETY")
+# the core's own machinery, for drill packs that exercise it read-only
+_add("peaktrade_core.pipeline", "ExecutionPipeline")
+_add("peaktrade_core.runlog", "iter_run_events", "list_runs", "load_run_snapshot", "verify_run")
+_add("peaktrade_core.plugins", "PluginManager", "PluginError", "get_plugin_manager")
+
+
+def __getattr__(name: str) -> Any:
+    modules = _SOURCES.get(name)
+    if modules is None:
+        raise AttributeError(f"module 'peaktrade_core.plugin_api' has no attribute {name!r}")
+    for module in modules:
+        try:
+            value = getattr(importlib.import_module(module), name)
+        except (ImportError, AttributeError):
+            if module == modules[-1]:
+                raise
+            continue
+        globals()[name] = value  # later look-ups are plain attribute reads
+        return value
+    raise AttributeError(name)  # pragma: no cover - the loop returns or raises
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
+
+__all__ = ["hookimpl", *_SOURCES]
