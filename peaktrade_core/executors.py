@@ -154,15 +154,10 @@ def create_order_executor(
 def _select_executor(pm: PluginManager, env: EnvironmentConfig, allowed: bool, context: ExecutorContext) -> OrderExecutor | None:
     """``select_executor``, the fallback plugins asked last: a plugin's place in the
     registration order (its name) never decides whether it is asked. A plugin that raises is
-    one line naming it (``NoExecutorError``): the session does not start."""
-    from peaktrade_core.plugins import PluginError
-
-    try:
-        executor = pm.select_executor(env, allowed, context, exclude=FALLBACK_EXECUTOR_PLUGINS)
-        for fallback in FALLBACK_EXECUTOR_PLUGINS:
-            if executor is not None:
-                break
-            executor = pm.select_executor(env, allowed, context, only=fallback)
-    except PluginError as exc:
-        raise NoExecutorError(str(exc)) from None
+    one line naming it (``PluginError``): the session does not start."""
+    executor = pm.select_executor(env, allowed, context, exclude=FALLBACK_EXECUTOR_PLUGINS)
+    for fallback in FALLBACK_EXECUTOR_PLUGINS:
+        if executor is not None:
+            break
+        executor = pm.select_executor(env, allowed, context, only=fallback)
     return executor

@@ -115,6 +115,10 @@ _TEST_API: dict[str, str] = {
     "NoExecutorError": "peaktrade_core.executors",
     "LiveDrillRunner": "peaktrade_core.drills",
     "build_alert_sink_from_config": "peaktrade_core.alerts",
+    "deliver_alert": "peaktrade_core.alerts",
+    "configure_logging": "peaktrade_core.log",
+    "REDACTED": "peaktrade_core.secrets",
+    "forget_secrets": "peaktrade_core.secrets",
 }
 
 

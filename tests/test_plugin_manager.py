@@ -15,7 +15,7 @@ import pytest
 
 from peaktrade_core import hookimpl
 from peaktrade_core.plugins import ESSENTIAL_PLUGINS, PluginError, PluginManager, get_plugin_manager
-from peaktrade_core.testing import registered_plugin
+from peaktrade_core.testing import initialised_store, registered_plugin
 
 
 def fake_distribution(site: Path, dist: str, entry_points: dict[str, str], modules: dict[str, str]) -> None:
@@ -598,6 +598,7 @@ def test_a_failed_command_only_plugin_is_shown_and_trading_goes_on(cli_site):
 
 
 def test_select_executor_that_raises_is_one_line_and_exit_2(cli_site):
+    initialised_store().close()  # else the first line is the notice that paper created the store
     run = _peaktrade(cli_site, "paper,exboom", "session", "run", "--orders", "orders.csv")
     assert run.returncode == 2
     assert run.stderr.strip().splitlines() == [

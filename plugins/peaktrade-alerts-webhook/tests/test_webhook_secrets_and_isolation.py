@@ -23,11 +23,21 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from peaktrade_core.alerts import AlertDispatcher, AlertEvent, AlertLevel, deliver_alert
-from peaktrade_core.config import structure_config
-from peaktrade_core.plugins import get_plugin_manager
-from peaktrade_core.secrets import REDACTED, forget_secrets, redact, register_secret
-from peaktrade_core.state import StateStore
+from peaktrade_core.plugin_api import (
+    AlertDispatcher,
+    AlertEvent,
+    AlertLevel,
+    get_plugin_manager,
+    redact,
+    register_secret,
+)
+from peaktrade_core.testing import (
+    REDACTED,
+    StateStore,
+    deliver_alert,
+    forget_secrets,
+    structure_config,
+)
 
 TOKEN = "Tk9xQ2vL8mZpR4sW"
 
@@ -138,11 +148,8 @@ def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
 
 _SESSION = """
 import sys
-from peaktrade_core.alerts import AlertDispatcher, AlertEvent, AlertLevel
-from peaktrade_core.config import load_config
-from peaktrade_core.log import configure_logging
-from peaktrade_core.plugins import get_plugin_manager
-from peaktrade_core.state import StateStore
+from peaktrade_core.plugin_api import AlertDispatcher, AlertEvent, AlertLevel, get_plugin_manager
+from peaktrade_core.testing import StateStore, configure_logging, load_config
 
 configure_logging(verbosity=2)
 config = load_config(sys.argv[1])

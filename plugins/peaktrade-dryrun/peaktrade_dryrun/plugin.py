@@ -43,7 +43,7 @@ def dryrun_config(config: PeakTradeConfig | None) -> DryRunConfig:
         return DryRunConfig()
     if isinstance(section, DryRunConfig):
         return section
-    from peaktrade_core.config import ConfigError, structure_section
+    from peaktrade_core.plugin_api import ConfigError, structure_section
 
     instance, problems = structure_section(section, DryRunConfig, f"plugins.{SECTION}")
     if problems:

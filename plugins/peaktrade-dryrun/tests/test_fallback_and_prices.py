@@ -11,15 +11,24 @@ import sys
 from typing import Any
 
 import pytest
-from peaktrade_core import hookimpl
-from peaktrade_core.config import PeakTradeConfig
-from peaktrade_core.environment import EnvironmentConfig, TradingMode
-from peaktrade_core.exchange_executor import ExchangeOrderExecutor
-from peaktrade_core.executors import GuardedExecutor, create_order_executor
-from peaktrade_core.orders import OrderRequest, OrderStatus
-from peaktrade_core.pipeline import ExecutionPipeline
-from peaktrade_core.state import StateStore
-from peaktrade_core.testing import initialised_store, live_environment, registered_plugin
+from peaktrade_core.plugin_api import (
+    EnvironmentConfig,
+    ExchangeOrderExecutor,
+    ExecutionPipeline,
+    OrderRequest,
+    OrderStatus,
+    PeakTradeConfig,
+    TradingMode,
+    hookimpl,
+)
+from peaktrade_core.testing import (
+    GuardedExecutor,
+    StateStore,
+    create_order_executor,
+    initialised_store,
+    live_environment,
+    registered_plugin,
+)
 
 from peaktrade_dryrun import LiveOrderExecutor, TestnetOrderExecutor
 from peaktrade_dryrun.plugin import DryRunConfig

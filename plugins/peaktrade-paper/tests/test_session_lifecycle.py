@@ -17,8 +17,8 @@ import sys
 import time
 
 import pytest
-from peaktrade_core.runlog import iter_run_events, list_runs, verify_run
-from peaktrade_core.state import StateStore
+from peaktrade_core.plugin_api import iter_run_events, list_runs, verify_run
+from peaktrade_core.testing import StateStore
 
 CONTROLS_OFF = "max_orders_per_second = 0\nmax_orders_per_minute = 0\nduplicate_window_seconds = 0\nrunaway_max_executions = 0\n"
 HEADER = "symbol,side,quantity,reference_price,reduce_only\n"
