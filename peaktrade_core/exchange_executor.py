@@ -205,7 +205,7 @@ class ExchangeOrderExecutor:
         """``(the venue's answer about the order, where it came from)``, or ``(None, None)``
         when the venue does not know the order and it is safe to submit."""
         submit_finished = submit is None or submit.done()  # sampled *before* the lookup
-        known = self._await(self._call(self.client.fetch_order, order.client_order_id))
+        known = self._await(self._call(self.client.fetch_order, order.client_order_id, order.symbol))
         if known is not None:
             return known, "fetch_order"
         if not submit_finished:

@@ -18,7 +18,7 @@ Safety rules the core enforces around these hooks:
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
@@ -28,11 +28,12 @@ if TYPE_CHECKING:  # annotations only: the specs must stay import-light
     from peaktrade_core.alerts import AlertDelivery, AlertEvent
     from peaktrade_core.config import PeakTradeConfig
     from peaktrade_core.drills import DrillContext, LiveDrillResult, LiveDrillScenario
-    from peaktrade_core.environment import EnvironmentConfig
+    from peaktrade_core.environment import EnvironmentConfig, TradingMode
     from peaktrade_core.executors import ExecutorContext
     from peaktrade_core.gates import GateContext, GateDecision
     from peaktrade_core.orders import OrderExecutor, OrderRequest
     from peaktrade_core.risk import LiveRiskConfig, PortfolioState, RiskViolation
+    from peaktrade_core.venues import ExchangeClient
 
 PROJECT = "peaktrade"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -107,6 +108,19 @@ def select_executor(
     If no plugin returns an executor the core refuses to run and names the plugin to
     install. If an implementation raises, the session does not start.
     """
+
+
+@hookspec
+def exchange_venues() -> Iterable[str] | None:
+    """Names of the venues this plugin serves (e.g. ["kraken"])."""
+
+
+@hookspec
+def create_exchange_client(
+    venue: str, mode: TradingMode, settings: Any, config: PeakTradeConfig
+) -> ExchangeClient | None:
+    """Build the client for `venue` (one this plugin declared) for `mode` (testnet/live).
+    settings = config.plugins.get(<plugin name>) (the plugin's own [plugins.<name>] section)."""
 
 
 @hookspec

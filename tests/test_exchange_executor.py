@@ -93,7 +93,7 @@ class FakeVenue:
         finally:
             self.submit_returned.set()
 
-    def fetch_order(self, client_order_id: str) -> dict[str, Any] | None:
+    def fetch_order(self, client_order_id: str, symbol: str = "") -> dict[str, Any] | None:
         with self._lock:
             self.fetch_calls += 1
             behaviour = self.fetch_script.pop(0) if self.fetch_script else "ok"
