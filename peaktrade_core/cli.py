@@ -73,6 +73,7 @@ LAZY_COMMANDS = {
     "portfolio": "peaktrade_core.cli_risk:portfolio",
     "alerts": "peaktrade_core.cli_alerts:alerts",
     "drills": "peaktrade_core.cli_drills:drills",
+    "exchange": "peaktrade_core.cli_exchange:exchange",
 }
 
 

@@ -64,12 +64,12 @@ class InstrumentRules:
         """Why the venue would refuse ``order``; refuse, never round."""
         out = []
         if self.min_quantity is not None and order.quantity < self.min_quantity:
-            out.append(f"quantity {order.quantity:g} below the minimum {self.min_quantity:g}")
+            out.append(f"quantity {order.quantity:.12g} below the minimum {self.min_quantity:.12g}")
         if self.lot_step and _off_grid(order.quantity, self.lot_step):
-            out.append(f"quantity {order.quantity:g} not a multiple of the lot step {self.lot_step:g}")
+            out.append(f"quantity {order.quantity:.12g} not a multiple of the lot step {self.lot_step:.12g}")
         if self.tick_size and order.limit_price is not None and _off_grid(order.limit_price, self.tick_size):
-            out.append(f"price {order.limit_price:g} not a multiple of the tick size {self.tick_size:g}")
+            out.append(f"price {order.limit_price:.12g} not a multiple of the tick size {self.tick_size:.12g}")
         notional = order.notional
         if self.min_notional is not None and notional is not None and notional < self.min_notional:
-            out.append(f"notional {notional:g} below the minimum {self.min_notional:g}")
+            out.append(f"notional {notional:.12g} below the minimum {self.min_notional:.12g}")
         return out
