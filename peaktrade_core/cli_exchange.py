@@ -71,7 +71,9 @@ def _lookup_client(pm: Any, config: Any) -> Any:
         if venues and env.exchange in list(venues):
             owners.append(name)
     if not owners:
-        raise VenueError(f"no installed plugin serves exchange {env.exchange!r} ([environment] exchange)")
+        failed = ", ".join(i.name for i in pm.failed())
+        hint = f"; plugins that failed to load: {failed} (peaktrade plugins list)" if failed else ""
+        raise VenueError(f"no installed plugin serves exchange {env.exchange!r} ([environment] exchange){hint}")
     if len(owners) > 1:
         raise VenueError(f"exchange {env.exchange!r} is claimed by more than one plugin: {', '.join(sorted(owners))}")
     [owner] = owners
@@ -97,10 +99,10 @@ def _client(env: Env) -> Any:
     except VenueError as exc:
         _refuse(f"{config.source or 'built-in defaults'}: {exc}")
     if client is None:
-        _refuse(
-            f"{config.source or 'built-in defaults'}: environment.exchange: no exchange configured; "
-            "set [environment] exchange and mode (testnet or live)"
-        )
+        where = config.source or "built-in defaults"
+        if config.environment.exchange:
+            _refuse(f"{where}: environment.mode: {config.environment.mode.value!r}: a venue client is built only in testnet or live mode")
+        _refuse(f"{where}: environment.exchange: no exchange configured; set [environment] exchange and mode (testnet or live)")
     return client
 
 
@@ -198,7 +200,7 @@ def time_(env: Env, as_json: bool) -> None:
     """The venue's clock and how far it is from this machine's. (read-only)"""
     client = _client(env)
     before = time.time()
-    venue_time = float(_venue_call(client, "server_time", client.server_time))
+    venue_time = _venue_call(client, "server_time", lambda: float(client.server_time()))
     local = (before + time.time()) / 2
     skew = round(venue_time - local, 3)
     if as_json:
@@ -216,7 +218,7 @@ def time_(env: Env, as_json: bool) -> None:
 def balances(env: Env, as_json: bool) -> None:
     """Balances per asset. (read-only, signed)"""
     client = _client(env)
-    held = _venue_call(client, "fetch_balances", client.fetch_balances)
+    held = _venue_call(client, "fetch_balances", lambda: {str(k): float(v) for k, v in client.fetch_balances().items()})
     if as_json:
         echo_json({**_venue(client), "balances": held})
         return
