@@ -353,7 +353,7 @@ class _FlakyVenue:
             time.sleep(self.delay)
         return response
 
-    def fetch_order(self, client_order_id: str) -> dict[str, Any] | None:
+    def fetch_order(self, client_order_id: str, symbol: str = "") -> dict[str, Any] | None:
         self._hang_while_down()
         with self._lock:
             return self.book.get(client_order_id)

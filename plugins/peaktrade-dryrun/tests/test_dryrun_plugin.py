@@ -39,7 +39,7 @@ class RecordingVenue:
             "fills": [{"quantity": order.quantity, "price": 100.0}],
         }
 
-    def fetch_order(self, client_order_id: str) -> dict[str, Any] | None:
+    def fetch_order(self, client_order_id: str, symbol: str = "") -> dict[str, Any] | None:
         return None
 
     def ping(self) -> dict[str, Any]:
