@@ -136,9 +136,10 @@ def _describe(client: Any) -> str:
 # -- gates --------------------------------------------------------------------------------
 
 
-def _ensure_gates_open(env: Env, order: Any = None, *, kill_switch: bool = True) -> None:
+def _ensure_gates_open(env: Env, order: Any = None, *, kill_switch: bool = True) -> Any:
     """The session's gates (the guard re-checked before each submit); ``kill_switch=False``
-    leaves the kill switch out (for actions that only reduce risk)."""
+    leaves the kill switch out (for actions that only reduce risk). Returns the kill-switch
+    state the gates were checked with."""
     from peaktrade_core.gates import RELEASED, LiveExecutionBlocked, SafetyGuard
     from peaktrade_core.log import muted
 
@@ -148,15 +149,18 @@ def _ensure_gates_open(env: Env, order: Any = None, *, kill_switch: bool = True)
             SafetyGuard(env.config.environment, lambda: state).ensure_may_place_order(order)
     except LiveExecutionBlocked as exc:
         _refuse("refused: " + "; ".join(exc.reasons))
+    return state
 
 
-def _record(env: Env, client: Any, action: str, operator: str | None, data: dict[str, Any]) -> tuple[Any, str]:
-    """Start a run-log entry for an action that sends something, before it is sent."""
+def _record(env: Env, client: Any, action: str, operator: str | None, gated: Any, data: dict[str, Any]) -> tuple[Any, str]:
+    """Start a run-log entry for an action that sends something, before it is sent; the
+    effective mode is the one the action passed the gates in (``gated``: that kill-switch
+    state), as it really reaches the venue."""
     from peaktrade_core.gates import evaluate_gates
     from peaktrade_core.runlog import LiveRunLogger
 
     config = env.config
-    report = evaluate_gates(config.environment, env.kill_switch().state())
+    report = evaluate_gates(config.environment, gated)
     runlog = LiveRunLogger(env.store, durability="order")
     run_id = runlog.start_run(
         mode=config.environment.mode.value,
@@ -295,12 +299,12 @@ def smoke_order(env: Env, symbol: str, side: str, quantity: float, price: float 
             f"refused: smoke-order sends validate-only orders, and {_describe(client)} would place it; "
             "use testnet mode with a validate-only client"
         )
-    _ensure_gates_open(env, order)
+    gated = _ensure_gates_open(env, order)
     loaded = _venue_call(client, f"instrument_rules({symbol})", client.instrument_rules, symbol)
     problems = loaded.problems(order)
     if problems:
         _refuse(f"refused before submit: {symbol}: {'; '.join(problems)}")
-    runlog, run_id = _record(env, client, "smoke-order", operator, {"symbol": symbol, "side": side, "quantity": quantity, "price": price})
+    runlog, run_id = _record(env, client, "smoke-order", operator, gated, {"symbol": symbol, "side": side, "quantity": quantity, "price": price})
     from peaktrade_core.orders import ExchangeError
 
     try:
@@ -342,13 +346,13 @@ def cancel_all(env: Env, reason: str, symbol: str | None, operator: str | None, 
     if not reason.strip():
         _refuse("--reason is required: say why you cancel every open order")
     client = _client(env)
-    _ensure_gates_open(env, kill_switch=False)
+    gated = _ensure_gates_open(env, kill_switch=False)
     from peaktrade_core.killswitch import current_operator
 
     operator = operator or current_operator()
     switch = env.kill_switch().state()
     runlog, run_id = _record(
-        env, client, "cancel-all", operator,
+        env, client, "cancel-all", operator, gated,
         {"symbol": symbol, "reason": reason.strip(), "kill_switch": "ENGAGED" if switch.engaged else "released"},
     )
     try:

@@ -135,6 +135,9 @@ def test_read_only_commands_report_the_venue(peaktrade, venue):
         "symbol": "BTC/EUR", "tick_size": 0.1, "lot_step": 0.0001, "min_quantity": 0.0001, "min_notional": 5.0,
     }
 
+    listed = peaktrade("exchange", "--help").stdout
+    for command in ("ping", "time", "balances", "open-orders", "rules", "smoke-order", "cancel-all"):
+        assert f"  {command} " in listed
     text = peaktrade("exchange", "ping")
     assert text.returncode == 0 and f"loopback {venue.url} (validate-only): online" in text.stdout
     rules = peaktrade("exchange", "rules", "BTC/EUR").stdout
@@ -193,6 +196,7 @@ def test_cancel_all_by_symbol_then_everything_even_with_the_kill_switch_engaged(
         ("bob", "finished", "kill switch: flatten"),
     ]
     assert runs[1]["strategy_params"]["kill_switch"] == "ENGAGED" and runs[1]["summary"] == {"cancelled": 1}
+    assert [r["effective_mode"] for r in runs] == ["live", "live"]  # the cancels really reached the venue
     assert runs[0]["strategy_params"]["endpoint"] == venue.url
 
 
