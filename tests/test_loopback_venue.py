@@ -5,6 +5,7 @@ adapters that get the venue's answers wrong."""
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -45,8 +46,8 @@ def _order(**kw):
     return OrderRequest(kw.pop("symbol", "BTC/EUR"), "buy", kw.pop("quantity", 0.01), client_order_id=uuid.uuid4().hex, **kw)
 
 
-def _raw(venue, method, target, body=b"", *, secret=None, signed_body=None):
-    stamp = "1700000000000"
+def _raw(venue, method, target, body=b"", *, secret=None, signed_body=None, stamp=None):
+    stamp = stamp or str(int(time.time() * 1000))
     signature = sign(secret or venue.api_secret, stamp, method, target, body if signed_body is None else signed_body)
     request = urllib.request.Request(
         venue.url + target, data=body or None, method=method,
@@ -67,6 +68,8 @@ def test_private_requests_must_be_signed_with_the_secret_over_the_exact_body(ven
     assert _raw(venue, "POST", "/api/orders", tampered, signed_body=body)[0] == 401
     assert venue.orders() == []
     assert _raw(venue, "GET", "/api/ticker?symbol=BTC/EUR", secret="other") == (200, {"symbol": "BTC/EUR", "price": 40_000.0})
+    replayed = str(int((time.time() - 120) * 1000))  # correctly signed, but two minutes old
+    assert _raw(venue, "GET", "/api/balances", stamp=replayed) == (401, {"error": "timestamp outside the 30s window"})
 
 
 def test_a_reused_client_order_id_is_refused_for_good(venue):

@@ -23,4 +23,4 @@ def test_the_documented_conformance_test_passes(tmp_path):
         cwd=tmp_path, capture_output=True, text=True, timeout=300,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
-    assert re.search(r"\b1[12] passed", proc.stdout), proc.stdout[-500:]
+    assert re.search(r"\b1[23] passed", proc.stdout), proc.stdout[-500:]

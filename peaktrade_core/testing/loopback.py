@@ -27,7 +27,8 @@ The API (every answer is JSON; errors are ``{"error": "..."}``)::
 
 Every ``/api`` request except ping, time, rules and ticker is signed: headers ``PT-Key``,
 ``PT-Timestamp`` (milliseconds) and ``PT-Signature`` = hex HMAC-SHA256 with the secret over
-``timestamp + METHOD + path?query + body``. A bad key or signature is answered 401.
+``timestamp + METHOD + path?query + body``. A bad key or signature, or a timestamp more than
+``recv_window_seconds`` from the venue clock (a replay), is answered 401.
 """
 
 from __future__ import annotations
@@ -109,6 +110,7 @@ class LoopbackVenue:
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.clock_offset = 0.0  # seconds the venue clock is ahead
+        self.recv_window_seconds = 30.0  # how old (or early) a signed request may be
 
     # -- VenueFake ---------------------------------------------------------------------
 
@@ -190,6 +192,12 @@ class LoopbackVenue:
         expected = sign(self.api_secret, stamp, method, target, body)
         if not hmac.compare_digest(signature.encode(), expected.encode()):
             raise _Refused(401, "invalid signature")
+        try:  # a captured request cannot be replayed later
+            fresh = abs(int(stamp) / 1000 - time.time() - self.clock_offset) <= self.recv_window_seconds
+        except ValueError:
+            fresh = False
+        if not fresh:
+            raise _Refused(401, f"timestamp outside the {self.recv_window_seconds:g}s window")
 
     def _route(self, method: str, path: str, query: dict[str, str], body: bytes) -> Any:
         if method == "GET" and path == "/api/ping":

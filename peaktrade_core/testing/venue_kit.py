@@ -220,6 +220,17 @@ class VenueConformance:
         assert client.name == self.venue
         assert client.endpoint.startswith(("http://", "https://", "ws://", "wss://"))
 
+    def test_status_calls_answer(self, client: Any) -> None:
+        import time
+
+        assert isinstance(client.ping(), dict)
+        assert abs(client.server_time() - time.time()) < 24 * 3600, "server_time() is epoch seconds"
+        positions = client.fetch_positions()
+        assert isinstance(positions, dict) and all(isinstance(v, float) for v in positions.values())
+        ticker = getattr(client, "fetch_ticker", None)
+        if ticker is not None:
+            assert ticker(self.symbol) > 0
+
     def test_signed_identity_wrong_secret_is_a_definite_refusal(
         self, venue_fake: VenueFake, venue_plugin: Any, client: Any, wrong_secret_settings: Any
     ) -> None:
