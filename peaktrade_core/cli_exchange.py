@@ -311,7 +311,7 @@ def smoke_order(env: Env, symbol: str, side: str, quantity: float, price: float 
         answer = client.submit_order(order)
     except ExchangeError as exc:
         runlog.finish_run(run_id, "failed", {"error": _safe(str(exc))})
-        fail(_safe(f"{client.name} ({client.endpoint}): smoke-order refused by the venue: {exc}"), EXIT_VENUE_FAILED)
+        fail(_safe(f"{client.name} ({client.endpoint}): smoke-order failed: {exc}"), EXIT_VENUE_FAILED)
     except Exception as exc:  # noqa: BLE001 - an adapter bug is still one line
         runlog.finish_run(run_id, "failed", {"error": _safe(f"{type(exc).__name__}: {exc}")})
         fail(_safe(f"{client.name} ({client.endpoint}): smoke-order failed: {type(exc).__name__}: {exc}"), EXIT_VENUE_FAILED)
@@ -343,7 +343,8 @@ def cancel_all(env: Env, reason: str, symbol: str | None, operator: str | None, 
     Allowed while the kill switch is engaged (it only reduces risk); every other gate of a
     session applies. Recorded in the run history with operator and reason.
     """
-    if not reason.strip():
+    reason = reason.strip()
+    if not reason:
         _refuse("--reason is required: say why you cancel every open order")
     client = _client(env)
     gated = _ensure_gates_open(env, kill_switch=False)
@@ -353,7 +354,7 @@ def cancel_all(env: Env, reason: str, symbol: str | None, operator: str | None, 
     switch = env.kill_switch().state()
     runlog, run_id = _record(
         env, client, "cancel-all", operator, gated,
-        {"symbol": symbol, "reason": reason.strip(), "kill_switch": "ENGAGED" if switch.engaged else "released"},
+        {"symbol": symbol, "reason": reason, "kill_switch": "ENGAGED" if switch.engaged else "released"},
     )
     try:
         cancelled = int(client.cancel_all(symbol))
