@@ -82,6 +82,7 @@ LAZY_COMMANDS = {
     "status": "peaktrade_core.cli_state:status",
     "kill": "peaktrade_core.cli_state:kill",
     "state": "peaktrade_core.cli_state:state",
+    "exchange": "peaktrade_core.cli_exchange:exchange",
 }
 
 
