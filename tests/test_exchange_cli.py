@@ -150,7 +150,7 @@ def test_read_only_commands_report_the_venue(peaktrade, venue):
     [
         ("", "no exchange configured"),
         ('[environment]\nmode = "paper"\nexchange = "loopback"\n', "only in testnet or live mode"),
-        ('[environment]\nmode = "testnet"\nexchange = "kraken"\n', "no installed plugin serves exchange 'kraken'"),
+        ('[environment]\nmode = "testnet"\nexchange = "kraken"\n', "exchange = 'kraken': no installed plugin serves this venue"),
     ],
 )
 @pytest.mark.parametrize("command", [["ping"], ["balances"], ["cancel-all", "--reason", "test"], ["smoke-order", "BTC/EUR", "buy", "0.01"]])
@@ -182,9 +182,13 @@ def test_cancel_all_by_symbol_then_everything_even_with_the_kill_switch_engaged(
     assert first["cancelled"] == 1 and first["symbol"] == "BTC/EUR"
     assert {o["client_order_id"]: o["status"] for o in venue.orders()} == {btc: "cancelled", eth: "open"}
 
-    assert peaktrade("kill", "--reason", "runaway", "--operator", "bob").returncode == 0
+    engaged = peaktrade("kill", "--reason", "runaway", "--operator", "bob")
+    assert engaged.returncode == 0, engaged.stderr
+    assert "cancelled 1 open order(s) on loopback" in engaged.stdout  # the kill reaches the venue
+    assert all(o["status"] == "cancelled" for o in venue.orders())
     smoke = _one_line(peaktrade("exchange", "smoke-order", "BTC/EUR", "buy", "0.01"), 2)
     assert "validate-only" in smoke  # the production client never sends a smoke order
+    _rest(venue, "ETH/EUR")  # an order placed from elsewhere after the kill
     second = peaktrade("exchange", "cancel-all", "--reason", "kill switch: flatten", "--operator", "bob")
     assert second.returncode == 0, second.stderr
     assert "cancelled 1 open order(s) (by bob: kill switch: flatten" in second.stdout
@@ -226,14 +230,9 @@ def test_smoke_order_refuses_a_bad_order_in_one_line(peaktrade, venue):
     assert venue.requests == 0
 
 
-needs_testnet_gates = pytest.mark.skipif(
-    not hasattr(__import__("peaktrade_core.environment").environment.EnvironmentConfig, "enable_testnet_trading"),
-    reason="smoke-order passes the testnet gates of the venue core (enable_testnet_trading)",
-)
-TESTNET_OPEN = TESTNET + "enable_testnet_trading = true\n"
+TESTNET_OPEN = TESTNET + 'enable_testnet_trading = true\ntestnet_allowed_symbols = ["BTC/EUR", "ETH/EUR"]\n'
 
 
-@needs_testnet_gates
 def test_smoke_order_is_validated_by_the_venue_and_places_nothing(peaktrade, venue):
     peaktrade.write(TESTNET_OPEN)
     done = peaktrade.json("exchange", "smoke-order", "BTC/EUR", "buy", "0.01", "--price", "30000")
@@ -243,7 +242,6 @@ def test_smoke_order_is_validated_by_the_venue_and_places_nothing(peaktrade, ven
     assert run["strategy"] == "exchange smoke-order" and run["status"] == "finished"
 
 
-@needs_testnet_gates
 def test_smoke_order_breaking_the_instrument_rules_is_refused_before_submit(peaktrade, venue):
     peaktrade.write(TESTNET_OPEN)
     line = _one_line(peaktrade("exchange", "smoke-order", "BTC/EUR", "buy", "0.01", "--price", "30000.05"), 2)
