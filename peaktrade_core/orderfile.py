@@ -20,7 +20,8 @@ import hashlib
 import json
 import math
 from array import array
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from operator import itemgetter
 from pathlib import Path
 from typing import IO, Any
 
@@ -54,6 +55,9 @@ _TIF_LIST = list(TimeInForce)
 _TIF_BITS = {m: i << 2 for i, m in enumerate(_TIF_LIST)}
 _BOOLS = {"true": True, "false": False, "1": True, "0": False}
 _NONE = math.nan  # "no price" in the float columns
+_INF = math.inf
+#: distinct raw symbol / strategy / number texts remembered once validated (bounded)
+_KNOWN_TEXTS = 4096
 
 
 class OrderFileError(Exception):
@@ -81,10 +85,12 @@ class ParsedOrders:
         self.errors: list[OrderRowError] = []  #: the first KEPT_ERRORS bad rows
         self._strings: list[str] = [""]
         self._string_ids: dict[str, int] = {"": 0}
+        self._known: dict[str, int] = {}
+        self._numbers: dict[str, float] = {"": _NONE}
         self._line = array("Q")
-        self._symbol = array("L")
-        self._strategy = array("L")
-        self._client_id = array("L")
+        self._symbol = array("I")
+        self._strategy = array("I")
+        self._client_id = array("I")
         self._quantity = array("d")
         self._limit = array("d")
         self._reference = array("d")
@@ -105,6 +111,13 @@ class ParsedOrders:
             rows.append(f"... and {self.bad - len(self.errors)} more bad rows ({self.bad} in all)")
         return rows
 
+    def _remember(self, raw: str, text: str) -> int:
+        """The string id of validated ``text``, remembered under its ``raw`` form."""
+        found = self._intern(text)
+        if text and len(self._known) < _KNOWN_TEXTS:  # never "": a blank symbol must stay missing
+            self._known[raw] = found
+        return found
+
     def _intern(self, text: str) -> int:
         found = self._string_ids.get(text)
         if found is None:
@@ -119,21 +132,23 @@ class ParsedOrders:
 
     def __iter__(self) -> Iterator[OrderRequest]:
         strings, name, nan = self._strings, self.name, math.isnan
+        lines, symbols, strategies, client_ids = self._line, self._symbol, self._strategy, self._client_id
+        quantities, limits, references = self._quantity, self._limit, self._reference
         sides, types = (Side.BUY, Side.SELL), (OrderType.MARKET, OrderType.LIMIT)
         for i, flags in enumerate(self._flags):
-            limit, reference = self._limit[i], self._reference[i]
+            limit, reference = limits[i], references[i]
             yield OrderRequest(
-                symbol=strings[self._symbol[i]],
+                symbol=strings[symbols[i]],
                 side=sides[flags & 1],
-                quantity=self._quantity[i],
+                quantity=quantities[i],
                 order_type=types[(flags >> 1) & 1],
                 limit_price=None if nan(limit) else limit,
                 time_in_force=_TIF_LIST[(flags >> 2) & 3],
                 reduce_only=bool(flags & 16),
-                strategy=strings[self._strategy[i]] or _DEFAULT_STRATEGY,
-                source_ref=f"{name}:{self._line[i]}",
+                strategy=strings[strategies[i]] or _DEFAULT_STRATEGY,
+                source_ref=f"{name}:{lines[i]}",
                 reference_price=None if nan(reference) else reference,
-                client_order_id=strings[self._client_id[i]],
+                client_order_id=strings[client_ids[i]],
             )
 
 
@@ -210,66 +225,117 @@ def _absent(value: Any) -> bool:
 # -- rows -----------------------------------------------------------------------------------
 
 
-def _add(parsed: ParsedOrders, line: int, get: Callable[[str], Any], store: bool) -> None:
-    """Validate one row (``get(column)`` -> raw value or None) and, if ``store``, keep it.
-    Mirrors every check of :class:`OrderRequest`, so what is stored always builds."""
+def _add(parsed: ParsedOrders, line: int, values: tuple[Any, ...], store: bool) -> None:
+    """Validate one row (``values``: the raw value of each of COLUMNS, None when absent)
+    and, if ``store``, keep it. Mirrors every check of :class:`OrderRequest`, so what is
+    stored always builds. The common cases take a fast path that accepts exactly what the
+    full checks (``_text``, ``_price``, ``_choice``, ``_flag``) accept."""
+    symbol_raw, side_raw, quantity_raw, type_raw, limit_raw, tif_raw, reduce_raw, strategy_raw, reference_raw, client_raw = values
+    known, numbers = parsed._known, parsed._numbers
     key = ""
     try:
         key = "symbol"
-        raw = get(key)
-        symbol = "" if raw is None else _text(raw, key)
-        if not symbol:
-            raise ValueError("missing")
+        symbol_id = known.get(symbol_raw) if type(symbol_raw) is str else None
+        if symbol_id is None:
+            symbol = "" if symbol_raw is None else _text(symbol_raw, key)
+            if not symbol:
+                raise ValueError("missing")
+            symbol_id = parsed._remember(symbol_raw, symbol)
         key = "side"
-        raw = get(key)
-        if _absent(raw):
-            raise ValueError("missing")
-        side = _choice(raw, key, _SIDES)
+        side = _SIDES.get(side_raw) if type(side_raw) is str else None
+        if side is None:
+            if _absent(side_raw):
+                raise ValueError("missing")
+            side = _choice(side_raw, key, _SIDES)
         key = "quantity"
-        raw = get(key)
-        quantity = _NONE if raw is None else _price(raw, key)
+        quantity = numbers.get(quantity_raw) if type(quantity_raw) is str else None
+        if quantity is None:
+            quantity = _number(parsed, quantity_raw, key)
         if quantity != quantity:
             raise ValueError("missing")
         key = "order_type"
-        raw = get(key)
-        order_type = OrderType.MARKET if _absent(raw) else _choice(raw, key, _TYPES)
+        if type_raw is None or type_raw == "":
+            order_type = OrderType.MARKET
+        else:
+            order_type = _TYPES.get(type_raw) if type(type_raw) is str else None
+            if order_type is None:
+                order_type = OrderType.MARKET if _absent(type_raw) else _choice(type_raw, key, _TYPES)
         key = "limit_price"
-        raw = get(key)
-        limit = _NONE if raw is None else _price(raw, key)
+        limit = numbers.get(limit_raw) if type(limit_raw) is str else None
+        if limit is None:
+            limit = _number(parsed, limit_raw, key)
         if order_type is OrderType.LIMIT and limit != limit:
             raise ValueError("missing: a limit order needs limit_price")
         if order_type is OrderType.MARKET and limit == limit:
             raise ValueError("a market order takes no limit_price")
         key = "time_in_force"
-        raw = get(key)
-        tif = TimeInForce.GTC if _absent(raw) else _choice(raw, key, _TIFS)
+        if tif_raw is None or tif_raw == "":
+            tif_bits = 0
+        else:
+            tif = _TIFS.get(tif_raw) if type(tif_raw) is str else None
+            if tif is None:
+                tif = TimeInForce.GTC if _absent(tif_raw) else _choice(tif_raw, key, _TIFS)
+            tif_bits = _TIF_BITS[tif]
         key = "reduce_only"
-        raw = get(key)
-        reduce_only = False if _absent(raw) else _flag(raw, key)
+        reduce_only = False if reduce_raw is None or reduce_raw == "" or _absent(reduce_raw) else _flag(reduce_raw, key)
         key = "strategy"
-        raw = get(key)
-        strategy = "" if raw is None else _text(raw, key)
+        strategy_id = 0
+        if strategy_raw is not None and strategy_raw != "":
+            strategy_id = known.get(strategy_raw) if type(strategy_raw) is str else None
+            if strategy_id is None:
+                strategy_id = parsed._remember(strategy_raw, _text(strategy_raw, key))
         key = "reference_price"
-        raw = get(key)
-        reference = _NONE if raw is None else _price(raw, key)
+        reference = numbers.get(reference_raw) if type(reference_raw) is str else None
+        if reference is None:
+            reference = _number(parsed, reference_raw, key)
         key = "client_order_id"
-        raw = get(key)
-        client_id = "" if raw is None else _text(raw, key)
+        client_id = "" if client_raw is None else _text(client_raw, key)
     except ValueError as exc:
         parsed._refuse(OrderRowError(f"{parsed.name}:{line}", key, str(exc)))
         return
     if not store:
         return
     parsed._line.append(line)
-    parsed._symbol.append(parsed._intern(symbol))
-    parsed._strategy.append(parsed._intern(strategy) if strategy else 0)
+    parsed._symbol.append(symbol_id)
+    parsed._strategy.append(strategy_id)
     parsed._client_id.append(parsed._intern(client_id) if client_id else 0)
     parsed._quantity.append(quantity)
     parsed._limit.append(limit)
     parsed._reference.append(reference)
-    parsed._flags.append(
-        (side is Side.SELL) | (order_type is OrderType.LIMIT) << 1 | _TIF_BITS[tif] | reduce_only << 4
-    )
+    parsed._flags.append((side is Side.SELL) | (order_type is OrderType.LIMIT) << 1 | tif_bits | reduce_only << 4)
+
+
+def _number(parsed: ParsedOrders, raw: Any, key: str) -> float:
+    """A price or quantity (``nan``: absent); valid texts are remembered (bounded)."""
+    if raw is None:
+        return _NONE
+    number = _fast_number(raw)
+    if number is None:
+        return _price(raw, key)
+    if type(raw) is str and len(parsed._numbers) < _KNOWN_TEXTS:
+        parsed._numbers[raw] = number
+    return number
+
+
+def _fast_number(value: Any) -> float | None:
+    """The common case of :func:`_price`: plain ASCII text or a JSON number, finite and > 0.
+    None means "take the full check" (which refuses with the reason, or finds it absent)."""
+    kind = type(value)
+    if kind is str:
+        if not value.isascii() or "_" in value:
+            return None
+        try:
+            number = float(value)
+        except ValueError:
+            return None
+    elif kind is float or kind is int:
+        try:
+            number = float(value)
+        except OverflowError:
+            return None
+    else:
+        return None
+    return number if 0.0 < number < _INF else None
 
 
 def _csv_rows(parsed: ParsedOrders, lines: Iterator[str], skip_invalid: bool) -> None:
@@ -295,20 +361,19 @@ def _csv_rows(parsed: ParsedOrders, lines: Iterator[str], skip_invalid: bool) ->
         if missing:
             raise OrderFileError(f"{where}: header lacks {', '.join(missing)}")
         width = len(header)
-        row: list[str] = []
-
-        def get(key: str) -> Any:
-            pos = index.get(key)
-            return None if pos is None or pos >= len(row) else row[pos]
-
+        # a row is padded with "" to the header's width, then None: absent columns pick that
+        pick = itemgetter(*(index.get(c, width) for c in COLUMNS))
+        padding = [[""] * n + [None] for n in range(width + 1)]
         for row in reader:
             if not row:
                 continue
             line = reader.line_num
-            if len(row) > width:
-                parsed._refuse(OrderRowError(f"{name}:{line}", "", f"too many fields ({len(row)}, the header has {width})"))
+            size = len(row)
+            if size > width:
+                parsed._refuse(OrderRowError(f"{name}:{line}", "", f"too many fields ({size}, the header has {width})"))
                 continue
-            _add(parsed, line, get, skip_invalid or not parsed.bad)
+            row += padding[width - size]
+            _add(parsed, line, pick(row), skip_invalid or not parsed.bad)
     except csv.Error as exc:
         raise OrderFileError(f"{name}:{reader.line_num}: {exc}") from None
 
@@ -353,7 +418,7 @@ def _jsonl_rows(parsed: ParsedOrders, lines: Iterator[str], skip_invalid: bool) 
         if unknown:
             parsed._refuse(OrderRowError(f"{name}:{line}", unknown[0], f"unknown key; expected one of {', '.join(COLUMNS)}"))
             continue
-        _add(parsed, line, obj.get, skip_invalid or not parsed.bad)
+        _add(parsed, line, tuple(map(obj.get, COLUMNS)), skip_invalid or not parsed.bad)
 
 
 # -- the source -----------------------------------------------------------------------------

@@ -252,3 +252,16 @@ def test_orders_from_standard_input(content, fmt):
 def test_bad_rows_on_standard_input_are_named_by_line():
     done = _peaktrade("session", "run", "--orders", "-", stdin=GOOD_JSON_ROW + '{"symbol": "BTC/EUR", "side": "buy", "quantity": "1_0"}\n')
     assert _one_line_refusal(done).splitlines()[0] == "<stdin>:2: quantity: expected a plain number (ASCII digits, no _), got '1_0'"
+
+
+def test_the_examples_in_the_orders_page_are_valid_orders(tmp_path):
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "orders.md").read_text()
+    for suffix in ("csv", "json"):
+        [block] = re.findall(rf"```{suffix}\n(.*?)```", text, flags=re.S)
+        path = tmp_path / f"example.{suffix}l".replace(".csvl", ".csv")
+        path.write_text(block)
+        parsed = load_orders(path)
+        assert parsed.bad == 0 and len(parsed) == block.count("\n") - (suffix == "csv")
