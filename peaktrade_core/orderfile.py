@@ -8,9 +8,10 @@ Columns / keys (only the first three are required)::
 A bad row is reported as ``orders.csv:17: quantity: must be > 0, got -1``.
 
 The source is read exactly once: :func:`load_orders` parses and validates every row in one
-pass and keeps the valid ones in a compact columnar form (about 45 bytes per order), and the
-session executes those — never the file again. A file changed or appended to after it was
-read, a pipe, standard input: what runs is what was validated, byte for byte (``sha256``).
+pass and keeps the valid ones in a compact columnar form (45 bytes per order, spooled to a
+private temporary file beyond ``CHUNK_ROWS``), and the session executes those — never the
+file again. A file changed or appended to after it was read, a pipe, standard input: what
+runs is what was validated, byte for byte (``sha256``).
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ KEPT_ERRORS = 100
 #: longest physical line read; a longer one (or a file with no line breaks) refuses the file
 MAX_LINE_BYTES = 1 << 20
 STDIN_NAME = "<stdin>"
+#: validated rows kept in memory; each further full chunk goes to a temporary file
+CHUNK_ROWS = 1 << 16
 
 _SIDES = {m.value: m for m in Side}
 _TYPES = {m.value: m for m in OrderType}
@@ -76,7 +79,10 @@ class _Refused(ValueError):
 
 class ParsedOrders:
     """The valid rows of one orders source, validated and stored once; iterate to get the
-    :class:`OrderRequest` objects (built on the way, one at a time)."""
+    :class:`OrderRequest` objects (built on the way, one at a time).
+
+    Rows are kept in columns of packed numbers, ``CHUNK_ROWS`` at a time; full chunks go to
+    a private, unnamed temporary file, so memory stays flat however long the source is."""
 
     def __init__(self, name: str, fmt: str):
         self.name, self.format = name, fmt
@@ -87,6 +93,11 @@ class ParsedOrders:
         self._string_ids: dict[str, int] = {"": 0}
         self._known: dict[str, int] = {}
         self._numbers: dict[str, float] = {"": _NONE}
+        self._spool: IO[bytes] | None = None
+        self._spooled = 0  # full chunks in the spool
+        self._new_chunk()
+
+    def _new_chunk(self) -> None:
         self._line = array("Q")
         self._symbol = array("I")
         self._strategy = array("I")
@@ -94,15 +105,32 @@ class ParsedOrders:
         self._quantity = array("d")
         self._limit = array("d")
         self._reference = array("d")
-        self._flags = bytearray()  # bit 0 sell, bit 1 limit, bits 2-3 time in force, bit 4 reduce only
+        self._flags = array("B")  # bit 0 sell, bit 1 limit, bits 2-3 time in force, bit 4 reduce only
+
+    def _columns(self) -> tuple[array, ...]:
+        return (self._line, self._symbol, self._strategy, self._client_id, self._quantity, self._limit, self._reference, self._flags)
+
+    def _spill(self) -> None:
+        import tempfile
+
+        try:
+            if self._spool is None:
+                # unnamed (unlinked at once) and private; closed with this object
+                self._spool = tempfile.TemporaryFile(prefix="peaktrade-orders-")  # noqa: SIM115
+            for column in self._columns():
+                column.tofile(self._spool)
+        except OSError as exc:
+            raise OrderFileError(f"{self.name}: cannot keep the validated orders in a temporary file: {exc.strerror or exc}") from None
+        self._spooled += 1
+        self._new_chunk()
 
     def __len__(self) -> int:
-        return len(self._line)
+        return self._spooled * CHUNK_ROWS + len(self._flags)
 
     @property
     def nbytes(self) -> int:
-        """Memory held by the stored orders (not counting distinct strings)."""
-        return sum(a.itemsize * len(a) for a in (self._line, self._symbol, self._strategy, self._client_id, self._quantity, self._limit, self._reference)) + len(self._flags)
+        """Memory held by the stored orders in memory (not counting distinct strings)."""
+        return sum(c.itemsize * len(c) for c in self._columns())
 
     def skipped_rows(self) -> list[str]:
         """The kept bad rows, one line each, and a last line counting the rest."""
@@ -131,11 +159,20 @@ class ParsedOrders:
             self.errors.append(error)
 
     def __iter__(self) -> Iterator[OrderRequest]:
+        if self._spool is not None:
+            self._spool.seek(0)
+            for _ in range(self._spooled):
+                chunk = tuple(array(c.typecode) for c in self._columns())
+                for column in chunk:
+                    column.fromfile(self._spool, CHUNK_ROWS)
+                yield from self._orders(chunk)
+        yield from self._orders(self._columns())
+
+    def _orders(self, columns: tuple[array, ...]) -> Iterator[OrderRequest]:
         strings, name, nan = self._strings, self.name, math.isnan
-        lines, symbols, strategies, client_ids = self._line, self._symbol, self._strategy, self._client_id
-        quantities, limits, references = self._quantity, self._limit, self._reference
+        lines, symbols, strategies, client_ids, quantities, limits, references, all_flags = columns
         sides, types = (Side.BUY, Side.SELL), (OrderType.MARKET, OrderType.LIMIT)
-        for i, flags in enumerate(self._flags):
+        for i, flags in enumerate(all_flags):
             limit, reference = limits[i], references[i]
             yield OrderRequest(
                 symbol=strings[symbols[i]],
@@ -303,6 +340,8 @@ def _add(parsed: ParsedOrders, line: int, values: tuple[Any, ...], store: bool) 
     parsed._limit.append(limit)
     parsed._reference.append(reference)
     parsed._flags.append((side is Side.SELL) | (order_type is OrderType.LIMIT) << 1 | tif_bits | reduce_only << 4)
+    if len(parsed._flags) >= CHUNK_ROWS:
+        parsed._spill()
 
 
 def _number(parsed: ParsedOrders, raw: Any, key: str) -> float:

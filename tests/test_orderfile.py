@@ -265,3 +265,21 @@ def test_the_examples_in_the_orders_page_are_valid_orders(tmp_path):
         path.write_text(block)
         parsed = load_orders(path)
         assert parsed.bad == 0 and len(parsed) == block.count("\n") - (suffix == "csv")
+
+
+def test_orders_beyond_one_chunk_are_spooled_and_come_back_in_order_unchanged(tmp_path, monkeypatch):
+    import peaktrade_core.orderfile as orderfile
+
+    monkeypatch.setattr(orderfile, "CHUNK_ROWS", 4)
+    rows = [f"S{i},{'buy' if i % 2 else 'sell'},{i + 1}.5,{'limit' if i % 3 == 0 else 'market'},{'7' if i % 3 == 0 else ''},{'ioc' if i % 5 == 0 else ''},{'true' if i % 4 == 0 else ''},st{i % 2},{i + 100},{'c' + str(i) if i % 2 else ''}" for i in range(11)]
+    path = tmp_path / "orders.csv"
+    path.write_text(",".join(orderfile.COLUMNS) + "\n" + "\n".join(rows) + "\n")
+    parsed = load_orders(path)
+    assert len(parsed) == 11 and parsed.nbytes < 4 * 64  # only the last, partial chunk in memory
+    path.write_text("")  # what runs no longer depends on the file
+    got = [(o.symbol, o.side.value, o.quantity, o.order_type.value, o.limit_price, o.time_in_force.value, o.reduce_only, o.strategy, o.reference_price, o.source_ref) for o in parsed]
+    assert got == [
+        (f"S{i}", "buy" if i % 2 else "sell", i + 1.5, "limit" if i % 3 == 0 else "market", 7.0 if i % 3 == 0 else None, "ioc" if i % 5 == 0 else "gtc", i % 4 == 0, f"st{i % 2}", i + 100.0, f"orders.csv:{i + 2}")
+        for i in range(11)
+    ]
+    assert [o.client_order_id for o in parsed][1::2] == [f"c{i}" for i in range(1, 11, 2)]
