@@ -89,7 +89,7 @@ def _plain_number(text: str) -> float | None:
     return value if math.isfinite(value) else None
 
 
-@settings(max_examples=200, deadline=None)
+@settings(deadline=None)
 @given(quantities=st.lists(number_texts, min_size=1, max_size=20))
 def test_a_csv_quantity_runs_only_as_the_plain_positive_number_it_is_written_as(tmp_path_factory, quantities):
     path = tmp_path_factory.mktemp("q") / "orders.csv"
@@ -106,7 +106,7 @@ def test_a_csv_quantity_runs_only_as_the_plain_positive_number_it_is_written_as(
     assert len(parsed) + parsed.bad == len(quantities)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(deadline=None)
 @given(rows=st.lists(st.dictionaries(st.sampled_from(["symbol", "side", "quantity", "limit_price", "order_type", "reduce_only", "reference_price"]), json_values), min_size=1, max_size=10))
 def test_a_json_row_either_runs_as_exactly_its_values_or_is_refused_with_its_line(tmp_path_factory, rows):
     path = tmp_path_factory.mktemp("j") / "orders.jsonl"
