@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -104,10 +105,13 @@ def session_run(env: Env, orders_file: str | None, fmt: str | None, example: boo
     total = None
     skipped: list[str] = []
     skipped_total = 0
+    read_seconds = None
     if example:
         orders, strategy_name, params = _example_orders()
     else:
+        read_started = time.perf_counter()
         orders = _checked_file_orders(orders_file, skip_invalid, fmt)
+        read_seconds = time.perf_counter() - read_started
         total, skipped, skipped_total = len(orders), orders.skipped_rows(), orders.bad
         strategy_name = "orders-file"
         params = {"file": str(orders_file), "format": orders.format, "sha256": orders.sha256, "rows": total}
@@ -123,6 +127,8 @@ def session_run(env: Env, orders_file: str | None, fmt: str | None, example: boo
         if pipeline.alerts is not None:
             pipeline.alerts.close()
     data = summary.to_dict()
+    if read_seconds is not None:  # reading + validating the source, before the session's own time
+        data["read_seconds"] = round(read_seconds, 3)
     if skipped:
         data["skipped_rows"] = skipped
         data["skipped_rows_total"] = skipped_total
@@ -137,7 +143,8 @@ def render_session_summary(data: dict[str, Any]) -> str:
         f"run {data['run_id']}  ({data['status']})",
         f"  mode: {data['mode']}  effective: {data['effective_mode']}  executor: {data['executor']}",
         f"  orders: {data['orders']}  fills: {data['fills']}  in {data['seconds']}s"
-        + (f"  ({data['orders_per_second']:,} orders/s)" if data["orders_per_second"] else ""),
+        + (f"  ({data['orders_per_second']:,} orders/s)" if data["orders_per_second"] else "")
+        + (f"  + {data['read_seconds']}s reading the orders" if "read_seconds" in data else ""),
         "  by status: " + (", ".join(f"{k}={v}" for k, v in sorted(data["by_status"].items())) or "-"),
     ]
     if data["blocks_by_reason"]:

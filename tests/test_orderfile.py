@@ -189,6 +189,7 @@ def test_rows_appended_after_validation_are_not_executed(tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary["orders"] == 3 and summary["by_status"] == {"filled": 3}
+    assert summary["read_seconds"] >= 0  # reading is reported beside the session's own time
     assert list(summary["exposure_by_symbol"]) == ["BTC/EUR"]
     params = load_run_metadata(StateStore(tmp_path / "data" / "peaktrade.sqlite3"), summary["run_id"]).strategy_params
     assert params["sha256"] == validated_sha and params["rows"] == 3  # the run log names the bytes that ran
