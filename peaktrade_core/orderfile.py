@@ -195,7 +195,7 @@ _DEFAULT_STRATEGY = OrderRequest.__attrs_attrs__.strategy.default  # type: ignor
 # -- values ---------------------------------------------------------------------------------
 
 
-def _text(value: Any, key: str) -> str:
+def _text(value: Any) -> str:
     if not isinstance(value, str) or isinstance(value, _Constant):
         raise ValueError(f"expected a string, got {_shown(value)}")
     text = value.strip()
@@ -204,7 +204,7 @@ def _text(value: Any, key: str) -> str:
     return text
 
 
-def _price(value: Any, key: str) -> float:
+def _price(value: Any) -> float:
     """A finite number > 0 written plainly; ``nan`` (no value) for an empty field."""
     if isinstance(value, _Constant):
         raise ValueError(f"must be a finite number, got {value}")
@@ -233,7 +233,7 @@ def _price(value: Any, key: str) -> float:
     return number
 
 
-def _choice(value: Any, key: str, choices: dict[str, Any]) -> Any:
+def _choice(value: Any, choices: dict[str, Any]) -> Any:
     if not isinstance(value, str) or isinstance(value, _Constant):
         raise ValueError(f"expected one of {', '.join(choices)}, got {_shown(value)}")
     found = choices.get(value.strip().lower())
@@ -242,7 +242,7 @@ def _choice(value: Any, key: str, choices: dict[str, Any]) -> Any:
     return found
 
 
-def _flag(value: Any, key: str) -> bool:
+def _flag(value: Any) -> bool:
     if isinstance(value, bool):
         return value
     found = _BOOLS.get(value.strip().lower()) if isinstance(value, str) and not isinstance(value, _Constant) else None
@@ -274,7 +274,7 @@ def _add(parsed: ParsedOrders, line: int, values: tuple[Any, ...], store: bool) 
         key = "symbol"
         symbol_id = known.get(symbol_raw) if type(symbol_raw) is str else None
         if symbol_id is None:
-            symbol = "" if symbol_raw is None else _text(symbol_raw, key)
+            symbol = "" if symbol_raw is None else _text(symbol_raw)
             if not symbol:
                 raise ValueError("missing")
             symbol_id = parsed._remember(symbol_raw, symbol)
@@ -283,11 +283,11 @@ def _add(parsed: ParsedOrders, line: int, values: tuple[Any, ...], store: bool) 
         if side is None:
             if _absent(side_raw):
                 raise ValueError("missing")
-            side = _choice(side_raw, key, _SIDES)
+            side = _choice(side_raw, _SIDES)
         key = "quantity"
         quantity = numbers.get(quantity_raw) if type(quantity_raw) is str else None
         if quantity is None:
-            quantity = _number(parsed, quantity_raw, key)
+            quantity = _number(parsed, quantity_raw)
         if quantity != quantity:
             raise ValueError("missing")
         key = "order_type"
@@ -296,11 +296,11 @@ def _add(parsed: ParsedOrders, line: int, values: tuple[Any, ...], store: bool) 
         else:
             order_type = _TYPES.get(type_raw) if type(type_raw) is str else None
             if order_type is None:
-                order_type = OrderType.MARKET if _absent(type_raw) else _choice(type_raw, key, _TYPES)
+                order_type = OrderType.MARKET if _absent(type_raw) else _choice(type_raw, _TYPES)
         key = "limit_price"
         limit = numbers.get(limit_raw) if type(limit_raw) is str else None
         if limit is None:
-            limit = _number(parsed, limit_raw, key)
+            limit = _number(parsed, limit_raw)
         if order_type is OrderType.LIMIT and limit != limit:
             raise ValueError("missing: a limit order needs limit_price")
         if order_type is OrderType.MARKET and limit == limit:
@@ -311,22 +311,22 @@ def _add(parsed: ParsedOrders, line: int, values: tuple[Any, ...], store: bool) 
         else:
             tif = _TIFS.get(tif_raw) if type(tif_raw) is str else None
             if tif is None:
-                tif = TimeInForce.GTC if _absent(tif_raw) else _choice(tif_raw, key, _TIFS)
+                tif = TimeInForce.GTC if _absent(tif_raw) else _choice(tif_raw, _TIFS)
             tif_bits = _TIF_BITS[tif]
         key = "reduce_only"
-        reduce_only = False if reduce_raw is None or reduce_raw == "" or _absent(reduce_raw) else _flag(reduce_raw, key)
+        reduce_only = False if reduce_raw is None or reduce_raw == "" or _absent(reduce_raw) else _flag(reduce_raw)
         key = "strategy"
         strategy_id = 0
         if strategy_raw is not None and strategy_raw != "":
             strategy_id = known.get(strategy_raw) if type(strategy_raw) is str else None
             if strategy_id is None:
-                strategy_id = parsed._remember(strategy_raw, _text(strategy_raw, key))
+                strategy_id = parsed._remember(strategy_raw, _text(strategy_raw))
         key = "reference_price"
         reference = numbers.get(reference_raw) if type(reference_raw) is str else None
         if reference is None:
-            reference = _number(parsed, reference_raw, key)
+            reference = _number(parsed, reference_raw)
         key = "client_order_id"
-        client_id = "" if client_raw is None else _text(client_raw, key)
+        client_id = "" if client_raw is None else _text(client_raw)
     except ValueError as exc:
         parsed._refuse(OrderRowError(f"{parsed.name}:{line}", key, str(exc)))
         return
@@ -344,13 +344,13 @@ def _add(parsed: ParsedOrders, line: int, values: tuple[Any, ...], store: bool) 
         parsed._spill()
 
 
-def _number(parsed: ParsedOrders, raw: Any, key: str) -> float:
+def _number(parsed: ParsedOrders, raw: Any) -> float:
     """A price or quantity (``nan``: absent); valid texts are remembered (bounded)."""
     if raw is None:
         return _NONE
     number = _fast_number(raw)
     if number is None:
-        return _price(raw, key)
+        return _price(raw)
     if type(raw) is str and len(parsed._numbers) < _KNOWN_TEXTS:
         parsed._numbers[raw] = number
     return number
