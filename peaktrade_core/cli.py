@@ -14,6 +14,8 @@ from typing import Any, NoReturn
 import click
 
 EXIT_USER_ERROR = 2
+#: standard output could not be written (a full disk, an I/O error); sysexits' EX_IOERR
+EXIT_OUTPUT_ERROR = 74
 
 
 def fail(lines: str | list[str], code: int = EXIT_USER_ERROR) -> NoReturn:
@@ -266,12 +268,39 @@ def main(argv: list[str] | None = None) -> None:
     from peaktrade_core.state import StateError
 
     try:
-        _register_plugin_commands()
-        cli.main(args=argv, prog_name="peaktrade", standalone_mode=True)
+        try:
+            _register_plugin_commands()
+            cli.main(args=argv, prog_name="peaktrade", standalone_mode=True)
+        finally:
+            sys.stdout.flush()  # a write error surfaces here, not in the interpreter's last flush
     except ConfigError as exc:
         fail(exc.lines)
     except PluginError as exc:
         fail(f"error: {exc}")
     except StateError as exc:  # e.g. testnet/live on a lost or replaced state store
         fail(str(exc))
+    except OSError as exc:
+        if not _is_output_error(exc):
+            raise
+        _output_lost(exc)
 
+
+def _is_output_error(exc: OSError) -> bool:
+    """Raised by writing the output (``click.echo``, or the last flush in ``main``)?"""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    code = tb.tb_frame.f_code if tb is not None else None
+    return code is main.__code__ or (code is not None and code.co_name == "echo" and tb.tb_frame.f_globals.get("__name__") == "click.utils")
+
+
+def _output_lost(exc: OSError) -> NoReturn:
+    import contextlib
+    import errno
+    import os
+
+    with contextlib.suppress(OSError, ValueError):  # drop the unwritable bytes: exit must not fail on them again
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    if exc.errno == errno.EPIPE:  # the reader left (`| head -1`): nothing to say
+        sys.exit(1)
+    fail(f"peaktrade: cannot write output: {exc.strerror or exc}", EXIT_OUTPUT_ERROR)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import signal
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -38,18 +39,19 @@ def _example_orders() -> tuple[Iterator[Any], str, dict[str, Any]]:
     return module.generate_orders(module.load_prices()), module.STRATEGY, dict(module.PARAMS)
 
 
-def _checked_file_orders(path: str, skip_invalid: bool) -> tuple[int, list[Any]]:
-    """Validate the whole file first: with a bad row nothing is executed."""
-    from peaktrade_core.orderfile import OrderFileError, validate_orders
+def _checked_file_orders(source: str, skip_invalid: bool, fmt: str | None = None) -> Any:
+    """Read and validate the whole source once (``-``: standard input); with a bad row and
+    no ``skip_invalid`` nothing is executed. What is returned is what runs: the source is
+    never read again."""
+    from peaktrade_core.orderfile import OrderFileError, load_orders
 
     try:
-        count, errors, total = validate_orders(path)
+        parsed = load_orders(source, fmt=fmt, skip_invalid=skip_invalid)
     except OrderFileError as exc:
         fail(str(exc))
-    if errors and not skip_invalid:
-        more = [f"... and {total - len(errors)} more bad rows"] if total > len(errors) else []
-        fail([str(e) for e in errors] + more + ["nothing was executed (use --skip-invalid to run the valid rows)"])
-    return count, errors
+    if parsed.bad and not skip_invalid:
+        fail(parsed.skipped_rows() + ["nothing was executed (use --skip-invalid to run the valid rows)"])
+    return parsed
 
 
 def _terminal_confirm():
@@ -96,7 +98,8 @@ def session() -> None:
 
 
 @session.command("run")
-@click.option("--orders", "orders_file", metavar="FILE", help="Orders file (.csv or .jsonl).")
+@click.option("--orders", "orders_file", metavar="FILE", help="Orders file (.csv or .jsonl); - reads standard input.")
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), help="Orders format (default: by suffix; stdin: sniffed).")
 @click.option("--example", is_flag=True, help="The bundled moving-average crossover example.")
 @click.option("--skip-invalid", is_flag=True, help="Run the valid rows of a file; record the skipped ones.")
 @click.option("--strategy", default=None, help="Strategy name recorded in the run log.")
@@ -104,26 +107,29 @@ def session() -> None:
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal).")
 @click.option("--fresh-account", is_flag=True, help="Start the paper/shadow account over (flat, starting cash); recorded in the run log.")
 @pass_env
-def session_run(env: Env, orders_file: str | None, example: bool, skip_invalid: bool, strategy: str | None, as_json: bool, progress: bool | None, fresh_account: bool) -> None:
+def session_run(env: Env, orders_file: str | None, fmt: str | None, example: bool, skip_invalid: bool, strategy: str | None, as_json: bool, progress: bool | None, fresh_account: bool) -> None:
     """Run a session: the main job. Prints a summary and the run id.
 
     Exit codes: 0 finished; 2 refused (bad input, nothing ran); 3 the kill switch engaged
-    during the run; 4 an order ended in error; 130 / 143 stopped by Ctrl-C / SIGTERM after
-    the batch in hand (run `interrupted`)."""
-    from peaktrade_core.orderfile import OrderRowError, read_orders
+    during the run; 4 an order ended in error; 74 the output could not be written;
+    130 / 143 stopped by Ctrl-C / SIGTERM after the batch in hand (run `interrupted`)."""
+    from peaktrade_core.accounts import AccountError
 
     if bool(orders_file) == example:
         fail("give exactly one of --orders FILE or --example")
     total = None
-    skipped: list[OrderRowError] = []
+    skipped: list[str] = []
+    skipped_total = 0
+    read_seconds = None
     if example:
         orders, strategy_name, params = _example_orders()
     else:
-        total, _ = _checked_file_orders(orders_file, skip_invalid)
-        orders = read_orders(orders_file, skip_invalid=skip_invalid, skipped=skipped)
-        strategy_name, params = "orders-file", {"file": str(orders_file)}
-    from peaktrade_core.accounts import AccountError
-
+        read_started = time.perf_counter()
+        orders = _checked_file_orders(orders_file, skip_invalid, fmt)
+        read_seconds = time.perf_counter() - read_started
+        total, skipped, skipped_total = len(orders), orders.skipped_rows(), orders.bad
+        strategy_name = "orders-file"
+        params = {"file": str(orders_file), "format": orders.format, "sha256": orders.sha256, "rows": total}
     pipeline = _make_pipeline(env)
     show_progress = sys.stderr.isatty() if progress is None else progress
     from peaktrade_core.venues import VenueError
@@ -146,8 +152,11 @@ def session_run(env: Env, orders_file: str | None, example: bool, skip_invalid: 
         if pipeline.alerts is not None:
             pipeline.alerts.close()
     data = summary.to_dict()
+    if read_seconds is not None:  # reading + validating the source, before the session's own time
+        data["read_seconds"] = round(read_seconds, 3)
     if skipped:
-        data["skipped_rows"] = [str(e) for e in skipped]
+        data["skipped_rows"] = skipped
+        data["skipped_rows_total"] = skipped_total
     if as_json:
         echo_json(data)
     else:
@@ -211,7 +220,8 @@ def render_session_summary(data: dict[str, Any]) -> str:
             else []
         ),
         f"  orders: {data['orders']}  fills: {data['fills']}  in {data['seconds']}s"
-        + (f"  ({data['orders_per_second']:,} orders/s)" if data["orders_per_second"] else ""),
+        + (f"  ({data['orders_per_second']:,} orders/s)" if data["orders_per_second"] else "")
+        + (f"  + {data['read_seconds']}s reading the orders" if "read_seconds" in data else ""),
         "  by status: " + (", ".join(f"{k}={v}" for k, v in sorted(data["by_status"].items())) or "-"),
     ]
     if data["blocks_by_reason"]:
@@ -236,18 +246,18 @@ def orders() -> None:
 
 @orders.command("preview")
 @click.argument("file")
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), help="Orders format (default: by suffix; stdin: sniffed).")
 @click.option("--json", "as_json", is_flag=True)
 @pass_env
-def orders_preview(env: Env, file: str, as_json: bool) -> None:
+def orders_preview(env: Env, file: str, fmt: str | None, as_json: bool) -> None:
     """Risk and gate results per order; nothing is executed (seed: preview_live_orders)."""
     from peaktrade_core.gates import evaluate_gates
-    from peaktrade_core.orderfile import read_orders
     from peaktrade_core.pipeline import NullExecutor, batched
 
-    _checked_file_orders(file, skip_invalid=False)
+    parsed = _checked_file_orders(file, skip_invalid=False, fmt=fmt)
     pipeline = _make_pipeline(env, record=False, executor=NullExecutor())
     _load_account_or_fail(pipeline)  # reduce-only verdicts need the account's positions
-    rows = [row for batch in batched(read_orders(file), env.config.execution.batch_size) for row in pipeline.preview(batch)]
+    rows = [row for batch in batched(parsed, env.config.execution.batch_size) for row in pipeline.preview(batch)]
     if as_json:
         echo_json(rows)
         return

@@ -1,21 +1,30 @@
-"""Orders files: CSV and JSON Lines (ORD-8).
+"""Orders files: CSV and JSON Lines (ORD-8), from a file or standard input.
 
 Columns / keys (only the first three are required)::
 
     symbol, side, quantity, order_type, limit_price, time_in_force, reduce_only,
     strategy, reference_price, client_order_id
 
-A bad row is reported as ``orders.csv:17: quantity: must be > 0``. Files are streamed: a
-file of ten million orders is validated and executed in constant memory.
+A bad row is reported as ``orders.csv:17: quantity: must be > 0, got -1``.
+
+The source is read exactly once: :func:`load_orders` parses and validates every row in one
+pass and keeps the valid ones in a compact columnar form (45 bytes per order, spooled to a
+private temporary file beyond ``CHUNK_ROWS``), and the session executes those — never the
+file again. A file changed or appended to after it was read, a pipe, standard input: what
+runs is what was validated, byte for byte (``sha256``).
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
+import math
+from array import array
 from collections.abc import Iterator
+from operator import itemgetter
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from peaktrade_core.orders import OrderRequest, OrderType, Side, TimeInForce
 
@@ -32,12 +41,30 @@ COLUMNS = (
     "client_order_id",
 )
 REQUIRED = ("symbol", "side", "quantity")
-_FLOATS = ("quantity", "limit_price", "reference_price")
-_CHOICES = {"side": Side, "order_type": OrderType, "time_in_force": TimeInForce}
+FORMATS = ("csv", "jsonl")
+SUFFIXES = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+#: bad rows kept word for word (for the error listing, the summary and the run log); all are counted
+KEPT_ERRORS = 100
+#: longest physical line read; a longer one (or a file with no line breaks) refuses the file
+MAX_LINE_BYTES = 1 << 20
+STDIN_NAME = "<stdin>"
+#: validated rows kept in memory; each further full chunk goes to a temporary file
+CHUNK_ROWS = 1 << 16
+
+_SIDES = {m.value: m for m in Side}
+_TYPES = {m.value: m for m in OrderType}
+_TIFS = {m.value: m for m in TimeInForce}
+_TIF_LIST = list(TimeInForce)
+_TIF_BITS = {m: i << 2 for i, m in enumerate(_TIF_LIST)}
+_BOOLS = {"true": True, "false": False, "1": True, "0": False}
+_NONE = math.nan  # "no price" in the float columns
+_INF = math.inf
+#: distinct raw symbol / strategy / number texts remembered once validated (bounded)
+_KNOWN_TEXTS = 4096
 
 
 class OrderFileError(Exception):
-    """The file cannot be read at all (missing, unknown format, bad header)."""
+    """The source cannot be read at all (missing, unknown format, bad header, not UTF-8)."""
 
 
 class OrderRowError(Exception):
@@ -46,110 +73,471 @@ class OrderRowError(Exception):
         super().__init__(f"{where}: {key}: {problem}" if key else f"{where}: {problem}")
 
 
-def _parse_row(raw: dict[str, Any], where: str) -> OrderRequest:
-    unknown = sorted(k for k in raw if k not in COLUMNS)
-    if unknown:
-        raise OrderRowError(where, unknown[0], f"unknown column; expected one of {', '.join(COLUMNS)}")
-    values: dict[str, Any] = {}
-    for key, value in raw.items():
-        if value is None or (isinstance(value, str) and not value.strip()):
+class _Refused(ValueError):
+    """A value refused while parsing a JSON line (duplicate key, NaN)."""
+
+
+class ParsedOrders:
+    """The valid rows of one orders source, validated and stored once; iterate to get the
+    :class:`OrderRequest` objects (built on the way, one at a time).
+
+    Rows are kept in columns of packed numbers, ``CHUNK_ROWS`` at a time; full chunks go to
+    a private, unnamed temporary file, so memory stays flat however long the source is."""
+
+    def __init__(self, name: str, fmt: str):
+        self.name, self.format = name, fmt
+        self.sha256 = ""
+        self.bad = 0  #: number of bad rows (all of them)
+        self.errors: list[OrderRowError] = []  #: the first KEPT_ERRORS bad rows
+        self._strings: list[str] = [""]
+        self._string_ids: dict[str, int] = {"": 0}
+        self._known: dict[str, int] = {}
+        self._numbers: dict[str, float] = {"": _NONE}
+        self._spool: IO[bytes] | None = None
+        self._spooled = 0  # full chunks in the spool
+        self._new_chunk()
+
+    def _new_chunk(self) -> None:
+        self._line = array("Q")
+        self._symbol = array("I")
+        self._strategy = array("I")
+        self._client_id = array("I")
+        self._quantity = array("d")
+        self._limit = array("d")
+        self._reference = array("d")
+        self._flags = array("B")  # bit 0 sell, bit 1 limit, bits 2-3 time in force, bit 4 reduce only
+
+    def _columns(self) -> tuple[array, ...]:
+        return (self._line, self._symbol, self._strategy, self._client_id, self._quantity, self._limit, self._reference, self._flags)
+
+    def _spill(self) -> None:
+        import tempfile
+
+        try:
+            if self._spool is None:
+                # unnamed (unlinked at once) and private; closed with this object
+                self._spool = tempfile.TemporaryFile(prefix="peaktrade-orders-")  # noqa: SIM115
+            for column in self._columns():
+                column.tofile(self._spool)
+        except OSError as exc:
+            raise OrderFileError(f"{self.name}: cannot keep the validated orders in a temporary file: {exc.strerror or exc}") from None
+        self._spooled += 1
+        self._new_chunk()
+
+    def __len__(self) -> int:
+        return self._spooled * CHUNK_ROWS + len(self._flags)
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held by the stored orders in memory (not counting distinct strings)."""
+        return sum(c.itemsize * len(c) for c in self._columns())
+
+    def skipped_rows(self) -> list[str]:
+        """The kept bad rows, one line each, and a last line counting the rest."""
+        rows = [str(e) for e in self.errors]
+        if self.bad > len(self.errors):
+            rows.append(f"... and {self.bad - len(self.errors)} more bad rows ({self.bad} in all)")
+        return rows
+
+    def _remember(self, raw: str, text: str) -> int:
+        """The string id of validated ``text``, remembered under its ``raw`` form."""
+        found = self._intern(text)
+        if text and len(self._known) < _KNOWN_TEXTS:  # never "": a blank symbol must stay missing
+            self._known[raw] = found
+        return found
+
+    def _intern(self, text: str) -> int:
+        found = self._string_ids.get(text)
+        if found is None:
+            found = self._string_ids[text] = len(self._strings)
+            self._strings.append(text)
+        return found
+
+    def _refuse(self, error: OrderRowError) -> None:
+        self.bad += 1
+        if len(self.errors) < KEPT_ERRORS:
+            self.errors.append(error)
+
+    def __iter__(self) -> Iterator[OrderRequest]:
+        if self._spool is not None:
+            self._spool.seek(0)
+            for _ in range(self._spooled):
+                chunk = tuple(array(c.typecode) for c in self._columns())
+                for column in chunk:
+                    column.fromfile(self._spool, CHUNK_ROWS)
+                yield from self._orders(chunk)
+        yield from self._orders(self._columns())
+
+    def _orders(self, columns: tuple[array, ...]) -> Iterator[OrderRequest]:
+        strings, name, nan = self._strings, self.name, math.isnan
+        lines, symbols, strategies, client_ids, quantities, limits, references, all_flags = columns
+        sides, types = (Side.BUY, Side.SELL), (OrderType.MARKET, OrderType.LIMIT)
+        for i, flags in enumerate(all_flags):
+            limit, reference = limits[i], references[i]
+            yield OrderRequest(
+                symbol=strings[symbols[i]],
+                side=sides[flags & 1],
+                quantity=quantities[i],
+                order_type=types[(flags >> 1) & 1],
+                limit_price=None if nan(limit) else limit,
+                time_in_force=_TIF_LIST[(flags >> 2) & 3],
+                reduce_only=bool(flags & 16),
+                strategy=strings[strategies[i]] or _DEFAULT_STRATEGY,
+                source_ref=f"{name}:{lines[i]}",
+                reference_price=None if nan(reference) else reference,
+                client_order_id=strings[client_ids[i]],
+            )
+
+
+_DEFAULT_STRATEGY = OrderRequest.__attrs_attrs__.strategy.default  # type: ignore[attr-defined]
+
+
+# -- values ---------------------------------------------------------------------------------
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str) or isinstance(value, _Constant):
+        raise ValueError(f"expected a string, got {_shown(value)}")
+    text = value.strip()
+    if text and not text.isprintable():
+        raise ValueError(f"expected printable text, got {value!r}")
+    return text
+
+
+def _price(value: Any) -> float:
+    """A finite number > 0 written plainly; ``nan`` (no value) for an empty field."""
+    if isinstance(value, _Constant):
+        raise ValueError(f"must be a finite number, got {value}")
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            return _NONE
+        # float() also takes "1_000", non-ASCII digits, "nan" and "inf": all refused
+        if not text.isascii() or "_" in text:
+            raise ValueError(f"expected a plain number (ASCII digits, no _), got {value!r}")
+        try:
+            number = float(text)
+        except ValueError:
+            raise ValueError(f"expected a number, got {value!r}") from None
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        try:
+            number = float(value)
+        except OverflowError:
+            raise ValueError("number out of range") from None
+    else:
+        raise ValueError(f"expected a number, got {_shown(value)}")
+    if not math.isfinite(number):
+        raise ValueError(f"must be a finite number, got {value}")
+    if not number > 0:
+        raise ValueError(f"must be > 0, got {value}")
+    return number
+
+
+def _choice(value: Any, choices: dict[str, Any]) -> Any:
+    if not isinstance(value, str) or isinstance(value, _Constant):
+        raise ValueError(f"expected one of {', '.join(choices)}, got {_shown(value)}")
+    found = choices.get(value.strip().lower())
+    if found is None:
+        raise ValueError(f"expected one of {', '.join(choices)}, got {value!r}")
+    return found
+
+
+def _flag(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    found = _BOOLS.get(value.strip().lower()) if isinstance(value, str) and not isinstance(value, _Constant) else None
+    if found is None:
+        raise ValueError(f"expected true or false, got {_shown(value)}")
+    return found
+
+
+def _shown(value: Any) -> str:
+    return json.dumps(value)[:40] if isinstance(value, (bool, list, dict)) or value is None else repr(value)[:40]
+
+
+def _absent(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+# -- rows -----------------------------------------------------------------------------------
+
+
+def _add(parsed: ParsedOrders, line: int, values: tuple[Any, ...], store: bool) -> None:
+    """Validate one row (``values``: the raw value of each of COLUMNS, None when absent)
+    and, if ``store``, keep it. Mirrors every check of :class:`OrderRequest`, so what is
+    stored always builds. The common cases take a fast path that accepts exactly what the
+    full checks (``_text``, ``_price``, ``_choice``, ``_flag``) accept."""
+    symbol_raw, side_raw, quantity_raw, type_raw, limit_raw, tif_raw, reduce_raw, strategy_raw, reference_raw, client_raw = values
+    known, numbers = parsed._known, parsed._numbers
+    key = ""
+    try:
+        key = "symbol"
+        symbol_id = known.get(symbol_raw) if type(symbol_raw) is str else None
+        if symbol_id is None:
+            symbol = "" if symbol_raw is None else _text(symbol_raw)
+            if not symbol:
+                raise ValueError("missing")
+            symbol_id = parsed._remember(symbol_raw, symbol)
+        key = "side"
+        side = _SIDES.get(side_raw) if type(side_raw) is str else None
+        if side is None:
+            if _absent(side_raw):
+                raise ValueError("missing")
+            side = _choice(side_raw, _SIDES)
+        key = "quantity"
+        quantity = numbers.get(quantity_raw) if type(quantity_raw) is str else None
+        if quantity is None:
+            quantity = _number(parsed, quantity_raw)
+        if quantity != quantity:
+            raise ValueError("missing")
+        key = "order_type"
+        if type_raw is None or type_raw == "":
+            order_type = OrderType.MARKET
+        else:
+            order_type = _TYPES.get(type_raw) if type(type_raw) is str else None
+            if order_type is None:
+                order_type = OrderType.MARKET if _absent(type_raw) else _choice(type_raw, _TYPES)
+        key = "limit_price"
+        limit = numbers.get(limit_raw) if type(limit_raw) is str else None
+        if limit is None:
+            limit = _number(parsed, limit_raw)
+        if order_type is OrderType.LIMIT and limit != limit:
+            raise ValueError("missing: a limit order needs limit_price")
+        if order_type is OrderType.MARKET and limit == limit:
+            raise ValueError("a market order takes no limit_price")
+        key = "time_in_force"
+        if tif_raw is None or tif_raw == "":
+            tif_bits = 0
+        else:
+            tif = _TIFS.get(tif_raw) if type(tif_raw) is str else None
+            if tif is None:
+                tif = TimeInForce.GTC if _absent(tif_raw) else _choice(tif_raw, _TIFS)
+            tif_bits = _TIF_BITS[tif]
+        key = "reduce_only"
+        reduce_only = False if reduce_raw is None or reduce_raw == "" or _absent(reduce_raw) else _flag(reduce_raw)
+        key = "strategy"
+        strategy_id = 0
+        if strategy_raw is not None and strategy_raw != "":
+            strategy_id = known.get(strategy_raw) if type(strategy_raw) is str else None
+            if strategy_id is None:
+                strategy_id = parsed._remember(strategy_raw, _text(strategy_raw))
+        key = "reference_price"
+        reference = numbers.get(reference_raw) if type(reference_raw) is str else None
+        if reference is None:
+            reference = _number(parsed, reference_raw)
+        key = "client_order_id"
+        client_id = "" if client_raw is None else _text(client_raw)
+    except ValueError as exc:
+        parsed._refuse(OrderRowError(f"{parsed.name}:{line}", key, str(exc)))
+        return
+    if not store:
+        return
+    parsed._line.append(line)
+    parsed._symbol.append(symbol_id)
+    parsed._strategy.append(strategy_id)
+    parsed._client_id.append(parsed._intern(client_id) if client_id else 0)
+    parsed._quantity.append(quantity)
+    parsed._limit.append(limit)
+    parsed._reference.append(reference)
+    parsed._flags.append((side is Side.SELL) | (order_type is OrderType.LIMIT) << 1 | tif_bits | reduce_only << 4)
+    if len(parsed._flags) >= CHUNK_ROWS:
+        parsed._spill()
+
+
+def _number(parsed: ParsedOrders, raw: Any) -> float:
+    """A price or quantity (``nan``: absent); valid texts are remembered (bounded)."""
+    if raw is None:
+        return _NONE
+    number = _fast_number(raw)
+    if number is None:
+        return _price(raw)
+    if type(raw) is str and len(parsed._numbers) < _KNOWN_TEXTS:
+        parsed._numbers[raw] = number
+    return number
+
+
+def _fast_number(value: Any) -> float | None:
+    """The common case of :func:`_price`: plain ASCII text or a JSON number, finite and > 0.
+    None means "take the full check" (which refuses with the reason, or finds it absent)."""
+    kind = type(value)
+    if kind is str:
+        if not value.isascii() or "_" in value:
+            return None
+        try:
+            number = float(value)
+        except ValueError:
+            return None
+    elif kind is float or kind is int:
+        try:
+            number = float(value)
+        except OverflowError:
+            return None
+    else:
+        return None
+    return number if 0.0 < number < _INF else None
+
+
+def _csv_rows(parsed: ParsedOrders, lines: Iterator[str], skip_invalid: bool) -> None:
+    name = parsed.name
+    reader = csv.reader(lines)
+    try:
+        header = next(reader, None)
+        while header == []:
+            header = next(reader, None)
+        if header is None:
+            raise OrderFileError(f"{name}:1: empty file, expected a header line")
+        where = f"{name}:{reader.line_num}"
+        header = [h.strip() for h in header]
+        index: dict[str, int] = {}
+        for pos, column in enumerate(header):
+            if column not in COLUMNS:
+                shown = column or f"column {pos + 1}"
+                raise OrderFileError(f"{where}: {shown}: unknown column; expected one of {', '.join(COLUMNS)}")
+            if column in index:
+                raise OrderFileError(f"{where}: {column}: duplicate column (which one is meant?)")
+            index[column] = pos
+        missing = [c for c in REQUIRED if c not in index]
+        if missing:
+            raise OrderFileError(f"{where}: header lacks {', '.join(missing)}")
+        width = len(header)
+        # a row is padded with "" to the header's width, then None: absent columns pick that
+        pick = itemgetter(*(index.get(c, width) for c in COLUMNS))
+        padding = [[""] * n + [None] for n in range(width + 1)]
+        for row in reader:
+            if not row:
+                continue
+            line = reader.line_num
+            size = len(row)
+            if size > width:
+                parsed._refuse(OrderRowError(f"{name}:{line}", "", f"too many fields ({size}, the header has {width})"))
+                continue
+            row += padding[width - size]
+            _add(parsed, line, pick(row), skip_invalid or not parsed.bad)
+    except csv.Error as exc:
+        raise OrderFileError(f"{name}:{reader.line_num}: {exc}") from None
+
+
+def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        key = next(k for k, _ in pairs if k in seen or seen.add(k))  # type: ignore[func-returns-value]
+        raise _Refused(f"{key}: duplicate key (which one is meant?)")
+    return obj
+
+
+class _Constant(str):
+    """JSON's ``NaN`` / ``Infinity``: kept as text, so the column that has it refuses it."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+def _jsonl_rows(parsed: ParsedOrders, lines: Iterator[str], skip_invalid: bool) -> None:
+    name = parsed.name
+    for line, text in enumerate(lines, 1):
+        if not text.strip():
             continue
-        if key in _FLOATS:
-            try:
-                number = float(value)
-            except (TypeError, ValueError):
-                raise OrderRowError(where, key, f"expected a number, got {value!r}") from None
-            if not number > 0 or number != number or number == float("inf"):
-                raise OrderRowError(where, key, f"must be > 0, got {value}")
-            values[key] = number
-        elif key in _CHOICES:
-            text = str(value).strip().lower()
-            choices = [m.value for m in _CHOICES[key]]
-            if text not in choices:
-                raise OrderRowError(where, key, f"expected one of {', '.join(choices)}, got {value!r}")
-            values[key] = text
-        elif key == "reduce_only":
-            text = str(value).strip().lower()
-            if text not in ("true", "false", "1", "0"):
-                raise OrderRowError(where, key, f"expected true or false, got {value!r}")
-            values[key] = text in ("true", "1")
-        else:
-            values[key] = str(value).strip()
-    for key in REQUIRED:
-        if key not in values:
-            raise OrderRowError(where, key, "missing")
-    values.setdefault("source_ref", where)
-    try:
-        return OrderRequest(**values)
-    except (TypeError, ValueError) as exc:
-        raise OrderRowError(where, "", str(exc)) from None
+        try:
+            obj = json.loads(text, object_pairs_hook=_reject_duplicates, parse_constant=_Constant)
+        except _Refused as exc:
+            parsed._refuse(OrderRowError(f"{name}:{line}", "", str(exc)))
+            continue
+        except json.JSONDecodeError as exc:
+            parsed._refuse(OrderRowError(f"{name}:{line}", "", f"invalid JSON: {exc.msg}"))
+            continue
+        except (ValueError, RecursionError) as exc:  # an int of > 4300 digits, nesting too deep
+            problem = "nested too deep" if isinstance(exc, RecursionError) else str(exc).split(";")[0]
+            parsed._refuse(OrderRowError(f"{name}:{line}", "", f"invalid JSON: {problem}"))
+            continue
+        if not isinstance(obj, dict):
+            parsed._refuse(OrderRowError(f"{name}:{line}", "", "expected a JSON object"))
+            continue
+        unknown = sorted(k for k in obj if k not in COLUMNS)
+        if unknown:
+            parsed._refuse(OrderRowError(f"{name}:{line}", unknown[0], f"unknown key; expected one of {', '.join(COLUMNS)}"))
+            continue
+        _add(parsed, line, tuple(map(obj.get, COLUMNS)), skip_invalid or not parsed.bad)
 
 
-def _rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
-    name = path.name
-    suffix = path.suffix.lower()
+# -- the source -----------------------------------------------------------------------------
+
+
+def _lines(stream: IO[bytes], name: str, digest: Any) -> Iterator[str]:
+    """Physical lines, each decoded as UTF-8 (strict), bounded in length, hashed as read."""
+    readline = stream.readline
+    number = 0
+    while True:
+        raw = readline(MAX_LINE_BYTES + 1)
+        if not raw:
+            return
+        number += 1
+        digest.update(raw)
+        if len(raw) > MAX_LINE_BYTES:
+            raise OrderFileError(f"{name}:{number}: line longer than {MAX_LINE_BYTES} bytes")
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise OrderFileError(f"{name}:{number}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at byte {exc.start + 1} of the line)") from None
+        if number == 1 and text.startswith("\ufeff"):  # a byte order mark, as spreadsheets write
+            text = text[1:]
+        yield text
+
+
+def _sniff(lines: Iterator[str]) -> tuple[str, Iterator[str]]:
+    """CSV or JSONL by the first non-blank character; the lines read are put back."""
+    seen: list[str] = []
+    for text in lines:
+        seen.append(text)
+        stripped = text.strip()
+        if stripped:
+            return ("jsonl" if stripped.startswith("{") else "csv"), _chain(seen, lines)
+    return "csv", iter(seen)
+
+
+def _chain(first: list[str], rest: Iterator[str]) -> Iterator[str]:
+    yield from first
+    yield from rest
+
+
+def load_orders(source: str | Path, *, fmt: str | None = None, skip_invalid: bool = False, stdin: IO[bytes] | None = None) -> ParsedOrders:
+    """Read ``source`` (a path, or ``-`` for ``stdin``) once; validate every row.
+
+    ``fmt``: ``csv`` or ``jsonl`` (default: by the file's suffix; standard input by its
+    first non-blank character). Raises :class:`OrderFileError` if the source cannot be read
+    at all. Bad rows are counted in ``bad`` (the first ones kept in ``errors``); unless
+    ``skip_invalid``, valid rows after the first bad one are validated but not kept."""
+    if fmt is not None and fmt not in FORMATS:
+        raise OrderFileError(f"unknown orders format {fmt!r}; use {' or '.join(FORMATS)}")
+    from_stdin = str(source) == "-"
+    path = Path(source)
+    name = STDIN_NAME if from_stdin else path.name
+    if not from_stdin and fmt is None:
+        fmt = SUFFIXES.get(path.suffix.lower())
+        if fmt is None:
+            raise OrderFileError(f"{path}: unknown orders file type {path.suffix or '(none)'}; use .csv or .jsonl (or --format)")
+    if from_stdin:
+        if stdin is None:
+            import sys
+
+            stdin = sys.stdin.buffer
+        stream, close = stdin, False
+    else:
+        try:
+            stream, close = path.open("rb"), True
+        except OSError as exc:
+            raise OrderFileError(f"{path}: cannot read: {exc.strerror}") from None
+    digest = hashlib.sha256()
     try:
-        handle = path.open(encoding="utf-8", newline="")
+        lines = _lines(stream, name, digest)
+        if fmt is None:
+            fmt, lines = _sniff(lines)
+        parsed = ParsedOrders(name, fmt)
+        (_csv_rows if fmt == "csv" else _jsonl_rows)(parsed, lines, skip_invalid)
     except OSError as exc:
-        raise OrderFileError(f"{path}: cannot read: {exc.strerror}") from None
-    with handle:
-        if suffix == ".csv":
-            reader = csv.DictReader(handle)
-            if not reader.fieldnames:
-                raise OrderFileError(f"{name}:1: empty file, expected a header line")
-            missing = [c for c in REQUIRED if c not in reader.fieldnames]
-            if missing:
-                raise OrderFileError(f"{name}:1: header lacks {', '.join(missing)}")
-            for row in reader:
-                if None in row:
-                    yield f"{name}:{reader.line_num}", {"": "too many fields"}
-                    continue
-                yield f"{name}:{reader.line_num}", row
-        elif suffix in (".jsonl", ".ndjson"):
-            for lineno, line in enumerate(handle, 1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    yield f"{name}:{lineno}", {"": f"invalid JSON: {exc.msg}"}
-                    continue
-                if not isinstance(row, dict):
-                    yield f"{name}:{lineno}", {"": "expected a JSON object"}
-                    continue
-                yield f"{name}:{lineno}", row
-        else:
-            raise OrderFileError(f"{path}: unknown orders file type {suffix or '(none)'}; use .csv or .jsonl")
-
-
-def read_orders(path: str | Path, *, skip_invalid: bool = False, skipped: list[OrderRowError] | None = None) -> Iterator[OrderRequest]:
-    """Stream orders; raise :class:`OrderRowError` on the first bad row, or with
-    ``skip_invalid`` collect bad rows in ``skipped`` and go on."""
-    for where, raw in _rows(Path(path)):
-        try:
-            if "" in raw:
-                raise OrderRowError(where, "", raw[""])
-            yield _parse_row(raw, where)
-        except OrderRowError as exc:
-            if not skip_invalid:
-                raise
-            if skipped is not None:
-                skipped.append(exc)
-
-
-def validate_orders(path: str | Path, limit: int = 50) -> tuple[int, list[OrderRowError], int]:
-    """One streaming pass: ``(valid rows, the first ``limit`` errors, number of bad rows)``.
-    Nothing is executed."""
-    errors: list[OrderRowError] = []
-    count = bad = 0
-    for where, raw in _rows(Path(path)):
-        try:
-            if "" in raw:
-                raise OrderRowError(where, "", raw[""])
-            _parse_row(raw, where)
-            count += 1
-        except OrderRowError as exc:
-            bad += 1
-            if len(errors) < limit:
-                errors.append(exc)
-    return count, errors, bad
+        raise OrderFileError(f"{name}: cannot read: {exc.strerror or exc}") from None
+    finally:
+        if close:
+            stream.close()
+    parsed.sha256 = digest.hexdigest()
+    return parsed

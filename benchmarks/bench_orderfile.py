@@ -1,0 +1,93 @@
+"""Orders files, whole process: `peaktrade session run --orders FILE` (paper) on a generated
+CSV of N distinct orders, alternated round by round with two baselines; medians.
+
+    python benchmarks/bench_orderfile.py [rows=1000000] [rounds=3]
+
+- session run: the whole process — start-up, reading + validating the file once, risk,
+  gates, the paper executor, the run log. The runaway throttle is raised (a config written
+  next to the file) so every order is executed rather than blocked by the kill switch.
+- read once: `load_orders` + building every `OrderRequest`, in a fresh process (what the
+  session does before and while handing orders to the pipeline; no pipeline).
+- floor: `csv.reader` + building every `OrderRequest` from the raw fields, in a fresh
+  process: no validation of the values at all, no pipeline.
+
+Needs the paper plugin installed (`python3 dev.py demo` sets that up).
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _util import table  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+READ_ONCE = """
+import sys
+from peaktrade_core.orderfile import load_orders
+for order in load_orders(sys.argv[1]):
+    pass
+"""
+
+FLOOR = """
+import csv, sys
+from peaktrade_core.orders import OrderRequest
+with open(sys.argv[1], newline="") as f:
+    rows = csv.reader(f)
+    next(rows)
+    for n, (symbol, side, quantity, reference) in enumerate(rows, 2):
+        OrderRequest(symbol=symbol, side=side, quantity=float(quantity), reference_price=float(reference), source_ref=f"orders.csv:{n}")
+"""
+
+
+def write_orders(path: Path, rows: int) -> None:
+    with path.open("w") as f:
+        f.write("symbol,side,quantity,reference_price\n")
+        for i in range(rows):  # distinct quantities: nothing is a duplicate order
+            f.write(f"BTC/EUR,{'buy' if i % 2 == 0 else 'sell'},{0.001 + i * 1e-9:.9f},40000\n")
+
+
+def timed(cmd: list[str], env: dict[str, str], cwd: Path) -> float:
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=cwd)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    rows = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
+    rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 3
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        orders = work / "orders.csv"
+        write_orders(orders, rows)
+        config = (ROOT / "config" / "config.toml").read_text()
+        (work / "bench.toml").write_text(config.replace("runaway_max_executions = 500", "runaway_max_executions = 1000000000"))
+        env = {**os.environ, "PEAK_TRADE_PLUGINS": "paper"}
+        env.pop("PEAK_TRADE_CONFIG_PATH", None)
+        cases = {
+            "peaktrade session run --orders (whole process)": [sys.executable, "-m", "peaktrade_core", "--config", "bench.toml", "session", "run", "--orders", str(orders)],
+            "read once: load_orders + build OrderRequests": [sys.executable, "-c", READ_ONCE, str(orders)],
+            "floor: csv.reader + build OrderRequests, no validation": [sys.executable, "-c", FLOOR, str(orders)],
+        }
+        times: dict[str, list[float]] = {name: [] for name in cases}
+        for round_no in range(rounds):
+            for name, cmd in cases.items():
+                env["PEAK_TRADE_DATA_DIR"] = str(work / f"data-{round_no}")
+                times[name].append(timed(cmd, env, work))
+    table_rows = [("case", "median s", "orders/s", "min s")]
+    for name, ts in times.items():
+        median = statistics.median(ts)
+        table_rows.append((name, f"{median:.2f}", f"{rows / median:,.0f}", f"{min(ts):.2f}"))
+    print(f"{rows:,} orders, {rounds} alternated rounds")
+    print(table(table_rows))
+
+
+if __name__ == "__main__":
+    main()

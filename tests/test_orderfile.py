@@ -1,0 +1,286 @@
+"""Orders files are read once, strictly: a value that is not plainly what it says is refused
+with ``file:line: column: problem``; what runs is exactly what was validated."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+import threading
+
+import pytest
+from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from peaktrade_core import pipeline as pipeline_module
+from peaktrade_core.cli import cli
+from peaktrade_core.orderfile import KEPT_ERRORS, load_orders
+from peaktrade_core.runlog import iter_run_events, load_run_metadata
+from peaktrade_core.state import StateStore
+from peaktrade_core.testing import FillingExecutor
+
+HEADER = "symbol,side,quantity,reference_price\n"
+GOOD_CSV_ROW = "BTC/EUR,buy,0.01,40000\n"
+GOOD_JSON_ROW = '{"symbol": "BTC/EUR", "side": "buy", "quantity": 0.01, "reference_price": 40000}\n'
+
+
+def _peaktrade(*args: str, stdin: str | bytes | None = None, timeout: float = 120) -> subprocess.CompletedProcess[bytes]:
+    data = stdin.encode() if isinstance(stdin, str) else stdin
+    return subprocess.run([sys.executable, "-m", "peaktrade_core", *args], input=data, capture_output=True, timeout=timeout)
+
+
+def _one_line_refusal(done: subprocess.CompletedProcess[bytes]) -> str:
+    err = done.stderr.decode()
+    assert done.returncode == 2, err
+    assert "Traceback" not in err
+    return err
+
+
+# -- item 11: silent wrong values ------------------------------------------------------------
+
+REFUSED = [
+    ("dup.csv", "symbol,side,quantity,quantity\nBTC/EUR,buy,0.01,5\n", "dup.csv:1: quantity: duplicate column"),
+    ("under.csv", HEADER + "BTC/EUR,buy,1_000,40000\n", "under.csv:2: quantity: expected a plain number (ASCII digits, no _), got '1_000'"),
+    ("arabic.csv", HEADER + "BTC/EUR,buy,\u0661\u0660,40000\n", "arabic.csv:2: quantity: expected a plain number (ASCII digits, no _), got '\u0661\u0660'"),
+    ("nan.csv", HEADER + "BTC/EUR,buy,nan,40000\n", "nan.csv:2: quantity: must be a finite number, got nan"),
+    ("inf.csv", HEADER + "BTC/EUR,buy,0.01,inf\n", "inf.csv:2: reference_price: must be a finite number, got inf"),
+    ("huge.csv", HEADER + "BTC/EUR,buy,1e400,40000\n", "huge.csv:2: quantity: must be a finite number, got 1e400"),
+    ("true.jsonl", '{"symbol": "BTC/EUR", "side": "buy", "quantity": true}\n', "true.jsonl:1: quantity: expected a number, got true"),
+    ("list.jsonl", '{"symbol": ["BTC/EUR"], "side": "buy", "quantity": 1}\n', 'list.jsonl:1: symbol: expected a string, got ["BTC/EUR"]'),
+    ("obj.jsonl", '{"symbol": {"a": 1}, "side": "buy", "quantity": 1}\n', 'obj.jsonl:1: symbol: expected a string, got {"a": 1}'),
+    ("jnan.jsonl", '{"symbol": "BTC/EUR", "side": "buy", "quantity": NaN}\n', "jnan.jsonl:1: quantity: must be a finite number, got NaN"),
+    ("jinf.jsonl", '{"symbol": "BTC/EUR", "side": "buy", "quantity": 1, "reference_price": Infinity}\n', "jinf.jsonl:1: reference_price: must be a finite number, got Infinity"),
+    ("jdup.jsonl", '{"symbol": "BTC/EUR", "side": "buy", "quantity": 1, "quantity": 1000}\n', "jdup.jsonl:1: quantity: duplicate key"),
+    ("jnum.jsonl", '{"symbol": 1, "side": "buy", "quantity": 1}\n', "jnum.jsonl:1: symbol: expected a string, got 1"),
+    ("jside.jsonl", '{"symbol": "BTC/EUR", "side": ["buy"], "quantity": 1}\n', 'jside.jsonl:1: side: expected one of buy, sell, got ["buy"]'),
+]
+
+
+@pytest.mark.parametrize(("name", "content", "line"), REFUSED, ids=[r[0] for r in REFUSED])
+def test_a_value_that_is_not_plainly_what_it_says_is_refused_and_nothing_runs(tmp_path, name, content, line):
+    (tmp_path / name).write_text(content, encoding="utf-8")
+    result = CliRunner().invoke(cli, ["session", "run", "--orders", name])
+    assert result.exit_code == 2, result.output
+    assert line in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+finite_prices = st.floats(min_value=1e-9, max_value=1e12, allow_nan=False, allow_infinity=False)
+number_texts = st.one_of(
+    finite_prices.map(repr),
+    st.integers(min_value=-10, max_value=10**6).map(str),
+    st.sampled_from(["nan", "NaN", "inf", "-inf", "Infinity", "1_000", "\u0661", "\uff11", "1e999", "0", "-0.0", "0x10", " 2.5 ", "+3", "1e-3", ".5", "5."]),
+    st.text(st.characters(blacklist_characters='\n\r"', blacklist_categories=("Cs",)), max_size=6),
+)
+json_values = st.one_of(st.none(), st.booleans(), st.integers(-(10**30), 10**30), st.floats(), st.text(max_size=6), st.lists(st.integers(), max_size=2), number_texts)
+
+
+def _plain_number(text: str) -> float | None:
+    """What a person means by the text: a plain ASCII decimal number, else None."""
+    import re
+
+    text = text.strip()
+    if not re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", text, flags=re.ASCII):
+        return None
+    value = float(text)
+    return value if math.isfinite(value) else None
+
+
+@settings(deadline=None)
+@given(quantities=st.lists(number_texts, min_size=1, max_size=20))
+def test_a_csv_quantity_runs_only_as_the_plain_positive_number_it_is_written_as(tmp_path_factory, quantities):
+    path = tmp_path_factory.mktemp("q") / "orders.csv"
+    lines = ["symbol,side,quantity,reference_price"] + [f'BTC/EUR,buy,"{q}",100' for q in quantities]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    parsed = load_orders(path, skip_invalid=True)
+    expected = {}
+    for lineno, q in enumerate(quantities, 2):
+        value = _plain_number(q)
+        if value is not None and value > 0:
+            expected[f"orders.csv:{lineno}"] = value
+    got = {o.source_ref: o.quantity for o in parsed}
+    assert got == expected
+    assert len(parsed) + parsed.bad == len(quantities)
+
+
+@settings(deadline=None)
+@given(rows=st.lists(st.dictionaries(st.sampled_from(["symbol", "side", "quantity", "limit_price", "order_type", "reduce_only", "reference_price"]), json_values), min_size=1, max_size=10))
+def test_a_json_row_either_runs_as_exactly_its_values_or_is_refused_with_its_line(tmp_path_factory, rows):
+    path = tmp_path_factory.mktemp("j") / "orders.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    parsed = load_orders(path, skip_invalid=True)
+    assert len(parsed) + parsed.bad == len(rows)
+    assert all(e.where.startswith("orders.jsonl:") for e in parsed.errors)
+    for order in parsed:
+        row = rows[int(order.source_ref.split(":")[1]) - 1]
+        assert isinstance(row["symbol"], str) and order.symbol == row["symbol"].strip()
+        for key in ("quantity", "limit_price", "reference_price"):
+            raw = row.get(key)
+            if raw is None or raw == "" or (isinstance(raw, str) and not raw.strip()):
+                assert getattr(order, key) is None
+                continue
+            assert not isinstance(raw, bool)
+            value = _plain_number(raw) if isinstance(raw, str) else float(raw)
+            assert value is not None and math.isfinite(value) and value > 0 and getattr(order, key) == value
+        flag = row.get("reduce_only")
+        assert order.reduce_only is (flag is True or (isinstance(flag, str) and flag.strip().lower() in ("true", "1")))
+
+
+# -- item 12: one line, never a traceback ---------------------------------------------------
+
+
+def test_a_csv_field_over_the_csv_field_limit_is_one_line(tmp_path):
+    (tmp_path / "big.csv").write_text(HEADER + "BTC/EUR,buy,0.01," + "4" * 200_000 + "\n")
+    err = _one_line_refusal(_peaktrade("orders", "preview", str(tmp_path / "big.csv")))
+    assert err == "big.csv:2: field larger than field limit (131072)\n"
+
+
+def test_an_orders_file_that_is_not_utf8_is_one_line(tmp_path):
+    (tmp_path / "latin.csv").write_bytes((HEADER + GOOD_CSV_ROW).encode() + b"BTC/EUR,sell,0.01,40000 \xa4\n")  # latin-9 euro sign
+    err = _one_line_refusal(_peaktrade("session", "run", "--orders", str(tmp_path / "latin.csv")))
+    assert err == "latin.csv:3: not UTF-8 text (byte 0xa4 at byte 25 of the line)\n"
+
+
+def test_json_nested_too_deep_is_one_line_per_row(tmp_path):
+    (tmp_path / "deep.jsonl").write_text('{"symbol": ' + "[" * 100_000 + "]" * 100_000 + ', "side": "buy", "quantity": 1}\n')
+    err = _one_line_refusal(_peaktrade("session", "run", "--orders", str(tmp_path / "deep.jsonl")))
+    assert err.splitlines() == ["deep.jsonl:1: invalid JSON: nested too deep", "nothing was executed (use --skip-invalid to run the valid rows)"]
+
+
+def test_an_endless_line_is_refused_without_reading_it_all(tmp_path):
+    err = _one_line_refusal(_peaktrade("orders", "preview", "--format", "csv", "/dev/zero"))
+    assert err == "zero:1: line longer than 1048576 bytes\n"
+
+
+def test_a_spreadsheet_byte_order_mark_is_not_part_of_the_first_column(tmp_path):
+    (tmp_path / "excel.csv").write_bytes(b"\xef\xbb\xbf" + (HEADER + GOOD_CSV_ROW).encode())
+    assert [o.symbol for o in load_orders(tmp_path / "excel.csv")] == ["BTC/EUR"]
+
+
+# -- item 13: read once, run what was validated ---------------------------------------------
+
+
+def _filling_pipeline(original):
+    def make(env, record=True, executor=None):
+        return original(env, record=record, executor=executor or FillingExecutor())
+
+    return make
+
+
+def test_rows_appended_after_validation_are_not_executed(tmp_path, monkeypatch):
+    import peaktrade_core.cli_session as session
+
+    monkeypatch.setattr(session, "_make_pipeline", _filling_pipeline(session._make_pipeline))
+    orders = tmp_path / "orders.csv"
+    orders.write_text(HEADER + "".join(f"BTC/EUR,buy,0.0{i},40000\n" for i in (1, 2, 3)))
+    validated_sha = __import__("hashlib").sha256(orders.read_bytes()).hexdigest()
+    real_run = pipeline_module.ExecutionPipeline.run
+
+    def run_after_tampering(self, orders_iter, **kwargs):
+        with orders.open("a") as f:  # someone appends between validation and execution
+            f.write("ETH/EUR,sell,50,2000\n" * 5 + "ETH/EUR,sell,-1,2000\n")
+        return real_run(self, orders_iter, **kwargs)
+
+    monkeypatch.setattr(pipeline_module.ExecutionPipeline, "run", run_after_tampering)
+    result = CliRunner().invoke(cli, ["session", "run", "--orders", str(orders), "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["orders"] == 3 and summary["by_status"] == {"filled": 3}
+    assert summary["read_seconds"] >= 0  # reading is reported beside the session's own time
+    assert list(summary["exposure_by_symbol"]) == ["BTC/EUR"]
+    params = load_run_metadata(StateStore(tmp_path / "data" / "peaktrade.sqlite3"), summary["run_id"]).strategy_params
+    assert params["sha256"] == validated_sha and params["rows"] == 3  # the run log names the bytes that ran
+
+
+def test_a_fifo_is_read_once_and_its_orders_previewed(tmp_path):
+    fifo = tmp_path / "orders.csv"
+    os.mkfifo(fifo)
+
+    def feed():
+        with open(fifo, "w") as f:  # blocks until the reader opens it; a second open would wait forever
+            f.write(HEADER + GOOD_CSV_ROW * 2)
+
+    writer = threading.Thread(target=feed, daemon=True)
+    writer.start()
+    done = _peaktrade("orders", "preview", "--json", str(fifo), timeout=60)
+    writer.join(timeout=10)
+    assert done.returncode == 0, done.stderr.decode()
+    assert [r["source"] for r in json.loads(done.stdout)] == ["orders.csv:2", "orders.csv:3"]
+
+
+# -- item 14: bounded --skip-invalid, standard input ----------------------------------------
+
+
+def test_skip_invalid_keeps_the_first_bad_rows_and_counts_all_of_them(tmp_path, monkeypatch):
+    import peaktrade_core.cli_session as session
+
+    monkeypatch.setattr(session, "_make_pipeline", _filling_pipeline(session._make_pipeline))
+    bad = 5_000
+    (tmp_path / "orders.csv").write_text(HEADER + "BTC/EUR,buy,-1,40000\n" * bad + GOOD_CSV_ROW)
+    result = CliRunner().invoke(cli, ["session", "run", "--orders", "orders.csv", "--skip-invalid", "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["by_status"] == {"filled": 1}
+    assert summary["skipped_rows_total"] == bad
+    rows = summary["skipped_rows"]
+    assert len(rows) == KEPT_ERRORS + 1
+    assert rows[0] == "orders.csv:2: quantity: must be > 0, got -1"
+    assert rows[-1] == f"... and {bad - KEPT_ERRORS} more bad rows ({bad} in all)"
+    store = StateStore(tmp_path / "data" / "peaktrade.sqlite3")
+    [event] = [e for e in iter_run_events(store, summary["run_id"]) if e.kind == "skipped_rows"]
+    assert event.extra["rows"] == rows
+
+
+def test_without_skip_invalid_the_listing_is_bounded_too(tmp_path):
+    (tmp_path / "orders.csv").write_text(HEADER + "BTC/EUR,buy,-1,40000\n" * 1000)
+    err = _one_line_refusal(_peaktrade("session", "run", "--orders", str(tmp_path / "orders.csv")))
+    lines = err.splitlines()
+    assert len(lines) == KEPT_ERRORS + 2
+    assert lines[-2:] == ["... and 900 more bad rows (1000 in all)", "nothing was executed (use --skip-invalid to run the valid rows)"]
+
+
+@pytest.mark.parametrize(("content", "fmt"), [(HEADER + GOOD_CSV_ROW, None), ("\n  \n" + GOOD_JSON_ROW, None), (GOOD_JSON_ROW, "jsonl"), (HEADER + GOOD_CSV_ROW, "csv")])
+def test_orders_from_standard_input(content, fmt):
+    done = _peaktrade("orders", "preview", "--json", "-", *(["--format", fmt] if fmt else []), stdin=content)
+    assert done.returncode == 0, done.stderr.decode()
+    [row] = json.loads(done.stdout)
+    assert row["symbol"] == "BTC/EUR" and row["source"].startswith("<stdin>:") and row["would_pass"]
+
+
+def test_bad_rows_on_standard_input_are_named_by_line():
+    done = _peaktrade("session", "run", "--orders", "-", stdin=GOOD_JSON_ROW + '{"symbol": "BTC/EUR", "side": "buy", "quantity": "1_0"}\n')
+    assert _one_line_refusal(done).splitlines()[0] == "<stdin>:2: quantity: expected a plain number (ASCII digits, no _), got '1_0'"
+
+
+def test_the_examples_in_the_orders_page_are_valid_orders(tmp_path):
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "orders.md").read_text()
+    for suffix in ("csv", "json"):
+        [block] = re.findall(rf"```{suffix}\n(.*?)```", text, flags=re.S)
+        path = tmp_path / f"example.{suffix}l".replace(".csvl", ".csv")
+        path.write_text(block)
+        parsed = load_orders(path)
+        assert parsed.bad == 0 and len(parsed) == block.count("\n") - (suffix == "csv")
+
+
+def test_orders_beyond_one_chunk_are_spooled_and_come_back_in_order_unchanged(tmp_path, monkeypatch):
+    import peaktrade_core.orderfile as orderfile
+
+    monkeypatch.setattr(orderfile, "CHUNK_ROWS", 4)
+    rows = [f"S{i},{'buy' if i % 2 else 'sell'},{i + 1}.5,{'limit' if i % 3 == 0 else 'market'},{'7' if i % 3 == 0 else ''},{'ioc' if i % 5 == 0 else ''},{'true' if i % 4 == 0 else ''},st{i % 2},{i + 100},{'c' + str(i) if i % 2 else ''}" for i in range(11)]
+    path = tmp_path / "orders.csv"
+    path.write_text(",".join(orderfile.COLUMNS) + "\n" + "\n".join(rows) + "\n")
+    parsed = load_orders(path)
+    assert len(parsed) == 11 and parsed.nbytes < 4 * 64  # only the last, partial chunk in memory
+    path.write_text("")  # what runs no longer depends on the file
+    got = [(o.symbol, o.side.value, o.quantity, o.order_type.value, o.limit_price, o.time_in_force.value, o.reduce_only, o.strategy, o.reference_price, o.source_ref) for o in parsed]
+    assert got == [
+        (f"S{i}", "buy" if i % 2 else "sell", i + 1.5, "limit" if i % 3 == 0 else "market", 7.0 if i % 3 == 0 else None, "ioc" if i % 5 == 0 else "gtc", i % 4 == 0, f"st{i % 2}", i + 100.0, f"orders.csv:{i + 2}")
+        for i in range(11)
+    ]
+    assert [o.client_order_id for o in parsed][1::2] == [f"c{i}" for i in range(1, 11, 2)]
