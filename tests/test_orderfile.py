@@ -175,7 +175,7 @@ def test_rows_appended_after_validation_are_not_executed(tmp_path, monkeypatch):
 
     monkeypatch.setattr(session, "_make_pipeline", _filling_pipeline(session._make_pipeline))
     orders = tmp_path / "orders.csv"
-    orders.write_text(HEADER + "".join(f"BTC/EUR,buy,0.0{i},40000\n" for i in (1, 2, 3)))
+    orders.write_text(HEADER + "".join(f"BTC/EUR,buy,0.00{i},40000\n" for i in (1, 2, 3)))  # within the default limits
     validated_sha = __import__("hashlib").sha256(orders.read_bytes()).hexdigest()
     real_run = pipeline_module.ExecutionPipeline.run
 
