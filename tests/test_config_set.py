@@ -203,7 +203,7 @@ def test_a_refused_value_is_one_line_exit_2_and_the_file_is_byte_identical(confi
     assert config_file.read_bytes() == before
 
 
-def test_a_directory_that_cannot_be_written_refuses_with_one_line_and_keeps_the_file():
+def test_a_directory_that_cannot_be_written_refuses_with_one_line_and_keeps_the_file(unprivileged):
     folder = Path(tempfile.mkdtemp())
     try:
         path = folder / "config.toml"
@@ -211,12 +211,10 @@ def test_a_directory_that_cannot_be_written_refuses_with_one_line_and_keeps_the_
         path.chmod(0o644)
         before = path.read_bytes()
         folder.chmod(0o555)
-        # root writes anywhere: run as an unprivileged user then
-        kwargs = {"user": 65534} if os.geteuid() == 0 else {}
         proc = subprocess.run(
             [sys.executable, "-m", "peaktrade_core", "--config", str(path), "config", "set",
              "live_risk.max_order_notional", "10"],
-            capture_output=True, text=True, timeout=120, cwd="/", **kwargs,
+            capture_output=True, text=True, timeout=120, **{"cwd": "/", **unprivileged},
         )
         assert proc.returncode == 2, proc.stderr
         assert proc.stderr.strip().splitlines() == [f"{path}: cannot write: Permission denied; the file is unchanged"]

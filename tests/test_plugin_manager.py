@@ -586,6 +586,7 @@ def _peaktrade(site: Path, plugins: str, *args: str) -> subprocess.CompletedProc
     return subprocess.run([sys.executable, "-m", "peaktrade_core", *args], capture_output=True, text=True, env=env, timeout=120)
 
 
+@pytest.mark.needs_plugins("peaktrade-paper")  # a real paper session
 def test_a_failed_command_only_plugin_is_shown_and_trading_goes_on(cli_site):
     run = _peaktrade(cli_site, "paper,cmdboom", "session", "run", "--orders", "orders.csv", "--json")
     assert run.returncode == 0, run.stderr

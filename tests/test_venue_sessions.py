@@ -128,6 +128,7 @@ def test_a_testnet_session_from_the_cli_reaches_the_venue_testnet_and_every_reco
     assert [g["gate"] for g in status["testnet_gates"]] == ["mode", "enable_testnet_trading", "exchange", "kill_switch"]
 
 
+@pytest.mark.needs_plugins("peaktrade-dryrun")  # the dry-run fallback runs the session
 def test_with_the_testnet_gate_closed_nothing_reaches_the_venue(tmp_path, run):
     config = TESTNET.replace("enable_testnet_trading = true", "enable_testnet_trading = false")
     out = run("session", "run", "--orders", orders_file(tmp_path), "--json", config=config, extra_env={"PEAK_TRADE_PLUGINS": "loopvenue,dryrun"})
@@ -137,6 +138,7 @@ def test_with_the_testnet_gate_closed_nothing_reaches_the_venue(tmp_path, run):
     assert not run.db.exists()  # the venue was not called at all
 
 
+@pytest.mark.needs_plugins("peaktrade-paper")  # a real paper session
 def test_with_the_default_config_an_installed_venue_plugin_receives_nothing(tmp_path, run):
     out = run("session", "run", "--orders", orders_file(tmp_path), "--json", config="", extra_env={"PEAK_TRADE_PLUGINS": "loopvenue,paper"})
     assert out.returncode == 0, out.stderr
