@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import difflib
 import enum
+import functools
 import hashlib
 import math
 import os
@@ -328,6 +329,14 @@ def structure_config(
         if isinstance(data.get(name), Mapping):
             data[name], errs = _apply_profile(dict(data[name]), presets, name)
             problems += errs
+    if source != "<defaults>":
+        # a key the file leaves out has its documented default (the packaged file), never
+        # "no limit": a config that names only [environment] still has every risk limit
+        for name, defaults in _documented_defaults().items():
+            if name not in data:
+                data[name] = dict(defaults)
+            elif isinstance(data[name], Mapping):
+                data[name] = {**defaults, **data[name]}
     for attribute in attrs.fields(PeakTradeConfig):
         name = attribute.name
         if name in ("source", "sha256", "plugins") or name not in data:
@@ -353,6 +362,13 @@ def structure_config(
     if problems:
         raise ConfigError([f"{source}: {key}: {what}" for key, what in problems])
     return PeakTradeConfig(**values, plugins=plugins, source=None if source == "<defaults>" else source, sha256=sha256)
+
+
+@functools.cache
+def _documented_defaults() -> dict[str, dict[str, Any]]:
+    """The core sections of the packaged default config, as raw tables."""
+    raw, _text, _data = read_config(PACKAGED_DEFAULT)
+    return {name: dict(table) for name, table in raw.items() if name in _SECTIONS and name != "plugins" and isinstance(table, Mapping)}
 
 
 def _resolve(section: str) -> type:

@@ -211,6 +211,10 @@ class ExecutionPipeline:
                 plugin_manager=self.pm,
             )
         self.executor = executor
+        # a dry run fills an unpriced order at its configured price: risk checks it at the same
+        simulated = getattr(executor, "simulated_prices", None)
+        if isinstance(simulated, Mapping) and simulated:
+            self.update_prices(simulated)
         #: whether orders leave the process (then the venue is cancelled on kill, the dead
         #: man's switch armed, and the effective mode is not a dry run)
         self.sends = bool(getattr(executor, "sends_real_orders", True))

@@ -42,8 +42,20 @@ class Filler:
         return False
 
 
+#: the documented defaults apply to every key a file leaves out: these tests lift them
+WIDE_LIMITS = {
+    "max_order_notional": 1e9,
+    "max_total_exposure_notional": 1e9,
+    "max_symbol_exposure_notional": 1e9,
+    "max_open_positions": 1000,
+    "max_daily_loss_abs": 1e9,
+    "max_daily_loss_pct": 100.0,
+}
+
+
 def write_config(path, live_risk: str = "", starting_cash: float = 100_000.0) -> str:
-    path.write_text(f"[live_risk]\n{CONTROLS_OFF}{live_risk}\n[execution]\nstarting_cash = {starting_cash}\n")
+    wide = "".join(f"{k} = {v}\n" for k, v in WIDE_LIMITS.items() if f"{k} =" not in live_risk)
+    path.write_text(f"[live_risk]\n{CONTROLS_OFF}{wide}{live_risk}\n[execution]\nstarting_cash = {starting_cash}\n")
     return str(path)
 
 

@@ -215,3 +215,25 @@ def test_the_cli_without_a_config_file_shows_the_documented_limits(tmp_path):
     assert data["live_risk"]["max_order_notional"] == 1000.0
     assert data["live_risk"]["max_daily_loss_abs"] == 500.0
     assert data["environment"]["enable_live_trading"] is False
+
+
+@pytest.mark.parametrize("text", ['[environment]\nmode = "paper"\n', "[live_risk]\nmax_open_positions = 2\n", "[execution]\nbatch_size = 10\n"])
+def test_a_key_a_file_leaves_out_has_its_documented_default_never_no_limit(tmp_path, text):
+    """Before: a file that named only [environment] ran with no notional, exposure, position
+    or daily-loss limit at all."""
+    path = tmp_path / "partial.toml"
+    path.write_text(text)
+    risk, documented = load_config(path).live_risk, load_config(ROOT / "config" / "config.toml").live_risk
+    for key in ("max_order_notional", "max_total_exposure_notional", "max_symbol_exposure_notional", "max_daily_loss_abs", "max_daily_loss_pct"):
+        assert getattr(risk, key) == getattr(documented, key) is not None, key
+    assert risk.max_open_positions == (2 if "max_open_positions" in text else documented.max_open_positions)
+
+
+def test_a_profile_still_beats_the_documented_defaults(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text('[live_risk]\nprofile = "conservative"\n')
+    from peaktrade_core.risk import RISK_PROFILES
+
+    risk = load_config(path).live_risk
+    for key, value in RISK_PROFILES["conservative"].items():
+        assert getattr(risk, key) == value, key
