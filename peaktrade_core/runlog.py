@@ -72,6 +72,7 @@ from attrs import Factory, asdict, define, frozen
 from peaktrade_core.killswitch import current_operator
 from peaktrade_core.log import logger
 from peaktrade_core.orders import OrderExecutionResult, OrderStatus
+from peaktrade_core.secrets import redact
 from peaktrade_core.state import StateStore
 
 DURABILITIES = ("batch", "order")
@@ -578,7 +579,7 @@ class LiveRunLogger:
             raise KeyError(f"run {run_id!r} is not open in this logger") from None
 
     def _append(self, state: _RunState, record: list[Any]) -> None:
-        payload = _encode(record)
+        payload = redact(_encode(record))  # a venue's error text may echo a key or a token
         seq = state.seq + 1
         state.head = _chain(state.head, payload.encode())
         state.seq = seq

@@ -200,16 +200,17 @@ CREATE TABLE IF NOT EXISTS venue_cancel_events (
 def cancel_open_orders(client: Any, store: StateStore, *, operator: str, source: str, reason: str) -> dict[str, Any]:
     """``client.cancel_all()`` and record it beside the kill-switch history. Never raises:
     the outcome (``cancelled`` count or ``error``) is returned and recorded."""
-    from datetime import UTC, datetime
+    from peaktrade_core.secrets import redact
+    from peaktrade_core.state import now_iso
 
     cancelled: int | None = None
     error: str | None = None
     try:
         cancelled = int(client.cancel_all())
     except Exception as exc:  # noqa: BLE001 - reported, never lost; the engage already stands
-        error = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        error = redact(f"{type(exc).__name__}: {exc}".splitlines()[0])
     event = {
-        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "at": now_iso(),
         "venue": getattr(client, "name", "?"),
         "endpoint": getattr(client, "endpoint", "?"),
         "operator": operator,

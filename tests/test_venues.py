@@ -22,7 +22,7 @@ from peaktrade_core.pipeline import ExecutionPipeline
 from peaktrade_core.plugins import get_plugin_manager
 from peaktrade_core.risk import LiveRiskConfig
 from peaktrade_core.state import StateStore
-from peaktrade_core.testing import live_environment, registered_plugin
+from peaktrade_core.testing import initialised_store, live_environment, registered_plugin
 from peaktrade_core.venues import (
     ClientOrderIds,
     ExchangeClient,
@@ -406,3 +406,39 @@ def test_a_select_executor_that_raises_is_one_line_naming_the_plugin():
 
 def test_the_fake_venue_satisfies_the_protocol():
     assert isinstance(Venue(), ExchangeClient)
+
+
+def test_a_venue_error_echoing_the_api_secret_never_reaches_the_run_log(tmp_path):
+    """A venue that quotes the credential back in its refusal (or a cancel failure) must not
+    put it in the run log or the venue-cancel history: everything written is redacted."""
+    from peaktrade_core.orders import ExchangeError
+    from peaktrade_core.secrets import forget_secrets, register_secret
+
+    secret = "sk-live-7Hq2ZtW9xPb4Lm"
+    register_secret(secret)
+
+    class Echoing(Venue):
+        def submit_order(self, order: OrderRequest) -> dict[str, Any]:
+            raise ExchangeError(f"invalid signature for key {secret}")
+
+        def cancel_all(self, symbol: str | None = None) -> int:
+            raise RuntimeError(f"cancel refused: {secret}")
+
+    try:
+        store = initialised_store(tmp_path)
+        config = PeakTradeConfig(environment=TESTNET_OPEN, execution=ExecutionConfig(batch_size=1), live_risk=LiveRiskConfig(duplicate_window_seconds=0))
+        p = ExecutionPipeline(config, store=store, trading_client=Echoing())
+
+        def orders():
+            yield order()
+            p.kill_switch.engage("stop", operator="ops", source="test")
+            yield order(0.02)
+
+        summary = p.run(orders())
+        assert summary.by_status.get("rejected") == 1, summary.by_status
+        store.close()
+        raw = b"".join(f.read_bytes() for f in tmp_path.glob("peaktrade*"))
+        assert secret.encode() not in raw
+        assert b"invalid signature for key ***" in raw  # the refusal itself is kept
+    finally:
+        forget_secrets()
