@@ -59,6 +59,12 @@ def status_dict(config: PeakTradeConfig, kill_switch: KillSwitchState, state: St
             {"gate": g.gate, "open": g.open, "value": g.value, "reason": None if g.open else g.reason}
             for g in report.testnet_gates
         ],
+        # testnet mode: whether orders go to the venue's testnet, and why (not)
+        "testnet_sending": (
+            {"allowed": report.sending_allowed and problem is None, "reason": f"state store: {problem}" if problem else report.sending_reason}
+            if env.mode.value == "testnet"
+            else None
+        ),
         "environment_profile": env.profile,
         "risk_profile": risk.profile,
         "is_live_execution_allowed": allowed,
@@ -106,10 +112,12 @@ def render_status(data: dict[str, Any]) -> str:
         f"  live execution:  {verdict}",
         f"  is_live_execution_allowed: {data['is_live_execution_allowed']}",
         f"  reason:          {data['reason']}",
-        "",
-        "Gates",
     ]
-    width = max(len(g["gate"]) for g in data["gates"])
+    if data.get("testnet_sending"):
+        ts = data["testnet_sending"]
+        lines.append(f"  testnet sending: {'ALLOWED' if ts['allowed'] else 'NOT ALLOWED'} ({ts['reason']})")
+    lines += ["", "Gates"]
+    width = max(len(g["gate"]) for g in [*data["gates"], *data.get("testnet_gates", [])])
     for g in data["gates"]:
         state = "open  " if g["open"] else "CLOSED"
         lines.append(f"  [{state}] {g['gate'].ljust(width)}  {g['value']:<12} {g['reason'] or ''}".rstrip())

@@ -442,3 +442,18 @@ def test_a_venue_error_echoing_the_api_secret_never_reaches_the_run_log(tmp_path
         assert b"invalid signature for key ***" in raw  # the refusal itself is kept
     finally:
         forget_secrets()
+
+
+def test_status_says_whether_testnet_orders_go_to_the_venue_and_why_not():
+    from peaktrade_core.state import StateCheck
+    from peaktrade_core.status import render_status, status_dict
+
+    config = PeakTradeConfig(environment=TESTNET_OPEN)
+    ok = StateCheck("state.sqlite3", "ok")
+    assert status_dict(config, RELEASED, ok)["testnet_sending"]["allowed"] is True
+    engaged = status_dict(config, ENGAGED, ok)
+    assert engaged["testnet_sending"] == {"allowed": False, "reason": "kill switch " + ENGAGED.describe()}
+    assert "testnet sending: NOT ALLOWED (kill switch engaged by ops" in render_status(engaged)
+    lost = status_dict(config, RELEASED, StateCheck("state.sqlite3", "lost", "store missing"))["testnet_sending"]
+    assert lost == {"allowed": False, "reason": "state store: store missing"}
+    assert status_dict(PeakTradeConfig(), RELEASED, ok)["testnet_sending"] is None  # paper: not shown
