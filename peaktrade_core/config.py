@@ -39,6 +39,7 @@ from peaktrade_core.state import GOVERNED_STATE_KEYS
 
 CONFIG_ENV_VAR = "PEAK_TRADE_CONFIG_PATH"
 DEFAULT_CONFIG_PATH = Path("config") / "config.toml"
+_T = typing.TypeVar("_T")
 PACKAGED_DEFAULT = Path(__file__).with_name("default_config.toml")
 
 #: Keys a person changes by editing the file, as a governance decision (visible in its
@@ -278,6 +279,22 @@ def structure_section(data: Any, cls: type, prefix: str) -> tuple[Any, list[tupl
     except Exception as exc:  # noqa: BLE001 - every mistake becomes a line, never a traceback
         known = [a.name for a in attrs.fields(cls)]
         return None, list(_walk(exc, [prefix], known))
+
+
+def plugin_settings(config: PeakTradeConfig | None, name: str, cls: type[_T]) -> _T:
+    """``[plugins.<name>]`` of ``config`` as ``cls``: structured when the config was loaded
+    with the plugin installed, here otherwise (the same strictness: a mistake raises
+    :class:`ConfigError` naming file and key); ``cls()`` when there is no such section."""
+    section = config.plugins.get(name) if config is not None else None
+    if section is None:
+        return cls()
+    if isinstance(section, cls):
+        return section
+    instance, problems = structure_section(section, cls, f"plugins.{name}")
+    if problems:
+        source = (config.source if config is not None else None) or "<config>"
+        raise ConfigError([f"{source}: {key}: {what}" for key, what in problems])
+    return instance
 
 
 def _literal_secrets(data: Any, path: list[str]) -> typing.Iterator[tuple[list[str], str]]:

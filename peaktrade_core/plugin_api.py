@@ -53,7 +53,7 @@ _add("peaktrade_core.alerts", "AlertEvent", "AlertLevel", "AlertDelivery", "Aler
 # drills
 _add("peaktrade_core.drills", "DrillContext", "LiveDrillResult", "LiveDrillScenario", "apply_overrides")
 # configuration and secrets
-_add("peaktrade_core.config", "PeakTradeConfig", "ConfigError", "structure_section")
+_add("peaktrade_core.config", "PeakTradeConfig", "ConfigError", "structure_section", "plugin_settings")
 _add("peaktrade_core.secrets", "SecretRef", "SecretError", "redact", "register_secret", "register_secrets_in")
 # logging
 _add("peaktrade_core.log", "logger", "LIVE_DRY_RUN", "SAFETY")

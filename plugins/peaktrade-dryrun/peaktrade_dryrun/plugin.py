@@ -38,18 +38,10 @@ class DryRunConfig:
 
 
 def dryrun_config(config: PeakTradeConfig | None) -> DryRunConfig:
-    section = config.plugins.get(SECTION) if config is not None else None
-    if section is None:
-        return DryRunConfig()
-    if isinstance(section, DryRunConfig):
-        return section
-    from peaktrade_core.plugin_api import ConfigError, structure_section
+    """``[plugins.dryrun]`` of ``config`` (structured here if it was loaded without this plugin)."""
+    from peaktrade_core.plugin_api import plugin_settings
 
-    instance, problems = structure_section(section, DryRunConfig, f"plugins.{SECTION}")
-    if problems:
-        source = config.source or "<config>"
-        raise ConfigError([f"{source}: {key}: {what}" for key, what in problems])
-    return instance
+    return plugin_settings(config, SECTION, DryRunConfig)
 
 
 def config_sections() -> dict[str, type]:

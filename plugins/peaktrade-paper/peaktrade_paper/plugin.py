@@ -43,19 +43,10 @@ class PaperConfig:
 
 
 def paper_config(config: PeakTradeConfig | None) -> PaperConfig:
-    """``[plugins.paper]`` of ``config``; structured here if it was loaded without this plugin."""
-    section = config.plugins.get(SECTION) if config is not None else None
-    if section is None:
-        return PaperConfig()
-    if isinstance(section, PaperConfig):
-        return section
-    from peaktrade_core.plugin_api import ConfigError, structure_section
+    """``[plugins.paper]`` of ``config`` (structured here if it was loaded without this plugin)."""
+    from peaktrade_core.plugin_api import plugin_settings
 
-    instance, problems = structure_section(section, PaperConfig, f"plugins.{SECTION}")
-    if problems:
-        source = config.source or "<config>"
-        raise ConfigError([f"{source}: {key}: {what}" for key, what in problems])
-    return instance
+    return plugin_settings(config, SECTION, PaperConfig)
 
 
 def config_sections() -> dict[str, type]:
