@@ -147,6 +147,9 @@ def test_the_documented_exit_codes_are_the_ones_session_run_uses():
     assert "kill switch engaged during the run" in documented[cli_session.EXIT_KILL_SWITCH]
     assert "ended in `error`" in documented[cli_session.EXIT_ORDER_ERROR]
     assert "SIGINT" in documented[cli_session.EXIT_SIGNAL["SIGINT"]] and "SIGTERM" in documented[cli_session.EXIT_SIGNAL["SIGTERM"]]
+    from peaktrade_core.cli import EXIT_OUTPUT_ERROR
+
+    assert "output could not be written" in documented[EXIT_OUTPUT_ERROR]
     summary = {"status": "finished", "by_status": {"error": 1, "filled": 2}, "kill_switch_engaged_during_run": True}
     assert cli_session.session_exit_code(summary) == 3  # the kill switch wins over errors
     assert cli_session.session_exit_code({**summary, "status": "interrupted", "interrupted_by": "SIGTERM"}) == 143
