@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 
@@ -38,3 +39,43 @@ def health(env: Env, preset: str, alert_test: bool, max_clock_skew: float, venue
         click.echo(render(checks, preset))
     if not ok:
         sys.exit(1)
+
+
+@click.command("report")
+@click.argument("run", default="last")
+@click.option("--output", "-o", metavar="FILE", help="Where to write the HTML (default: run-<RUN>.html here; - for stdout).")
+@pass_env
+def runs_report(env: Env, run: str, output: str | None) -> None:
+    """Write one self-contained HTML report of RUN (an id, a unique prefix, or `last`):
+    summary, equity and exposure curves, fills, blocks by reason, alerts, gate and risk
+    evidence and the hash-chain verification. No script, no external resource."""
+    from pathlib import Path
+
+    from peaktrade_core.cli import fail
+    from peaktrade_core.report import collect, render_html
+    from peaktrade_core.runlog import RunNotFound, resolve_run_id
+
+    try:
+        run_id = resolve_run_id(env.store, run)
+    except RunNotFound as exc:
+        fail(f"RUN: {exc}")
+    data = collect(env.store, run_id)
+    page = render_html(data)
+    if output == "-":
+        click.echo(page)
+    else:
+        _write(Path(output or f"run-{run_id}.html"), page)
+    if not data["verify"]["ok"]:  # the report is written either way: it is the evidence
+        fail(f"{run_id}: hash chain does not verify ({data['verify']['problems'][0]}); the report says so", 1)
+
+
+def _write(target: Any, page: str) -> None:
+    from peaktrade_core.cli import fail
+
+    try:
+        tmp = target.with_name(target.name + ".tmp")
+        tmp.write_text(page, encoding="utf-8")
+        tmp.replace(target)
+    except OSError as exc:
+        fail(f"--output {target}: {exc.strerror or exc}")
+    click.echo(f"wrote {target}")

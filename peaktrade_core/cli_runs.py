@@ -99,3 +99,12 @@ def runs_verify(env: Env, run: str) -> None:
     for problem in result.problems[1:]:
         click.echo(f"  also: {problem}")
     sys.exit(1)
+
+
+def _register_report() -> None:
+    from peaktrade_core.cli_ops import runs_report
+
+    runs.add_command(runs_report)
+
+
+_register_report()
