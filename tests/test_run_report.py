@@ -6,7 +6,6 @@ artefact, and Chromium's network log proves the page asked for nothing."""
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -21,6 +20,7 @@ from peaktrade_core.alerts import AlertEvent, AlertHistory, AlertLevel
 from peaktrade_core.orders import OrderExecutionResult, OrderFill, OrderRequest, OrderStatus
 from peaktrade_core.runlog import LiveRunLogger
 from peaktrade_core.state import StateStore
+from peaktrade_core.testing import find_chromium, open_in_browser
 
 pytestmark = pytest.mark.slow
 
@@ -120,28 +120,10 @@ def test_mistakes_are_one_line_and_exit_2(tmp_path, data_dir, args, message):
 # -- in a real browser --------------------------------------------------------------------
 
 
-def _chromium() -> str:
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        found = shutil.which(name)
-        if found:
-            return found
-    pytest.skip("no Chromium found (install it: apt-get install -y chromium); the HTML report is checked in a real browser")
-
-
 def _open_in_chromium(page: Path, profile: Path, *extra: str) -> tuple[str, list[str]]:
-    """The DOM after loading ``page``, and every network request the page made (requests
-    Chromium makes for itself carry no page initiator and are left out)."""
-    netlog = profile.parent / (profile.name + "-netlog.json")
-    argv = [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
-            f"--log-net-log={netlog}", "--window-size=1200,2400", *extra, page.as_uri()]
-    proc = subprocess.run(argv, capture_output=True, text=True, timeout=180)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    log = json.loads(netlog.read_text())
-    start = log["constants"]["logEventTypes"]["URL_REQUEST_START_JOB"]
-    jobs = [e.get("params", {}) for e in log["events"] if e["type"] == start]
-    requests = [p["url"] for p in jobs if "url" in p and p.get("initiator") != "not an origin"]
-    return proc.stdout, requests
+    if find_chromium() is None:
+        pytest.skip("no Chromium found (install it: apt-get install -y chromium); the HTML report is checked in a real browser")
+    return open_in_browser(page, profile, *extra)
 
 
 def test_the_network_check_sees_a_page_that_fetches(tmp_path):
@@ -169,3 +151,22 @@ def test_chromium_renders_the_report_with_its_curve_and_fetches_nothing(tmp_path
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     shutil.copy(shot, ARTIFACTS / "run-report.png")
     shutil.copy(page, ARTIFACTS / "run-report.html")
+
+
+def test_a_testnet_session_at_the_loopback_venue_is_reported_with_its_venue_fees(tmp_path):
+    from peaktrade_core.testing.loopback import FEE_RATE, LoopbackVenue
+    from tests.test_health_cli import ORDERS, Operator
+
+    with LoopbackVenue() as venue:
+        operator = Operator(tmp_path, venue)
+        operator.testnet()
+        (tmp_path / "orders.csv").write_text(ORDERS)
+        assert operator("session", "run", "--orders", "orders.csv").returncode == 0
+        assert len(venue.orders()) == 2
+        made = operator("runs", "report", "last", "-o", "testnet.html")
+    assert made.returncode == 0, made.stderr
+    page = (tmp_path / "testnet.html").read_text()
+    assert "(effective <b id=effective-mode>testnet</b>)" in page
+    fees = 2 * 0.01 * 40_000.0 * FEE_RATE  # both orders fill at the venue's price
+    assert f'data-tile="fees">fees<b>{fees:,.2f}<' in page and f'data-tile="final equity">final equity<b>{-fees:,.2f}<' in page
+    assert "venue record" in page and venue.url in page  # the venue the run talked to, from the run log
