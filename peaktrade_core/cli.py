@@ -86,6 +86,7 @@ LAZY_COMMANDS = {
     "state": "peaktrade_core.cli_state:state",
     "exchange": "peaktrade_core.cli_exchange:exchange",
     "health": "peaktrade_core.cli_ops:health",
+    "readiness": "peaktrade_core.cli_ops:readiness",
 }
 
 
