@@ -11,8 +11,12 @@ import pytest
 
 from peaktrade_core.alerts import AlertEvent, AlertHistory, AlertLevel
 from peaktrade_core.state import StateStore
+from peaktrade_core.testing import (
+    ROUND_TRIP_ORDERS,
+    OperatorShell,
+    install_plugin,
+)
 from peaktrade_core.testing.loopback import LoopbackVenue
-from tests.test_health_cli import ORDERS, Operator, _install
 
 pytestmark = pytest.mark.slow
 
@@ -42,23 +46,23 @@ LENIENT = ("--min-sessions", "1", "--min-hours", "0")
 @pytest.fixture
 def operator(tmp_path):
     with LoopbackVenue() as venue:
-        op = Operator(tmp_path, venue)
+        op = OperatorShell(tmp_path, venue)
         (op.site / "day_drills.py").write_text(DRILL_PACK)
-        _install(op.site, "daydrills", "day_drills:plugin")
+        install_plugin(op.site, "daydrills", "day_drills:plugin")
         op.plugins = "loopback,daydrills"
         yield op
 
 
-def _items(op: Operator, *args: str) -> tuple[int, dict]:
+def _items(op: OperatorShell, *args: str) -> tuple[int, dict]:
     proc = op("readiness", "--json", *args)
     return proc.returncode, json.loads(proc.stdout)
 
 
-def _operators_day(op: Operator) -> None:
-    op.testnet()
+def _operators_day(op: OperatorShell) -> None:
+    op.use_loopback_testnet()
     assert op("drills", "run").returncode == 0
     assert op("health", "--alert-test").returncode == 0
-    (op.tmp_path / "orders.csv").write_text(ORDERS)
+    (op.tmp_path / "orders.csv").write_text(ROUND_TRIP_ORDERS)
     assert op("session", "run", "--orders", "orders.csv").returncode == 0
 
 

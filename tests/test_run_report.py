@@ -154,13 +154,14 @@ def test_chromium_renders_the_report_with_its_curve_and_fetches_nothing(tmp_path
 
 
 def test_a_testnet_session_at_the_loopback_venue_is_reported_with_its_venue_fees(tmp_path):
+
+    from peaktrade_core.testing import ROUND_TRIP_ORDERS, OperatorShell
     from peaktrade_core.testing.loopback import FEE_RATE, LoopbackVenue
-    from tests.test_health_cli import ORDERS, Operator
 
     with LoopbackVenue() as venue:
-        operator = Operator(tmp_path, venue)
-        operator.testnet()
-        (tmp_path / "orders.csv").write_text(ORDERS)
+        operator = OperatorShell(tmp_path, venue)
+        operator.use_loopback_testnet()
+        (tmp_path / "orders.csv").write_text(ROUND_TRIP_ORDERS)
         assert operator("session", "run", "--orders", "orders.csv").returncode == 0
         assert len(venue.orders()) == 2
         made = operator("runs", "report", "last", "-o", "testnet.html")
