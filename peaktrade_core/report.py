@@ -53,7 +53,7 @@ def collect(store: Any, run_id: str) -> dict[str, Any]:
     violations: Counter[str] = Counter()
     events: list[dict[str, Any]] = []
     first_ts = last_ts = None
-    n = 0
+    n = batch_count = 0
     for event in iter_run_events(store, run_id):
         first_ts = event.timestamp if first_ts is None else first_ts
         last_ts = event.timestamp
@@ -77,6 +77,7 @@ def collect(store: Any, run_id: str) -> dict[str, Any]:
             equity.append((n, cash + value))
             exposure.append((n, sum(abs(q * marks.get(s, 0.0)) for s, q in positions.items())))
         elif event.kind == "batch":
+            batch_count += 1
             gate = event.extra.get("gate_report") or {}
             risk = event.extra.get("risk") or {}
             for closed in gate.get("closed") or []:
@@ -101,7 +102,7 @@ def collect(store: Any, run_id: str) -> dict[str, Any]:
         "final_equity": equity[-1][1] if equity else 0.0,
         "positions": {s: q for s, q in positions.items() if abs(q) > 1e-12},
         "batches": batches,
-        "batch_count": sum(1 for _ in batches),
+        "batch_count": batch_count,
         "closed_gates": dict(closed_gates.most_common()),
         "violations": dict(violations.most_common()),
         "events": events,
@@ -250,7 +251,8 @@ def render_html(data: dict[str, Any]) -> str:
         parts.append("<p>No alert names this run.</p>")
 
     parts.append("<h2>Gate and risk evidence</h2>")
-    parts.append(f"<p>{data['batch_count']} batch(es) recorded, each with the gates and risk result in force.</p>")
+    listed = f", the first {len(data['batches'])} listed" if data["batch_count"] > len(data["batches"]) else ""
+    parts.append(f"<p>{data['batch_count']} batch(es) recorded{listed}, each with the gates and risk result in force.</p>")
     if data["closed_gates"]:
         parts.append(_table(["closed gate: reason", "batches"], [[g, c] for g, c in data["closed_gates"].items()], {1}, "closed-gates"))
     if data["violations"]:
