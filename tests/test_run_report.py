@@ -171,3 +171,23 @@ def test_a_testnet_session_at_the_loopback_venue_is_reported_with_its_venue_fees
     fees = 2 * 0.01 * 40_000.0 * FEE_RATE  # both orders fill at the venue's price
     assert f'data-tile="fees">fees<b>{fees:,.2f}<' in page and f'data-tile="final equity">final equity<b>{-fees:,.2f}<' in page
     assert "venue record" in page and venue.url in page  # the venue the run talked to, from the run log
+
+
+def test_a_long_run_is_thinned_to_the_point_limit_keeping_the_last_point(data_dir):
+    from peaktrade_core.report import MAX_POINTS, collect
+
+    store = StateStore.in_dir(data_dir)
+    log = LiveRunLogger(store)
+    run_id = log.start_run(mode="paper", effective_mode="paper", strategy="long")
+    log.record_batch(run_id, 0, {"effective_mode": "paper", "gates": {}, "closed": []}, {"violations": []}, executor="paper")
+    for i in range(2500):
+        side = "buy" if i % 2 == 0 else "sell"
+        order = OrderRequest("BTC/EUR", side, 1.0, reference_price=100.0, source_ref=str(i))
+        price = 100.0 if side == "buy" else 101.0  # each round trip earns 1
+        log.record_order(run_id, OrderExecutionResult(order, OrderStatus.FILLED, fills=[OrderFill(order.client_order_id, "BTC/EUR", order.side, 1.0, price)]))
+    log.commit()
+    log.finish_run(run_id, "finished", {})
+    data = collect(store, run_id)
+    assert len(data["equity"]) == len(data["exposure"]) == MAX_POINTS
+    assert data["equity"][0][0] == 1 and data["equity"][-1] == (2500, 1250.0)
+    assert data["fill_count"] == 2500 and len(data["fills"]) == 500  # listed rows are capped, counts are not
