@@ -85,6 +85,8 @@ LAZY_COMMANDS = {
     "kill": "peaktrade_core.cli_state:kill",
     "state": "peaktrade_core.cli_state:state",
     "exchange": "peaktrade_core.cli_exchange:exchange",
+    "health": "peaktrade_core.cli_ops:health",
+    "readiness": "peaktrade_core.cli_ops:readiness",
 }
 
 

@@ -1,4 +1,4 @@
-"""``peaktrade runs``: list, monitor and verify recorded runs (RUN-1 … RUN-4)."""
+"""``peaktrade runs``: list, monitor, verify and report recorded runs (RUN-1 … RUN-4)."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def _resolve(env: Env, ref: str) -> str:
 
 @click.group()
 def runs() -> None:
-    """Recorded runs: list, show (monitor) and verify the tamper-evident log."""
+    """Recorded runs: list, show (monitor), verify the tamper-evident log, report as HTML."""
 
 
 @runs.command("list")
@@ -99,3 +99,12 @@ def runs_verify(env: Env, run: str) -> None:
     for problem in result.problems[1:]:
         click.echo(f"  also: {problem}")
     sys.exit(1)
+
+
+def _register_report() -> None:
+    from peaktrade_core.cli_ops import runs_report
+
+    runs.add_command(runs_report)
+
+
+_register_report()

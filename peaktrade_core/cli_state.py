@@ -73,6 +73,7 @@ def status(env: Env, as_json: bool, require_live: bool) -> None:
     except sqlite3.DatabaseError as exc:
         fail(f"state store {store.path}: {damage(exc)}")
     data["failed_plugins"] = _failed_plugins()
+    data["readiness"] = _readiness(store)
     if as_json:
         echo_json(data)
     else:
@@ -83,6 +84,15 @@ def status(env: Env, as_json: bool, require_live: bool) -> None:
     if require_live and not data["is_live_execution_allowed"]:
         click.echo(f"live execution not allowed: {data['reason']}", err=True)
         sys.exit(1)
+
+
+def _readiness(store: Any) -> dict[str, Any] | None:
+    from peaktrade_core.readiness import stage_summary
+
+    try:
+        return stage_summary(store)
+    except sqlite3.DatabaseError:  # a damaged store is named by the state_store gate
+        return None
 
 
 def _failed_plugins() -> list[dict[str, Any]]:

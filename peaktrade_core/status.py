@@ -142,6 +142,10 @@ def render_status(data: dict[str, Any]) -> str:
             lines.append(f"  store {ident['store_id']}, initialised by {ident['operator']} at {ident['at']}")
         if st["problem"]:
             lines.append(f"  PROBLEM: {st['problem']}")
+    stage = data.get("readiness")
+    if stage:
+        signed = f", signed by {stage['signed_by']} at {stage['at']}" if stage["signed_by"] else ""
+        lines += ["", "Readiness", f"  stage {stage['stage']} ({stage['name']}){signed}  (peaktrade readiness)"]
     ks = data["kill_switch"]
     lines += ["", "Kill switch"]
     if ks["engaged"]:

@@ -119,6 +119,12 @@ _TEST_API: dict[str, str] = {
     "configure_logging": "peaktrade_core.log",
     "REDACTED": "peaktrade_core.secrets",
     "forget_secrets": "peaktrade_core.secrets",
+    "find_chromium": "peaktrade_core.testing.browser",
+    "open_in_browser": "peaktrade_core.testing.browser",
+    "OperatorShell": "peaktrade_core.testing.operator",
+    "install_plugin": "peaktrade_core.testing.operator",
+    "LOOPBACK_TESTNET_CONFIG": "peaktrade_core.testing.operator",
+    "ROUND_TRIP_ORDERS": "peaktrade_core.testing.operator",
 }
 
 
