@@ -18,7 +18,7 @@ Safety rules the core enforces around these hooks:
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
@@ -28,11 +28,12 @@ if TYPE_CHECKING:  # annotations only: the specs must stay import-light
     from peaktrade_core.alerts import AlertDelivery, AlertEvent
     from peaktrade_core.config import PeakTradeConfig
     from peaktrade_core.drills import DrillContext, LiveDrillResult, LiveDrillScenario
-    from peaktrade_core.environment import EnvironmentConfig
+    from peaktrade_core.environment import EnvironmentConfig, TradingMode
     from peaktrade_core.executors import ExecutorContext
     from peaktrade_core.gates import GateContext, GateDecision
     from peaktrade_core.orders import OrderExecutor, OrderRequest
     from peaktrade_core.risk import LiveRiskConfig, PortfolioState, RiskViolation
+    from peaktrade_core.venues import ExchangeClient
 
 PROJECT = "peaktrade"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -150,6 +151,46 @@ def check_risk(
 
     If it raises, runs past the timeout or returns anything else, the whole batch is
     blocked with a reason naming the plugin.
+    """
+
+
+# -------------------------------------------------------------------------------------------
+# Venues
+# -------------------------------------------------------------------------------------------
+
+
+@hookspec
+def exchange_venues() -> Iterable[str] | None:
+    """Names of the venues this plugin serves (e.g. ``["kraken"]``).
+
+    The core maps ``[environment] exchange`` to the one plugin that declared it; two
+    plugins declaring the same venue is a one-line error. If it raises, the session does
+    not start (one line naming the plugin).
+    """
+
+
+@hookspec
+def create_exchange_client(
+    venue: str, mode: TradingMode, settings: Any, config: PeakTradeConfig
+) -> ExchangeClient | None:
+    """Build the client for ``venue`` (one this plugin declared) for ``mode``.
+
+    Called only for the plugin that declared ``venue``, and only in ``testnet`` and
+    ``live`` modes (never in ``paper``/``shadow``): at session start, for ``status`` and
+    for ``peaktrade kill``. Building must not touch the network.
+
+    :param venue: ``[environment] exchange``.
+    :param mode: ``testnet``: return a testnet client (``testnet = True``: the venue's
+        sandbox endpoint, or ``validate_only = True`` where the venue has none);
+        ``live``: a production client. The core refuses a client of the wrong kind.
+    :param settings: ``config.plugins.get(<plugin name>)``, the plugin's own
+        ``[plugins.<name>]`` section.
+    :param config: the effective configuration.
+    :returns: an :class:`~peaktrade_core.venues.ExchangeClient`.
+
+    The core owns the executor over the client (``ExchangeOrderExecutor`` behind the guard)
+    when the mode's gates allow sending; otherwise the session dry-runs. If it raises or
+    returns ``None``, the session does not start (one line naming the plugin).
     """
 
 

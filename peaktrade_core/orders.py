@@ -29,6 +29,8 @@ class TimeInForce(enum.StrEnum):
 
 class OrderStatus(enum.StrEnum):
     ACCEPTED = "accepted"
+    #: accepted by the venue's validation, never placed (validate-only testnet)
+    VALIDATED = "validated"
     FILLED = "filled"
     PARTIALLY_FILLED = "partially_filled"
     REJECTED = "rejected"
