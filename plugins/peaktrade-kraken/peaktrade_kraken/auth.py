@@ -95,8 +95,11 @@ class CallCounter:
     """Kraken's per-key counter, kept on this side: every private call adds its cost, the
     counter decays at the tier's rate, and a call that would push it past the ceiling waits
     until it fits — so the client never earns ``EAPI:Rate limit exceeded`` or the lockout
-    that follows. The venue counts a request when it arrives, after we counted it, so our
-    counter is never below the venue's."""
+    that follows. The venue counts a request when it arrives, a little after we counted it,
+    and uneven delays can bunch arrivals closer than we sent them: one unit of the ceiling is
+    kept free as headroom for that."""
+
+    HEADROOM = 1.0
 
     def __init__(
         self,
@@ -105,7 +108,7 @@ class CallCounter:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ):
-        self.ceiling = ceiling
+        self.ceiling = max(ceiling - self.HEADROOM, ceiling / 2)
         self.decay = decay_per_second
         self.clock = clock
         self.sleep = sleep

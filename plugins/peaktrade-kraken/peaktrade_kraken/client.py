@@ -440,7 +440,9 @@ class KrakenClient:
             response["reason"] = str(info["reason"])
         return response
 
-    def fetch_order(self, client_order_id: str, symbol: str) -> dict[str, Any] | None:
+    def fetch_order(self, client_order_id: str, symbol: str | None = None) -> dict[str, Any] | None:
+        """The order by the core's client id (Kraken finds it by ``cl_ord_id`` alone; the
+        symbol is accepted for the interface)."""
         cl_ord_id = kraken_cl_ord_id(client_order_id)
         open_orders = (self._private("OpenOrders", {"cl_ord_id": cl_ord_id}) or {}).get("open") or {}
         for txid, info in open_orders.items():
@@ -462,7 +464,7 @@ class KrakenClient:
             out.append(self._response(str(info.get("cl_ord_id") or txid), txid, info))
         return out
 
-    def cancel_order(self, client_order_id: str, symbol: str) -> bool:
+    def cancel_order(self, client_order_id: str, symbol: str | None = None) -> bool:
         """True when Kraken cancelled it; False when Kraken has no open order by that id."""
         if self.validate_only:
             return False  # a validate-only client placed nothing and changes nothing
