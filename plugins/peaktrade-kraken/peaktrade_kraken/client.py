@@ -187,7 +187,8 @@ class KrakenClient:
         """One HTTP request; the JSON answer, or the right exception."""
         import httpx
 
-        endpoint = path.rsplit("/", 1)[-1]
+        endpoint = path.split("?", 1)[0].rsplit("/", 1)[-1]
+        started = time.monotonic()
         try:
             if method == "GET":
                 response = self._http().get(path)
@@ -201,6 +202,7 @@ class KrakenClient:
             raise UnknownOutcomeError(f"kraken {endpoint}: no answer within {self.settings.timeout_seconds:g}s") from None
         except httpx.HTTPError as exc:
             raise UnknownOutcomeError(f"kraken {endpoint}: {type(exc).__name__}: {self._scrub(str(exc), *scrub)}") from None
+        logger.debug("kraken {} {} -> HTTP {} in {:.0f} ms", method, endpoint, response.status_code, (time.monotonic() - started) * 1000)
         if response.status_code >= 500:
             raise UnknownOutcomeError(f"kraken {endpoint}: HTTP {response.status_code} {self._scrub(response.text, *scrub)!r}")
         if response.status_code == 429:

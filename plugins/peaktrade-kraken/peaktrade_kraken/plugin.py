@@ -16,9 +16,9 @@ PUBLIC_ENDPOINT = "https://api.kraken.com"
 
 def _http_url(_instance: Any, _attribute: Any, value: str) -> None:
     if not value.startswith(("https://", "http://")) or "@" in value:
-        raise ValueError(f"{value!r}: expected an http(s) URL without credentials")
+        raise ValueError(f"base_url: {value!r}: expected an http(s) URL without credentials")
     if value.startswith("http://") and not value.startswith(("http://127.0.0.1", "http://localhost", "http://[::1]")):
-        raise ValueError(f"{value!r}: plain http only to this machine (a loopback Kraken); use https")
+        raise ValueError(f"base_url: {value!r}: plain http only to this machine (a loopback Kraken); use https")
 
 
 @frozen

@@ -55,6 +55,31 @@ FEE_RATE = 0.0026
 FAULTS = ("timeout_after_accept", "5xx", "5xx_before", "unavailable", "busy", "rate_limit", "lockout", "invalid_nonce", "echo")
 
 
+KEY_ENV = "PEAK_TRADE_KRAKEN_API_KEY"
+SECRET_ENV = "PEAK_TRADE_KRAKEN_API_SECRET"
+
+
+def loopback_settings(url: str, key_env: str = KEY_ENV, secret_env: str = SECRET_ENV, **overrides: Any) -> Any:
+    """``[plugins.kraken]`` for a loopback at ``url``, credentials from ``key_env`` /
+    ``secret_env``, short timeouts, status checked before every submit, and a call counter
+    that never waits (the loopback enforces none unless asked)."""
+    from peaktrade_core.secrets import SecretRef
+    from peaktrade_kraken.plugin import KrakenSettings
+
+    values: dict[str, Any] = {
+        "base_url": url,
+        "api_key": SecretRef(env=key_env),
+        "api_secret": SecretRef(env=secret_env),
+        "timeout_seconds": 1.0,
+        "connect_timeout_seconds": 1.0,
+        "status_check_seconds": 0.0,
+        "rate_limit_max": 1000.0,
+        "rate_limit_decay_per_second": 1000.0,
+    }
+    values.update(overrides)
+    return KrakenSettings(**values)
+
+
 def _symbol(key: str) -> str:
     base, quote = PAIRS[key]["wsname"].split("/")
     return f"{'BTC' if base == 'XBT' else base}/{quote}"
@@ -93,7 +118,7 @@ class LoopbackKraken:
         self.status = "online"
         self.skew_seconds = 0.0
         self._orders: dict[str, dict[str, Any]] = {}  # txid -> order info (Kraken's fields)
-        self._faults: list[tuple[str, str]] = []  # (kind, endpoint)
+        self._faults: list[tuple[str, str, int]] = []  # (kind, endpoint, requests to let pass first)
         self._last_nonce: dict[str, int] = {}
         self._level = 0.0
         self._level_at = time.monotonic()
@@ -163,12 +188,13 @@ class LoopbackKraken:
     def requests(self) -> int:
         return self.request_count
 
-    def fail_next(self, kind: str, endpoint: str = "AddOrder") -> None:
-        """The next request to ``endpoint`` fails as ``kind`` (see the module doc)."""
+    def fail_next(self, kind: str, endpoint: str = "AddOrder", after: int = 0) -> None:
+        """The next request to ``endpoint`` (after ``after`` more that pass) fails as ``kind``
+        (see the module doc)."""
         if kind not in FAULTS:
             raise ValueError(f"unknown fault {kind!r}; one of {', '.join(FAULTS)}")
         with self._lock:
-            self._faults.append((kind, endpoint))
+            self._faults.append((kind, endpoint, after))
 
     def orders(self) -> list[dict[str, Any]]:
         """Every order placed (never validate-only ones), oldest first."""
@@ -283,8 +309,11 @@ class LoopbackKraken:
         raise _Refusal("EGeneral:Unknown method", http_status=404)
 
     def _take_fault(self, endpoint: str) -> str | None:
-        for i, (kind, target) in enumerate(self._faults):
+        for i, (kind, target, after) in enumerate(self._faults):
             if target == endpoint:
+                if after:
+                    self._faults[i] = (kind, target, after - 1)
+                    return None
                 del self._faults[i]
                 return kind
         return None

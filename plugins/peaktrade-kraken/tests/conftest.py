@@ -4,12 +4,9 @@
 from __future__ import annotations
 
 import pytest
-from peaktrade_kraken.testing import LoopbackKraken
+from peaktrade_kraken.testing import KEY_ENV, SECRET_ENV, LoopbackKraken, loopback_settings
 
 from peaktrade_core.testing import isolate
-
-KEY_ENV = "PEAK_TRADE_KRAKEN_API_KEY"
-SECRET_ENV = "PEAK_TRADE_KRAKEN_API_SECRET"
 
 
 @pytest.fixture(autouse=True)
@@ -26,25 +23,6 @@ def kraken(monkeypatch):
         yield fake
 
 
-def make_settings(url: str, **overrides):
-    from peaktrade_kraken.plugin import KrakenSettings
-
-    from peaktrade_core.secrets import SecretRef
-
-    values = dict(
-        base_url=url,
-        api_key=SecretRef(env=KEY_ENV),
-        api_secret=SecretRef(env=SECRET_ENV),
-        timeout_seconds=1.0,
-        connect_timeout_seconds=1.0,
-        status_check_seconds=0.0,
-        rate_limit_max=1000.0,
-        rate_limit_decay_per_second=1000.0,
-    )
-    values.update(overrides)
-    return KrakenSettings(**values)
-
-
 @pytest.fixture
 def make_client(kraken, tmp_path):
     """Clients on the loopback: ``make_client(validate_only=False, **settings)``."""
@@ -53,7 +31,7 @@ def make_client(kraken, tmp_path):
     made = []
 
     def make(validate_only: bool = False, **overrides):
-        client = KrakenClient(make_settings(kraken.url, **overrides), validate_only=validate_only, data_dir=tmp_path / "data")
+        client = KrakenClient(loopback_settings(kraken.url, **overrides), validate_only=validate_only, data_dir=tmp_path / "data")
         made.append(client)
         return client
 
