@@ -101,10 +101,24 @@ def secret_things(kraken) -> dict[str, str]:
     return things
 
 
+def run_events(tmp_path: Path, run_id: str) -> list:
+    from peaktrade_core.runlog import iter_run_events
+    from peaktrade_core.state import StateStore
+
+    store = StateStore.in_dir(tmp_path / "data")
+    try:
+        return list(iter_run_events(store, run_id))
+    finally:
+        store.close()
+
+
 def state_dump(tmp_path: Path) -> str:
-    """Everything the state store holds (run log, alert history, kill switch, …) as text."""
+    """Everything the state store holds (run log, alert history, kill switch, …) as text —
+    except the nonce table, whose one job is to remember the last nonce."""
     with sqlite3.connect(tmp_path / "data" / "peaktrade.sqlite3") as conn:
-        return "\n".join(conn.iterdump())
+        lines = [line for line in conn.iterdump() if "kraken_nonces" not in line]
+    assert any("alert" in line for line in lines) and any("run" in line for line in lines)
+    return "\n".join(lines)
 
 
 # -- always ---------------------------------------------------------------------------------
@@ -204,7 +218,10 @@ def test_testnet_session_sends_validate_only_orders_and_every_record_says_so(cli
 
     shown = json.loads(cli("runs", "show", summary["run_id"], "--json", config=TESTNET).stdout)
     assert shown["summary"]["venue"] == summary["venue"]
-    assert {o["status"] for o in shown.get("orders", [{"status": "validated"}])} == {"validated"}
+    events = run_events(tmp_path, summary["run_id"])
+    assert {e.status for e in events if e.kind == "order"} == {"validated"}
+    (venue,) = [e for e in events if e.kind == "venue"]
+    assert venue.extra["endpoint"] == kraken.url and venue.extra["validate_only"] is True
 
     everything = "\n".join([out.stdout, out.stderr, json.dumps(shown), state_dump(tmp_path)])
     assert kraken.url in everything
