@@ -19,7 +19,8 @@ from peaktrade_core.orders import (
 
 
 def market(quantity=0.01, symbol="BTC/EUR", side="buy"):
-    return OrderRequest(symbol, side, quantity, client_order_id=uuid.uuid4().hex)
+    # a reference price: the core checks Kraken's cost minimum before submit
+    return OrderRequest(symbol, side, quantity, reference_price=50_000.0, client_order_id=uuid.uuid4().hex)
 
 
 def resting(symbol="BTC/EUR", price=1000.0, quantity=0.01):
