@@ -25,7 +25,7 @@ try:
     EXCHANGE_CLI = True
 except ImportError:
     EXCHANGE_CLI = False
-needs_exchange_cli = pytest.mark.xfail(not EXCHANGE_CLI, strict=False, reason="needs the venue layer (integration): peaktrade exchange")
+needs_exchange_cli = pytest.mark.xfail(not (VENUE_LAYER and EXCHANGE_CLI), strict=False, reason="needs the venue layer (integration): peaktrade exchange")
 
 KRAKEN = """
 [plugins.kraken]
