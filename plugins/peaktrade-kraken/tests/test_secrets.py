@@ -84,3 +84,24 @@ def test_base_url_must_be_https_or_this_machine(tmp_path, url):
         load_config(path)
     [line] = refused.value.lines
     assert line.startswith(f"{path}: plugins.kraken") and "base_url" in line
+
+
+def test_the_config_in_the_operators_guide_loads(tmp_path, monkeypatch):
+    """docs/kraken.md's config block is a valid config with this plugin."""
+    from pathlib import Path
+
+    from peaktrade_core.config import load_config
+
+    guide = Path(__file__).resolve().parents[3] / "docs" / "kraken.md"
+    if not guide.is_file():
+        pytest.skip("not run from the repository")
+    block = guide.read_text().split("```toml\n", 1)[1].split("```", 1)[0]
+    path = tmp_path / "c.toml"
+    from peaktrade_core.environment import EnvironmentConfig
+
+    if not hasattr(EnvironmentConfig, "enable_testnet_trading"):  # the testnet gates come with the venue layer
+        block = block.replace("enable_testnet_trading = true", "").replace('testnet_allowed_symbols = ["BTC/EUR"]', "")
+    path.write_text(block)
+    config = load_config(path)
+    assert config.environment.exchange == "kraken"
+    assert isinstance(config.plugins["kraken"], KrakenSettings) and config.plugins["kraken"].api_key.env == "PEAK_TRADE_KRAKEN_API_KEY"
