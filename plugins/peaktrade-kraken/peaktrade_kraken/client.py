@@ -243,8 +243,8 @@ class KrakenClient:
         key, secret = self._secrets()
         nonces = self._nonce_store(key)
         path = f"/0/private/{endpoint}"
-        self.counter.acquire(call_cost(endpoint))
         for attempt in (1, 2):
+            self.counter.acquire(call_cost(endpoint))  # a refused request counts at Kraken too
             nonce = nonces.next()
             body = urllib.parse.urlencode({"nonce": str(nonce), **(params or {})})
             signature = sign(path, nonce, body, secret)
@@ -531,4 +531,7 @@ class KrakenClient:
         """While armed, every submit re-arms once a third of the timeout has passed: the
         switch stays armed while this process is working and fires when it stops."""
         if self._dead_man is not None and time.monotonic() - self._dead_man_at > self._dead_man / 3:
-            self.arm_dead_man_switch(self._dead_man)
+            try:
+                self.arm_dead_man_switch(self._dead_man)
+            except ExchangeError as exc:  # before the order: whatever happened, it was not sent
+                raise TransientExchangeError(f"{exc}; re-arming the dead man's switch failed, the order was not sent") from None

@@ -8,6 +8,8 @@ import subprocess
 import sys
 import uuid
 
+import pytest
+
 from peaktrade_core.orders import OrderRequest
 
 
@@ -82,3 +84,16 @@ def test_validate_only_client_never_changes_the_account(kraken, make_client):
     [still] = kraken.open_orders()
     assert still["txid"] == theirs
     assert len(client.fetch_open_orders()) == 1  # reading is fine
+
+
+def test_a_failed_rearm_holds_the_order_back_as_a_retryable_failure(kraken, make_client):
+    from peaktrade_core.orders import TransientExchangeError
+
+    client = make_client()
+    client.arm_dead_man_switch(30)
+    client._dead_man_at -= 11
+    kraken.fail_next("5xx_before", "CancelAllOrdersAfter")
+    with pytest.raises(TransientExchangeError, match="the order was not sent"):
+        client.submit_order(resting())
+    assert kraken.by_endpoint["AddOrder"] == 0
+    assert client.submit_order(resting())["status"] == "accepted"  # the retry re-arms, then sends
