@@ -229,6 +229,22 @@ def test_testnet_session_sends_validate_only_orders_and_every_record_says_so(cli
     assert leaked == set()
 
 
+@needs_venue_layer
+def test_kraken_echoing_requests_in_its_errors_leaks_nothing_into_log_alerts_or_run_log(cli, kraken, tmp_path):
+    kraken.fail_next("echo")  # refused, the error repeats the request: headers (key, signature) and body (nonce)
+    kraken.fail_next("5xx", after=1)  # placed, then a 502 whose body repeats the request: reconciled
+    kraken.fail_next("echo", "OpenOrders")  # the reconcile's first lookup is refused the same way
+    out = cli("-vv", "session", "run", "--orders", orders_file(tmp_path, MARKETABLE), "--json", config=LIVE.format(dead_man=60))
+    assert out.returncode in (0, 1), out.stderr
+    summary = json.loads(out.stdout)
+    assert summary["by_status"]["rejected"] == 1 and summary["by_status"]["filled"] == 3
+    assert len(kraken.orders()) == 3
+    everything = "\n".join([out.stdout, out.stderr, state_dump(tmp_path)])
+    assert "***" in everything  # the echoes arrived, scrubbed
+    leaked = {name for name, value in secret_things(kraken).items() if value in everything}
+    assert leaked == set()
+
+
 @needs_exchange_cli
 def test_smoke_order_sends_one_validate_only_order(cli, kraken):
     out = cli("exchange", "smoke-order", "BTC/EUR", "buy", "0.01", "--price", "50000", "--json", config=TESTNET)
