@@ -295,7 +295,7 @@ def test_peaktrade_kill_cancels_the_open_orders_on_kraken(cli, kraken, tmp_path)
 @needs_venue_layer
 def test_a_sigkilled_session_leaves_its_orders_to_the_dead_mans_switch(cli, kraken, tmp_path):
     kraken.fail_next("timeout_after_accept", after=2)  # the third submit hangs: the session is mid-flight
-    session = cli("session", "run", "--orders", orders_file(tmp_path, RESTING), config=LIVE.format(dead_man=3), timeout=120.0, popen=True)
+    session = cli("session", "run", "--orders", orders_file(tmp_path, RESTING), config=LIVE.format(dead_man=5), timeout=120.0, popen=True)
     try:
         kraken.wait_for(lambda: kraken.by_endpoint["AddOrder"] == 3 or session.poll() is not None, timeout=120)
         assert session.poll() is None and kraken.by_endpoint["AddOrder"] == 3, session.stderr.read() if session.poll() is not None else "no third submit"

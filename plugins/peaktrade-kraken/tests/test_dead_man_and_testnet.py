@@ -50,7 +50,7 @@ from peaktrade_core.orders import OrderRequest
 from peaktrade_kraken.client import KrakenClient
 from peaktrade_kraken.testing import loopback_settings
 client = KrakenClient(loopback_settings({kraken.url!r}), validate_only=False, data_dir={str(tmp_path / 'data')!r})
-client.arm_dead_man_switch(2)
+client.arm_dead_man_switch(5)
 for _ in range(2):
     client.submit_order(OrderRequest("BTC/EUR", "buy", 0.01, "limit", limit_price=1000.0, client_order_id=uuid.uuid4().hex))
 print("placed", flush=True)
