@@ -29,6 +29,7 @@ def simulate(port: int, prices: tuple[str, ...], status: str) -> None:
     """
     import threading
 
+    from peaktrade_core.cli import fail
     from peaktrade_kraken.testing import PAIRS, LoopbackKraken, _symbol
 
     by_symbol = {_symbol(k): k for k in PAIRS}
@@ -38,13 +39,13 @@ def simulate(port: int, prices: tuple[str, ...], status: str) -> None:
         try:
             parsed[by_symbol[symbol.strip()]] = float(value)
         except (KeyError, ValueError):
-            raise click.BadParameter(f"{item!r}: expected SYMBOL=PRICE with SYMBOL one of {', '.join(sorted(by_symbol))}", param_hint="--price") from None
+            fail(f"--price {item!r}: expected SYMBOL=PRICE with SYMBOL one of {', '.join(sorted(by_symbol))}")
     key, secret = os.environ.get(KEY_ENV), os.environ.get(SECRET_ENV)
     made_up = not (key and secret)
     try:
         server = LoopbackKraken(key if not made_up else None, secret if not made_up else None, port=port, prices=parsed).start()
     except OSError as exc:
-        raise click.ClickException(f"cannot listen on 127.0.0.1:{port}: {exc.strerror}") from None
+        fail(f"--port {port}: cannot listen on 127.0.0.1:{port}: {exc.strerror}")
     server.status = status
     click.echo(f"loopback Kraken listening on {server.url}  (status {status}; Ctrl-C stops it)")
     if made_up:

@@ -185,9 +185,14 @@ def test_simulate_runs_a_loopback_kraken_until_interrupted(tmp_path, monkeypatch
     assert "0 order(s) placed, 1 validated" in out
 
 
-def test_simulate_refuses_a_bad_price_in_one_line():
+def test_simulate_refuses_a_bad_price_or_a_taken_port_in_one_line(kraken):
     out = subprocess.run([sys.executable, "-m", "peaktrade_core", "kraken", "simulate", "--price", "BTCEUR"], capture_output=True, text=True, timeout=60)
-    assert out.returncode == 2 and "SYMBOL=PRICE" in out.stderr and "Traceback" not in out.stderr
+    assert out.returncode == 2 and out.stderr.splitlines() == [
+        "--price 'BTCEUR': expected SYMBOL=PRICE with SYMBOL one of BTC/EUR, BTC/USD, ETH/EUR"
+    ]
+    port = kraken.url.rsplit(":", 1)[1]
+    out = subprocess.run([sys.executable, "-m", "peaktrade_core", "kraken", "simulate", "--port", port], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and len(out.stderr.splitlines()) == 1 and f"--port {port}: cannot listen" in out.stderr
 
 
 def test_with_the_default_config_nothing_reaches_kraken(cli, kraken, tmp_path):
