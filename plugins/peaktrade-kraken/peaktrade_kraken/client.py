@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     from peaktrade_kraken.plugin import KrakenSettings
 
 #: back off and retry: Kraken certainly did not act on the request
-TRANSIENT_ERRORS = ("EAPI:Rate limit exceeded", "EOrder:Rate limit exceeded", "EGeneral:Temporary lockout")
+TRANSIENT_ERRORS = ("EAPI:Rate limit exceeded", "EOrder:Rate limit exceeded", "EGeneral:Temporary lockout", "EService:Deadline elapsed")
 #: the request may have been executed: reconcile before retrying
 UNKNOWN_ERRORS = ("EService:Unavailable", "EService:Busy", "EGeneral:Internal error")
 #: statuses in which Kraken takes no new (normal) orders
@@ -57,6 +57,10 @@ BLOCKING_STATUSES = {
     "post_only": "Kraken accepts post-only limit orders only (post_only)",
     "limit_only": "Kraken accepts limit orders only (limit_only)",
 }
+#: an AddOrder deadline is at least this far ahead (Kraken takes now + 2 s .. now + 60 s)
+MIN_DEADLINE_SECONDS = 2.5
+#: after an unknown outcome, wait until this long past the deadline before reporting it
+DEADLINE_MARGIN_SECONDS = 1.0
 #: Kraken's names for assets where they differ from everyone else's
 _ASSET_ALIASES = {"XBT": "BTC", "XDG": "DOGE"}
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -80,6 +84,12 @@ def kraken_cl_ord_id(client_order_id: str) -> str:
     if _UUID.match(client_order_id) or _HEX32.match(client_order_id) or _FREE_TEXT.match(client_order_id):
         return client_order_id
     return hashlib.blake2b(client_order_id.encode(), digest_size=16).hexdigest()
+
+
+def _rfc3339(epoch: float) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def decimal_text(value: float) -> str:
@@ -115,6 +125,7 @@ class KrakenClient:
         self._credentials: tuple[str, str] | None = None
         self._nonces: NonceStore | None = None
         self._lock = threading.Lock()
+        self._sleep = sleep
         self.counter = CallCounter(settings.rate_limit_max, settings.rate_limit_decay_per_second, sleep=sleep)
         self._pairs: dict[str, dict[str, Any]] | None = None  # core symbol -> pair info
         self._checked_at: float | None = None  # monotonic time of the last status/skew check
@@ -392,7 +403,19 @@ class KrakenClient:
         params = self._add_order_params(order, cl_ord_id)
         self._check_venue_ready()
         self._refresh_dead_man()
-        result = self._private("AddOrder", params)
+        # Kraken's matching engine rejects the request once its deadline passes: a request
+        # stuck in a queue can then no longer land after we gave up on it, and a lookup by
+        # client order id after the deadline is conclusive (no second order on a resubmit)
+        offset = min(60.0, max(MIN_DEADLINE_SECONDS, self.settings.timeout_seconds))
+        deadline = time.time() + offset
+        params["deadline"] = _rfc3339(deadline + (self.clock_skew or 0.0))
+        try:
+            result = self._private("AddOrder", params)
+        except UnknownOutcomeError:
+            wait = deadline + DEADLINE_MARGIN_SECONDS - time.time()
+            if wait > 0:
+                self._sleep(wait)
+            raise
         description = ((result or {}).get("descr") or {}).get("order", "")
         if self.validate_only:
             return {"client_order_id": order.client_order_id, "status": "validated", "symbol": order.symbol, "description": description, "validate_only": True}

@@ -118,6 +118,8 @@ class LoopbackKraken:
         self.status = "online"
         self.skew_seconds = 0.0
         self._orders: dict[str, dict[str, Any]] = {}  # txid -> order info (Kraken's fields)
+        self._late: list[tuple[str, float]] = []  # (endpoint, seconds the request waits before it is processed)
+        self.late_processed = 0
         self._faults: list[tuple[str, str, int]] = []  # (kind, endpoint, requests to let pass first)
         self._last_nonce: dict[str, int] = {}
         self._level = 0.0
@@ -196,6 +198,13 @@ class LoopbackKraken:
         with self._lock:
             self._faults.append((kind, endpoint, after))
 
+    def delay_next(self, seconds: float, endpoint: str = "AddOrder") -> None:
+        """The next request to ``endpoint`` waits ``seconds`` in a queue before it is
+        processed — as a request stuck on the way to Kraken's engine; an ``AddOrder`` whose
+        ``deadline`` has passed by then is rejected (``EService:Deadline elapsed``)."""
+        with self._lock:
+            self._late.append((endpoint, seconds))
+
     def orders(self) -> list[dict[str, Any]]:
         """Every order placed (never validate-only ones), oldest first."""
         names = {"open": "open", "pending": "open", "closed": "filled", "canceled": "cancelled", "expired": "cancelled"}
@@ -267,7 +276,7 @@ class LoopbackKraken:
         with self._lock:
             self.request_count += 1
             self.by_endpoint[endpoint] += 1
-            self.received.append({"method": method, "path": parsed.path, "headers": headers, "body": body})
+            self.received.append({"method": method, "path": parsed.path, "headers": headers, "body": body, "at": time.time()})
             self._changed.notify_all()
         status, payload, hold = 200, None, False
         try:
@@ -275,7 +284,18 @@ class LoopbackKraken:
                 params = dict(urllib.parse.parse_qsl(parsed.query or body))
                 payload = {"error": [], "result": self._public(endpoint, params)}
             elif parsed.path.startswith("/0/private/") and method == "POST":
-                result, status, hold = self._private(endpoint, parsed.path, headers, body)
+                with self._lock:
+                    late = next((i for i, (e, _s) in enumerate(self._late) if e == endpoint), None)
+                    delay = self._late.pop(late)[1] if late is not None else 0.0
+                if delay:
+                    time.sleep(delay)
+                try:
+                    result, status, hold = self._private(endpoint, parsed.path, headers, body)
+                finally:
+                    if delay:
+                        with self._lock:
+                            self.late_processed += 1
+                            self._changed.notify_all()
                 payload = {"error": [], "result": result}
             else:
                 raise _Refusal("EGeneral:Unknown method", http_status=404)
@@ -408,6 +428,15 @@ class LoopbackKraken:
         last = Decimal(repr(self.prices[key]))
         if volume * (price or last) < Decimal(pair["costmin"]):
             raise _Refusal("EOrder:Cost minimum not met")
+        if params.get("deadline"):
+            from datetime import datetime
+
+            try:
+                deadline = datetime.fromisoformat(params["deadline"].replace("Z", "+00:00")).timestamp()
+            except ValueError:
+                raise _Refusal("EGeneral:Invalid arguments:deadline") from None
+            if time.time() > deadline:
+                raise _Refusal("EService:Deadline elapsed")
         cl_ord_id = params.get("cl_ord_id") or None
         if cl_ord_id is not None and any(o.get("cl_ord_id") == cl_ord_id for o in self._orders.values()):
             raise _Refusal("EOrder:Duplicate order")  # stricter than Kraken (open orders only): catches a double placement

@@ -291,3 +291,25 @@ def test_service_unavailable_before_placing_is_reconciled_then_sent_once(kraken,
     assert result.status is OrderStatus.FILLED and "recovered_by" not in result.metadata
     assert any("outcome unknown" in e for e in result.metadata["retried_after"])
     assert len(kraken.orders()) == 1
+
+
+def test_a_request_stuck_past_its_deadline_never_lands_after_a_resubmit(kraken, make_client):
+    """The submit times out while the request still waits on the way to the engine; the
+    executor finds nothing and submits again. The stuck request reaches the engine after
+    its deadline and is rejected: one order, not two."""
+    kraken.delay_next(5.0)
+    order = market()
+    [result] = executor(make_client(timeout_seconds=1.0)).execute_orders([order])
+    assert result.status is OrderStatus.FILLED and any("outcome unknown" in e for e in result.metadata["retried_after"])
+    assert kraken.wait_for(lambda: kraken.late_processed == 1, timeout=60)
+    assert [o["client_order_id"] for o in kraken.orders()] == [order.client_order_id]
+
+
+def test_every_addorder_carries_a_deadline_within_krakens_bounds(kraken, make_client):
+    from datetime import datetime
+
+    make_client(timeout_seconds=1.0).submit_order(market())
+    make_client(timeout_seconds=600.0).submit_order(market())
+    requests = [r for r in kraken.received if r["path"].endswith("/AddOrder")]
+    ahead = [datetime.fromisoformat(dict(urllib.parse.parse_qsl(r["body"]))["deadline"].replace("Z", "+00:00")).timestamp() - r["at"] for r in requests]
+    assert 0 < ahead[0] <= 2.5 and 2.5 < ahead[1] <= 60  # ahead of the engine on arrival, never beyond Kraken's 60 s
