@@ -258,6 +258,21 @@ def test_smoke_order_sends_one_validate_only_order(cli, kraken):
     assert kraken.by_endpoint["AddOrder"] == 1 and kraken.validated == 1 and kraken.orders() == []
 
 
+@needs_exchange_cli
+def test_the_venue_commands_read_kraken(cli, kraken):
+    ping = cli("exchange", "ping", "--json", config=TESTNET)
+    assert ping.returncode == 0, ping.stderr
+    assert "online" in ping.stdout
+    rules = cli("exchange", "rules", "BTC/EUR", "--json", config=TESTNET)
+    assert rules.returncode == 0, rules.stderr
+    assert json.loads(rules.stdout)["rules"]["tick_size"] == 0.1
+    balances = cli("exchange", "balances", "--json", config=TESTNET)
+    assert balances.returncode == 0 and "BTC" in balances.stdout
+    assert cli("exchange", "open-orders", "--json", config=TESTNET).returncode == 0
+    assert cli("exchange", "time", "--json", config=TESTNET).returncode == 0
+    assert kraken.by_endpoint["AddOrder"] == 0 and kraken.orders() == []
+
+
 @needs_venue_layer
 def test_live_session_with_every_gate_open_places_orders(cli, kraken, tmp_path):
     out = cli("session", "run", "--orders", orders_file(tmp_path, MARKETABLE), "--json", config=LIVE.format(dead_man=60))
