@@ -129,7 +129,6 @@ class KrakenClient:
         self.counter = CallCounter(settings.rate_limit_max, settings.rate_limit_decay_per_second, sleep=sleep)
         self._pairs: dict[str, dict[str, Any]] | None = None  # core symbol -> pair info
         self._checked_at: float | None = None  # monotonic time of the last status/skew check
-        self._venue_problem: str | None = None
         self.clock_skew: float | None = None
         self.system_status: str | None = None
         self._dead_man: float | None = None  # the armed timeout

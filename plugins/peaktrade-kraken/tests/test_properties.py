@@ -51,3 +51,29 @@ def test_no_fault_sequence_places_an_order_twice(kraken, tmp_path, submit_faults
         client.close()
         with kraken._lock:
             kraken._faults.clear()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.uuids().map(lambda u: u.hex), st.uuids().map(str), st.text(min_size=1, max_size=80)))
+def test_every_client_order_id_becomes_a_kraken_cl_ord_id_the_same_way_every_time(client_order_id):
+    import re
+
+    from peaktrade_kraken.client import kraken_cl_ord_id
+
+    mapped = kraken_cl_ord_id(client_order_id)
+    assert mapped == kraken_cl_ord_id(client_order_id)  # a lookup after a crash finds the order
+    uuid_form = re.fullmatch(r"[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}", mapped)
+    assert uuid_form or re.fullmatch(r"[0-9a-fA-F]{32}", mapped) or re.fullmatch(r"[A-Za-z0-9_.:-]{1,18}", mapped)
+    if re.fullmatch(r"[0-9a-f]{32}", client_order_id):
+        assert mapped == client_order_id  # the core's own ids reach Kraken unchanged
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.decimals(min_value="0.00000001", max_value="100000000", places=8, allow_nan=False, allow_infinity=False))
+def test_numbers_reach_kraken_as_the_same_number(value):
+    from decimal import Decimal
+
+    from peaktrade_kraken.client import decimal_text
+
+    text = decimal_text(float(value))
+    assert "e" not in text.lower() and Decimal(text) == Decimal(repr(float(value)))
