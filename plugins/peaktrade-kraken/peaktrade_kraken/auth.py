@@ -91,12 +91,26 @@ def call_cost(endpoint: str) -> int:
     return CALL_COST.get(endpoint, 1)
 
 
+_COUNTER_SCHEMA = """
+CREATE TABLE IF NOT EXISTS kraken_call_counters (
+    key_id TEXT PRIMARY KEY,
+    level REAL NOT NULL,
+    at REAL NOT NULL
+);
+"""
+
+
 class CallCounter:
     """Kraken's per-key counter, kept on this side: every private call adds its cost, the
     counter decays at the tier's rate, and a call that would push it past the ceiling waits
-    until it fits — so the client never earns ``EAPI:Rate limit exceeded`` or the lockout
-    that follows. The venue counts a request when it arrives, a little after we counted it,
-    and uneven delays can bunch arrivals closer than we sent them: one unit of the ceiling is
+    until it fits — so the key never earns ``EAPI:Rate limit exceeded`` or the lockout that
+    follows.
+
+    With a state store the counter is shared by every process on that data directory (a
+    session, ``peaktrade kill``, ``peaktrade exchange …`` on one key): a call *reserves* its
+    cost in one short transaction and then waits, outside any lock, until the reservation
+    fits. The venue counts a request when it arrives, a little after we counted it, and
+    uneven delays can bunch arrivals closer than we sent them: one unit of the ceiling is
     kept free as headroom for that."""
 
     HEADROOM = 1.0
@@ -105,36 +119,59 @@ class CallCounter:
         self,
         ceiling: float,
         decay_per_second: float,
-        clock: Callable[[], float] = time.monotonic,
+        store: StateStore | None = None,
+        api_key: str = "",
+        clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
     ):
         self.ceiling = max(ceiling - self.HEADROOM, ceiling / 2)
         self.decay = decay_per_second
+        self.store = store
+        self.key_id = key_id(api_key)
         self.clock = clock
         self.sleep = sleep
-        self.level = 0.0
-        self._at = clock()
+        self._level, self._at = 0.0, clock()  # without a store
         self._lock = threading.Lock()
-        #: seconds waited in total (operators see it in ``ping``)
+        #: seconds waited in total
         self.waited = 0.0
+        if store is not None:
+            store.ensure_schema("kraken_call_counters", _COUNTER_SCHEMA)
 
-    def _decay(self) -> None:
+    def _decayed(self, level: float, at: float, now: float) -> float:
+        return max(0.0, level - max(0.0, now - at) * self.decay)
+
+    def _reserve(self, cost: float) -> float:
+        """Add ``cost`` now; the seconds until the counter is back under the ceiling."""
         now = self.clock()
-        self.level = max(0.0, self.level - (now - self._at) * self.decay)
-        self._at = now
+        if self.store is None:
+            with self._lock:
+                self._level = self._decayed(self._level, self._at, now) + cost
+                self._at = now
+                level = self._level
+        else:
+            with self.store.transaction() as conn:
+                row = conn.execute("SELECT level, at FROM kraken_call_counters WHERE key_id = ?", (self.key_id,)).fetchone()
+                level = (self._decayed(row[0], row[1], now) if row else 0.0) + cost
+                conn.execute(
+                    "INSERT INTO kraken_call_counters (key_id, level, at) VALUES (?, ?, ?)"
+                    " ON CONFLICT(key_id) DO UPDATE SET level = excluded.level, at = excluded.at",
+                    (self.key_id, level, now),
+                )
+        return max(0.0, (level - self.ceiling) / self.decay)
+
+    def level_now(self) -> float:
+        if self.store is None:
+            with self._lock:
+                return self._decayed(self._level, self._at, self.clock())
+        rows = self.store.query("SELECT level, at FROM kraken_call_counters WHERE key_id = ?", (self.key_id,))
+        return self._decayed(rows[0][0], rows[0][1], self.clock()) if rows else 0.0
 
     def acquire(self, cost: float) -> float:
         """Count one call of ``cost``, waiting first if it would not fit; returns the wait."""
         if cost <= 0:
             return 0.0
-        with self._lock:  # waits are served in order: one caller sleeps at a time
-            self._decay()
-            excess = self.level + cost - self.ceiling
-            wait = excess / self.decay if excess > 0 else 0.0
-            if wait > 0:
-                self.sleep(wait)
-                self.waited += wait
-                self._decay()
-                self.level = min(self.level, self.ceiling - cost)  # the decay we waited for
-            self.level += cost
-            return wait
+        wait = self._reserve(cost)
+        if wait > 0:
+            self.sleep(wait)
+            self.waited += wait
+        return wait

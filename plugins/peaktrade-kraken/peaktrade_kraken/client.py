@@ -126,7 +126,7 @@ class KrakenClient:
         self._nonces: NonceStore | None = None
         self._lock = threading.Lock()
         self._sleep = sleep
-        self.counter = CallCounter(settings.rate_limit_max, settings.rate_limit_decay_per_second, sleep=sleep)
+        self._counter: CallCounter | None = None
         self._pairs: dict[str, dict[str, Any]] | None = None  # core symbol -> pair info
         self._checked_at: float | None = None  # monotonic time of the last status/skew check
         self.clock_skew: float | None = None
@@ -181,6 +181,13 @@ class KrakenClient:
                 store = self._store = StateStore.in_dir(self._data_dir)
             self._nonces = NonceStore(store, key)
         return self._nonces
+
+    def _call_counter(self, key: str) -> CallCounter:
+        if self._counter is None:
+            store = self._nonce_store(key).store
+            settings = self.settings
+            self._counter = CallCounter(settings.rate_limit_max, settings.rate_limit_decay_per_second, store, key, sleep=self._sleep)
+        return self._counter
 
     def _scrub(self, text: str, *extra: str) -> str:
         """Kraken's (or an HTTP stack's) words, without anything secret, one line, short."""
@@ -254,7 +261,7 @@ class KrakenClient:
         nonces = self._nonce_store(key)
         path = f"/0/private/{endpoint}"
         for attempt in (1, 2):
-            self.counter.acquire(call_cost(endpoint))  # a refused request counts at Kraken too
+            self._call_counter(key).acquire(call_cost(endpoint))  # a refused request counts at Kraken too
             nonce = nonces.next()
             body = urllib.parse.urlencode({"nonce": str(nonce), **(params or {})})
             signature = sign(path, nonce, body, secret)

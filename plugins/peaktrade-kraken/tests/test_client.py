@@ -241,6 +241,15 @@ def test_the_client_counter_keeps_the_key_under_krakens_limit(kraken, make_clien
     assert kraken.rate_limited == 0
 
 
+def test_clients_on_one_data_directory_share_the_counter(kraken, make_client):
+    kraken.rate_limit_max, kraken.rate_limit_decay = 4, 2.0
+    session, kill = (make_client(rate_limit_max=4, rate_limit_decay_per_second=2.0) for _ in range(2))
+    for _ in range(5):
+        session.fetch_balances()
+        kill.fetch_balances()
+    assert kraken.rate_limited == 0
+
+
 def test_without_the_counter_the_same_calls_trip_the_limit(kraken, make_client):
     kraken.rate_limit_max, kraken.rate_limit_decay = 3, 0.5
     client = make_client(rate_limit_max=1000.0)
