@@ -1,0 +1,1 @@
+"""peaktrade venue adapter for Kraken spot: the ``kraken`` venue."""
