@@ -6,9 +6,6 @@ from attrs import field, frozen
 
 from peaktrade_core.plugin_api import SecretRef
 
-PRODUCTION_URL = "https://api.binance.com"
-TESTNET_URL = "https://testnet.binance.vision"  # Binance's spot test network
-
 
 @frozen
 class BinanceSettings:
@@ -16,8 +13,8 @@ class BinanceSettings:
     from ``BINANCE_API_KEY`` / ``BINANCE_API_SECRET`` (live) and ``BINANCE_TESTNET_API_KEY`` /
     ``BINANCE_TESTNET_API_SECRET`` (testnet: its keys are not the production ones)."""
 
-    base_url: str = PRODUCTION_URL
-    testnet_base_url: str = TESTNET_URL
+    base_url: str = "https://api.binance.com"
+    testnet_base_url: str = "https://testnet.binance.vision"  # Binance's spot test network
     api_key: SecretRef = field(factory=lambda: SecretRef(env="BINANCE_API_KEY"))
     api_secret: SecretRef = field(factory=lambda: SecretRef(env="BINANCE_API_SECRET"))
     testnet_api_key: SecretRef = field(factory=lambda: SecretRef(env="BINANCE_TESTNET_API_KEY"))

@@ -3,6 +3,7 @@ once with the testnet client validate-only (/api/v3/order/test), once with it on
 separate test network (a second loopback Binance)."""
 
 import pytest
+from attrs import evolve
 
 pytest.register_assert_rewrite("peaktrade_core.testing.venue_kit")  # readable failures
 
@@ -42,8 +43,6 @@ class TestBinanceValidateOnly(VenueConformance):
     @pytest.fixture
     def wrong_secret_settings(self, venue_settings, monkeypatch):
         monkeypatch.setenv("WRONG_SECRET", "not-the-secret")
-        from attrs import evolve
-
         return evolve(venue_settings, api_secret=SecretRef(env="WRONG_SECRET"))
 
 
