@@ -33,6 +33,11 @@ pointed at it (this package's adapter, ccxt's ``binance`` class):
 Stricter than Binance in one way, on purpose: a ``newClientOrderId`` is unique among *all*
 orders the fake ever held (Binance: among open ones), so "exactly one order" is checkable.
 
+Pointing ccxt's ``binance`` class at it (checked with ccxt 4.5): replace the host of every
+``exchange.urls["api"]`` entry with :attr:`LoopbackBinance.url` (keep the paths: ``/api/v3``,
+``/sapi/v1``), and set ``options = {"fetchMarkets": ["spot"]}`` so that loading markets does
+not ask for futures. Margin-pair and currency endpoints answer empty lists.
+
 The fake needs only the standard library.
 """
 
@@ -78,16 +83,22 @@ WEIGHTS = {
 _CLIENT_ID = re.compile(r"^[.A-Z:/a-z0-9_-]{1,36}$")
 _PUBLIC = {"/api/v3/ping", "/api/v3/time", "/api/v3/exchangeInfo", "/api/v3/ticker/price", "/api/v3/ticker/24hr"}
 _OPEN = ("NEW", "PARTIALLY_FILLED")
+#: account-wide endpoints some clients call while loading markets (ccxt); answered empty
+_EMPTY_LISTS = {("GET", "/sapi/v1/capital/config/getall"), ("GET", "/sapi/v1/margin/allPairs"),
+                ("GET", "/sapi/v1/margin/isolated/allPairs")}
+#: MARKET_DATA endpoints: the API key, no signature
+_KEY_ONLY = {"/sapi/v1/margin/allPairs", "/sapi/v1/margin/isolated/allPairs"}
 _HELD_STATUS = {"NEW": "open", "PARTIALLY_FILLED": "partially_filled", "FILLED": "filled", "CANCELED": "cancelled"}
 
 
 class BinanceRefusal(Exception):
     """A Binance error answer: HTTP status, code and message."""
 
-    def __init__(self, http_status: int, code: int, msg: str, headers: Mapping[str, str] | None = None):
+    def __init__(self, http_status: int, code: int, msg: str, headers: Mapping[str, str] | None = None, raw: bool = False):
         super().__init__(msg)
         self.http_status, self.code, self.msg = http_status, code, msg
         self.headers = dict(headers or {})
+        self.raw = raw  # msg is the whole body (not JSON), as a proxy in front of Binance sends it
 
 
 def _fmt(value: Decimal) -> str:
@@ -164,8 +175,8 @@ class LoopbackBinance:
         """The next order submission (``/order`` or ``/order/test``) fails as ``kind``:
 
         * ``timeout_after_accept``: placed; the answer is held until the fake stops;
-        * ``5xx``: placed, then ``503`` — Binance's "execution status unknown";
-        * ``5xx_not_placed``: ``502``, nothing placed;
+        * ``5xx``: placed, then ``503`` -1007 — Binance's "execution status unknown";
+        * ``5xx_not_placed``: ``502`` from a gateway (an HTML body), nothing placed;
         * ``rate_limit``: ``429`` -1003 with ``Retry-After``, nothing placed;
         * ``ip_ban``: ``418`` -1003 with ``Retry-After``, nothing placed.
 
@@ -237,12 +248,14 @@ class LoopbackBinance:
                 params[key] = value
             call["params"] = {k: v for k, v in params.items() if k != "signature"}
             extra["X-MBX-USED-WEIGHT-1M"] = str(self._use_weight(method, path, params))
-            if path not in _PUBLIC:
+            if path in _KEY_ONLY and "signature" not in params:
+                self._verify_key(headers)
+            elif path not in _PUBLIC:
                 call["signature_valid"] = self._verify(headers, raw_query, form, params)
             answer, hold = self._route(method, path, params)
             status = 200
         except BinanceRefusal as refusal:
-            status, answer = refusal.http_status, {"code": refusal.code, "msg": refusal.msg}
+            status, answer = refusal.http_status, _Raw(refusal.msg) if refusal.raw else {"code": refusal.code, "msg": refusal.msg}
             extra.update(refusal.headers)
         call["status"] = status
         if hold:
@@ -269,11 +282,7 @@ class LoopbackBinance:
 
     def _verify(self, headers: Mapping[str, str], raw_query: str, raw_body: str, params: Mapping[str, str]) -> bool:
         """Binance's checks of a SIGNED request, in Binance's order: key, signature, time."""
-        key = headers.get("X-MBX-APIKEY") or ""
-        if not key:
-            raise BinanceRefusal(401, -2014, "API-key format invalid.")
-        if not hmac.compare_digest(key.encode(), self.api_key.encode()):
-            raise BinanceRefusal(401, -2015, "Invalid API-key, IP, or permissions for action.")
+        self._verify_key(headers)
         signature = params.get("signature", "")
         total = _without_signature(raw_query) + _without_signature(raw_body)
         expected = hmac.new(self.api_secret.encode(), total.encode(), hashlib.sha256).hexdigest()
@@ -297,6 +306,13 @@ class LoopbackBinance:
         if now - stamp > window:
             raise BinanceRefusal(400, -1021, "Timestamp for this request is outside of the recvWindow.")
         return True
+
+    def _verify_key(self, headers: Mapping[str, str]) -> None:
+        key = headers.get("X-MBX-APIKEY") or ""
+        if not key:
+            raise BinanceRefusal(401, -2014, "API-key format invalid.")
+        if not hmac.compare_digest(key.encode(), self.api_key.encode()):
+            raise BinanceRefusal(401, -2015, "Invalid API-key, IP, or permissions for action.")
 
     # -- the endpoints ------------------------------------------------------------------
 
@@ -328,8 +344,8 @@ class LoopbackBinance:
             return self._account(), False
         if route == ("GET", "/api/v3/myTrades"):
             return self._my_trades(p), False
-        if route == ("GET", "/sapi/v1/capital/config/getall"):
-            return [], False  # no wallet API here: clients that ask get no currencies
+        if route in _EMPTY_LISTS:
+            return [], False  # no wallet or margin API here: clients that ask get nothing
         raise BinanceRefusal(404, -1000, f"Unknown endpoint {method} {path}")
 
     def _symbol(self, p: Mapping[str, str], required: bool = True) -> str | None:
@@ -438,8 +454,8 @@ class LoopbackBinance:
                 raise BinanceRefusal(429 if fault == "rate_limit" else 418, -1003,
                                      "Too many requests; please use the websocket for live updates to avoid polling the API.",
                                      {"Retry-After": str(self.retry_after_seconds)})
-            if fault == "5xx_not_placed":
-                raise BinanceRefusal(502, -1000, "Bad Gateway")
+            if fault == "5xx_not_placed":  # the gateway answers, in HTML, before Binance saw it
+                raise BinanceRefusal(502, 0, "<html><body><h1>502 Bad Gateway</h1></body></html>", raw=True)
             if client_id in self._orders:
                 raise BinanceRefusal(400, -2010, "Duplicate order sent.")
             last = self.prices[symbol]
@@ -468,7 +484,7 @@ class LoopbackBinance:
             answer.pop("time")
             answer.update(transactTime=now, workingTime=now, fills=fills)
         if fault == "5xx":
-            raise BinanceRefusal(503, -1000, "Service Unavailable.")
+            raise BinanceRefusal(503, -1007, "Timeout waiting for response from backend server. Send status unknown; execution status unknown.")
         return answer, fault == "timeout_after_accept"
 
     def _check_filters(self, symbol: str, kind: str, quantity: Decimal, price: Decimal | None) -> None:
@@ -593,6 +609,10 @@ def _decimal(p: Mapping[str, str], name: str) -> Decimal:
     return value
 
 
+class _Raw(str):
+    """An answer that is not JSON."""
+
+
 class _Handler(BaseHTTPRequestHandler):
     venue: LoopbackBinance
     protocol_version = "HTTP/1.1"
@@ -601,10 +621,11 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         status, answer, extra = self.venue.handle(self.command, self.path, self.headers, body)
-        data = json.dumps(answer).encode()
+        raw = isinstance(answer, _Raw)
+        data = answer.encode() if raw else json.dumps(answer).encode()
         try:
             self.send_response(status)
-            self.send_header("Content-Type", "application/json;charset=UTF-8")
+            self.send_header("Content-Type", "text/html" if raw else "application/json;charset=UTF-8")
             self.send_header("Content-Length", str(len(data)))
             for name, value in extra.items():
                 self.send_header(name, value)
