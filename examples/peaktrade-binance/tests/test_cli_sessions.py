@@ -101,6 +101,23 @@ def test_testnet_session_sends_signed_order_tests_and_the_default_config_sends_n
     check_testnet_session_and_default_config(run, binance, paper_installed=False)
 
 
+def test_exchange_commands_read_binance_rules_and_smoke_order_validates_only(tmp_path, binance):
+    run = peaktrade_runner([sys.executable, "-m", "peaktrade_core"], tmp_path, binance, plugins="binance")
+    assert run(TESTNET, "state", "init", "--reason", "binance adapter rehearsal").returncode == 0
+    rules = run(TESTNET, "exchange", "rules", "BTC/EUR", "--json")
+    assert rules.returncode == 0, rules.stderr
+    assert json.loads(rules.stdout)["rules"] == {
+        "symbol": "BTC/EUR", "tick_size": 0.01, "lot_step": 0.00001, "min_quantity": 0.00001, "min_notional": 5.0,
+    }
+    smoke = run(TESTNET, "exchange", "smoke-order", "BTC/EUR", "buy", "0.001", "--price", "30000")
+    assert smoke.returncode == 0, smoke.stderr
+    assert "validated, nothing placed" in smoke.stdout
+    off_grid = run(TESTNET, "exchange", "smoke-order", "BTC/EUR", "buy", "0.001", "--price", "30000.001")
+    assert off_grid.returncode == 2 and "tick size" in off_grid.stderr and "Traceback" not in off_grid.stderr
+    assert [(c["path"], c["signature_valid"]) for c in binance.calls if c["method"] == "POST"] == [("/api/v3/order/test", True)]
+    assert binance.orders() == []
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_fresh_venv_core_paper_and_the_adapter(tmp_path, binance):
