@@ -60,3 +60,39 @@ class BinancePlugin:
             max_wait_seconds=settings.max_wait_seconds,
             quote_asset=settings.quote_asset,
         )
+
+    @hookimpl
+    def register_commands(self, cli: Any) -> None:
+        """``peaktrade binance simulate``: the loopback Binance for rehearsals."""
+        import click
+
+        @cli.group("binance")
+        def binance() -> None:
+            """The Binance Spot adapter's tools."""
+
+        @binance.command("simulate")
+        @click.option("--port", type=int, default=8790, show_default=True, help="Port on 127.0.0.1 (0: any free one).")
+        def simulate(port: int) -> None:
+            """Run a loopback Binance on 127.0.0.1 until Ctrl-C: point [plugins.binance] at it
+            and rehearse testnet sessions, `peaktrade exchange ...` and the kill switch offline.
+            Its keys are made up for this run; it never reaches Binance."""
+            import contextlib
+            import signal
+            import threading
+
+            from peaktrade_binance.testing import LoopbackBinance
+
+            signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop cleanly either way
+            with LoopbackBinance(port=port) as fake:
+                click.echo(f"loopback Binance on {fake.url} (Ctrl-C stops it); in your config:\n")
+                click.echo(f'[plugins.binance]\nbase_url = "{fake.url}"\ntestnet_base_url = "{fake.url}"\n')
+                click.echo("and in the environment of peaktrade (keys of this run only):\n")
+                for prefix in ("BINANCE", "BINANCE_TESTNET"):
+                    click.echo(f"export {prefix}_API_KEY={fake.api_key} {prefix}_API_SECRET={fake.api_secret}")
+                click.echo("", nl=True)
+                with contextlib.suppress(KeyboardInterrupt):
+                    threading.Event().wait()
+            held = fake.orders()
+            click.echo(f"stopped: {fake.requests} request(s), {len(held)} order(s) held, "
+                       f"{sum(o['status'] == 'open' for o in held)} open")
+

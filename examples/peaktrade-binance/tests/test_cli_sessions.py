@@ -135,6 +135,36 @@ def test_fresh_venv_core_paper_and_the_adapter(tmp_path, binance):
     listing = json.loads(run(DEFAULT, "plugins", "list", "--json").stdout)
     by_name = {p["name"]: p for p in listing}
     assert by_name["binance"]["distribution"] == "peaktrade-binance"
-    assert by_name["binance"]["hooks"] == ["config_sections", "create_exchange_client", "exchange_venues"]
+    assert by_name["binance"]["hooks"] == ["config_sections", "create_exchange_client", "exchange_venues", "register_commands"]
     assert binance.requests == 0  # listing plugins never talks to the venue
     check_testnet_session_and_default_config(run, binance, paper_installed=True)
+
+
+def test_binance_simulate_runs_a_loopback_binance_for_rehearsals(tmp_path):
+    import signal
+
+    from peaktrade_binance.client import BinanceClient
+
+    from peaktrade_core.plugin_api import OrderRequest
+
+    env = dict(os.environ, PEAK_TRADE_PLUGINS="binance", PEAK_TRADE_DATA_DIR=str(tmp_path / "data"))
+    proc = subprocess.Popen([sys.executable, "-m", "peaktrade_core", "binance", "simulate", "--port", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    try:
+        shown = []
+        for line in proc.stdout:
+            shown.append(line)
+            if line.startswith("export BINANCE_TESTNET_API_KEY="):
+                break
+        text = "".join(shown)
+        url = re.search(r'testnet_base_url = "(http://127\.0\.0\.1:\d+)"', text).group(1)
+        key, secret = re.search(r"BINANCE_TESTNET_API_KEY=(\w+) BINANCE_TESTNET_API_SECRET=(\w+)", text).groups()
+        client = BinanceClient(url, key, secret, testnet=True)
+        resting = OrderRequest("BTC/EUR", "buy", 0.01, "limit", limit_price=1000.0, client_order_id="ab" * 16)
+        assert client.submit_order(resting)["status"] == "accepted"
+        proc.send_signal(signal.SIGINT)
+        rest, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert "stopped: " in rest and "1 order(s) held, 1 open" in rest
