@@ -8,7 +8,8 @@ answer is mapped deliberately (see :meth:`BinanceClient._refusal`):
   -2015 bad API key, -1121 invalid symbol, any other 4xx;
 * ``TransientExchangeError`` — certainly not acted on; the executor backs off and retries:
   HTTP 429 / 418 (with ``Retry-After``, honoured before the next request), -1003 / -1015 too
-  many requests or orders, a refused connection, a 5xx on a read;
+  many requests or orders, HTTP 403 (Binance's web application firewall), a refused
+  connection, a 5xx on a read;
 * ``UnknownOutcomeError`` — the order may stand; the executor looks it up by client order id
   before anything else: a timeout, a dropped connection or a 5xx on submit (Binance: "the
   execution status is UNKNOWN"), -1007 backend timeout;
@@ -247,7 +248,7 @@ class BinanceClient:
             return TransientExchangeError(f"{text} (retry after {wait:g}s)")
         if refused.http_status >= 500 or refused.code in _UNKNOWN_CODES:
             return UnknownOutcomeError(text) if submit else TransientExchangeError(text)
-        if refused.code in _TRANSIENT_CODES:
+        if refused.code in _TRANSIENT_CODES or refused.http_status == 403:  # 403: Binance's firewall, not processed
             return TransientExchangeError(text)
         return ExchangeError(text)
 
