@@ -21,7 +21,7 @@ class BinanceSettings:
     testnet_api_secret: SecretRef = field(factory=lambda: SecretRef(env="BINANCE_TESTNET_API_SECRET"))
     #: how long after its timestamp Binance may still accept a signed request (max 60000)
     recv_window_ms: int = 5000
-    timeout_seconds: float = 10.0
+    timeout_seconds: float = 8.0  # below the core executor's own 10 s per call
     connect_timeout_seconds: float = 5.0
     #: testnet mode: orders go to POST /api/v3/order/test on the test network (validated,
     #: never placed) instead of its order book. Live mode is not affected: a live session
@@ -33,7 +33,7 @@ class BinanceSettings:
     slow_down_at: float = 0.8
     #: the longest the client waits on its own (rate limit or weight); longer: it reports a
     #: transient error and lets the core's executor back off
-    max_wait_seconds: float = 10.0
+    max_wait_seconds: float = 2.0
     #: positions are the holdings of each asset against this quote asset (BTC -> BTC/EUR)
     quote_asset: str = "EUR"
 

@@ -117,7 +117,7 @@ def test_a_5xx_on_submit_is_reconciled_to_exactly_one_order(fake, kind):
 def test_rate_limits_are_transient_and_retry_after_is_honoured_before_the_next_request(kind, status):
     clock = Clock()
     with LoopbackBinance(retry_after_seconds=3, clock=clock) as venue:
-        client = client_for(venue, clock=clock, sleep=clock.sleep)
+        client = client_for(venue, clock=clock, sleep=clock.sleep, max_wait_seconds=5)
         venue.fail_next(kind)
         order = market()
         with pytest.raises(TransientExchangeError, match=f"binance {status} -1003"):
