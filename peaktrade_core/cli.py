@@ -286,7 +286,6 @@ def _register_plugin_commands() -> None:
 def main(argv: list[str] | None = None) -> None:
     from peaktrade_core.errors import ConfigError
     from peaktrade_core.plugins import PluginError
-    from peaktrade_core.state import StateError
 
     try:
         try:
@@ -298,10 +297,13 @@ def main(argv: list[str] | None = None) -> None:
         fail(exc.lines)
     except PluginError as exc:
         fail(f"error: {exc}")
-    except StateError as exc:  # e.g. testnet/live on a lost or replaced state store
-        fail(str(exc))
-    except OSError as exc:
-        if not _is_output_error(exc):
+    except Exception as exc:
+        # e.g. testnet/live on a lost or replaced state store; a command that never
+        # imported the state module (--help) cannot raise its error: it stays unimported
+        state = sys.modules.get("peaktrade_core.state")
+        if state is not None and isinstance(exc, state.StateError):
+            fail(str(exc))
+        if not isinstance(exc, OSError) or not _is_output_error(exc):
             raise
         _output_lost(exc)
 
