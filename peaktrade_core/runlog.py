@@ -753,11 +753,12 @@ class _GroupWriter:
             self._cond.notify()
 
     def drain(self) -> None:
-        """Wait for a write in progress, then write the rest here."""
+        """Wait for a write in progress, then write the rest here (a failure here raises;
+        one the background writer met before is retried, not reported twice)."""
         with self._cond:
             while self._busy:
                 self._cond.wait()
-            self._raise()
+            self._error = None
             queue, extra = self._queue, self._extra
             self._queue, self._extra = [], None
             if queue or extra is not None:
