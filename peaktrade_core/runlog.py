@@ -685,10 +685,11 @@ class LiveRunLogger:
         end: tuple[_RunState, str, str, str] | None = None,
         store: StateStore | None = None,
     ) -> None:
+        records = [r for part, _ in sealed for r in part] if len(sealed) > 1 else sealed[0][0] if sealed else []
+        heads = {row[-1]: row for _, rows in sealed for row in rows}  # per run, the newest head counts
         with (store or self.store).transaction() as conn:
-            for records, rows in sealed:
-                conn.executemany("INSERT INTO runlog_records (rid, seq, payload, hash) VALUES (?, ?, ?, ?)", records)
-                conn.executemany("UPDATE runlog_runs SET head_seq = ?, head_hash = ?, counts = ?, heartbeat_at = ? WHERE rid = ?", rows)
+            conn.executemany("INSERT INTO runlog_records (rid, seq, payload, hash) VALUES (?, ?, ?, ?)", records)
+            conn.executemany("UPDATE runlog_runs SET head_seq = ?, head_hash = ?, counts = ?, heartbeat_at = ? WHERE rid = ?", heads.values())
             if extra is not None:
                 conn.execute(*extra)
             if end is not None:
