@@ -13,8 +13,10 @@ Layout (two tables in the :class:`~peaktrade_core.state.StateStore`, SQLite WAL)
       context, stored once per batch (RUN-2: which gates and limits were in force);
     - ``["orders", seq, ts, batch_no, [entry, …]]`` — order outcomes, one entry per order:
       ``[client_order_id, symbol, side, quantity, price, status, reasons,
-      [[fill_qty, fill_price, fee], …], venue_response, metadata]``. With durability
-      ``"batch"`` one record holds every order of a commit; with ``"order"`` one order;
+      [[fill_qty, fill_price, fee], …], venue_response, metadata]``: one record holds
+      every order of a commit (durability ``"batch"`` / ``"group"``);
+    - ``["order", seq, ts, batch_no, entry]`` — one order: every order with durability
+      ``"order"``, and a commit that holds a single order in the other modes;
     - ``[kind, seq, ts, {data}]`` — anything else (``"session"``, ``"alert"`` …) via
       :meth:`LiveRunLogger.record_event`;
     - ``["end", seq, ts, {"status", "ended_at", "summary"}]`` — finish, failure or abort.
@@ -612,6 +614,11 @@ class LiveRunLogger:
 
     def _record_synced(self, state: _RunState, result: OrderExecutionResult) -> None:
         """Per-order durability: one small ``order`` record, its own synced transaction."""
+        self._append_order(state, result)
+        self._commit()
+
+    def _append_order(self, state: _RunState, result: OrderExecutionResult) -> None:
+        """One order as its own ``order`` record (cheaper than a one-row ``orders`` record)."""
         order = result.order
         fills = result.fills
         row = [
@@ -628,7 +635,6 @@ class LiveRunLogger:
         ]
         _count_orders(state.counts, [result.status], [result.reasons], len(fills))
         self._append(state, ["order", state.seq + 1, time.time(), state.orders_batch, row])
-        self._commit()
 
     def _flush_orders(self, state: _RunState) -> None:
         results = state.results
@@ -636,6 +642,9 @@ class LiveRunLogger:
             return
         state.results = []
         self._pending_orders -= len(results)
+        if len(results) == 1:  # one order at a time: no columns to pack
+            self._append_order(state, results[0])
+            return
         orders = [r.order for r in results]
         statuses = [r.status for r in results]
         reasons = [r.reasons for r in results]
