@@ -3,23 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
-import statistics
-import subprocess
 import time
 from pathlib import Path
-
-
-def wall_times(cmd: list[str], runs: int, env: dict[str, str] | None = None) -> list[float]:
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, env=env)
-        times.append(time.perf_counter() - start)
-    return times
-
-
-def median_ms(times: list[float]) -> float:
-    return statistics.median(times) * 1000
 
 
 def table(rows: list[tuple[str, ...]]) -> str:

@@ -1,10 +1,17 @@
-"""Run log insert throughput per durability, beside plain sqlite3 baselines in the same run.
+"""Run log insert throughput per durability, beside plain sqlite3 baselines, alternated round
+by round in one run; medians.
 
-    .venv/bin/python benchmarks/bench_runlog.py [--orders 200000] [--synced 3000]
+    .venv/bin/python benchmarks/bench_runlog.py [--orders 200000] [--synced 3000] [--rounds 3]
 
 Measures only the run log (result objects are built once, up front):
-- baseline batch: sqlite3 ``executemany`` of one narrow row per order, 1,000 per transaction;
+- baseline batch (like for like): per 1,000 orders, one row holding every order's fields
+  as compact JSON, and the run's row updated, in one transaction — the shape the logger
+  writes, without the hash chain, counters or batch context;
+- baseline per row: ``executemany`` of one narrow row per order, 1,000 per transaction
+  (a different layout: one row per order, no JSON);
 - logger batch:   ``record_order`` per order + ``record_batch`` + ``commit`` per 1,000;
+- logger group:   the same calls with durability "group" (written by the background
+  writer; the time includes draining it at the end);
 - baseline synced: one row per transaction, ``synchronous=FULL`` (the disk's limit);
 - logger order:   durability "order" (every order its own synced transaction).
 """
@@ -12,7 +19,9 @@ Measures only the run log (result objects are built once, up front):
 from __future__ import annotations
 
 import argparse
+import json
 import sqlite3
+import statistics
 import sys
 import tempfile
 import time
@@ -42,10 +51,15 @@ def make_results(n: int) -> list[OrderExecutionResult]:
     return out
 
 
-def baseline_batch(path: Path, results: list[OrderExecutionResult], n: int) -> float:
+def _plain(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
+    return conn
+
+
+def baseline_rows(path: Path, results: list[OrderExecutionResult], n: int) -> float:
+    conn = _plain(path)
     conn.execute("CREATE TABLE plain (seq INTEGER PRIMARY KEY, coid TEXT, symbol TEXT, side TEXT, qty REAL, price REAL, status TEXT)")
     start = time.perf_counter()
     for b in range(n // BATCH):
@@ -55,6 +69,27 @@ def baseline_batch(path: Path, results: list[OrderExecutionResult], n: int) -> f
         ]
         conn.execute("BEGIN IMMEDIATE")
         conn.executemany("INSERT INTO plain VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+        conn.execute("COMMIT")
+    elapsed = time.perf_counter() - start
+    conn.close()
+    return elapsed
+
+
+def baseline_batch(path: Path, results: list[OrderExecutionResult], n: int) -> float:
+    conn = _plain(path)
+    conn.execute("CREATE TABLE records (seq INTEGER PRIMARY KEY, payload TEXT)")
+    conn.execute("CREATE TABLE runs (rid INTEGER PRIMARY KEY, head INTEGER)")
+    conn.execute("INSERT INTO runs VALUES (1, 0)")
+    dumps = json.JSONEncoder(separators=(",", ":")).encode
+    start = time.perf_counter()
+    for b in range(n // BATCH):
+        entries = [
+            [r.order.client_order_id, r.order.symbol, r.order.side, r.order.quantity, r.order.price, r.status, r.reasons, [[f.quantity, f.price, f.fee] for f in r.fills]]
+            for r in results
+        ]
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("INSERT INTO records VALUES (?, ?)", (b, dumps(["orders", b, time.time(), b, entries])))
+        conn.execute("UPDATE runs SET head = ? WHERE rid = 1", (b,))
         conn.execute("COMMIT")
     elapsed = time.perf_counter() - start
     conn.close()
@@ -71,6 +106,7 @@ def logger_run(store: StateStore, durability: str, results: list[OrderExecutionR
         for r in results[: min(BATCH, n)]:
             record(run_id, r)
         log.commit()
+    log.flush()  # durability "group": until it is on disk
     elapsed = time.perf_counter() - start
     log.finish_run(run_id, "finished", {"orders": n})
     return elapsed, run_id
@@ -80,29 +116,38 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--orders", type=int, default=200_000)
     parser.add_argument("--synced", type=int, default=3000)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     n = args.orders // BATCH * BATCH
     results = make_results(BATCH)
-    with tempfile.TemporaryDirectory() as tmp:
-        d = Path(tmp)
-        base = baseline_batch(d / "base.sqlite3", results, n)
-        store = StateStore(d / "batch.sqlite3")
-        batch, run_id = logger_run(store, "batch", results, n)
-        t0 = time.perf_counter()
-        verified = verify_run(store, run_id)
-        verify_s = time.perf_counter() - t0
-        assert verified.ok, verified.problems
-        synced_base = synced_insert_seconds(d / "synced.sqlite3", args.synced)
-        synced_store = StateStore(d / "order.sqlite3")
-        synced, _ = logger_run(synced_store, "order", results, args.synced)
-        size = (d / "batch.sqlite3").stat().st_size + (d / "batch.sqlite3-wal").stat().st_size
-
-    print(f"orders: {n:,} (batch durability), {args.synced:,} (order durability)")
-    print(f"baseline executemany, 1000/txn : {n / base:>12,.0f} orders/s  {base / n * 1e6:6.2f} µs/order")
-    print(f"run log, durability=batch      : {n / batch:>12,.0f} orders/s  {batch / n * 1e6:6.2f} µs/order  ({batch / base:.2f}x baseline)")
-    print(f"  verify                       : {n / verify_s:>12,.0f} orders/s  ({verified.records} records, db+wal {size / n:.0f} B/order)")
-    print(f"baseline synced, 1 row/txn     : {args.synced / synced_base:>12,.0f} rows/s")
-    print(f"run log, durability=order      : {args.synced / synced:>12,.0f} orders/s  ({synced_base / synced:.2f} of baseline rate)")
+    t: dict[str, list[float]] = {k: [] for k in ("rows", "base", "batch", "group", "synced_base", "order")}
+    verify_s, size, records = [], 0, 0
+    for _ in range(args.rounds):
+        with tempfile.TemporaryDirectory() as tmp:
+            d = Path(tmp)
+            t["base"].append(baseline_batch(d / "base.sqlite3", results, n))
+            store = StateStore(d / "batch.sqlite3")
+            elapsed, run_id = logger_run(store, "batch", results, n)
+            t["batch"].append(elapsed)
+            t["rows"].append(baseline_rows(d / "rows.sqlite3", results, n))
+            t["group"].append(logger_run(StateStore(d / "group.sqlite3"), "group", results, n)[0])
+            t0 = time.perf_counter()
+            verified = verify_run(store, run_id)
+            verify_s.append(time.perf_counter() - t0)
+            assert verified.ok, verified.problems
+            records = verified.records
+            t["synced_base"].append(synced_insert_seconds(d / "synced.sqlite3", args.synced))
+            t["order"].append(logger_run(StateStore(d / "order.sqlite3"), "order", results, args.synced)[0])
+            size = (d / "batch.sqlite3").stat().st_size + (d / "batch.sqlite3-wal").stat().st_size
+    m = {k: statistics.median(v) for k, v in t.items()}
+    print(f"orders: {n:,} (batch/group durability), {args.synced:,} (order durability); {args.rounds} alternated rounds, medians")
+    print(f"baseline: one JSON row per 1,000 : {n / m['base']:>12,.0f} orders/s  {m['base'] / n * 1e6:6.2f} µs/order  (like for like)")
+    print(f"run log, durability=batch        : {n / m['batch']:>12,.0f} orders/s  {m['batch'] / n * 1e6:6.2f} µs/order  ({m['batch'] / m['base']:.2f}x the baseline's time)")
+    print(f"run log, durability=group        : {n / m['group']:>12,.0f} orders/s  {m['group'] / n * 1e6:6.2f} µs/order  ({m['group'] / m['base']:.2f}x)")
+    print(f"baseline: one row per order      : {n / m['rows']:>12,.0f} orders/s  {m['rows'] / n * 1e6:6.2f} µs/order  (other layout: a row per order)")
+    print(f"  verify                         : {n / statistics.median(verify_s):>12,.0f} orders/s  ({records} records, db+wal {size / n:.0f} B/order)")
+    print(f"baseline synced, 1 row/txn       : {args.synced / m['synced_base']:>12,.0f} rows/s")
+    print(f"run log, durability=order        : {args.synced / m['order']:>12,.0f} orders/s  ({m['synced_base'] / m['order']:.2f} of the baseline rate)")
 
 
 if __name__ == "__main__":

@@ -84,14 +84,18 @@ class AccountStore:
         return StoredAccount(account, mode, portfolio, row["run_id"], row["updated_at"])
 
     def save(self, account: str, mode: str, portfolio: PortfolioState, run_id: str | None) -> None:
-        state = _encode(portfolio)
         with self.store.transaction() as conn:
-            conn.execute(
-                "INSERT INTO accounts (account, mode, state, run_id, updated_at) VALUES (?, ?, ?, ?, ?)"
-                " ON CONFLICT (account, mode) DO UPDATE SET state = excluded.state,"
-                " run_id = excluded.run_id, updated_at = excluded.updated_at",
-                (account, mode, state, run_id, time.time()),
-            )
+            conn.execute(*self.save_statement(account, mode, portfolio, run_id))
+
+    @staticmethod
+    def save_statement(account: str, mode: str, portfolio: PortfolioState, run_id: str | None) -> tuple[str, tuple[Any, ...]]:
+        """:meth:`save` as ``(sql, params)``, for a transaction that writes more (the run log's)."""
+        return (
+            "INSERT INTO accounts (account, mode, state, run_id, updated_at) VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT (account, mode) DO UPDATE SET state = excluded.state,"
+            " run_id = excluded.run_id, updated_at = excluded.updated_at",
+            (account, mode, _encode(portfolio), run_id, time.time()),
+        )
 
 
 def _encode(portfolio: PortfolioState) -> str:

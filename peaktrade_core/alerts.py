@@ -184,7 +184,9 @@ class LiveAlertsConfig:
     max_backoff_seconds: float = field(default=60.0, validator=ge(0.0))
     #: a sink plugin that takes longer for one alert is recorded as a failed delivery
     sink_timeout_seconds: float = field(default=10.0, validator=gt(0.0))
-    flush_timeout_seconds: float = field(default=5.0, validator=ge(0.0))
+    #: shutdown waits at most this long for deliveries; the rest stay pending for the next
+    #: start (short: a hung sink must not hold up the end of a session)
+    flush_timeout_seconds: float = field(default=0.5, validator=ge(0.0))
 
 
 def unknown_sinks(sinks: Sequence[str], pm: PluginManager) -> tuple[list[str], list[str]]:

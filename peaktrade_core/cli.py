@@ -72,44 +72,65 @@ class Env:
 
 pass_env = click.make_pass_decorator(Env)
 
-#: subcommands defined in their own modules, imported only when used (fast start-up)
+#: subcommands defined in their own modules, imported only when used (fast start-up), with
+#: the first sentence of their help for ``--help`` (a test keeps it equal to the command's)
 LAZY_COMMANDS = {
-    "session": "peaktrade_core.cli_session:session",
-    "orders": "peaktrade_core.cli_session:orders",
-    "runs": "peaktrade_core.cli_runs:runs",
-    "risk": "peaktrade_core.cli_risk:risk",
-    "portfolio": "peaktrade_core.cli_risk:portfolio",
-    "alerts": "peaktrade_core.cli_alerts:alerts",
-    "drills": "peaktrade_core.cli_drills:drills",
-    "status": "peaktrade_core.cli_state:status",
-    "kill": "peaktrade_core.cli_state:kill",
-    "state": "peaktrade_core.cli_state:state",
-    "exchange": "peaktrade_core.cli_exchange:exchange",
-    "health": "peaktrade_core.cli_ops:health",
-    "readiness": "peaktrade_core.cli_ops:readiness",
+    "session": ("peaktrade_core.cli_session:session", "Run orders through risk, gates and the configured executor."),
+    "orders": ("peaktrade_core.cli_session:orders", "Orders files: preview with risk and gate results."),
+    "runs": ("peaktrade_core.cli_runs:runs", "Recorded runs: list, show (monitor) and verify the tamper-evident log."),
+    "risk": ("peaktrade_core.cli_risk:risk", "Recorded risk-limit violations."),
+    "portfolio": ("peaktrade_core.cli_risk:portfolio", "The portfolio: positions, exposure, cash, equity, PnL, and the portfolio-level risk limits."),
+    "alerts": ("peaktrade_core.cli_alerts:alerts", "Alert sinks and the alert history."),
+    "drills": ("peaktrade_core.cli_drills:drills", "Safety drills: prove every live gate, read-only, in memory."),
+    "status": ("peaktrade_core.cli_state:status", "Operator console: mode, every gate, state store, kill switch, limits, verdict."),
+    "kill": ("peaktrade_core.cli_state:kill", "Engage the kill switch: no new order passes until a person releases it."),
+    "state": ("peaktrade_core.cli_state:state", "The state store's identity: show it, initialise it after a loss (a person, recorded)."),
+    "exchange": ("peaktrade_core.cli_exchange:exchange", "The configured venue ([environment] exchange): status, balances, orders, cancel-all."),
+    "health": ("peaktrade_core.cli_ops:health", "Check config, plugins, state store, run log, kill switch, limits, venue and alerts."),
+    "readiness": ("peaktrade_core.cli_ops:readiness", "Stages 0-4 (research, testnet shadow, testnet, shadow live, live): which items of the next stage (or --stage N) the records show met, which are open, and the manual items for the people signing."),
 }
 
 
 class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted({*super().list_commands(ctx), *(n for n in LAZY_COMMANDS if self._lazy(n))})
+        return sorted({*super().list_commands(ctx), *(n for n in LAZY_COMMANDS if _installed(n))})
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         return super().get_command(ctx, name) or self._lazy(name)
 
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The listing of ``--help`` without importing any lazy command's module."""
+        names = self.list_commands(ctx)
+        limit = formatter.width - 6 - max(map(len, names), default=0)
+        rows = []
+        for name in names:
+            if name in LAZY_COMMANDS and name not in self.commands:
+                rows.append((name, click.Command(name, help=LAZY_COMMANDS[name][1]).get_short_help_str(limit)))
+            elif (cmd := self.commands[name]) is not None and not cmd.hidden:
+                rows.append((name, cmd.get_short_help_str(limit)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
     def _lazy(self, name: str) -> click.Command | None:
-        target = LAZY_COMMANDS.get(name)
-        if target is None:
+        if name not in LAZY_COMMANDS:
             return None
         import importlib
 
-        module, _, attr = target.partition(":")
+        module, _, attr = LAZY_COMMANDS[name][0].partition(":")
         try:
             return getattr(importlib.import_module(module), attr)
         except ModuleNotFoundError as exc:
             if exc.name != module:
                 raise
             return None  # that part is not installed/built
+
+
+def _installed(name: str) -> bool:
+    """Is the lazy command's module there (found, not imported)?"""
+    from importlib.util import find_spec
+
+    return find_spec(LAZY_COMMANDS[name][0].partition(":")[0]) is not None
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -267,7 +288,6 @@ def _register_plugin_commands() -> None:
 def main(argv: list[str] | None = None) -> None:
     from peaktrade_core.errors import ConfigError
     from peaktrade_core.plugins import PluginError
-    from peaktrade_core.state import StateError
 
     try:
         try:
@@ -279,10 +299,13 @@ def main(argv: list[str] | None = None) -> None:
         fail(exc.lines)
     except PluginError as exc:
         fail(f"error: {exc}")
-    except StateError as exc:  # e.g. testnet/live on a lost or replaced state store
-        fail(str(exc))
-    except OSError as exc:
-        if not _is_output_error(exc):
+    except Exception as exc:
+        # e.g. testnet/live on a lost or replaced state store; a command that never
+        # imported the state module (--help) cannot raise its error: it stays unimported
+        state = sys.modules.get("peaktrade_core.state")
+        if state is not None and isinstance(exc, state.StateError):
+            fail(str(exc))
+        if not isinstance(exc, OSError) or not _is_output_error(exc):
             raise
         _output_lost(exc)
 

@@ -26,7 +26,13 @@ from operator import itemgetter
 from pathlib import Path
 from typing import IO, Any
 
-from peaktrade_core.orders import OrderRequest, OrderType, Side, TimeInForce
+from peaktrade_core.orders import (
+    OrderRequest,
+    OrderType,
+    Side,
+    TimeInForce,
+    orders_from_checked_values,
+)
 
 COLUMNS = (
     "symbol",
@@ -172,21 +178,23 @@ class ParsedOrders:
         strings, name, nan = self._strings, self.name, math.isnan
         lines, symbols, strategies, client_ids, quantities, limits, references, all_flags = columns
         sides, types = (Side.BUY, Side.SELL), (OrderType.MARKET, OrderType.LIMIT)
-        for i, flags in enumerate(all_flags):
-            limit, reference = limits[i], references[i]
-            yield OrderRequest(
-                symbol=strings[symbols[i]],
-                side=sides[flags & 1],
-                quantity=quantities[i],
-                order_type=types[(flags >> 1) & 1],
-                limit_price=None if nan(limit) else limit,
-                time_in_force=_TIF_LIST[(flags >> 2) & 3],
-                reduce_only=bool(flags & 16),
-                strategy=strings[strategies[i]] or _DEFAULT_STRATEGY,
-                source_ref=f"{name}:{lines[i]}",
-                reference_price=None if nan(reference) else reference,
-                client_order_id=strings[client_ids[i]],
+        # every stored row passed _add, which mirrors each check of OrderRequest
+        return orders_from_checked_values(
+            (
+                strings[symbols[i]],
+                sides[flags & 1],
+                quantities[i],
+                types[(flags >> 1) & 1],
+                None if nan(limit := limits[i]) else limit,
+                _TIF_LIST[(flags >> 2) & 3],
+                bool(flags & 16),
+                strings[strategies[i]] or _DEFAULT_STRATEGY,
+                f"{name}:{lines[i]}",
+                None if nan(reference := references[i]) else reference,
+                strings[client_ids[i]],
             )
+            for i, flags in enumerate(all_flags)
+        )
 
 
 _DEFAULT_STRATEGY = OrderRequest.__attrs_attrs__.strategy.default  # type: ignore[attr-defined]

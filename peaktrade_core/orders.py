@@ -4,7 +4,7 @@ lives in :mod:`peaktrade_core.venues` and is re-exported here."""
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from attrs import Factory, define, field, frozen, setters
@@ -90,6 +90,39 @@ class OrderRequest:
 
 #: ids for orders made outside a run (unique in this process; a run gives its own)
 _PROCESS_IDS = ClientOrderIds.fresh()
+
+_FIELDS = tuple(a.name for a in OrderRequest.__attrs_attrs__)  # type: ignore[attr-defined]
+#: the slots' own setters: they bypass the frozen ``__setattr__`` (and nothing else)
+_SETTERS = tuple(getattr(OrderRequest, name).__set__ for name in _FIELDS)
+
+
+def orders_from_checked_values(rows: Iterable[tuple[Any, ...]]) -> Iterator[OrderRequest]:
+    """:class:`OrderRequest` objects from values that already passed every check of its
+    constructor, without running those checks again. Each row holds the fields in order,
+    ``strategy_params`` left out (always a new empty dict); an empty ``client_order_id``
+    gets one as the constructor gives it.
+
+    Only for the orders file's parser, whose row validation mirrors the constructor (a
+    property test holds the two equal): Side, OrderType and TimeInForce members, a
+    non-empty symbol, a positive finite quantity and prices, a limit price exactly for
+    limit orders. Everything else builds orders with the constructor."""
+    new, next_id = object.__new__, _PROCESS_IDS.next
+    s_symbol, s_side, s_quantity, s_type, s_limit, s_tif, s_reduce, s_strategy, s_params, s_source, s_reference, s_client = _SETTERS
+    for symbol, side, quantity, order_type, limit_price, time_in_force, reduce_only, strategy, source_ref, reference_price, client_order_id in rows:
+        order = new(OrderRequest)
+        s_symbol(order, symbol)
+        s_side(order, side)
+        s_quantity(order, quantity)
+        s_type(order, order_type)
+        s_limit(order, limit_price)
+        s_tif(order, time_in_force)
+        s_reduce(order, reduce_only)
+        s_strategy(order, strategy)
+        s_params(order, {})
+        s_source(order, source_ref)
+        s_reference(order, reference_price)
+        s_client(order, client_order_id or next_id())
+        yield order
 
 
 def _nonempty(value: str, name: str) -> None:

@@ -556,6 +556,9 @@ class ExecutionPipeline:
                     accounts.save(self.config.execution.account, report.effective_mode.value, self.portfolio, self.run_id)
             if summary.venue is not None:
                 self.runlog.record_event(self.run_id, "venue", {**summary.venue, "effective_mode": effective.value})
+        if accounts is not None and self.runlog is not None:  # written with each batch's run-log commit: they agree after a crash
+            account, account_mode, portfolio = self.config.execution.account, report.effective_mode.value, self.portfolio
+            self.runlog.on_commit = lambda: accounts.save_statement(account, account_mode, portfolio, self.run_id)
         self.ids = ClientOrderIds(self.run_id) if self.run_id else ClientOrderIds.fresh()
         self._position = 0
         self._alert(AlertLevel.INFO, "session_start", f"session {summary.run_id} started in {effective.value} mode", run_id=summary.run_id)
@@ -566,14 +569,10 @@ class ExecutionPipeline:
             for batch_no, batch in enumerate(batched(orders, self.config.execution.batch_size)):
                 if self.stop_requested is not None:
                     break
-                self.process_batch(batch, batch_no)
-                if accounts is not None:  # after the batch's run-log commit: a crash keeps it
-                    accounts.save(self.config.execution.account, report.effective_mode.value, self.portfolio, self.run_id)
+                self.process_batch(batch, batch_no)  # its run-log commit also beats the heartbeat
                 summary.orders += len(batch)
                 summary.batches += 1
                 self._dead_man_switch("arm")  # refreshed every batch
-                if self.runlog is not None and self.run_id is not None:
-                    self.runlog.heartbeat(self.run_id)
                 if progress is not None:
                     progress(len(batch))
             if self.stop_requested is not None:
@@ -615,7 +614,10 @@ class ExecutionPipeline:
                 if skipped:
                     self.runlog.record_event(self.run_id, "skipped_rows", {"rows": [str(row) for row in skipped]})
                     self.runlog.commit()
-                self.runlog.finish_run(self.run_id, status, summary.to_dict())
+                try:
+                    self.runlog.finish_run(self.run_id, status, summary.to_dict())
+                finally:
+                    self.runlog.on_commit = None
             self._alert(AlertLevel.INFO, "session_end", f"session {summary.run_id} {status}: {summary.orders} orders", run_id=summary.run_id)
         return summary
 

@@ -13,8 +13,10 @@ Layout (two tables in the :class:`~peaktrade_core.state.StateStore`, SQLite WAL)
       context, stored once per batch (RUN-2: which gates and limits were in force);
     - ``["orders", seq, ts, batch_no, [entry, …]]`` — order outcomes, one entry per order:
       ``[client_order_id, symbol, side, quantity, price, status, reasons,
-      [[fill_qty, fill_price, fee], …], venue_response, metadata]``. With durability
-      ``"batch"`` one record holds every order of a commit; with ``"order"`` one order;
+      [[fill_qty, fill_price, fee], …], venue_response, metadata]``: one record holds
+      every order of a commit (durability ``"batch"`` / ``"group"``);
+    - ``["order", seq, ts, batch_no, entry]`` — one order: every order with durability
+      ``"order"``, and a commit that holds a single order in the other modes;
     - ``[kind, seq, ts, {data}]`` — anything else (``"session"``, ``"alert"`` …) via
       :meth:`LiveRunLogger.record_event`;
     - ``["end", seq, ts, {"status", "ended_at", "summary"}]`` — finish, failure or abort.
@@ -35,8 +37,15 @@ live in Python (a buffer reaching ``max_pending`` orders is committed on its own
 Durability: ``"batch"`` (default) — the pipeline calls :meth:`LiveRunLogger.commit` once
 per batch, one transaction each. ``"order"`` — every record is its own transaction and the
 store's connection is switched to ``PRAGMA synchronous=FULL`` (this affects every user of
-that ``StateStore``). SIGKILL never loses a committed transaction in either mode (WAL);
-the difference is power loss and how much is uncommitted when the process dies.
+that ``StateStore``). ``"group"`` — :meth:`~LiveRunLogger.commit` seals the batch's records
+(encoded and hash-chained at once, in order) and a background writer stores everything
+sealed within ``GROUP_WINDOW_SECONDS`` in one transaction: the caller never waits for the
+disk, and a process that dies loses at most the batches sealed in the last window (and the
+one being written). SIGKILL never loses a committed transaction in any mode (WAL); the
+difference is power loss and how much is uncommitted when the process dies.
+
+:attr:`LiveRunLogger.on_commit` adds one statement to the transaction of every batch's
+commit (the pipeline writes the paper account there, so the account and the log agree).
 
 Aborted runs: a run left ``running`` is marked ``aborted`` by :meth:`mark_aborted_runs`
 (call it at start-up) when its process is gone — same host: the pid no longer exists, is a
@@ -61,7 +70,7 @@ import time
 from array import array
 from base64 import b64decode, b64encode
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from hashlib import blake2b
 from pathlib import Path
@@ -75,7 +84,10 @@ from peaktrade_core.orders import OrderExecutionResult, OrderStatus
 from peaktrade_core.secrets import redact
 from peaktrade_core.state import StateStore
 
-DURABILITIES = ("batch", "order")
+DURABILITIES = ("batch", "order", "group")
+#: durability "group": the longest a committed batch waits before a background writer puts
+#: it (with every other batch of the window) into the store in one transaction
+GROUP_WINDOW_SECONDS = 0.01
 RUN_STATUSES = ("running", "finished", "failed", "aborted", "interrupted")
 #: interrupted: stopped by SIGTERM/SIGINT after the batch in hand, with its summary
 END_STATUSES = ("finished", "failed", "aborted", "interrupted")
@@ -388,6 +400,9 @@ class LiveRunLogger:
         self._runs: dict[str, _RunState] = {}
         self._pending: list[tuple[int, int, str, bytes]] = []
         self._pending_orders = 0
+        #: called at every :meth:`commit`; its ``(sql, params)`` runs in the same transaction
+        self.on_commit: Callable[[], tuple[str, tuple[Any, ...]]] | None = None
+        self._group = _GroupWriter(self, GROUP_WINDOW_SECONDS) if durability == "group" else None
         store.ensure_schema("runlog", _SCHEMA)
         if self._per_order:
             store.query("PRAGMA synchronous=FULL")
@@ -464,8 +479,11 @@ class LiveRunLogger:
         ended_at = _now_iso()
         summary = dict(summary or {})
         self._append(state, ["end", state.seq + 1, time.time(), {"status": status, "ended_at": ended_at, "summary": summary}])
-        self._commit(end=(state, status, ended_at, _encode_sorted(summary)))
+        extra = self.on_commit() if self.on_commit is not None else None
+        self._commit(end=(state, status, ended_at, _encode_sorted(summary)), extra=extra)
         del self._runs[run_id]
+        if self._group is not None and not self._runs:
+            self._group.stop()
         logger.info("run {} {}", run_id, status)
 
     # -- records
@@ -533,11 +551,20 @@ class LiveRunLogger:
             self._commit()
 
     def commit(self) -> None:
-        """One transaction for everything recorded since the last commit (per batch)."""
+        """One transaction for everything recorded since the last commit (per batch); with
+        durability ``"group"``, sealed now and written within the window."""
         for state in self._runs.values():
             self._flush_orders(state)
-        if self._pending:
-            self._commit()
+        extra = self.on_commit() if self.on_commit is not None else None
+        if self._group is not None:
+            self._group.add(self._seal(), extra)
+        elif self._pending or extra is not None:
+            self._commit(extra=extra)
+
+    def flush(self) -> None:
+        """Durability ``"group"``: write what is sealed now, in this thread (no-op otherwise)."""
+        if self._group is not None:
+            self._group.drain()
 
     def heartbeat(self, run_id: str) -> None:
         """"Still alive", for monitors and for abort detection from other hosts."""
@@ -588,6 +615,11 @@ class LiveRunLogger:
 
     def _record_synced(self, state: _RunState, result: OrderExecutionResult) -> None:
         """Per-order durability: one small ``order`` record, its own synced transaction."""
+        self._append_order(state, result)
+        self._commit()
+
+    def _append_order(self, state: _RunState, result: OrderExecutionResult) -> None:
+        """One order as its own ``order`` record (cheaper than a one-row ``orders`` record)."""
         order = result.order
         fills = result.fills
         row = [
@@ -604,7 +636,6 @@ class LiveRunLogger:
         ]
         _count_orders(state.counts, [result.status], [result.reasons], len(fills))
         self._append(state, ["order", state.seq + 1, time.time(), state.orders_batch, row])
-        self._commit()
 
     def _flush_orders(self, state: _RunState) -> None:
         results = state.results
@@ -612,6 +643,9 @@ class LiveRunLogger:
             return
         state.results = []
         self._pending_orders -= len(results)
+        if len(results) == 1:  # one order at a time: no columns to pack
+            self._append_order(state, results[0])
+            return
         orders = [r.order for r in results]
         statuses = [r.status for r in results]
         reasons = [r.reasons for r in results]
@@ -633,25 +667,47 @@ class LiveRunLogger:
         _count_orders(state.counts, statuses, reasons, sum(fill_counts))
         self._append(state, ["orders", state.seq + 1, time.time(), state.orders_batch, columns])
 
-    def _commit(self, end: tuple[_RunState, str, str, str] | None = None) -> None:
+    def _seal(self) -> tuple[list[tuple[int, int, str, bytes]], list[tuple[Any, ...]]]:
+        """Take the pending records and the run rows they move (heads, counts, heartbeat)."""
         now = time.time()
-        touched = [s for s in self._runs.values() if s.dirty]
-        # on failure the pending records stay, so a retried commit writes them in order
-        with self.store.transaction() as conn:
-            conn.executemany("INSERT INTO runlog_records (rid, seq, payload, hash) VALUES (?, ?, ?, ?)", self._pending)
-            conn.executemany(
-                "UPDATE runlog_runs SET head_seq = ?, head_hash = ?, counts = ?, heartbeat_at = ? WHERE rid = ?",
-                [(s.seq, s.head, _encode(s.counts), now, s.rid) for s in touched],
-            )
+        rows = [(s.seq, s.head, _encode(s.counts), now, s.rid) for s in self._runs.values() if s.dirty]
+        for s in self._runs.values():
+            s.dirty = False
+        records, self._pending = self._pending, []
+        return records, rows
+
+    def _commit(self, end: tuple[_RunState, str, str, str] | None = None, extra: tuple[str, tuple[Any, ...]] | None = None) -> None:
+        if self._group is not None:  # what is sealed goes first: the chain stays in order
+            self._group.drain()
+        sealed = self._seal()
+        try:
+            self._write([sealed], extra, end)
+        except BaseException:  # the records stay, so a retried commit writes them in order
+            self._pending[:0] = sealed[0]
+            for s in self._runs.values():
+                s.dirty = True
+            raise
+
+    def _write(
+        self,
+        sealed: list[tuple[list[tuple[int, int, str, bytes]], list[tuple[Any, ...]]]],
+        extra: tuple[str, tuple[Any, ...]] | None,
+        end: tuple[_RunState, str, str, str] | None = None,
+        store: StateStore | None = None,
+    ) -> None:
+        records = [r for part, _ in sealed for r in part] if len(sealed) > 1 else sealed[0][0] if sealed else []
+        heads = {row[-1]: row for _, rows in sealed for row in rows}  # per run, the newest head counts
+        with (store or self.store).transaction() as conn:
+            conn.executemany("INSERT INTO runlog_records (rid, seq, payload, hash) VALUES (?, ?, ?, ?)", records)
+            conn.executemany("UPDATE runlog_runs SET head_seq = ?, head_hash = ?, counts = ?, heartbeat_at = ? WHERE rid = ?", heads.values())
+            if extra is not None:
+                conn.execute(*extra)
             if end is not None:
                 state, status, ended_at, summary = end
                 conn.execute(
                     "UPDATE runlog_runs SET status = ?, ended_at = ?, summary = ? WHERE rid = ?",
                     (status, ended_at, summary, state.rid),
                 )
-        self._pending = []
-        for s in touched:
-            s.dirty = False
 
     def _abort(self, run_id: str, why: str) -> bool:
         with self.store.transaction() as conn:
@@ -675,6 +731,99 @@ class LiveRunLogger:
             )
         logger.warning("run {} marked aborted: {}", run_id, why)
         return True
+
+
+class _GroupWriter:
+    """Durability ``"group"``: writes what :meth:`LiveRunLogger.commit` sealed, in order,
+    one transaction per window, from a daemon thread. A failed write keeps its records
+    and is raised in the logger's thread at the next commit (fail closed)."""
+
+    def __init__(self, log: LiveRunLogger, window: float):
+        import threading
+
+        self._log, self._window = log, window
+        #: a connection of its own, so the pipeline's reads (kill switch) never wait for a write
+        self._store: StateStore | None = None
+        self._cond = threading.Condition()
+        self._queue: list[Any] = []
+        self._extra: tuple[str, tuple[Any, ...]] | None = None
+        self._busy = False
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+        self._threading = threading
+
+    def add(self, sealed: Any, extra: tuple[str, tuple[Any, ...]] | None) -> None:
+        with self._cond:
+            self._queue.append(sealed)  # kept even when a write failed: the chain stays whole
+            if extra is not None:  # only the newest account state matters
+                self._extra = extra
+            self._raise()
+            if self._thread is None:
+                self._thread = self._threading.Thread(target=self._run, name="peaktrade-runlog", daemon=True)
+                self._thread.start()
+            self._cond.notify()
+
+    def drain(self) -> None:
+        """Wait for a write in progress, then write the rest here (a failure here raises;
+        one the background writer met before is retried, not reported twice)."""
+        with self._cond:
+            while self._busy:
+                self._cond.wait()
+            self._error = None
+            queue, extra = self._queue, self._extra
+            self._queue, self._extra = [], None
+            if queue or extra is not None:
+                try:
+                    self._write(queue, extra)
+                except BaseException:
+                    self._queue[:0], self._extra = queue, self._extra or extra
+                    raise
+
+    def stop(self) -> None:
+        self.drain()
+        with self._cond:
+            thread, self._thread = self._thread, None
+            self._cond.notify_all()
+        if thread is not None:
+            thread.join()
+        if self._store is not None and self._store is not self._log.store:
+            self._store.close()
+        self._store = None
+
+    def _write(self, queue: list[Any], extra: tuple[str, tuple[Any, ...]] | None) -> None:
+        if self._store is None:
+            own = self._log.store
+            self._store = own if own.in_memory else StateStore(own.path)
+        self._log._write(queue, extra, store=self._store)
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise RuntimeError(f"the run log could not be written: {error}") from error
+
+    def _run(self) -> None:
+        me = self._threading.current_thread()
+        while True:
+            with self._cond:
+                while not self._queue and self._thread is me:
+                    self._cond.wait()
+                if self._thread is not me:
+                    return
+            time.sleep(self._window)  # let the window fill
+            with self._cond:
+                if not self._queue or self._error is not None:
+                    continue
+                queue, extra = self._queue, self._extra
+                self._queue, self._extra, self._busy = [], None, True
+            try:
+                self._write(queue, extra)
+            except BaseException as exc:  # kept for the logger's thread; nothing is lost
+                with self._cond:
+                    self._queue[:0], self._extra, self._error = queue, self._extra or extra, exc
+            finally:
+                with self._cond:
+                    self._busy = False
+                    self._cond.notify_all()
 
 
 # -- reading ------------------------------------------------------------------------------

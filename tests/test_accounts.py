@@ -172,3 +172,26 @@ def test_a_session_stop_request_finishes_the_batch_in_hand_and_marks_the_run_int
     [run] = list_runs(s)
     assert run.status == "interrupted" and run.summary["orders"] == 3
     assert AccountStore(s).load("default", "paper").portfolio.positions == {"BTC/EUR": pytest.approx(0.003)}
+
+
+@pytest.mark.parametrize("durability", ["batch", "group", "order"])
+def test_after_every_batch_the_stored_account_is_the_one_of_the_batches_in_the_log(durability):
+    """The account is written in the run log's commit transaction: whatever a crash leaves,
+    the stored account holds exactly the fills of the orders the log holds."""
+    from peaktrade_core.runlog import load_run_snapshot
+
+    s = store()
+    cfg = PeakTradeConfig(live_risk=LiveRiskConfig(**OFF), execution=ExecutionConfig(batch_size=2, durability=durability, starting_cash=10_000.0))
+    pipeline = ExecutionPipeline(cfg, store=s, executor=FillingExecutor())
+    seen = []
+
+    def after_batch(_n: int) -> None:  # what another process would read now
+        pipeline.runlog.flush()  # durability group: what is sealed, written now
+        reader = StateStore.in_dir(os.environ["PEAK_TRADE_DATA_DIR"])
+        logged = load_run_snapshot(reader, pipeline.run_id).orders
+        seen.append((logged, AccountStore(reader).load("default", "paper").portfolio.positions))
+        reader.close()
+
+    pipeline.run((o(qty=0.001, ref=str(i)) for i in range(6)), progress=after_batch)
+    assert [(n, p.get("BTC/EUR")) for n, p in seen] == [(n, pytest.approx(n * 0.001)) for n in (2, 4, 6)]
+    s.close()

@@ -129,6 +129,30 @@ def test_a_json_row_either_runs_as_exactly_its_values_or_is_refused_with_its_lin
         assert order.reduce_only is (flag is True or (isinstance(flag, str) and flag.strip().lower() in ("true", "1")))
 
 
+every_key_values = st.one_of(json_values, st.sampled_from(["buy", "SELL", "limit", "market", "ioc", "fok", "gtc", "true", "0", "x", " BTC/EUR "]))
+
+
+@settings(deadline=None)
+@given(rows=st.lists(st.dictionaries(st.sampled_from(["symbol", "side", "quantity", "order_type", "limit_price", "time_in_force", "reduce_only", "strategy", "reference_price", "client_order_id"]), every_key_values), min_size=1, max_size=10))
+def test_every_order_read_from_a_file_is_one_the_public_constructor_accepts_unchanged(tmp_path_factory, rows):
+    """Orders from a file are built without re-running the constructor's checks: that is
+    only safe while the parser refuses everything the constructor refuses."""
+    import attrs
+
+    from peaktrade_core.orders import OrderRequest
+
+    path = tmp_path_factory.mktemp("c") / "orders.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    for order in load_orders(path, skip_invalid=True):
+        values = attrs.asdict(order, recurse=False)
+        rebuilt = OrderRequest(**values)  # raises on anything the constructor refuses
+        assert rebuilt == order
+        for name, value in values.items():
+            assert type(getattr(rebuilt, name)) is type(value), name
+        assert order.client_order_id == rebuilt.client_order_id != ""
+        assert order.strategy_params == {}
+
+
 # -- item 12: one line, never a traceback ---------------------------------------------------
 
 

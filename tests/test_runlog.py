@@ -173,6 +173,52 @@ def test_batch_durability_writes_nothing_before_commit(store, tmp_path):
     assert verify_run(other, run_id).ok
 
 
+def test_group_durability_writes_each_commit_within_the_window_without_another_call(store, tmp_path):
+    import time
+
+    log = LiveRunLogger(store, "group")
+    run_id = log.start_run(mode="paper", effective_mode="paper")
+    other = StateStore.in_dir(tmp_path / "data")
+    for b in range(3):
+        log.record_batch(run_id, b, GATES, RISK)
+        log.record_orders(run_id, mixed_batch(b * 10, 10))
+        log.commit()  # sealed: hash-chained now, written by the background writer
+    deadline = time.monotonic() + 30  # the window is 10 ms; generous for a loaded machine
+    while load_run_snapshot(other, run_id).orders < 30 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert load_run_snapshot(other, run_id).orders == 30  # no further call was needed
+    assert verify_run(other, run_id).ok
+    log.finish_run(run_id, "finished", {"orders": 30})
+    verdict = verify_run(other, run_id)
+    assert verdict.ok and verdict.records == 8  # run, 3 x (batch, orders), end
+
+
+def test_group_durability_a_run_finished_at_once_is_complete_and_verifies(store):
+    run_id = write_run(store, batches=20, per_batch=7, durability="group")
+    assert load_run_snapshot(store, run_id).orders == 140
+    assert verify_run(store, run_id).ok
+
+
+def test_a_failed_group_write_keeps_its_records_and_fails_the_next_commit(store, tmp_path):
+    log = LiveRunLogger(store, "group")
+    run_id = log.start_run(mode="paper", effective_mode="paper")
+    path = tmp_path / "data" / "peaktrade.sqlite3"
+    tamper(path, "CREATE TRIGGER refuse BEFORE INSERT ON runlog_records BEGIN SELECT RAISE(ABORT, 'disk says no'); END")
+    log.record_batch(run_id, 0, GATES, RISK)
+    log.record_orders(run_id, mixed_batch(0, 5))
+    log.commit()
+    with pytest.raises(RuntimeError, match="the run log could not be written: disk says no"):
+        for batch_no in range(1, 3000):  # the writer's failure reaches the caller (fail closed)
+            log.record_batch(run_id, batch_no, GATES, RISK)
+            log.commit()
+            __import__("time").sleep(0.01)
+    tamper(path, "DROP TRIGGER refuse")
+    log.finish_run(run_id, "failed", {})
+    verdict = verify_run(store, run_id)
+    assert verdict.ok, verdict.problems  # nothing sealed was lost or reordered
+    assert load_run_snapshot(store, run_id).orders == 5
+
+
 def test_unfinished_and_generic_events_verify(store):
     log = LiveRunLogger(store)
     run_id = log.start_run(mode="live", effective_mode="live_dry_run")
