@@ -1,0 +1,51 @@
+"""The hooks of peaktrade-ccxt. Cheap to import: ccxt is imported only when a client is built
+(a session or ``peaktrade exchange ...`` uses the venue), never by ``peaktrade plugins list``.
+
+The venue names are ``ccxt:<exchange id>`` (``ccxt:binance``, ``ccxt:kraken``, ...): prefixed,
+so this plugin and a dedicated adapter (venue ``binance``) can be installed together and
+never claim the same venue.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from peaktrade_core.plugin_api import hookimpl
+
+#: the plugin's name: its entry point and its config section ``[plugins.ccxt]``
+NAME = "ccxt"
+PREFIX = "ccxt:"
+
+
+def exchange_ids() -> list[str]:
+    """The exchange ids of the installed ccxt, read from its package without importing it
+    (one module per exchange, named by its id: ``ccxt/binance.py``)."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.find_spec("ccxt")
+    if spec is None or not spec.submodule_search_locations:
+        return []
+    folder = Path(next(iter(spec.submodule_search_locations)))
+    return sorted(p.stem for p in folder.glob("*.py") if not p.stem.startswith("_"))
+
+
+@hookimpl
+def config_sections() -> dict[str, type]:
+    from peaktrade_ccxt.settings import CcxtSettings
+
+    return {NAME: CcxtSettings}
+
+
+@hookimpl
+def exchange_venues() -> list[str]:
+    return [PREFIX + exchange for exchange in exchange_ids()]
+
+
+@hookimpl
+def create_exchange_client(venue: str, mode: Any, settings: Any) -> Any:
+    if not venue.startswith(PREFIX):
+        return None
+    from peaktrade_ccxt.client import build_client
+
+    return build_client(venue, mode, settings)
