@@ -13,7 +13,18 @@ from pathlib import Path
 import pytest
 from peaktrade_core.testing import initialised_store
 
-LoopbackBinance = pytest.importorskip("peaktrade_binance.testing").LoopbackBinance
+
+@pytest.fixture
+def sandbox():
+    """The loopback Binance, standing in for Binance's spot test network."""
+    loopback = pytest.importorskip("peaktrade_binance.testing", reason="the loopback Binance (examples/peaktrade-binance)")
+    with loopback.LoopbackBinance() as fake:
+        yield fake
+
+
+def sandbox_env(sandbox) -> dict[str, str]:
+    return {"PT_CCXT_KEY": sandbox.api_key, "PT_CCXT_SECRET": sandbox.api_secret, "PEAK_TRADE_PLUGINS": "ccxt"}
+
 
 TESTNET = """
 [environment]
@@ -70,7 +81,7 @@ def test_every_venue_declared_is_an_exchange_ccxt_knows():
     assert hooks.exchange_venues() == sorted(f"ccxt:{e}" for e in ccxt.exchanges)
 
 
-def test_a_testnet_session_through_ccxt_fills_at_the_sandbox_and_blocks_what_it_must(tmp_path):
+def test_a_testnet_session_through_ccxt_fills_at_the_sandbox_and_blocks_what_it_must(tmp_path, sandbox):
     initialised_store().close()
     orders = tmp_path / "orders.csv"
     orders.write_text(
@@ -80,13 +91,11 @@ def test_a_testnet_session_through_ccxt_fills_at_the_sandbox_and_blocks_what_it_
         "BTC/EUR,buy,0.01,limit,39000.005,\n"  # off the 0.01 tick: refused, never rounded
         "ETH/EUR,buy,0.1,market,,2000\n"  # not in testnet_allowed_symbols
     )
-    with LoopbackBinance() as sandbox:
-        env = {"PT_CCXT_KEY": sandbox.api_key, "PT_CCXT_SECRET": sandbox.api_secret, "PEAK_TRADE_PLUGINS": "ccxt"}
-        out = peaktrade(tmp_path, "session", "run", "--orders", str(orders), "--json", config=TESTNET.format(url=sandbox.url), env=env)
-        assert out.returncode == 0, out.stderr
-        summary = json.loads(out.stdout)
-        held = sandbox.orders()
-        paths = {c["path"] for c in sandbox.calls}
+    out = peaktrade(tmp_path, "session", "run", "--orders", str(orders), "--json", config=TESTNET.format(url=sandbox.url), env=sandbox_env(sandbox))
+    assert out.returncode == 0, out.stderr
+    summary = json.loads(out.stdout)
+    held = sandbox.orders()
+    paths = {c["path"] for c in sandbox.calls}
     assert summary["effective_mode"] == "testnet"
     assert summary["venue"] == {"venue": "ccxt:binance", "endpoint": f"{sandbox.url}/api/v3", "testnet": True, "validate_only": False}
     assert summary["by_status"] == {"filled": 2, "risk_blocked": 1, "gate_blocked": 1}, summary
@@ -109,3 +118,40 @@ def test_a_literal_secret_in_the_section_is_refused_in_one_line(tmp_path):
     assert out.returncode == 2
     [line] = out.stderr.strip().splitlines()
     assert "plugins.ccxt.api_secret" in line and "hunter2" not in line, line
+
+
+def test_exchange_commands_read_the_venue_through_ccxt(tmp_path, sandbox):
+    initialised_store().close()
+    config, env = TESTNET.format(url=sandbox.url), sandbox_env(sandbox)
+    rules = json.loads(peaktrade(tmp_path, "exchange", "rules", "BTC/EUR", "--json", config=config, env=env).stdout)
+    assert rules["venue"] == "ccxt:binance" and rules["testnet"] is True
+    assert rules["rules"] == {
+        "symbol": "BTC/EUR",
+        "tick_size": 0.01, "lot_step": 0.00001, "min_quantity": 0.00001, "min_notional": 5.0
+    }
+    balances = peaktrade(tmp_path, "exchange", "balances", "--json", config=config, env=env)
+    assert balances.returncode == 0 and json.loads(balances.stdout)["balances"]["EUR"] == 100_000.0
+    assert sandbox.api_secret not in balances.stdout + balances.stderr
+
+
+def test_kill_cancels_the_open_orders_at_the_venue_through_ccxt(tmp_path, sandbox):
+    from peaktrade_core.plugin_api import OrderRequest, SecretRef
+
+    from peaktrade_ccxt import hooks
+    from peaktrade_ccxt.settings import CcxtSettings
+
+    initialised_store().close()
+    config, env = TESTNET.format(url=sandbox.url), sandbox_env(sandbox)
+    os.environ.update(env)  # the client placing the orders resolves the same references
+    try:
+        settings = CcxtSettings(api_key=SecretRef(env="PT_CCXT_KEY"), api_secret=SecretRef(env="PT_CCXT_SECRET"), sandbox_urls=sandbox.url)
+        client = hooks.create_exchange_client(venue="ccxt:binance", mode="testnet", settings=settings)
+        for symbol in ("BTC/EUR", "ETH/EUR"):
+            client.submit_order(OrderRequest(symbol, "buy", 0.01, "limit", limit_price=1_000.0))
+    finally:
+        for name in env:
+            os.environ.pop(name, None)
+    assert [o["status"] for o in sandbox.orders()] == ["open", "open"]
+    out = peaktrade(tmp_path, "kill", "--reason", "venue incident", "--json", config=config, env=env)
+    assert out.returncode == 0, out.stderr
+    assert [o["status"] for o in sandbox.orders()] == ["cancelled", "cancelled"]

@@ -108,12 +108,10 @@ def test_messages_never_carry_a_signed_query(client, signature, key):
 
 # -- end to end, against the loopback Binance --------------------------------------------------
 
-LoopbackBinance = pytest.importorskip("peaktrade_binance.testing").LoopbackBinance
-
-
 @pytest.fixture
 def fake(monkeypatch):
-    with LoopbackBinance() as fake:
+    loopback = pytest.importorskip("peaktrade_binance.testing", reason="the loopback Binance (examples/peaktrade-binance)")
+    with loopback.LoopbackBinance() as fake:
         monkeypatch.setenv("PT_CCXT_KEY", fake.api_key)
         monkeypatch.setenv("PT_CCXT_SECRET", fake.api_secret)
         yield fake
