@@ -28,9 +28,8 @@ SYMBOL = "BTC/EUR"
 
 @pytest.fixture
 def fake(monkeypatch):
-    from peaktrade_binance.testing import LoopbackBinance
-
-    with LoopbackBinance() as fake:
+    loopback = pytest.importorskip("peaktrade_binance.testing", reason="needs examples/peaktrade-binance installed")
+    with loopback.LoopbackBinance() as fake:
         monkeypatch.setenv("PT_BINANCE_KEY", fake.api_key)
         monkeypatch.setenv("PT_BINANCE_SECRET", fake.api_secret)
         yield fake
