@@ -53,6 +53,10 @@ EXCHANGE_OPTIONS: dict[str, dict[str, Any]] = {
     "binanceus": {"fetchMarkets": {"types": ["spot"]}, "fetchMargins": False},
 }
 
+#: exchanges whose fetch_order cannot look an order up by the client order id (kraken
+#: reads ccxt's clientOrderId as its numeric userref): find it in the listed orders instead
+SCAN_LOOKUP = frozenset({"kraken"})
+
 _SIGNED_QUERY = re.compile(r"(https?://[^\s?\"']+)\?[^\s\"']*")
 
 
@@ -99,7 +103,8 @@ def build_client(venue: str, mode: Any, settings: Any) -> CcxtClient:
     overrides = settings.sandbox_urls if testnet else settings.urls
     if overrides is not None:
         exchange.urls["api"] = _override(exchange.urls["api"], overrides)
-    return CcxtClient(venue, exchange, testnet=testnet, lookup=settings.client_order_id_lookup)
+    lookup = settings.client_order_id_lookup or ("scan" if exchange_id in SCAN_LOOKUP else "param")
+    return CcxtClient(venue, exchange, testnet=testnet, lookup=lookup)
 
 
 def _merged(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:

@@ -24,8 +24,8 @@ def _positive(instance: Any, attribute: Any, value: float) -> None:
         raise ValueError(f"{attribute.name}: must be > 0, got {value!r}")
 
 
-def _lookup(instance: Any, attribute: Any, value: str) -> None:
-    if value not in LOOKUPS:
+def _lookup(instance: Any, attribute: Any, value: str | None) -> None:
+    if value is not None and value not in LOOKUPS:
         raise ValueError(f"{attribute.name}: must be one of {', '.join(LOOKUPS)}, got {value!r}")
 
 
@@ -50,4 +50,6 @@ class CcxtSettings:
     rate_limit: bool = True
     #: load currencies with the markets (an extra request, often private; off by default)
     fetch_currencies: bool = False
-    client_order_id_lookup: str = field(default="param", validator=_lookup)
+    #: None: the plugin's choice for the exchange ("scan" where ccxt's fetch_order cannot
+    #: take a client order id, e.g. kraken; "param" elsewhere)
+    client_order_id_lookup: str | None = field(default=None, validator=_lookup)
