@@ -75,7 +75,10 @@ def build_client(venue: str, mode: Any, settings: Any) -> CcxtClient:
     settings = settings if isinstance(settings, CcxtSettings) else CcxtSettings()
     if exchange_id not in ccxt.exchanges:
         raise VenueError(f"venue {venue!r}: ccxt {ccxt.__version__} knows no exchange {exchange_id!r}")
-    testnet = TradingMode(mode) is TradingMode.TESTNET
+    mode = TradingMode(mode)
+    if mode not in (TradingMode.TESTNET, TradingMode.LIVE):
+        raise VenueError(f"venue {venue!r}: mode {mode.value!r} never gets a venue client")
+    testnet = mode is TradingMode.TESTNET
     credentials = {}
     for ccxt_name, ref in (("apiKey", settings.api_key), ("secret", settings.api_secret), ("password", settings.api_password)):
         if ref is not None:
@@ -100,9 +103,13 @@ def build_client(venue: str, mode: Any, settings: Any) -> CcxtClient:
                 "(use paper or shadow mode, or an adapter with validate-only orders)"
             )
         exchange.set_sandbox_mode(True)
+    production = _hosts(exchange.urls.get("apiBackup", exchange.urls["api"]))
     overrides = settings.sandbox_urls if testnet else settings.urls
     if overrides is not None:
         exchange.urls["api"] = _override(exchange.urls["api"], overrides)
+    if testnet and _hosts(exchange.urls["api"]) & production:
+        host = sorted(_hosts(exchange.urls["api"]) & production)[0]
+        raise VenueError(f"[plugins.ccxt] sandbox_urls: {host} is a production host of {exchange_id}: refused in testnet mode")
     lookup = settings.client_order_id_lookup or ("scan" if exchange_id in SCAN_LOOKUP else "param")
     return CcxtClient(venue, exchange, testnet=testnet, lookup=lookup)
 
@@ -128,6 +135,15 @@ def _override(api: Any, overrides: str | Mapping[str, Any]) -> Any:
         return api
     parts = urlsplit(api)
     return urlunsplit((origin.scheme, origin.netloc, parts.path, parts.query, parts.fragment))
+
+
+def _hosts(api: Any) -> set[str]:
+    """Every host (with port) an ``urls['api']`` value sends to."""
+    if isinstance(api, str):
+        return {urlsplit(api).netloc.lower()} if "://" in api else set()
+    if isinstance(api, Mapping):
+        return set().union(*(_hosts(v) for v in api.values()))
+    return set()
 
 
 def _endpoint(api: Any) -> str:
