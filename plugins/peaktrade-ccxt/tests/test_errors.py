@@ -8,7 +8,7 @@ import uuid
 
 import ccxt
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from peaktrade_core.plugin_api import (
     ExchangeError,
@@ -83,6 +83,7 @@ def _ccxt_errors() -> list[type]:
     return sorted(set(found), key=lambda c: c.__name__)
 
 
+@settings(deadline=None)  # a loaded machine must not fail a property by its clock
 @given(error=st.sampled_from(_ccxt_errors()), status=st.sampled_from([None, 200, 400, 401, 418, 429, 500, 502, 503, 504]))
 def test_no_failure_of_a_submit_that_may_have_placed_the_order_is_a_definite_refusal(client, error, status):
     """Safety: a submit that failed on the way (network, timeout, any 5xx answer whatever its
@@ -98,6 +99,7 @@ def test_no_failure_of_a_submit_that_may_have_placed_the_order_is_a_definite_ref
         assert outcome == DEFINITE
 
 
+@settings(deadline=None)
 @given(signature=st.text("0123456789abcdef", min_size=16, max_size=64), key=st.text("ABCDEFGHIJKLMNOPQRSTUVWXYZ", min_size=8, max_size=32))
 def test_messages_never_carry_a_signed_query(client, signature, key):
     url = f"https://api.binance.com/api/v3/order?symbol=BTCEUR&timestamp=1&apiKey={key}&signature={signature}"
@@ -159,3 +161,34 @@ def test_a_clock_outside_the_receive_window_is_a_definite_refusal(fake):
     [result] = ExchangeOrderExecutor(live_client(fake), max_retries=3, backoff_seconds=0.0).execute_orders([order()])
     assert result.status is OrderStatus.REJECTED and result.metadata["attempts"] == 1, result.reasons
     assert fake.orders() == []
+
+
+@settings(max_examples=25, deadline=None)  # real HTTP: no per-example deadline
+@given(faults=st.lists(st.sampled_from(["5xx", "5xx_not_placed", "rate_limit", "ip_ban"]), max_size=4))
+def test_no_sequence_of_submit_faults_places_an_order_twice(faults):
+    """Safety, over real HTTP: whatever the venue does to the submits of one order (placed
+    then 503, 502 with nothing placed, 429, 418), it is never placed twice, and a filled
+    result means exactly one order at the venue."""
+    loopback = pytest.importorskip("peaktrade_binance.testing", reason="the loopback Binance (examples/peaktrade-binance)")
+    with loopback.LoopbackBinance() as fake:
+        for fault in faults:
+            fake.fail_next(fault)
+        client = build_client(
+            "ccxt:binance", "live", CcxtSettings(urls=fake.url, api_key=_literal(fake.api_key), api_secret=_literal(fake.api_secret))
+        )
+        [result] = ExchangeOrderExecutor(client, max_retries=5, backoff_seconds=0.0, timeout_seconds=30.0).execute_orders([o := order()])
+        held = [x for x in fake.orders() if x["client_order_id"] == o.client_order_id]
+    assert len(held) <= 1
+    if result.status is OrderStatus.FILLED:
+        assert len(held) == 1
+    else:  # only a budget run out can leave it unfilled
+        assert result.status is OrderStatus.ERROR and len(faults) > 5, result.reasons
+
+
+def _literal(value: str) -> SecretRef:
+    """A reference to ``value`` (hypothesis examples cannot use monkeypatch)."""
+    import os
+
+    name = f"PT_CCXT_PROP_{abs(hash(value))}"
+    os.environ[name] = value
+    return SecretRef(env=name)
