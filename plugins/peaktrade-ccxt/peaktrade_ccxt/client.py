@@ -68,7 +68,7 @@ def _one_line(exc: BaseException) -> str:
 # -- building ------------------------------------------------------------------------------
 
 
-def build_client(venue: str, mode: Any, settings: Any) -> CcxtClient:
+def build_client(venue: str, mode: Any, settings: Any, symbols: tuple[str, ...] = ()) -> CcxtClient:
     """The client for ``venue`` (``ccxt:<id>``) in ``mode``; raises ``VenueError`` with one
     line when ccxt does not know the exchange, or it has no sandbox for testnet mode."""
     exchange_id = venue[len(PREFIX) :]
@@ -111,7 +111,7 @@ def build_client(venue: str, mode: Any, settings: Any) -> CcxtClient:
         host = sorted(_hosts(exchange.urls["api"]) & production)[0]
         raise VenueError(f"[plugins.ccxt] sandbox_urls: {host} is a production host of {exchange_id}: refused in testnet mode")
     lookup = settings.client_order_id_lookup or ("scan" if exchange_id in SCAN_LOOKUP else "param")
-    return CcxtClient(venue, exchange, testnet=testnet, lookup=lookup)
+    return CcxtClient(venue, exchange, testnet=testnet, lookup=lookup, symbols=symbols)
 
 
 def _merged(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
@@ -187,8 +187,10 @@ class CcxtClient:
 
     validate_only = False  # ccxt has no venue-independent validate-only order: testnet = sandbox
 
-    def __init__(self, venue: str, exchange: Any, *, testnet: bool, lookup: str = "param"):
+    def __init__(self, venue: str, exchange: Any, *, testnet: bool, lookup: str = "param", symbols: tuple[str, ...] = ()):
         self.name = venue
+        #: where the exchange lists open orders only per symbol: the symbols to list
+        self.symbols = symbols
         self.testnet = testnet
         self.endpoint = _endpoint(exchange.urls.get("api"))
         self.exchange = exchange
@@ -327,15 +329,22 @@ class CcxtClient:
         return True
 
     def fetch_open_orders(self, symbol: str | None = None) -> list[dict[str, Any]]:
+        return [self._response(o, o.get("clientOrderId") or "") for o in self._open_orders(symbol)]
+
+    def _open_orders(self, symbol: str | None) -> list[Any]:
+        """ccxt's open orders; for all symbols, where the exchange lists them only per
+        symbol, those of every symbol the mode may trade."""
         self._markets()
         with self._calling("fetch_open_orders"):
-            orders = self.exchange.fetch_open_orders(symbol)
-        return [self._response(o, o.get("clientOrderId") or "") for o in orders]
+            try:
+                return list(self.exchange.fetch_open_orders(symbol))
+            except ccxt.ArgumentsRequired:
+                if symbol is not None or not self.symbols:
+                    raise
+            return [o for each in self.symbols for o in self.exchange.fetch_open_orders(each)]
 
     def cancel_all(self, symbol: str | None = None) -> int:
-        self._markets()
-        with self._calling("fetch_open_orders"):
-            open_orders = self.exchange.fetch_open_orders(symbol)
+        open_orders = self._open_orders(symbol)
         by_symbol: dict[str, list[Any]] = {}
         for o in open_orders:
             by_symbol.setdefault(o["symbol"], []).append(o)

@@ -43,9 +43,17 @@ def exchange_venues() -> list[str]:
 
 
 @hookimpl
-def create_exchange_client(venue: str, mode: Any, settings: Any) -> Any:
+def create_exchange_client(venue: str, mode: Any, settings: Any, config: Any) -> Any:
     if not venue.startswith(PREFIX):
         return None
     from peaktrade_ccxt.client import build_client
 
-    return build_client(venue, mode, settings)
+    return build_client(venue, mode, settings, symbols=_allowed_symbols(config, mode))
+
+
+def _allowed_symbols(config: Any, mode: Any) -> tuple[str, ...]:
+    """The symbols the mode may trade: where an exchange lists open orders only per symbol,
+    cancelling everything (the kill switch) goes through these."""
+    env = getattr(config, "environment", None)
+    name = "testnet_allowed_symbols" if str(getattr(mode, "value", mode)) == "testnet" else "live_allowed_symbols"
+    return tuple(getattr(env, name, ()) or ())

@@ -145,7 +145,7 @@ def test_kill_cancels_the_open_orders_at_the_venue_through_ccxt(tmp_path, sandbo
     os.environ.update(env)  # the client placing the orders resolves the same references
     try:
         settings = CcxtSettings(api_key=SecretRef(env="PT_CCXT_KEY"), api_secret=SecretRef(env="PT_CCXT_SECRET"), sandbox_urls=sandbox.url)
-        client = hooks.create_exchange_client(venue="ccxt:binance", mode="testnet", settings=settings)
+        client = hooks.create_exchange_client(venue="ccxt:binance", mode="testnet", settings=settings, config=None)
         for symbol in ("BTC/EUR", "ETH/EUR"):
             client.submit_order(OrderRequest(symbol, "buy", 0.01, "limit", limit_price=1_000.0))
     finally:

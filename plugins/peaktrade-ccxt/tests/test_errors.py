@@ -192,3 +192,34 @@ def _literal(value: str) -> SecretRef:
     name = f"PT_CCXT_PROP_{abs(hash(value))}"
     os.environ[name] = value
     return SecretRef(env=name)
+
+
+def test_cancel_all_where_the_exchange_lists_open_orders_only_per_symbol(fake):
+    """Some exchanges refuse to list open orders without a symbol (ccxt: ArgumentsRequired).
+    Cancelling everything — what the kill switch asks — then goes through every symbol the
+    mode may trade; without any, it is a one-line refusal, never a silent zero."""
+    from peaktrade_core.testing import live_environment
+
+    from peaktrade_ccxt import hooks
+
+    config = type("Config", (), {"environment": live_environment(live_allowed_symbols=("BTC/EUR", "ETH/EUR"))})()
+    settings = CcxtSettings(api_key=SecretRef(env="PT_CCXT_KEY"), api_secret=SecretRef(env="PT_CCXT_SECRET"), urls=fake.url)
+    client = hooks.create_exchange_client(venue="ccxt:binance", mode="live", settings=settings, config=config)
+    assert client.symbols == ("BTC/EUR", "ETH/EUR")
+    per_symbol_only = client.exchange.fetch_open_orders
+
+    def fetch_open_orders(symbol=None, *args, **kwargs):  # as such an exchange answers
+        if symbol is None:
+            raise ccxt.ArgumentsRequired("fetchOpenOrders() requires a symbol argument")
+        return per_symbol_only(symbol, *args, **kwargs)
+
+    client.exchange.fetch_open_orders = fetch_open_orders
+    for symbol in ("BTC/EUR", "ETH/EUR"):
+        client.submit_order(OrderRequest(symbol, "buy", 0.01, "limit", limit_price=1_000.0))
+    assert len(client.fetch_open_orders()) == 2
+    assert client.cancel_all() == 2
+    assert [o["status"] for o in fake.orders()] == ["cancelled", "cancelled"]
+
+    client.symbols = ()
+    with pytest.raises(ExchangeError, match="requires a symbol"):
+        client.cancel_all()

@@ -47,7 +47,7 @@ def ccxt_adapter(fake):
     settings = CcxtSettings(
         api_key=SecretRef(env="PT_BINANCE_KEY"), api_secret=SecretRef(env="PT_BINANCE_SECRET"), urls=fake.url, timeout_seconds=30.0
     )
-    return ccxt_plugin.create_exchange_client(venue="ccxt:binance", mode=TradingMode.LIVE, settings=settings)
+    return ccxt_plugin.create_exchange_client(venue="ccxt:binance", mode=TradingMode.LIVE, settings=settings, config=None)
 
 
 ADAPTERS = {"binance": binance_adapter, "ccxt:binance": ccxt_adapter}
