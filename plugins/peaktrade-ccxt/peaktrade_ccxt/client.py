@@ -48,9 +48,10 @@ from peaktrade_ccxt.settings import CcxtSettings
 DEFAULT_OPTIONS: dict[str, Any] = {"warnOnFetchOpenOrdersWithoutSymbol": False, "defaultType": "spot"}
 #: per exchange: load only the spot markets (binance would also load futures and options,
 #: from other hosts)
+#: (the list form: every ccxt 4 reads it; newer ones also take {"types": [...]})
 EXCHANGE_OPTIONS: dict[str, dict[str, Any]] = {
-    "binance": {"fetchMarkets": {"types": ["spot"]}, "fetchMargins": False},
-    "binanceus": {"fetchMarkets": {"types": ["spot"]}, "fetchMargins": False},
+    "binance": {"fetchMarkets": ["spot"], "fetchMargins": False},
+    "binanceus": {"fetchMarkets": ["spot"], "fetchMargins": False},
 }
 
 #: exchanges whose fetch_order cannot look an order up by the client order id (kraken

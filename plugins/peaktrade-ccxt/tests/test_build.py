@@ -61,3 +61,19 @@ def test_a_bad_setting_is_one_line_naming_the_key(tmp_path):
         load_config(tmp_path / "config.toml", plugin_sections={"ccxt": CcxtSettings})
     [line] = refused.value.lines
     assert "plugins.ccxt" in line and "timeout_seconds: must be > 0" in line, line
+
+
+@pytest.mark.parametrize(("value", "mode", "step"), [
+    (0.01, "TICK_SIZE", 0.01),
+    ("0.00001", "TICK_SIZE", 0.00001),
+    (2, "DECIMAL_PLACES", 0.01),  # ccxt 4.2 describes binance's BTC/EUR tick this way
+    (5.0, "DECIMAL_PLACES", 0.00001),
+    (4, "SIGNIFICANT_DIGITS", None),  # no fixed grid: no rule rather than a wrong one
+    (None, "TICK_SIZE", None),
+])
+def test_precision_becomes_a_step_in_every_precision_mode(value, mode, step):
+    import ccxt
+
+    from peaktrade_ccxt.client import _step
+
+    assert _step(value, getattr(ccxt, mode)) == step
