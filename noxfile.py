@@ -8,6 +8,12 @@
     nox -s lint bench
 
 PEAK_TRADE_NOX_PACKAGES=peaktrade-paper,peaktrade-dryrun narrows the per-package sessions.
+
+A package whose tests need another package of this repository (e.g. a fake venue shipped by
+an example adapter) names it in its pyproject.toml; its `plugin` session installs it too:
+
+    [tool.peaktrade]
+    test-with = ["examples/peaktrade-binance"]     # paths from the repository root
 """
 
 from __future__ import annotations
@@ -39,6 +45,12 @@ def installable(path: Path) -> str:
     return f"{path}[test]" if "test" in meta.get("optional-dependencies", {}) else str(path)
 
 
+def test_with(path: Path) -> list[str]:
+    """The repository packages ``path``'s tests also need (``[tool.peaktrade] test-with``)."""
+    tool = tomllib.loads((path / "pyproject.toml").read_text()).get("tool", {}).get("peaktrade", {})
+    return [str(ROOT / extra) for extra in tool.get("test-with", [])]
+
+
 @nox.session
 def core(session: nox.Session) -> None:
     """The core alone: no plugin installed."""
@@ -49,9 +61,11 @@ def core(session: nox.Session) -> None:
 @nox.session
 @nox.parametrize("package", list(PACKAGES), ids=list(PACKAGES))
 def plugin(session: nox.Session, package: str) -> None:
-    """Core + one package, nothing else: proves it installs and works on its own."""
+    """Core + one package (and what its tests declare in ``test-with``), nothing else:
+    proves it installs and works on its own."""
     path = PACKAGES[package]
-    session.install("-e", ".[test]", "-e", installable(path))
+    extras = [arg for extra in test_with(path) for arg in ("-e", extra)]
+    session.install("-e", ".[test]", "-e", installable(path), *extras)
     session.run("pytest", "-q", str(path / "tests"), *session.posargs)
 
 
