@@ -54,7 +54,9 @@ _add("peaktrade_core.alerts", "AlertEvent", "AlertLevel", "AlertDelivery", "Aler
 _add("peaktrade_core.drills", "DrillContext", "LiveDrillResult", "LiveDrillScenario", "apply_overrides")
 # configuration and secrets
 _add("peaktrade_core.config", "PeakTradeConfig", "ConfigError", "structure_section", "plugin_settings")
-_add("peaktrade_core.secrets", "SecretRef", "SecretError", "redact", "register_secret", "register_secrets_in")
+_add("peaktrade_core.secrets", "SecretRef", "SecretError", "REDACTED", "redact", "register_secret", "register_secrets_in")
+# the state store: a plugin's own tables (ensure_schema, transaction) in the core's database
+_add("peaktrade_core.state", "StateStore")
 # logging
 _add("peaktrade_core.log", "logger", "LIVE_DRY_RUN", "SAFETY")
 # the core's own machinery, for drill packs that exercise it read-only

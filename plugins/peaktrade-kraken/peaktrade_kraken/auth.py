@@ -23,7 +23,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from peaktrade_core.state import StateStore
+    from peaktrade_core.plugin_api import StateStore
 
 
 def sign(uri_path: str, nonce: int | str, postdata: str, secret: str) -> str:

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
 KEY_ENV = "PEAK_TRADE_KRAKEN_API_KEY"
 SECRET_ENV = "PEAK_TRADE_KRAKEN_API_SECRET"
+
+
+def fail(line: str) -> NoReturn:
+    """A user mistake: one line on stderr, exit code 2 (as the core's commands do)."""
+    click.echo(line, err=True)
+    raise SystemExit(2)
 
 
 @click.group("kraken")
@@ -29,7 +35,6 @@ def simulate(port: int, prices: tuple[str, ...], status: str) -> None:
     """
     import threading
 
-    from peaktrade_core.cli import fail
     from peaktrade_kraken.testing import PAIRS, LoopbackKraken, _symbol
 
     by_symbol = {_symbol(k): k for k in PAIRS}

@@ -27,18 +27,20 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from peaktrade_core.log import logger, register_secret
-from peaktrade_core.orders import (
+from peaktrade_core.plugin_api import (
+    REDACTED,
     ExchangeError,
+    InstrumentRules,
     OrderRequest,
     OrderType,
+    SecretError,
     Side,
     TimeInForce,
     TransientExchangeError,
     UnknownOutcomeError,
+    logger,
+    register_secret,
 )
-from peaktrade_core.secrets import REDACTED, SecretError
-from peaktrade_core.venues import InstrumentRules
 from peaktrade_kraken.auth import CallCounter, NonceStore, call_cost, sign
 
 if TYPE_CHECKING:
@@ -174,7 +176,7 @@ class KrakenClient:
         if self._nonces is None:
             store = self._store
             if store is None:
-                from peaktrade_core.state import StateStore
+                from peaktrade_core.plugin_api import StateStore
 
                 if self._data_dir is None:
                     raise ExchangeError("kraken: no data directory for the nonce store")

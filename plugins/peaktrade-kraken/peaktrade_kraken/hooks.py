@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from peaktrade_core.hookspecs import hookimpl
+from peaktrade_core.plugin_api import hookimpl
 
 
 @hookimpl

@@ -7,7 +7,7 @@ from typing import Any
 from attrs import field, frozen
 from attrs.validators import ge, gt
 
-from peaktrade_core.secrets import SecretRef
+from peaktrade_core.plugin_api import SecretRef
 
 SECTION = "kraken"
 VENUE = "kraken"
@@ -54,8 +54,7 @@ def settings_from(section: Any) -> KrakenSettings:
         return KrakenSettings()
     if isinstance(section, KrakenSettings):
         return section
-    from peaktrade_core.config import structure_section
-    from peaktrade_core.errors import ConfigError
+    from peaktrade_core.plugin_api import ConfigError, structure_section
 
     settings, problems = structure_section(section, KrakenSettings, f"plugins.{SECTION}")
     if problems:
@@ -68,7 +67,7 @@ def create_exchange_client(venue: str, mode: Any, settings: Any, config: Any) ->
     production. Nothing here touches the network; secrets are resolved on first use."""
     if venue != VENUE:
         return None
-    from peaktrade_core.environment import TradingMode
+    from peaktrade_core.plugin_api import TradingMode
 
     mode = TradingMode(mode)
     if mode not in (TradingMode.TESTNET, TradingMode.LIVE):

@@ -63,7 +63,7 @@ def loopback_settings(url: str, key_env: str = KEY_ENV, secret_env: str = SECRET
     """``[plugins.kraken]`` for a loopback at ``url``, credentials from ``key_env`` /
     ``secret_env``, short timeouts, status checked before every submit, and a call counter
     that never waits (the loopback enforces none unless asked)."""
-    from peaktrade_core.secrets import SecretRef
+    from peaktrade_core.plugin_api import SecretRef
     from peaktrade_kraken.plugin import KrakenSettings
 
     values: dict[str, Any] = {

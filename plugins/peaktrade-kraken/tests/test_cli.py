@@ -1,6 +1,5 @@
 """The plugin from the command line (subprocesses, a loopback Kraken on 127.0.0.1): loading,
-``peaktrade kraken simulate``, the default config sending nothing, and — with the venue
-layer of the core — testnet and live sessions, smoke-order, kill and the dead man's switch."""
+``peaktrade kraken simulate``, the default config sending nothing, testnet and live sessions, smoke-order, kill and the dead man's switch."""
 
 from __future__ import annotations
 
@@ -14,18 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from peaktrade_core.environment import EnvironmentConfig
-
-#: the core's venue layer (testnet gates, venue hooks called by the core) is merged
-VENUE_LAYER = hasattr(EnvironmentConfig, "enable_testnet_trading")
-needs_venue_layer = pytest.mark.xfail(not VENUE_LAYER, strict=False, reason="needs the venue layer (integration)")
-try:
-    import peaktrade_core.cli_exchange  # noqa: F401
-
-    EXCHANGE_CLI = True
-except ImportError:
-    EXCHANGE_CLI = False
-needs_exchange_cli = pytest.mark.xfail(not (VENUE_LAYER and EXCHANGE_CLI), strict=False, reason="needs the venue layer (integration): peaktrade exchange")
+from peaktrade_core.plugin_api import OrderRequest, PeakTradeConfig, TradingMode, iter_run_events
+from peaktrade_core.testing import StateStore, initialised_store
 
 KRAKEN = """
 [plugins.kraken]
@@ -80,6 +69,10 @@ RESTING = [f"BTC/EUR,buy,{0.001 * (i + 1):.3f},limit,1000.0," for i in range(3)]
 
 @pytest.fixture
 def cli(tmp_path, kraken):
+    """``peaktrade`` in a subprocess with [plugins.kraken] on the loopback and ``config``
+    before it; the state store is initialised (testnet and live sessions refuse any other)."""
+    initialised_store().close()
+
     def run(*args: str, config: str = "", timeout: float = 2.0, popen: bool = False):
         path = tmp_path / "config.toml"
         path.write_text(config + KRAKEN.format(url=kraken.url, timeout=timeout))
@@ -102,9 +95,6 @@ def secret_things(kraken) -> dict[str, str]:
 
 
 def run_events(tmp_path: Path, run_id: str) -> list:
-    from peaktrade_core.runlog import iter_run_events
-    from peaktrade_core.state import StateStore
-
     store = StateStore.in_dir(tmp_path / "data")
     try:
         return list(iter_run_events(store, run_id))
@@ -137,9 +127,6 @@ def test_the_plugin_loads_cheaply_and_declares_its_hooks(cli):
 def test_create_exchange_client_by_mode_and_never_touching_the_network(kraken, tmp_path):
     from peaktrade_kraken import hooks
     from peaktrade_kraken.testing import loopback_settings
-
-    from peaktrade_core.config import PeakTradeConfig
-    from peaktrade_core.environment import TradingMode
 
     settings, config = loopback_settings(kraken.url), PeakTradeConfig()
     testnet = hooks.create_exchange_client("kraken", TradingMode.TESTNET, settings, config)
@@ -174,8 +161,6 @@ def test_simulate_runs_a_loopback_kraken_until_interrupted(tmp_path, monkeypatch
         client = KrakenClient(loopback_settings(url), validate_only=True, data_dir=tmp_path / "data")
         assert client.fetch_ticker("BTC/EUR") == 42000.0
         assert client.fetch_balances()["EUR"] > 0  # signed with the printed pair
-        from peaktrade_core.orders import OrderRequest
-
         assert client.submit_order(OrderRequest("BTC/EUR", "buy", 0.01, client_order_id="a" * 32))["status"] == "validated"
         client.close()
     finally:
@@ -205,10 +190,9 @@ def test_with_the_default_config_nothing_reaches_kraken(cli, kraken, tmp_path):
     assert kraken.requests == 0
 
 
-# -- with the venue layer -------------------------------------------------------------------
+# -- sessions and venue commands -------------------------------------------------------------------
 
 
-@needs_venue_layer
 def test_testnet_session_sends_validate_only_orders_and_every_record_says_so(cli, kraken, tmp_path):
     out = cli("-vv", "session", "run", "--orders", orders_file(tmp_path, MARKETABLE), "--json", config=TESTNET)
     assert out.returncode == 0, out.stderr
@@ -234,7 +218,6 @@ def test_testnet_session_sends_validate_only_orders_and_every_record_says_so(cli
     assert leaked == set()
 
 
-@needs_venue_layer
 def test_kraken_echoing_requests_in_its_errors_leaks_nothing_into_log_alerts_or_run_log(cli, kraken, tmp_path):
     kraken.fail_next("echo")  # refused, the error repeats the request: headers (key, signature) and body (nonce)
     kraken.fail_next("5xx", after=1)  # placed, then a 502 whose body repeats the request: reconciled
@@ -250,7 +233,6 @@ def test_kraken_echoing_requests_in_its_errors_leaks_nothing_into_log_alerts_or_
     assert leaked == set()
 
 
-@needs_exchange_cli
 def test_smoke_order_sends_one_validate_only_order(cli, kraken):
     out = cli("exchange", "smoke-order", "BTC/EUR", "buy", "0.01", "--price", "50000", "--json", config=TESTNET)
     assert out.returncode == 0, out.stderr
@@ -258,7 +240,6 @@ def test_smoke_order_sends_one_validate_only_order(cli, kraken):
     assert kraken.by_endpoint["AddOrder"] == 1 and kraken.validated == 1 and kraken.orders() == []
 
 
-@needs_exchange_cli
 def test_the_venue_commands_read_kraken(cli, kraken):
     ping = cli("exchange", "ping", "--json", config=TESTNET)
     assert ping.returncode == 0, ping.stderr
@@ -273,7 +254,6 @@ def test_the_venue_commands_read_kraken(cli, kraken):
     assert kraken.by_endpoint["AddOrder"] == 0 and kraken.orders() == []
 
 
-@needs_venue_layer
 def test_live_session_with_every_gate_open_places_orders(cli, kraken, tmp_path):
     out = cli("session", "run", "--orders", orders_file(tmp_path, MARKETABLE), "--json", config=LIVE.format(dead_man=60))
     assert out.returncode == 0, out.stderr
@@ -283,7 +263,6 @@ def test_live_session_with_every_gate_open_places_orders(cli, kraken, tmp_path):
     assert kraken.by_endpoint["CancelAllOrdersAfter"] >= 2 and not kraken.dead_man_armed  # armed, then disarmed at the clean end
 
 
-@needs_venue_layer
 def test_timeout_after_accept_in_a_live_session_gives_exactly_one_order(cli, kraken, tmp_path):
     kraken.fail_next("timeout_after_accept", after=1)
     out = cli("session", "run", "--orders", orders_file(tmp_path, MARKETABLE[:3]), "--json", config=LIVE.format(dead_man=60), timeout=1.0)
@@ -292,7 +271,6 @@ def test_timeout_after_accept_in_a_live_session_gives_exactly_one_order(cli, kra
     assert len(kraken.orders()) == 3
 
 
-@needs_venue_layer
 def test_rate_limit_in_a_live_session_backs_off_and_loses_nothing(cli, kraken, tmp_path):
     kraken.fail_next("rate_limit")
     kraken.fail_next("lockout", after=1)
@@ -302,7 +280,6 @@ def test_rate_limit_in_a_live_session_backs_off_and_loses_nothing(cli, kraken, t
     assert len(kraken.orders()) == 4
 
 
-@needs_venue_layer
 def test_peaktrade_kill_cancels_the_open_orders_on_kraken(cli, kraken, tmp_path):
     out = cli("session", "run", "--orders", orders_file(tmp_path, RESTING), "--json", config=LIVE.format(dead_man=60))
     assert out.returncode == 0, out.stderr
@@ -312,7 +289,6 @@ def test_peaktrade_kill_cancels_the_open_orders_on_kraken(cli, kraken, tmp_path)
     assert kraken.open_orders() == [] and "cancelled 3 open order(s) on kraken" in kill.stdout
 
 
-@needs_venue_layer
 def test_a_sigkilled_session_leaves_its_orders_to_the_dead_mans_switch(cli, kraken, tmp_path):
     kraken.fail_next("timeout_after_accept", after=2)  # the third submit hangs: the session is mid-flight
     session = cli("session", "run", "--orders", orders_file(tmp_path, RESTING), config=LIVE.format(dead_man=5), timeout=120.0, popen=True)

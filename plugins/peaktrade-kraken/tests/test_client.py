@@ -8,9 +8,9 @@ import uuid
 import pytest
 from peaktrade_kraken.client import decimal_text, kraken_cl_ord_id
 
-from peaktrade_core.exchange_executor import ExchangeOrderExecutor
-from peaktrade_core.orders import (
+from peaktrade_core.plugin_api import (
     ExchangeError,
+    ExchangeOrderExecutor,
     OrderRequest,
     OrderStatus,
     TransientExchangeError,

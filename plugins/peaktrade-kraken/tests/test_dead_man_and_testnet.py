@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from peaktrade_core.orders import OrderRequest
+from peaktrade_core.plugin_api import OrderRequest
 
 
 def resting():
@@ -46,7 +46,7 @@ def test_a_killed_process_leaves_its_orders_to_the_switch(kraken, tmp_path):
     the open orders when the timeout runs out."""
     script = f"""
 import sys, time, uuid
-from peaktrade_core.orders import OrderRequest
+from peaktrade_core.plugin_api import OrderRequest
 from peaktrade_kraken.client import KrakenClient
 from peaktrade_kraken.testing import loopback_settings
 client = KrakenClient(loopback_settings({kraken.url!r}), validate_only=False, data_dir={str(tmp_path / 'data')!r})
@@ -87,7 +87,7 @@ def test_validate_only_client_never_changes_the_account(kraken, make_client):
 
 
 def test_a_failed_rearm_holds_the_order_back_as_a_retryable_failure(kraken, make_client):
-    from peaktrade_core.orders import TransientExchangeError
+    from peaktrade_core.plugin_api import TransientExchangeError
 
     client = make_client()
     client.arm_dead_man_switch(30)

@@ -10,8 +10,7 @@ from hypothesis import strategies as st
 from peaktrade_kraken.client import KrakenClient
 from peaktrade_kraken.testing import loopback_settings
 
-from peaktrade_core.exchange_executor import ExchangeOrderExecutor
-from peaktrade_core.orders import OrderRequest, OrderStatus
+from peaktrade_core.plugin_api import ExchangeOrderExecutor, OrderRequest, OrderStatus
 
 SUBMIT_FAULTS = ["timeout_after_accept", "5xx", "5xx_before", "unavailable", "busy", "rate_limit", "lockout", "invalid_nonce"]
 LOOKUP_FAULTS = ["5xx_before", "unavailable", "rate_limit", "invalid_nonce"]

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from peaktrade_kraken.auth import CallCounter, NonceStore, sign
 
-from peaktrade_core.state import StateStore
+from peaktrade_core.testing import StateStore
 
 # Kraken's REST documentation, "Authentication": the worked example
 DOC_SECRET = "kQH5HW/8p1uGOVjbgWA7FunAmGO8lsSUXNsu3eow76sz84Q18fWxnyRzBHCd3pd5nE9qa99HAZtuZuj6F1huXg=="
@@ -59,7 +59,7 @@ def test_nonces_strictly_increase_across_handles_sharing_one_store(tmp_path_fact
 
 def test_nonces_are_unique_and_increasing_across_processes(tmp_path):
     script = (
-        "import sys; from peaktrade_core.state import StateStore; from peaktrade_kraken.auth import NonceStore\n"
+        "import sys; from peaktrade_core.testing import StateStore; from peaktrade_kraken.auth import NonceStore\n"
         "n = NonceStore(StateStore(sys.argv[1]), 'shared key')\n"
         "print(' '.join(str(n.next()) for _ in range(200)))\n"
     )
