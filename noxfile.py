@@ -80,7 +80,7 @@ def all(session: nox.Session) -> None:  # noqa: A001 - the session's name on the
 @nox.session
 def explore(session: nox.Session) -> None:
     """Every suite with hypothesis exploring: random seeds, 1,000 examples per property.
-    CI runs the fixed-seed profile (conftest.py) so its verdict never changes by chance."""
+    CI runs the fixed-seed profile (peaktrade_core.testing.pytest_plugin) so its verdict never changes by chance."""
     editable = [arg for p in PACKAGES.values() for arg in ("-e", installable(p))]
     session.install("-e", ".[test]", *editable)
     session.env["HYPOTHESIS_PROFILE"] = "explore"
