@@ -44,6 +44,8 @@ def main() -> None:
             "peaktrade --help": [peaktrade, "--help"],
             "peaktrade status": [peaktrade, "status"],
             "peaktrade plugins list": [peaktrade, "plugins", "list"],
+            # every drill of the installed packs, the 768-case gate matrix included
+            "peaktrade drills run": [peaktrade, "drills", "run"],
         }
         for cmd in cases.values():  # warm the page cache and the state file
             subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=tmp)

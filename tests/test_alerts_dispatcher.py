@@ -303,10 +303,12 @@ def test_emit_costs_microseconds_even_with_a_sink_that_hangs():
         t0 = time.perf_counter()
         for _ in range(n):
             d.emit(e)
-        per_emit = (time.perf_counter() - t0) / n
+        took = time.perf_counter() - t0
         release.set()
         d.close(0.5)
-    assert per_emit < 20e-6, f"emit took {per_emit * 1e6:.2f} µs"  # ~0.5 µs measured
+    # an emit that waited for the hung sink would take its 0.2 s timeout, 20,000 times over;
+    # never blocking takes ~10 ms here (the speed itself is benchmarks/bench_alert_outage.py's)
+    assert took < 2.0, f"{n} emits took {took:.2f} s"
 
 
 def test_emit_never_raises_on_garbage():

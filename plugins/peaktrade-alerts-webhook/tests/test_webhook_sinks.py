@@ -173,8 +173,8 @@ def test_hung_server_never_slows_emit_and_alerts_are_delivered_once_when_it_retu
     started = time.perf_counter()
     for event in events:
         d.emit(event)
-    per_emit = (time.perf_counter() - started) / len(events)
-    assert per_emit < 50e-6  # measured ~1 µs; generous for a loaded CI machine
+    took = time.perf_counter() - started
+    assert took < 2.0  # an emit that waited for the hung server would take its 0.2 s timeout, 20 times
 
     def logged_all():
         rows = d.history.query()

@@ -7,7 +7,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import attrs
@@ -56,17 +55,11 @@ def run(config_path, **kwargs):
     }
 
 
-def test_cli_on_the_default_config_passes_all_drills_in_under_a_second(config_path, tmp_path):
+def test_cli_on_the_default_config_passes_all_drills(config_path, tmp_path):
+    # how long it takes is a benchmark's business (benchmarks/README.md), never a test's
     env = {**os.environ, "PEAK_TRADE_PLUGINS": "drills-standard"}
-    timings = []
-    for _ in range(3):  # best of three: the machine may be busy with other tests
-        start = time.perf_counter()
-        text = subprocess.run(
-            [PEAKTRADE, "drills", "run"], cwd=tmp_path, env=env, capture_output=True, text=True
-        )
-        timings.append(time.perf_counter() - start)
+    text = subprocess.run([PEAKTRADE, "drills", "run"], cwd=tmp_path, env=env, capture_output=True, text=True)
     assert text.returncode == 0, text.stdout + text.stderr
-    assert min(timings) < 1.0, timings
     assert (
         "Number of drills:         8" in text.stdout
         and "Passed:                   8 ✓" in text.stdout
