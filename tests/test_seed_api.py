@@ -296,3 +296,13 @@ def test_seed_002_drills_a_to_g_run_through_the_seeds_names_and_pass(plugins):
     assert by_letter["C"].effective_mode == "live_dry_run"  # "Dry-Run im Report klar erkennbar"
     single = LiveDrillRunner().run_scenario(scenarios[0])
     assert single.passed and "enable_live_trading=False" in single.reason
+
+
+@pytest.mark.needs_plugins("peaktrade-dryrun")
+def test_the_executor_example_of_the_seed_names_page_runs(plugins):
+    page = (Path(__file__).parents[1] / "docs" / "seed-names.md").read_text(encoding="utf-8")
+    (block,) = re.findall(r"^```python\n(.*?)^```", page, re.MULTILINE | re.DOTALL)
+    with seed_import_aliases():
+        namespace = seed_namespace()
+        exec(compile(block, "docs/seed-names.md", "exec"), namespace)
+    assert namespace["result"].metadata["dry_run"] is True
