@@ -306,3 +306,25 @@ def test_the_executor_example_of_the_seed_names_page_runs(plugins):
         namespace = seed_namespace()
         exec(compile(block, "docs/seed-names.md", "exec"), namespace)
     assert namespace["result"].metadata["dry_run"] is True
+
+
+@pytest.mark.needs_plugins("peaktrade-dryrun", "peaktrade-paper")
+def test_the_seeds_factory_follows_the_seeds_decision_logic(monkeypatch, venue):
+    """Seed 000 §2.3: paper -> PaperOrderExecutor, testnet -> TestnetOrderExecutor (dry run),
+    live -> LiveOrderExecutor (dry run), a trading client (and every gate open) -> the venue."""
+    from peaktrade_core.testing.loopback import LoopbackClient
+
+    monkeypatch.setenv("PEAK_TRADE_PLUGINS", "dryrun,paper")
+    reset_plugin_manager()
+    prices = {"BTC/EUR": 50_000.0}
+    paper = seed_api.create_order_executor(seed_api.EnvironmentConfig(environment="paper"), prices)
+    testnet = seed_api.create_order_executor(seed_api.EnvironmentConfig(environment="testnet"), prices)
+    live = seed_api.create_order_executor(seed_api.EnvironmentConfig(environment="live"), prices)
+    assert (paper.name, testnet.name, live.name) == ("paper", "testnet-dry-run", "live-dry-run")
+    assert not any(e.sends_real_orders for e in (paper, testnet, live))
+    assert seed_api.PaperOrderExecutor(prices).name == "paper"
+    assert seed_api.TestnetOrderExecutor(prices).name == "testnet-dry-run"
+    client = LoopbackClient(venue.url, venue.api_key, venue.api_secret)
+    env = live_environment(exchange=client.name, live_allowed_exchanges=(client.name,))
+    venue_executor = seed_api.create_order_executor(env, trading_client=client)
+    assert venue_executor.sends_real_orders and venue_executor.name.startswith("guarded:")
