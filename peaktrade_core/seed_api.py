@@ -20,7 +20,6 @@ import attrs
 
 from peaktrade_core import environment as _environment
 from peaktrade_core import gates as _gates
-from peaktrade_core.drills import LiveDrillResult, LiveDrillScenario
 from peaktrade_core.environment import LIVE_CONFIRM_TOKEN, EffectiveMode, TradingMode
 from peaktrade_core.gates import (
     RELEASED,
@@ -41,6 +40,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from peaktrade_core.config import PeakTradeConfig
+    from peaktrade_core.drills import LiveDrillResult, LiveDrillScenario
     from peaktrade_core.plugins import PluginManager
 
 #: the seeds' ``TradingEnvironment`` is the core's mode (which adds ``SHADOW``)
@@ -267,6 +267,8 @@ def get_default_live_drill_scenarios(
 # -- names that are already the seeds' (re-exported, lazily: they are heavier) ------------
 
 _SAME_NAMES = {
+    "LiveDrillScenario": "peaktrade_core.drills",
+    "LiveDrillResult": "peaktrade_core.drills",
     "LiveRiskConfig": "peaktrade_core.risk",
     "LiveRiskLimits": "peaktrade_core.risk",
     "LiveRiskCheckResult": "peaktrade_core.risk",
@@ -293,9 +295,7 @@ __all__ = [
     "LIVE_CONFIRM_TOKEN",
     "EffectiveMode",
     "EnvironmentConfig",
-    "LiveDrillResult",
     "LiveDrillRunner",
-    "LiveDrillScenario",
     "LiveExecutionBlocked",
     "LiveOrderExecutor",
     "OrderExecutionResult",

@@ -328,3 +328,12 @@ def test_the_seeds_factory_follows_the_seeds_decision_logic(monkeypatch, venue):
     env = live_environment(exchange=client.name, live_allowed_exchanges=(client.name,))
     venue_executor = seed_api.create_order_executor(env, trading_client=client)
     assert venue_executor.sends_real_orders and venue_executor.name.startswith("guarded:")
+
+
+def test_the_seed_api_is_cheap_to_import():
+    import subprocess
+    import sys
+
+    probe = "import sys, peaktrade_core.seed_api; print(sorted(m for m in ('sqlite3', 'pluggy', 'peaktrade_core.drills', 'peaktrade_core.risk', 'peaktrade_core.runlog') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120)
+    assert out.stdout.strip() == "[]"
