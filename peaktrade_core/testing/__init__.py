@@ -125,6 +125,8 @@ _TEST_API: dict[str, str] = {
     "install_plugin": "peaktrade_core.testing.operator",
     "LOOPBACK_TESTNET_CONFIG": "peaktrade_core.testing.operator",
     "ROUND_TRIP_ORDERS": "peaktrade_core.testing.operator",
+    "seed_import_aliases": "peaktrade_core.testing.seeds",
+    "seed_snippets": "peaktrade_core.testing.seeds",
 }
 
 
