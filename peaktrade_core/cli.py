@@ -87,6 +87,7 @@ LAZY_COMMANDS = {
     "exchange": "peaktrade_core.cli_exchange:exchange",
     "health": "peaktrade_core.cli_ops:health",
     "readiness": "peaktrade_core.cli_ops:readiness",
+    "testnet": "peaktrade_core.cli_testnet:testnet",
 }
 
 
