@@ -88,6 +88,7 @@ LAZY_COMMANDS = {
     "health": "peaktrade_core.cli_ops:health",
     "readiness": "peaktrade_core.cli_ops:readiness",
     "testnet": "peaktrade_core.cli_testnet:testnet",
+    "evidence": "peaktrade_core.cli_ops:evidence",
 }
 
 
