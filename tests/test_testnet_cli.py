@@ -155,3 +155,36 @@ def test_orders_admitted_one_by_one_never_exceed_any_budget(limits, notionals, d
     if day.orders > start.orders:  # something was let through today: the day caps held
         assert day.orders <= limits.max_orders_per_day
         assert day.notional <= limits.max_notional_per_day + 1e-6
+
+
+@settings(max_examples=50, deadline=None)
+@given(_limits, st.lists(st.tuples(st.integers(1, 12), st.floats(0.01, 2.0)), min_size=1, max_size=6))
+def test_sessions_on_one_store_never_send_past_the_day_or_session_budget(limits, sessions):
+    """Through the real usage table: however many sessions run in a day, the orders handed
+    over keep every cap, and every order not handed over is refused on record."""
+    from peaktrade_core.config import TestnetProfileConfig
+    from peaktrade_core.testnet import BudgetedOrders, day_usage, profile_orders
+
+    store = StateStore(":memory:")
+    for n, (count, quantity) in enumerate(sessions):
+        profile = TestnetProfileConfig(symbols=["BTC/EUR"], quantity=quantity, reference_prices={"BTC/EUR": 100.0}, order_count=count)
+        budgeted = BudgetedOrders(store, profile_orders("p", profile), "p", "x", limits, session_id=f"s{n}")
+        sent = list(budgeted)
+        assert len(sent) + len(budgeted.refused) == count
+        assert len(sent) <= limits.max_orders_per_session
+        assert sum(o.notional for o in sent) <= limits.max_notional_per_session + 1e-6
+    used = day_usage(store, "x")
+    assert used.orders <= limits.max_orders_per_day and used.notional <= limits.max_notional_per_day + 1e-6
+    assert used.orders + used.refused == sum(c for c, _ in sessions)
+
+
+def test_the_operators_guide_example_is_a_valid_config(tmp_path):
+    from pathlib import Path
+
+    from peaktrade_core.config import load_config
+
+    guide = (Path(__file__).resolve().parents[1] / "docs" / "operators.md").read_text()
+    block = guide.split("## Testnet profiles and budgets", 1)[1].split("```toml\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "c.toml").write_text(block)
+    config = load_config(tmp_path / "c.toml", plugin_sections={})
+    assert config.testnet_profiles["smoke"].order_count == 2 and config.testnet_limits["default"].max_orders_per_day == 100
