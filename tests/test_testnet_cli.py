@@ -123,6 +123,25 @@ def test_a_bad_limits_table_is_refused_when_the_config_loads(shell):
     assert "testnet_limits.small.max_orderz: unknown key" in proc.stderr
 
 
+def test_run_on_a_store_no_person_initialised_is_refused_and_sends_nothing(tmp_path):
+    with LoopbackVenue() as venue:
+        op = OperatorShell(tmp_path, venue)
+        op.use_loopback_testnet()
+        op.data = tmp_path / "other-data"  # a fresh data dir: no `peaktrade state init` here
+        proc = op("testnet", "run", "--profile", "smoke")
+        assert proc.returncode == 2 and proc.stderr.strip().count("\n") == 0, proc.stderr
+        assert venue.orders() == []
+
+
+def test_run_with_the_testnet_gate_closed_is_refused_and_sends_nothing(shell):
+    shell.config.write_text(shell.config.read_text().replace("enable_testnet_trading = true", "enable_testnet_trading = false"))
+    proc = shell("testnet", "run", "--profile", "six")
+    # without the dry-run plugin the pipeline itself refuses; with it, the effective mode
+    # (testnet_dry_run) is not testnet and `testnet run` refuses: either way one line
+    assert proc.returncode == 2 and proc.stderr.strip().count("\n") == 0, proc.stderr
+    assert shell.venue.orders() == [] and _json(shell("testnet", "budget", "--json"))["sessions"] == []
+
+
 def test_run_outside_testnet_mode_is_refused_and_sends_nothing(shell):
     shell.config.write_text(shell.config.read_text().replace('mode = "testnet"', 'mode = "paper"', 1))
     proc = shell("testnet", "run", "--profile", "six")
