@@ -161,9 +161,11 @@ def readiness_sign_off(env: Env, stage: int, reason: str | None, operator: str |
 @click.option("--output", "-o", metavar="FILE", help="Write the report to FILE (text, or JSON with --json) instead of printing it.")
 @pass_env
 def evidence(env: Env, as_json: bool, output: str | None) -> None:
-    """Each control of docs/controls.md (MiFID II RTS 6, SEC Rule 15c3-5) with the config
-    keys in force, the drills and tests that exercise it, and the latest recorded result
-    and its date. Exit 1 when a control's latest result failed."""
+    """Every audited control with its config, drills, tests and latest recorded result.
+
+    The controls are those of docs/controls.md (MiFID II RTS 6, SEC Rule 15c3-5): for each,
+    the config keys in force, the drills and tests that exercise it, and the latest result
+    the records show with its date. Exit 1 when a control's latest result failed."""
     import json
     from pathlib import Path
 

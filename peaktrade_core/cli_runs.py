@@ -24,7 +24,7 @@ def _resolve(env: Env, ref: str) -> str:
 
 @click.group()
 def runs() -> None:
-    """Recorded runs: list, show (monitor), orders, export, verify the tamper-evident log, report as HTML."""
+    """Recorded runs: list, show (monitor), verify the tamper-evident log, report as HTML."""
 
 
 @runs.command("list")
