@@ -88,6 +88,8 @@ LAZY_COMMANDS = {
     "exchange": ("peaktrade_core.cli_exchange:exchange", "The configured venue ([environment] exchange): status, balances, orders, cancel-all."),
     "health": ("peaktrade_core.cli_ops:health", "Check config, plugins, state store, run log, kill switch, limits, venue and alerts."),
     "readiness": ("peaktrade_core.cli_ops:readiness", "Stages 0-4 (research, testnet shadow, testnet, shadow live, live): which items of the next stage (or --stage N) the records show met, which are open, and the manual items for the people signing."),
+    "testnet": ("peaktrade_core.cli_testnet:testnet", "Testnet profiles with per-session and per-day budgets (orders, notional)."),
+    "evidence": ("peaktrade_core.cli_ops:evidence", "Every audited control with its config, drills, tests and latest recorded result."),
 }
 
 

@@ -151,3 +151,35 @@ def readiness_sign_off(env: Env, stage: int, reason: str | None, operator: str |
         return
     click.echo(f"stage {stage} ({STAGES[stage]}) signed by {entry['operator']} at {entry['at']} "
                f"({entry['signatures']} of {entry['needed']} signature(s)); current stage {entry['current_stage']}")
+
+
+# -- evidence -----------------------------------------------------------------------------
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--output", "-o", metavar="FILE", help="Write the report to FILE (text, or JSON with --json) instead of printing it.")
+@pass_env
+def evidence(env: Env, as_json: bool, output: str | None) -> None:
+    """Every audited control with its config, drills, tests and latest recorded result.
+
+    The controls are those of docs/controls.md (MiFID II RTS 6, SEC Rule 15c3-5): for each,
+    the config keys in force, the drills and tests that exercise it, and the latest result
+    the records show with its date. Exit 1 when a control's latest result failed."""
+    import json
+    from pathlib import Path
+
+    from peaktrade_core.evidence import FAILED, collect, render
+
+    entries = collect(env.config, env.store)
+    source = env.config.source or "built-in defaults"
+    if as_json:
+        text = json.dumps({"config": source, "config_sha256": env.config.sha256, "controls": entries}, indent=2, default=str)
+    else:
+        text = render(entries, source)
+    if output:
+        _write(Path(output), text + "\n")
+    else:
+        click.echo(text)
+    if any(e["result"] == FAILED for e in entries):
+        sys.exit(1)

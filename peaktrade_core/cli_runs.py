@@ -84,21 +84,145 @@ def runs_show(env: Env, run: str, as_json: bool, follow: bool) -> None:
 
 
 @runs.command("verify")
-@click.argument("run", default="last")
+@click.argument("run", required=False)
+@click.option("--all", "all_runs", is_flag=True, help="Verify every recorded run.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @pass_env
-def runs_verify(env: Env, run: str) -> None:
-    """Check RUN's hash chain: exit 0 if intact, 1 naming the first bad record."""
-    from peaktrade_core.runlog import verify_run
+def runs_verify(env: Env, run: str | None, all_runs: bool, as_json: bool) -> None:
+    """Check RUN's hash chain (default: the last run; --all: every run): exit 0 if intact,
+    1 naming the first bad record of each run that fails."""
+    from peaktrade_core.runlog import list_runs, verify_run
 
-    run_id = _resolve(env, run)
-    result = verify_run(env.store, run_id)
-    if result.ok:
-        click.echo(f"{run_id}: ok, {result.records} records verified")
+    if all_runs and run:
+        fail("give RUN or --all, not both")
+    run_ids = [m.run_id for m in list_runs(env.store)] if all_runs else [_resolve(env, run or "last")]
+    results = [(run_id, verify_run(env.store, run_id)) for run_id in run_ids]
+    if as_json:
+        echo_json([{"run_id": r, "ok": v.ok, "records": v.records, "problems": list(v.problems)} for r, v in results])
+    else:
+        for run_id, result in results:
+            if result.ok:
+                click.echo(f"{run_id}: ok, {result.records} records verified")
+                continue
+            click.echo(f"{run_id}: FAILED: {result.problems[0]}")
+            for problem in result.problems[1:]:
+                click.echo(f"  also: {problem}")
+        if all_runs:
+            bad = sum(not v.ok for _, v in results)
+            click.echo(f"{len(results)} runs: {len(results) - bad} ok, {bad} FAILED" if results else "no runs recorded yet")
+    if any(not v.ok for _, v in results):
+        sys.exit(1)
+
+
+#: the columns of `runs orders` and `runs export`
+ORDER_FIELDS = ("seq", "time", "client_order_id", "symbol", "side", "quantity", "price", "status", "reasons",
+                "executor", "filled_quantity", "fill_price", "fees")
+
+
+def _order_rows(env: Env, run_id: str) -> list[dict]:
+    """Every order of the run as recorded, oldest first; one flat row each."""
+    from datetime import UTC, datetime
+
+    from peaktrade_core.runlog import iter_run_events
+
+    rows = []
+    for e in iter_run_events(env.store, run_id):
+        if e.kind != "order":
+            continue
+        filled = sum(float(f.get("quantity", 0.0)) for f in e.fills)
+        value = sum(float(f.get("quantity", 0.0)) * float(f.get("price", 0.0)) for f in e.fills)
+        rows.append({
+            "seq": e.seq,
+            "time": datetime.fromtimestamp(e.timestamp, UTC).isoformat(timespec="microseconds"),
+            "client_order_id": e.client_order_id, "symbol": e.symbol, "side": e.side, "quantity": e.quantity,
+            "price": e.price, "status": e.status, "reasons": list(e.reasons), "executor": e.executor,
+            "filled_quantity": filled, "fill_price": (value / filled) if filled else None,
+            "fees": sum(float(f.get("fee", 0.0)) for f in e.fills),
+        })
+    return rows
+
+
+def _filtered(rows: list[dict], status: tuple[str, ...], symbol: tuple[str, ...], side: str | None) -> list[dict]:
+    return [r for r in rows if (not status or r["status"] in status) and (not symbol or r["symbol"] in symbol)
+            and (side is None or r["side"] == side)]
+
+
+_filters = [
+    click.option("--status", multiple=True, metavar="STATUS", help="Only orders with this status (filled, risk_blocked, ...); repeatable."),
+    click.option("--symbol", multiple=True, metavar="SYMBOL", help="Only this symbol; repeatable."),
+    click.option("--side", type=click.Choice(["buy", "sell"]), help="Only buys or sells."),
+]
+
+
+def _with_filters(function):
+    for option in reversed(_filters):
+        function = option(function)
+    return function
+
+
+@runs.command("orders")
+@click.argument("run", default="last")
+@_with_filters
+@click.option("--limit", type=click.IntRange(min=1), help="At most this many orders (the newest).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_env
+def runs_orders(env: Env, run: str, status: tuple[str, ...], symbol: tuple[str, ...], side: str | None,
+                limit: int | None, as_json: bool) -> None:
+    """Every order of RUN as recorded (newest first): status, reasons, fills."""
+    rows = _filtered(_order_rows(env, _resolve(env, run)), status, symbol, side)[::-1]
+    if limit:
+        rows = rows[:limit]
+    if as_json:
+        echo_json(rows)
         return
-    click.echo(f"{run_id}: FAILED: {result.problems[0]}")
-    for problem in result.problems[1:]:
-        click.echo(f"  also: {problem}")
-    sys.exit(1)
+    if not rows:
+        click.echo("no orders match")
+        return
+    for r in rows:
+        fill = f"filled {r['filled_quantity']:g} @ {r['fill_price']:,.2f}" if r["filled_quantity"] else ""
+        price = f"{r['price']:,.2f}" if r["price"] is not None else "-"
+        click.echo(f"{r['time'][:23]}  {r['client_order_id']}  {r['side']:<4} {r['quantity']:>12g} {r['symbol']:<10} "
+                   f"@ {price:>12}  {r['status']:<13} {fill}".rstrip())
+        for reason in r["reasons"]:
+            click.echo(f"    {reason}")
+
+
+@runs.command("export")
+@click.argument("run", default="last")
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), required=True, help="csv: one row per order; jsonl: one JSON object per order.")
+@_with_filters
+@click.option("--output", "-o", metavar="FILE", help="Write to FILE (default: standard output).")
+@pass_env
+def runs_export(env: Env, run: str, fmt: str, status: tuple[str, ...], symbol: tuple[str, ...], side: str | None,
+                output: str | None) -> None:
+    """Every order of RUN, oldest first, as CSV or JSON lines (reasons joined by "; " in CSV)."""
+    import csv
+    import io
+    import json
+
+    rows = _filtered(_order_rows(env, _resolve(env, run)), status, symbol, side)
+    buffer = io.StringIO()
+    if fmt == "csv":
+        writer = csv.DictWriter(buffer, fieldnames=ORDER_FIELDS, lineterminator="\n")
+        writer.writeheader()
+        for r in rows:
+            writer.writerow({**r, "reasons": "; ".join(r["reasons"])})
+    else:
+        for r in rows:
+            buffer.write(json.dumps(r, allow_nan=False) + "\n")
+    if output is None:
+        click.echo(buffer.getvalue(), nl=False)
+        return
+    from pathlib import Path
+
+    target = Path(output)
+    try:
+        tmp = target.with_name(target.name + ".tmp")
+        tmp.write_text(buffer.getvalue(), encoding="utf-8")
+        tmp.replace(target)
+    except OSError as exc:
+        fail(f"--output {target}: {exc.strerror or exc}")
+    click.echo(f"wrote {len(rows)} orders to {target}", err=True)
 
 
 def _register_report() -> None:

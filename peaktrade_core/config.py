@@ -95,12 +95,72 @@ class StateConfig:
 
 
 @frozen
+class TestnetLimitsConfig:
+    """``[testnet_limits.<name>]``: how much a testnet profile may send (0: none at all)."""
+
+    max_orders_per_session: int = field(default=20, validator=ge(0))
+    max_notional_per_session: float = field(default=5_000.0, validator=ge(0.0))
+    max_orders_per_day: int = field(default=100, validator=ge(0))
+    max_notional_per_day: float = field(default=20_000.0, validator=ge(0.0))
+
+
+def _testnet_sides(value: str) -> None:
+    if value not in ("alternate", "buy", "sell"):
+        raise ValueError(f'sides: expected one of alternate, buy, sell; got "{value}"')
+
+
+@frozen
+class TestnetProfileConfig:
+    """``[testnet_profiles.<name>]``: a bundle of orders ``peaktrade testnet run`` sends."""
+
+    symbols: list[str] = field(validator=lambda _o, _a, v: _nonempty_list(v, "symbols"))
+    #: quantity of every order
+    quantity: float = field(validator=gt(0.0))
+    #: notional = quantity x this price, per symbol (every symbol needs one)
+    reference_prices: Mapping[str, float] = field(factory=dict)
+    #: orders in the profile, round-robin over the symbols
+    order_count: int = field(default=4, validator=ge(1))
+    #: stop handing out orders after this many seconds (0: no time bound)
+    duration_seconds: float = field(default=0.0, validator=ge(0.0))
+    sides: str = field(default="alternate", validator=lambda _o, _a, v: _testnet_sides(v))
+    #: the ``[testnet_limits.<name>]`` that applies ("": ``[testnet_orchestration] default_limits``)
+    limits: str = ""
+    description: str = ""
+
+    def __attrs_post_init__(self) -> None:
+        missing = [s for s in self.symbols if s not in self.reference_prices]
+        if missing:
+            raise ValueError(f"reference_prices: no price for {', '.join(missing)}")
+        bad = [s for s, p in self.reference_prices.items() if not p > 0]
+        if bad:
+            raise ValueError(f"reference_prices: must be > 0 for {', '.join(bad)}")
+
+
+def _nonempty_list(value: list[str], name: str) -> None:
+    if not value or not all(isinstance(v, str) and v.strip() for v in value):
+        raise ValueError(f"{name}: must be a non-empty list of names")
+
+
+@frozen
+class TestnetOrchestrationConfig:
+    """``[testnet_orchestration]``: defaults of ``peaktrade testnet``."""
+
+    #: the profile ``testnet run`` uses without --profile ("": --profile is required)
+    default_profile: str = ""
+    #: the limits of a profile that names none
+    default_limits: str = "default"
+
+
+@frozen
 class PeakTradeConfig:
     environment: EnvironmentConfig = EnvironmentConfig()
     live_risk: LiveRiskConfig = LiveRiskConfig()
     live_alerts: LiveAlertsConfig = LiveAlertsConfig()
     execution: ExecutionConfig = ExecutionConfig()
     state: StateConfig = StateConfig()
+    testnet_limits: Mapping[str, TestnetLimitsConfig] = field(factory=dict)
+    testnet_profiles: Mapping[str, TestnetProfileConfig] = field(factory=dict)
+    testnet_orchestration: TestnetOrchestrationConfig = TestnetOrchestrationConfig()
     #: ``[plugins.<name>]`` tables, structured by each plugin's declared class
     plugins: Mapping[str, Any] = field(factory=dict)
     #: the file this came from (``None``: built-in defaults) and its SHA-256
@@ -282,6 +342,18 @@ def structure_section(data: Any, cls: type, prefix: str) -> tuple[Any, list[tupl
         return None, list(_walk(exc, [prefix], known))
 
 
+def _structure_named(data: Any, cls: type, prefix: str) -> tuple[dict[str, Any] | None, list[tuple[str, str]]]:
+    """``[prefix.<name>]`` tables, each structured into ``cls``; mistakes name the table."""
+    if not isinstance(data, Mapping):
+        return None, [(prefix, f"expected a table, got {_show(data)}")]
+    result, problems = {}, []
+    for key, table in data.items():
+        instance, errs = structure_section(table, cls, f"{prefix}.{key}")
+        problems += errs
+        result[key] = instance
+    return (None if problems else result), problems
+
+
 def plugin_settings(config: PeakTradeConfig | None, name: str, cls: type[_T]) -> _T:
     """``[plugins.<name>]`` of ``config`` as ``cls``: structured when the config was loaded
     with the plugin installed, here otherwise (the same strictness: a mistake raises
@@ -359,7 +431,11 @@ def structure_config(
         name = attribute.name
         if name in ("source", "sha256", "plugins") or name not in data:
             continue
-        instance, errs = structure_section(data[name], attribute.type if isinstance(attribute.type, type) else _resolve(name), name)
+        cls = attribute.type if isinstance(attribute.type, type) else _resolve(name)
+        if typing.get_origin(cls) is Mapping:  # named tables, [section.<name>]: each on its own
+            instance, errs = _structure_named(data[name], typing.get_args(cls)[1], name)
+        else:
+            instance, errs = structure_section(data[name], cls, name)
         problems += errs
         if instance is not None:
             values[name] = instance
@@ -703,6 +779,9 @@ __all__ = [
     "ExecutionConfig",
     "PeakTradeConfig",
     "StateConfig",
+    "TestnetLimitsConfig",
+    "TestnetOrchestrationConfig",
+    "TestnetProfileConfig",
     "load_config",
     "structure_config",
 ]

@@ -653,6 +653,7 @@ def append_drill_log(path: Path, report: DrillReport, operator: str) -> dict[str
         "count": len(report.results),
         "passed": report.passed,
         "failed": [r.scenario for r in report.failed],
+        "scenarios": [r.scenario for r in report.results],  # which ran: evidence per control
         "read_only_verified": report.read_only_verified,
         "duration_ms": round(report.duration_ms, 3),
     }
