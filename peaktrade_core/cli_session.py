@@ -113,7 +113,6 @@ def session_run(env: Env, orders_file: str | None, fmt: str | None, example: boo
     Exit codes: 0 finished; 2 refused (bad input, nothing ran); 3 the kill switch engaged
     during the run; 4 an order ended in error; 74 the output could not be written;
     130 / 143 stopped by Ctrl-C / SIGTERM after the batch in hand (run `interrupted`)."""
-    from peaktrade_core.accounts import AccountError
 
     if bool(orders_file) == example:
         fail("give exactly one of --orders FILE or --example")
@@ -137,25 +136,10 @@ def session_run(env: Env, orders_file: str | None, fmt: str | None, example: boo
     # garbage: keep full collections from scanning it again (p99 batch time / 3-4)
     gc.freeze()
     show_progress = sys.stderr.isatty() if progress is None else progress
-    from peaktrade_core.venues import VenueError
-
-    run_args = {"strategy": strategy or strategy_name, "strategy_params": params, "skipped": skipped, "fresh_account": fresh_account}
-    try:
-        with _stop_on_signals(pipeline):
-            if show_progress and total:
-                with click.progressbar(length=total, label="orders", file=sys.stderr) as bar:
-                    summary = pipeline.run(orders, progress=bar.update, **run_args)
-            else:
-                summary = pipeline.run(orders, **run_args)
-    except (AccountError, VenueError) as exc:  # e.g. the venue's dead man's switch could not be armed
-        fail(str(exc))
-    except KeyboardInterrupt:  # a second signal: stopped at once; the run is on record
-        if pipeline.summary is None or pipeline.summary.status != "interrupted":
-            raise
-        summary = pipeline.summary
-    finally:
-        if pipeline.alerts is not None:
-            pipeline.alerts.close()
+    summary = run_pipeline(
+        pipeline, orders, total=total if show_progress else None,
+        strategy=strategy or strategy_name, strategy_params=params, skipped=skipped, fresh_account=fresh_account,
+    )
     data = summary.to_dict()
     if read_seconds is not None:  # reading + validating the source, before the session's own time
         data["read_seconds"] = round(read_seconds, 3)
@@ -169,6 +153,30 @@ def session_run(env: Env, orders_file: str | None, fmt: str | None, example: boo
     code = session_exit_code(data)
     if code:
         sys.exit(code)
+
+
+def run_pipeline(pipeline: Any, orders: Any, *, total: int | None = None, **run_args: Any) -> Any:
+    """Run ``orders`` as every session command does: SIGTERM / Ctrl-C stop it after the batch
+    in hand, a damaged account or an unusable venue is one line (exit 2), the alert
+    dispatcher is closed at the end. ``total``: show a progress bar of that length."""
+    from peaktrade_core.accounts import AccountError
+    from peaktrade_core.venues import VenueError
+
+    try:
+        with _stop_on_signals(pipeline):
+            if total:
+                with click.progressbar(length=total, label="orders", file=sys.stderr) as bar:
+                    return pipeline.run(orders, progress=bar.update, **run_args)
+            return pipeline.run(orders, **run_args)
+    except (AccountError, VenueError) as exc:  # e.g. the venue's dead man's switch could not be armed
+        fail(str(exc))
+    except KeyboardInterrupt:  # a second signal: stopped at once; the run is on record
+        if pipeline.summary is None or pipeline.summary.status != "interrupted":
+            raise
+        return pipeline.summary
+    finally:
+        if pipeline.alerts is not None:
+            pipeline.alerts.close()
 
 
 def _load_account_or_fail(pipeline: Any) -> None:

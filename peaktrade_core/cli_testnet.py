@@ -142,31 +142,19 @@ def testnet_run(env: Env, profile_name: str | None, dry_run: bool, as_json: bool
 
 
 def _run(env: Env, name: str, profile: Any, limits_name: str, limits: Any, orders: list[Any]) -> tuple[Any, Any]:
-    from peaktrade_core.accounts import AccountError
-    from peaktrade_core.cli_session import _make_pipeline, _stop_on_signals
+    from peaktrade_core.cli_session import _make_pipeline, run_pipeline
     from peaktrade_core.gates import EffectiveMode, effective_mode_of, evaluate_gates
     from peaktrade_core.testnet import BudgetedOrders
-    from peaktrade_core.venues import VenueError
 
     pipeline = _make_pipeline(env)
-    try:
-        report = evaluate_gates(pipeline.env, pipeline.kill_switch.state())
-        effective = effective_mode_of(report, pipeline.sends, bool(getattr(pipeline.venue, "validate_only", False)))
-        if effective not in (EffectiveMode.TESTNET, EffectiveMode.TESTNET_VALIDATE_ONLY):
-            fail(f"testnet run: effective mode is {effective.value}, not testnet (peaktrade status says which gate is closed); nothing sent")
-        budgeted = BudgetedOrders(env.store, orders, name, limits_name, limits, profile.duration_seconds, session_id=lambda: pipeline.run_id)
-        params = {"profile": name, "limits": limits_name, "order_count": profile.order_count, "symbols": list(profile.symbols),
-                  "quantity": profile.quantity}
-        try:
-            with _stop_on_signals(pipeline):  # SIGTERM / Ctrl-C: stop after the batch in hand, as session run
-                summary = pipeline.run(budgeted, strategy=f"testnet:{name}", strategy_params=params, skipped=budgeted.refused)
-        except (AccountError, VenueError) as exc:
-            fail(str(exc))
-        except KeyboardInterrupt:  # a second signal: stopped at once; the run is on record
-            if pipeline.summary is None or pipeline.summary.status != "interrupted":
-                raise
-            summary = pipeline.summary
-    finally:
+    report = evaluate_gates(pipeline.env, pipeline.kill_switch.state())
+    effective = effective_mode_of(report, pipeline.sends, bool(getattr(pipeline.venue, "validate_only", False)))
+    if effective not in (EffectiveMode.TESTNET, EffectiveMode.TESTNET_VALIDATE_ONLY):
         if pipeline.alerts is not None:
             pipeline.alerts.close()
+        fail(f"testnet run: effective mode is {effective.value}, not testnet (peaktrade status says which gate is closed); nothing sent")
+    budgeted = BudgetedOrders(env.store, orders, name, limits_name, limits, profile.duration_seconds, session_id=lambda: pipeline.run_id)
+    params = {"profile": name, "limits": limits_name, "order_count": profile.order_count, "symbols": list(profile.symbols),
+              "quantity": profile.quantity}
+    summary = run_pipeline(pipeline, budgeted, strategy=f"testnet:{name}", strategy_params=params, skipped=budgeted.refused)
     return summary, budgeted

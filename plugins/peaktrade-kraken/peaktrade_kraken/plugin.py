@@ -48,30 +48,18 @@ def config_sections() -> dict[str, type]:
     return {SECTION: KrakenSettings}
 
 
-def settings_from(section: Any) -> KrakenSettings:
-    """The section as the core structured it, or a raw table (loaded before this plugin)."""
-    if section is None:
-        return KrakenSettings()
-    if isinstance(section, KrakenSettings):
-        return section
-    from peaktrade_core.plugin_api import ConfigError, structure_section
-
-    settings, problems = structure_section(section, KrakenSettings, f"plugins.{SECTION}")
-    if problems:
-        raise ConfigError([f"plugins.{SECTION}.{key}: {what}" for key, what in problems])
-    return settings
-
-
 def create_exchange_client(venue: str, mode: Any, settings: Any, config: Any) -> Any:
     """The client for ``mode``: testnet = validate-only (Kraken spot has no sandbox), live =
     production. Nothing here touches the network; secrets are resolved on first use."""
     if venue != VENUE:
         return None
-    from peaktrade_core.plugin_api import TradingMode
+    from peaktrade_core.plugin_api import TradingMode, plugin_settings
 
     mode = TradingMode(mode)
     if mode not in (TradingMode.TESTNET, TradingMode.LIVE):
         return None  # paper and shadow never reach a venue
     from peaktrade_kraken.client import KrakenClient
 
-    return KrakenClient(settings_from(settings), validate_only=mode is TradingMode.TESTNET, data_dir=config.data_dir())
+    if not isinstance(settings, KrakenSettings):  # a raw table: the config was loaded before this plugin
+        settings = plugin_settings(config, SECTION, KrakenSettings)
+    return KrakenClient(settings, validate_only=mode is TradingMode.TESTNET, data_dir=config.data_dir())
