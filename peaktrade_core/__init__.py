@@ -9,6 +9,7 @@ are imported lazily so that ``import peaktrade_core`` stays fast. Plugins import
 from __future__ import annotations
 
 import importlib
+import sys
 from typing import Any
 
 from peaktrade_core.hookspecs import hookimpl
@@ -44,11 +45,23 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'peaktrade_core' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+def _lazy_attributes(module: str, sources: dict[str, str]) -> Any:
+    """A module ``__getattr__`` that imports each name of ``sources`` (name -> the module
+    defining it) on first access and keeps it: importing the module itself stays cheap.
+    Used by this package, ``plugin_api``, ``testing`` and ``seed_api``."""
+    namespace = sys.modules[module].__dict__
+
+    def __getattr__(name: str) -> Any:
+        source = sources.get(name)
+        if source is None:
+            raise AttributeError(f"module {module!r} has no attribute {name!r}")
+        value = namespace[name] = getattr(importlib.import_module(source), name)
+        return value
+
+    return __getattr__
+
+
+__getattr__ = _lazy_attributes(__name__, _LAZY)
 
 
 __all__ = ["__version__", "hookimpl", *_LAZY]

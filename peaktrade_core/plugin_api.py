@@ -10,18 +10,16 @@ imports from here stays as cheap as the hook marker itself.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
+from peaktrade_core import _lazy_attributes
 from peaktrade_core.hookspecs import hookimpl
 
-#: name -> the modules that define it (the first that has it wins)
-_SOURCES: dict[str, tuple[str, ...]] = {}
+#: name -> the module that defines it
+_SOURCES: dict[str, str] = {}
 
 
 def _add(module: str, *names: str) -> None:
     for name in names:
-        _SOURCES[name] = (module,)
+        _SOURCES[name] = module
 
 
 # modes and the environment
@@ -65,20 +63,7 @@ _add("peaktrade_core.runlog", "iter_run_events", "list_runs", "load_run_snapshot
 _add("peaktrade_core.plugins", "PluginManager", "PluginError", "get_plugin_manager")
 
 
-def __getattr__(name: str) -> Any:
-    modules = _SOURCES.get(name)
-    if modules is None:
-        raise AttributeError(f"module 'peaktrade_core.plugin_api' has no attribute {name!r}")
-    for module in modules:
-        try:
-            value = getattr(importlib.import_module(module), name)
-        except (ImportError, AttributeError):
-            if module == modules[-1]:
-                raise
-            continue
-        globals()[name] = value  # later look-ups are plain attribute reads
-        return value
-    raise AttributeError(name)  # pragma: no cover - the loop returns or raises
+__getattr__ = _lazy_attributes(__name__, _SOURCES)
 
 
 def __dir__() -> list[str]:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from peaktrade_core import _lazy_attributes
 from peaktrade_core import environment as _environment
 from peaktrade_core import gates as _gates
 from peaktrade_core.environment import LIVE_CONFIRM_TOKEN, EffectiveMode, TradingMode
@@ -282,13 +283,7 @@ _SAME_NAMES = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _SAME_NAMES.get(name)
-    if module is None:
-        raise AttributeError(f"module 'peaktrade_core.seed_api' has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(module), name)
+__getattr__ = _lazy_attributes(__name__, _SAME_NAMES)
 
 
 __all__ = [

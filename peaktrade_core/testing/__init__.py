@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from peaktrade_core import _lazy_attributes
 from peaktrade_core.plugins import get_plugin_manager, reset_plugin_manager
 
 
@@ -130,10 +131,4 @@ _TEST_API: dict[str, str] = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _TEST_API.get(name)
-    if module is None:
-        raise AttributeError(f"module 'peaktrade_core.testing' has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(module), name)
+__getattr__ = _lazy_attributes(__name__, _TEST_API)
