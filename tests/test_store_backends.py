@@ -167,3 +167,16 @@ def test_a_second_host_joins_a_shared_database_without_replacing_its_identity(po
     KillSwitch(on_b).engage("from b", "bob")
     assert check_state(open_store_url(postgres_url, data_dir=host_a)).kind == "ok"
     assert check_state(open_store_url(postgres_url, data_dir=host_b)).kind == "ok"
+
+
+@pytest.mark.slow
+def test_an_engage_on_one_host_blocks_the_next_batch_of_each_of_four_other_processes(any_store_url, tmp_path):
+    """Four processes trade one-order batches on one store; each engage stops every one of
+    them, each release lets every one go on (the delays are measured by
+    benchmarks/bench_kill_propagation.py, not asserted here)."""
+    from peaktrade_core.testing.kill_propagation import measure
+
+    init_identity(open_store_url(any_store_url, data_dir=tmp_path), "desk")
+    found = measure(any_store_url, tmp_path, processes=4, rounds=2)
+    assert len(found["engage_to_blocked"]) == 8 and len(found["release_to_passed"]) == 8
+    assert all(0 < d < 60 for d in found["engage_to_blocked"] + found["release_to_passed"])
