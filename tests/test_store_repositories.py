@@ -169,3 +169,30 @@ def test_venue_nonces_strictly_increase_across_processes(any_store_url, tmp_path
     assert VenueNonces(store).last("shared key") == max(everything)
     assert VenueNonces(store).next("shared key") == max(everything) + 1 and VenueNonces(store).last("other key") == 0
     store.close()
+
+
+def test_two_hosts_on_one_database_read_one_drill_log_through_the_cli(postgres_url, tmp_path):
+    """Host A's drill-log file from before is imported into the shared database; host B
+    (its own data directory) lists it, and its readiness counts it."""
+    import os
+
+    env = {**os.environ, "PEAK_TRADE_PLUGINS": "", "PEAK_TRADE_DB_URL": postgres_url}
+    env.pop("PEAK_TRADE_DATA_DIR", None)
+
+    def host(name: str) -> list[str]:
+        config = tmp_path / name / "config.toml"
+        (tmp_path / name / "data").mkdir(parents=True)
+        config.write_text(f'[state]\ndata_dir = "{tmp_path / name / "data"}"\nurl = {{ env = "PEAK_TRADE_DB_URL" }}\n', encoding="utf-8")
+        return [sys.executable, "-m", "peaktrade_core", "--config", str(config)]
+
+    a, b = host("a"), host("b")
+    today = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime())
+    entry = {"at": today, "operator": "carol", "config": "a.toml", "count": 8, "passed": True, "read_only_verified": True}
+    (tmp_path / "a" / "data" / "drills.jsonl").write_text(json.dumps(entry) + "\n", encoding="utf-8")
+    on_a = subprocess.run([*a, "drills", "log", "--json"], capture_output=True, text=True, env=env, timeout=120)
+    assert on_a.returncode == 0, on_a.stderr
+    on_b = subprocess.run([*b, "drills", "log", "--json"], capture_output=True, text=True, env=env, timeout=120)
+    assert on_b.returncode == 0, on_b.stderr
+    assert json.loads(on_a.stdout) == json.loads(on_b.stdout) == [entry]
+    readiness = subprocess.run([*b, "readiness", "--stage", "1"], capture_output=True, text=True, env=env, timeout=120)
+    assert f"[met ] drills_passed: drills passed {today}" in readiness.stdout, readiness.stdout + readiness.stderr
