@@ -8,8 +8,11 @@ import json
 import subprocess
 import sys
 import time
+import uuid
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from peaktrade_core.accounts import AccountStore
 from peaktrade_core.alerts import AlertDelivery, AlertEvent, AlertHistory, AlertLevel
@@ -143,6 +146,24 @@ def test_the_drill_log_is_shared_and_a_file_from_before_is_imported_once(handles
     first.repository.add({"at": "2026-01-02T08:00:00+00:00", "operator": "dave", "passed": False}, "host-a")
     assert [e["operator"] for e in other_host.entries()] == ["carol", "dave"]
     assert [e["operator"] for e in other_host.entries(limit=1)] == ["dave"]
+
+
+@settings(max_examples=25, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=st.lists(st.tuples(st.integers(0, 2), st.integers(0, 2_000)), min_size=1, max_size=30))
+def test_venue_nonces_never_repeat_or_go_back_whatever_each_handle_asks_for(any_store_url, steps):
+    """Three handles (processes), each asking with its own floor (a clock that may lag):
+    every nonce is larger than every nonce before it, and at least what was asked."""
+    key = uuid.uuid4().hex  # one key per example: the database outlives the examples
+    handles = [VenueNonces(open_store_url(any_store_url)) for _ in range(3)]
+    try:
+        issued = []
+        for who, floor in steps:
+            issued.append(handles[who].next(key, at_least=floor))
+            assert issued[-1] >= floor
+        assert all(b > a for a, b in zip(issued, issued[1:], strict=False))
+    finally:
+        for h in handles:
+            h.store.close()
 
 
 _NONCES = """
