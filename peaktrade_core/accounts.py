@@ -26,17 +26,6 @@ from peaktrade_core.state import StateStore
 #: effective modes whose (simulated) accounts persist across sessions
 ACCOUNT_MODES = frozenset({"paper", "shadow"})
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS accounts (
-    account TEXT NOT NULL,
-    mode TEXT NOT NULL,
-    state TEXT NOT NULL,
-    run_id TEXT,
-    updated_at REAL NOT NULL,
-    PRIMARY KEY (account, mode)
-);
-"""
-
 #: the PortfolioState fields stored (all of them: a session resumes exactly)
 _FIELDS = tuple(f.name for f in fields(PortfolioState))
 _MAPPINGS = ("positions", "average_prices", "last_prices")
@@ -60,20 +49,19 @@ class StoredAccount:
 
 
 class AccountStore:
-    """Read and write accounts in the state store's ``accounts`` table."""
+    """Read and write accounts in the state store (:class:`~peaktrade_core.store.accounts.AccountsRepository`)."""
 
     def __init__(self, store: StateStore):
+        from peaktrade_core.store.accounts import AccountsRepository
+
         self.store = store
-        store.ensure_schema("accounts", _SCHEMA)
+        self.repository = AccountsRepository(store)
 
     def load(self, account: str, mode: str) -> StoredAccount | None:
         """The stored account, ``None`` if it has none yet. Damage raises :class:`AccountError`."""
-        rows = self.store.query(
-            "SELECT state, run_id, updated_at FROM accounts WHERE account = ? AND mode = ?", (account, mode)
-        )
-        if not rows:
+        row = self.repository.load(account, mode)
+        if row is None:
             return None
-        row = rows[0]
         try:
             portfolio = _decode(row["state"])
         except (ValueError, TypeError, KeyError) as exc:
@@ -83,19 +71,14 @@ class AccountStore:
             ) from None
         return StoredAccount(account, mode, portfolio, row["run_id"], row["updated_at"])
 
-    def save(self, account: str, mode: str, portfolio: PortfolioState, run_id: str | None) -> None:
-        with self.store.transaction() as conn:
-            conn.execute(*self.save_statement(account, mode, portfolio, run_id))
+    def save(self, account: str, mode: str, portfolio: PortfolioState, run_id: str | None, conn: Any = None) -> None:
+        """Write the account, in its own transaction or inside ``conn`` (one that writes more)."""
+        self.repository.save(account, mode, _encode(portfolio), run_id, time.time(), conn)
 
-    @staticmethod
-    def save_statement(account: str, mode: str, portfolio: PortfolioState, run_id: str | None) -> tuple[str, tuple[Any, ...]]:
-        """:meth:`save` as ``(sql, params)``, for a transaction that writes more (the run log's)."""
-        return (
-            "INSERT INTO accounts (account, mode, state, run_id, updated_at) VALUES (?, ?, ?, ?, ?)"
-            " ON CONFLICT (account, mode) DO UPDATE SET state = excluded.state,"
-            " run_id = excluded.run_id, updated_at = excluded.updated_at",
-            (account, mode, _encode(portfolio), run_id, time.time()),
-        )
+    def save_statement(self, account: str, mode: str, portfolio: PortfolioState, run_id: str | None) -> tuple[str, tuple[Any, ...]]:
+        """:meth:`save` as ``(sql, params)``, for a transaction that writes more (the run
+        log's ``on_commit``, so the account and the log agree after a crash)."""
+        return self.repository.save_statement(account, mode, _encode(portfolio), run_id, time.time())
 
 
 def _encode(portfolio: PortfolioState) -> str:

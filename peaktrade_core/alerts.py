@@ -10,7 +10,7 @@ path, on the dispatcher's intake thread (steps 1-3) and on one delivery thread p
    within ``dedup_window_seconds`` are only counted, and when the window ends one summary
    alert is delivered whose ``repeat`` is the number of occurrences in the window
    (including the first);
-3. the alert and one ``pending`` delivery row per sink are written to the SQLite alert
+3. the alert and one ``pending`` delivery row per sink are written to the alert
    history *before* any sink is called;
 4. per sink, on its own thread, oldest first: a token bucket (``throttle_per_second``, ``throttle_burst``; the
    local ``log``/``stderr`` sinks are not throttled), then the ``emit_alert`` hook through
@@ -276,107 +276,46 @@ def build_alert_sink_from_config(
 
 # -- history ------------------------------------------------------------------------------
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS alert_history (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    id TEXT NOT NULL UNIQUE,
-    time REAL NOT NULL,
-    level INTEGER NOT NULL,
-    source TEXT NOT NULL,
-    code TEXT NOT NULL,
-    message TEXT NOT NULL,
-    context TEXT NOT NULL,
-    dedup_key TEXT NOT NULL,
-    repeat INTEGER NOT NULL,
-    recorded_at REAL NOT NULL,
-    -- 0: recorded while [live_alerts] enabled = false, never delivered
-    delivery_enabled INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS alert_history_time ON alert_history (time);
-CREATE TABLE IF NOT EXISTS alert_deliveries (
-    alert_id TEXT NOT NULL REFERENCES alert_history (id),
-    sink TEXT NOT NULL,
-    status TEXT NOT NULL CHECK (status IN ('pending', 'delivered', 'failed')),
-    attempts INTEGER NOT NULL DEFAULT 0,
-    error TEXT,
-    updated_at REAL NOT NULL,
-    PRIMARY KEY (alert_id, sink)
-);
-CREATE INDEX IF NOT EXISTS alert_deliveries_open ON alert_deliveries (status) WHERE status != 'delivered';
-"""
-
-
 class AlertHistory:
     """Every alert and its delivery status per sink, in the state store."""
 
     def __init__(self, store: StateStore):
+        from peaktrade_core.store.alerts import AlertRepository
+
         self.store = store
-        store.ensure_schema("alert_history", _SCHEMA)
+        self.repository = AlertRepository(store)
 
     def record(self, events: Sequence[AlertEvent], sinks: Collection[str], delivery_enabled: bool = True) -> None:
         """Store events with a ``pending`` delivery per sink. Idempotent per event id."""
         if not events:
             return
         now = time.time()
-        with self.store.transaction() as conn:
-            conn.executemany(
-                "INSERT OR IGNORE INTO alert_history (id, time, level, source, code, message, context,"
-                " dedup_key, repeat, recorded_at, delivery_enabled) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (e.id, e.time, int(e.level), e.source, e.code, redact(e.message), _stored_context(e.context),
-                     e.dedup_key, e.repeat, now, int(delivery_enabled))
-                    for e in events
-                ],
-            )
-            conn.executemany(
-                "INSERT OR IGNORE INTO alert_deliveries (alert_id, sink, status, updated_at) VALUES (?, ?, 'pending', ?)",
-                [(e.id, sink, now) for e in events for sink in sinks],
-            )
+        self.repository.record(
+            [
+                (e.id, e.time, int(e.level), e.source, e.code, redact(e.message), _stored_context(e.context),
+                 e.dedup_key, e.repeat, now, int(delivery_enabled))
+                for e in events
+            ],
+            sinks,
+            now,
+        )
 
     def mark(self, alert_id: str, delivery: AlertDelivery) -> None:
         """Record one attempt; a delivery already marked delivered is never touched again."""
-        with self.store.transaction() as conn:
-            conn.execute(
-                "UPDATE alert_deliveries SET status = ?, attempts = attempts + 1, error = ?, updated_at = ?"
-                " WHERE alert_id = ? AND sink = ? AND status != 'delivered'",
-                ("delivered" if delivery.ok else "failed", delivery.error and redact(delivery.error), time.time(),
-                 alert_id, delivery.sink),
-            )
+        self.repository.mark(alert_id, delivery.sink, delivery.ok, delivery.error and redact(delivery.error), time.time())
 
     def undelivered(self, sinks: Collection[str]) -> list[tuple[AlertEvent, str]]:
         """``(event, sink)`` for every delivery to one of ``sinks`` not yet delivered, oldest first."""
-        if not sinks:
-            return []
-        marks = ",".join("?" * len(sinks))
-        rows = self.store.query(
-            "SELECT h.*, d.sink FROM alert_deliveries d JOIN alert_history h ON h.id = d.alert_id"
-            f" WHERE d.status != 'delivered' AND d.sink IN ({marks}) ORDER BY h.seq",
-            list(sinks),
-        )
-        return [(_event_from_row(r), r["sink"]) for r in rows]
+        return [(_event_from_row(r), r["sink"]) for r in self.repository.undelivered(sinks)]
 
     def query(self, min_level: AlertLevel | None = None, since: float | None = None, limit: int | None = None) -> list[dict[str, Any]]:
         """Alerts newest first, each with ``deliveries``: ``[{sink, status, attempts, error}]``."""
-        where, params = [], []
-        if min_level is not None:
-            where.append("level >= ?")
-            params.append(int(min_level))
-        if since is not None:
-            where.append("time >= ?")
-            params.append(since)
-        sql = "SELECT * FROM alert_history" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY seq DESC"
-        if limit is not None:
-            sql += f" LIMIT {int(limit)}"
-        rows = self.store.query(sql, params)
+        rows = self.repository.alerts(None if min_level is None else int(min_level), since, limit)
         deliveries: dict[str, list[dict[str, Any]]] = {}
-        if rows:
-            marks = ",".join("?" * len(rows))
-            for d in self.store.query(
-                f"SELECT * FROM alert_deliveries WHERE alert_id IN ({marks}) ORDER BY sink", [r["id"] for r in rows]
-            ):
-                deliveries.setdefault(d["alert_id"], []).append(
-                    {"sink": d["sink"], "status": d["status"], "attempts": d["attempts"], "error": d["error"]}
-                )
+        for d in self.repository.deliveries([r["id"] for r in rows]):
+            deliveries.setdefault(d["alert_id"], []).append(
+                {"sink": d["sink"], "status": d["status"], "attempts": d["attempts"], "error": d["error"]}
+            )
         out = []
         for r in rows:
             item = _event_from_row(r).to_dict()
@@ -384,6 +323,15 @@ class AlertHistory:
             item["deliveries"] = deliveries.get(r["id"], [])
             out.append(item)
         return redact_data(out)  # rows written before a secret was known to this process
+
+    def delivered_sinks_since(self, since: float) -> list[str]:
+        """The sinks an alert was delivered to at or after ``since`` (epoch seconds)."""
+        return self.repository.delivered_sinks_since(since)
+
+    def last_delivered(self) -> tuple[str, float] | None:
+        """``(sink, when)`` of the newest delivery, or ``None``."""
+        row = self.repository.last_delivered()
+        return None if row is None else (row["sink"], float(row["updated_at"]))
 
 
 def _event_from_row(r: Any) -> AlertEvent:
@@ -793,7 +741,7 @@ def raise_alert(
     dispatcher records and delivers it, waiting at most ``flush_timeout_seconds``; what it
     cannot deliver in that time stays in the history for the next dispatcher's ``start()``.
     ``config`` defaults to :func:`~peaktrade_core.config.load_config`, ``store`` to the
-    config's data directory.
+    config's state store.
     """
     from peaktrade_core.log import logger
 
@@ -805,13 +753,13 @@ def raise_alert(
             return
         from peaktrade_core.config import load_config
         from peaktrade_core.plugins import get_plugin_manager
-        from peaktrade_core.state import StateStore
+        from peaktrade_core.store import open_store
 
         config = config or load_config()
         pm = get_plugin_manager()
         pm.configure(config)
         own_store = store is None
-        store = store or StateStore.in_dir(config.data_dir())
+        store = store or open_store(config)
         one_off = AlertDispatcher(config.live_alerts, store, pm)
         one_off._start_worker()  # not start(): resending old alerts is the session's job
         one_off.emit(event)

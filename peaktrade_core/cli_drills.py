@@ -71,7 +71,7 @@ def drills_run(
     state database are verified byte-identical afterwards. Each run is appended to the
     drill log (`peaktrade drills log`).
     """
-    from peaktrade_core.drills import DrillError, LiveDrillRunner, append_drill_log, drill_log_path
+    from peaktrade_core.drills import DrillError, LiveDrillRunner
     from peaktrade_core.killswitch import current_operator
     from peaktrade_core.log import muted
 
@@ -84,12 +84,8 @@ def drills_run(
     # the incidents are simulated: their SAFETY log lines would read like real ones
     with muted():
         report = runner.run_all(selected)
-    # after the read-only proof, and beside the state DB: the evidence must not disturb it
-    log_path = drill_log_path(config)
-    try:
-        append_drill_log(log_path, report, current_operator())
-    except OSError as exc:
-        click.echo(f"warning: drill log {log_path} not written: {exc}", err=True)
+    # only after the read-only proof: the evidence must not disturb what was verified
+    _log_drill_run(config, report, current_operator())
     data = report.to_dict()
     data["config_sha256"] = config.sha256 or None
     try:  # NaN/Infinity are not JSON: refuse them, as every JSON output of the CLI does
@@ -118,17 +114,14 @@ def drills_run(
 @pass_env
 def drills_log(env: Env, as_json: bool, limit: int | None) -> None:
     """Every recorded drill run: when, who, how many, passed or failed."""
-    from peaktrade_core.drills import drill_log_path, read_drill_log
+    from peaktrade_core.drills import DrillLog
 
-    path = drill_log_path(env.config)
-    entries = read_drill_log(path)
-    if limit:
-        entries = entries[-limit:]
+    entries = DrillLog.of(env.config, env.store).entries(limit)
     if as_json:
         echo_json(entries)
         return
     if not entries:
-        click.echo(f"no drill runs recorded in {path}")
+        click.echo(f"no drill runs recorded in {env.store.location}")
         return
     for e in entries:
         if "error" in e:
@@ -140,6 +133,23 @@ def drills_log(env: Env, as_json: bool, limit: int | None) -> None:
         click.echo(
             f"{e.get('at')}  {e.get('operator', '?'):<12} {e.get('count', 0):>3} drills  {verdict}  {verified}  {e.get('config')}{failed}"
         )
+
+
+def _log_drill_run(config: Any, report: Any, operator: str) -> None:
+    """Append the run to the drill log in the state store; a store that cannot take it is a
+    warning (the report stands), never a lost exit code."""
+    from peaktrade_core.drills import DrillLog
+    from peaktrade_core.store import StateError, open_store, store_errors
+
+    try:
+        store = open_store(config)
+        try:
+            DrillLog.of(config, store).append(report, operator)
+        finally:
+            store.close()
+    except (*store_errors(), OSError) as exc:
+        where = "" if isinstance(exc, StateError) else f"state store in {config.data_dir()}: "  # StateError names its store
+        click.echo(f"warning: drill log not written: {where}{exc}", err=True)
 
 
 # -- the text report ----------------------------------------------------------------------

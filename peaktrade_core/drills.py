@@ -13,6 +13,7 @@ executors). :class:`LiveDrillRunner` runs them and *proves* the run was read-onl
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import json
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
     from peaktrade_core.risk import PortfolioState
     from peaktrade_core.state import StateStore
 
-#: append-only evidence of every ``peaktrade drills run``, beside (never inside) the state DB
+#: the drill log's file before it moved into the state store (:class:`DrillLog` imports it)
 DRILL_LOG_FILE = "drills.jsonl"
 #: a drill plugin that takes longer fails (its thread is abandoned)
 DRILL_TIMEOUT_SECONDS = 30.0
@@ -641,30 +642,62 @@ class LiveDrillRunner:
 
 
 def drill_log_path(config: PeakTradeConfig) -> Path:
+    """Where the drill log was a file (before it moved into the state store): imported once."""
     return config.data_dir() / DRILL_LOG_FILE
 
 
-def append_drill_log(path: Path, report: DrillReport, operator: str) -> dict[str, Any]:
-    """Append one line of evidence for a drill run (written after the read-only proof)."""
-    entry = {
-        "at": report.started_at,
-        "operator": operator,
-        "config": report.config_source or "built-in defaults",
-        "count": len(report.results),
-        "passed": report.passed,
-        "failed": [r.scenario for r in report.failed],
-        "scenarios": [r.scenario for r in report.results],  # which ran: evidence per control
-        "read_only_verified": report.read_only_verified,
-        "duration_ms": round(report.duration_ms, 3),
-    }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a", encoding="utf-8") as fh:
-        fh.write(json.dumps(entry) + "\n")
-    return entry
+class DrillLog:
+    """Every ``peaktrade drills run``, in the state store (table ``drill_runs``), so every
+    host of a shared store reads the same log. A drill-log file from before
+    (``drills.jsonl`` in the data directory) is imported on first use, each line once, and
+    renamed to ``drills.jsonl.imported``."""
+
+    def __init__(self, store: StateStore, legacy_file: Path | None = None):
+        from peaktrade_core.store.drills import DrillRunRepository
+
+        self.repository = DrillRunRepository(store)
+        self.host = socket.gethostname()
+        #: how many entries the file had that the store had not
+        self.imported = self._import(legacy_file) if legacy_file is not None else 0
+
+    @classmethod
+    def of(cls, config: PeakTradeConfig, store: StateStore) -> DrillLog:
+        return cls(store, drill_log_path(config))
+
+    def append(self, report: DrillReport, operator: str) -> dict[str, Any]:
+        """Record one drill run (written after the read-only proof)."""
+        entry = {
+            "at": report.started_at,
+            "operator": operator,
+            "config": report.config_source or "built-in defaults",
+            "count": len(report.results),
+            "passed": report.passed,
+            "failed": [r.scenario for r in report.failed],
+            "scenarios": [r.scenario for r in report.results],  # which ran: evidence per control
+            "read_only_verified": report.read_only_verified,
+            "duration_ms": round(report.duration_ms, 3),
+        }
+        self.repository.add(entry, self.host)
+        return entry
+
+    def entries(self, limit: int | None = None) -> list[dict[str, Any]]:
+        """Every logged run, oldest first (with ``limit``: the newest ``limit``)."""
+        return self.repository.entries(limit)
+
+    def _import(self, path: Path) -> int:
+        lines = read_drill_log(path)
+        if not lines:
+            return 0
+        where = f"{self.host}:{path.resolve()}"
+        new = self.repository.import_entries([(f"{where}#{number}", entry) for number, entry in lines], self.host)
+        with contextlib.suppress(OSError):  # if it stays, the next import skips every line anyway
+            path.replace(path.with_name(path.name + ".imported"))
+        return new
 
 
-def read_drill_log(path: Path) -> list[dict[str, Any]]:
-    """Every logged run, oldest first; a damaged line is skipped and reported as such."""
+def read_drill_log(path: Path) -> list[tuple[int, dict[str, Any]]]:
+    """``(line number, entry)`` of a drill-log file, oldest first; a damaged line becomes an
+    entry that says so."""
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except FileNotFoundError:
@@ -674,7 +707,7 @@ def read_drill_log(path: Path) -> list[dict[str, Any]]:
         if not line.strip():
             continue
         try:
-            entries.append(json.loads(line))
+            entries.append((number, json.loads(line)))
         except json.JSONDecodeError:
-            entries.append({"at": "?", "error": f"{path}:{number}: not a JSON line"})
+            entries.append((number, {"at": "?", "error": f"{path}:{number}: not a JSON line"}))
     return entries

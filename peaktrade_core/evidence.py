@@ -146,10 +146,10 @@ class Finding(NamedTuple):
 def _drills(ctx: Any, control: Control) -> Finding:
     """The latest drill run that ran one of the control's scenarios (entries written before
     scenarios were logged count only when they name one as failed)."""
-    from peaktrade_core.drills import drill_log_path, read_drill_log
+    from peaktrade_core.drills import DrillLog
 
     wanted = set(control.drills)
-    for entry in reversed(read_drill_log(drill_log_path(ctx["config"]))):
+    for entry in reversed(DrillLog.of(ctx["config"], ctx["store"]).entries()):
         failed = {str(n).split(" - ")[0] for n in entry.get("failed") or []} & wanted
         ran = {str(n).split(" - ")[0] for n in entry.get("scenarios") or []} & wanted
         if failed:
@@ -215,13 +215,12 @@ def _kill_switch(ctx: Any, _control: Control) -> Finding:
 
 
 def _venue_cancel(ctx: Any, _control: Control) -> Finding:
-    store = ctx["store"]
-    if not store.query("SELECT name FROM sqlite_master WHERE name = 'venue_cancel_events'"):
-        return Finding(NO_RECORD, None, "no venue cancel recorded")
-    rows = store.query("SELECT * FROM venue_cancel_events ORDER BY rowid DESC LIMIT 1")
+    from peaktrade_core.venues import venue_cancel_history
+
+    rows = venue_cancel_history(ctx["store"], limit=1)
     if not rows:
         return Finding(NO_RECORD, None, "no venue cancel recorded")
-    row = dict(rows[0])
+    row = rows[0]
     at = row.get("at") or row.get("created_at")
     return Finding(FAILED if row.get("error") else PASSED, str(at) if at else None,
                    "venue cancel " + ", ".join(f"{k}={v}" for k, v in row.items() if k not in ("id", "at")))
@@ -232,12 +231,12 @@ def _alert_delivered(ctx: Any, _control: Control) -> Finding:
 
     from peaktrade_core.alerts import AlertHistory
 
-    AlertHistory(ctx["store"])  # its tables
-    rows = ctx["store"].query("SELECT sink, updated_at FROM alert_deliveries WHERE status = 'delivered' ORDER BY updated_at DESC LIMIT 1")
-    if not rows:
+    last = AlertHistory(ctx["store"]).last_delivered()
+    if last is None:
         return Finding(NO_RECORD, None, "no alert delivered: `peaktrade alerts test`")
-    at = datetime.fromtimestamp(float(rows[0]["updated_at"]), UTC).isoformat(timespec="seconds")
-    return Finding(PASSED, at, f"alert delivered to {rows[0]['sink']}")
+    sink, when = last
+    at = datetime.fromtimestamp(when, UTC).isoformat(timespec="seconds")
+    return Finding(PASSED, at, f"alert delivered to {sink}")
 
 
 def _risk_blocks(ctx: Any, _control: Control, codes: str = "") -> Finding:

@@ -19,6 +19,7 @@ usable, so readiness can ask "when did health last pass".
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -30,17 +31,6 @@ OK, WARN, FAIL, SKIP = "ok", "warn", "fail", "skip"
 #: how many of the newest runs ``pre-open`` verifies
 PRE_OPEN_RUNS = 5
 END_OF_DAY_WINDOW_S = 24 * 3600.0
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS health_results (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    at TEXT NOT NULL,
-    preset TEXT NOT NULL,
-    ok INTEGER NOT NULL,
-    checks TEXT NOT NULL
-);
-"""
-
 
 class Check(NamedTuple):
     name: str
@@ -438,23 +428,17 @@ def record_result(store: Any, preset: str, checks: list[Check]) -> None:
     """Note the outcome in the state store (best effort: health reports, it must not fail
     on its own bookkeeping)."""
     from peaktrade_core.state import now_iso
+    from peaktrade_core.store.health import HealthResultsRepository
 
-    try:
-        store.ensure_schema("health_results", _SCHEMA)
-        with store.transaction() as conn:
-            conn.execute(
-                "INSERT INTO health_results (at, preset, ok, checks) VALUES (?, ?, ?, ?)",
-                (now_iso(), preset, int(passed(checks)), json.dumps([c.to_dict() for c in checks])),
-            )
-    except Exception:  # noqa: BLE001, S110 - a damaged store was already reported by the state check
-        pass
+    with contextlib.suppress(Exception):  # a damaged store was already reported by the state check
+        HealthResultsRepository(store).add(now_iso(), preset, passed(checks), json.dumps([c.to_dict() for c in checks]))
 
 
 def last_results(store: Any, limit: int = 20) -> list[dict[str, Any]]:
     """Recorded health results, newest first."""
-    store.ensure_schema("health_results", _SCHEMA)
-    rows = store.query("SELECT at, preset, ok FROM health_results ORDER BY id DESC LIMIT ?", (limit,))
-    return [{"at": r["at"], "preset": r["preset"], "ok": bool(r["ok"])} for r in rows]
+    from peaktrade_core.store.health import HealthResultsRepository
+
+    return HealthResultsRepository(store).newest(limit)
 
 
 _LABEL = {OK: " ok ", WARN: "WARN", FAIL: "FAIL", SKIP: "skip"}

@@ -55,6 +55,8 @@ _add("peaktrade_core.config", "PeakTradeConfig", "ConfigError", "structure_secti
 _add("peaktrade_core.secrets", "SecretRef", "SecretError", "REDACTED", "redact", "register_secret", "register_secrets_in")
 # the state store: a plugin's own tables (ensure_schema, transaction) in the core's database
 _add("peaktrade_core.state", "StateStore")
+# venue nonces: per key id a strictly increasing nonce, shared by every process and host
+_add("peaktrade_core.store.nonces", "VenueNonces")
 # logging
 _add("peaktrade_core.log", "logger", "LIVE_DRY_RUN", "SAFETY")
 # the core's own machinery, for drill packs that exercise it read-only

@@ -49,18 +49,6 @@ MANUAL = {
     ],
 }
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS readiness_signoffs (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    stage INTEGER NOT NULL,
-    operator TEXT NOT NULL,
-    at TEXT NOT NULL,
-    reason TEXT NOT NULL,
-    evidence TEXT NOT NULL
-);
-"""
-
-
 class ReadinessError(Exception):
     """A refused sign-off; the message is one line."""
 
@@ -97,11 +85,11 @@ def _epoch(iso: str | None) -> float | None:
 # -- the measurable items -----------------------------------------------------------------
 
 
-def _drills(config: Any, criteria: Criteria, now: float) -> tuple[bool, str]:
-    from peaktrade_core.drills import drill_log_path, read_drill_log
+def _drills(config: Any, store: Any, criteria: Criteria, now: float) -> tuple[bool, str]:
+    from peaktrade_core.drills import DrillLog
 
     since = now - criteria.days * DAY
-    entries = [e for e in read_drill_log(drill_log_path(config)) if (_epoch(e.get("at")) or 0) >= since]
+    entries = [e for e in DrillLog.of(config, store).entries() if (_epoch(e.get("at")) or 0) >= since]
     passed = [e for e in entries if e.get("passed") is True and e.get("read_only_verified", True)]
     if passed:
         return True, f"drills passed {passed[-1]['at']} ({len(passed)} passing run(s) within {criteria.days:g} days)"
@@ -156,13 +144,9 @@ def _health(store: Any, criteria: Criteria, now: float) -> tuple[bool, str]:
 def _alert_delivered(store: Any, criteria: Criteria, now: float) -> tuple[bool, str]:
     from peaktrade_core.alerts import AlertHistory
 
-    AlertHistory(store)  # its tables
-    rows = store.query(
-        "SELECT sink, MAX(updated_at) AS at FROM alert_deliveries WHERE status = 'delivered' AND updated_at >= ? GROUP BY sink",
-        (now - criteria.days * DAY,),
-    )
-    if rows:
-        return True, "delivered to " + ", ".join(sorted(r["sink"] for r in rows)) + f" within {criteria.days:g} days"
+    sinks = AlertHistory(store).delivered_sinks_since(now - criteria.days * DAY)
+    if sinks:
+        return True, "delivered to " + ", ".join(sorted(sinks)) + f" within {criteria.days:g} days"
     return False, f"no alert delivered within {criteria.days:g} days: `peaktrade alerts test` (or `peaktrade health --alert-test`)"
 
 
@@ -213,7 +197,7 @@ def evaluate(config: Any, store: Any, stage: int, criteria: Criteria = DEFAULT_C
         1: [
             ("state_initialised", lambda: _state(store)),
             ("limits_set", lambda: _limits(config)),
-            ("drills_passed", lambda: _drills(config, criteria, now)),
+            ("drills_passed", lambda: _drills(config, store, criteria, now)),
             ("health_passed", lambda: _health(store, criteria, now)),
         ],
         2: [
@@ -241,15 +225,11 @@ def evaluate(config: Any, store: Any, stage: int, criteria: Criteria = DEFAULT_C
 # -- sign-offs ----------------------------------------------------------------------------
 
 
-def _ensure(store: Any) -> None:
-    store.ensure_schema("readiness_signoffs", _SCHEMA)
-
-
 def signoffs(store: Any) -> list[dict[str, Any]]:
     """Every recorded sign-off, oldest first."""
-    _ensure(store)
-    rows = store.query("SELECT stage, operator, at, reason FROM readiness_signoffs ORDER BY id")
-    return [{"stage": r["stage"], "operator": r["operator"], "at": r["at"], "reason": r["reason"]} for r in rows]
+    from peaktrade_core.store.readiness import SignoffRepository
+
+    return SignoffRepository(store).all()
 
 
 def stage_summary(store: Any) -> dict[str, Any]:
@@ -276,6 +256,7 @@ def sign_off(config: Any, store: Any, stage: int, reason: str, operator: str, cr
     """Record ``operator``'s sign-off for ``stage``; :class:`ReadinessError` (one line) if
     the stage below is not reached, a measurable item is open, or they signed already."""
     from peaktrade_core.state import now_iso
+    from peaktrade_core.store.readiness import SignoffRepository
 
     if not reason.strip():
         raise ReadinessError("--reason is required: say what was reviewed and decided")
@@ -290,15 +271,10 @@ def sign_off(config: Any, store: Any, stage: int, reason: str, operator: str, cr
         first = open_items[0]
         more = f" (+{len(open_items) - 1} more)" if len(open_items) > 1 else ""
         raise ReadinessError(f"refused: stage {stage} item {first.key} is not met: {first.detail}{more}")
-    if any(s["stage"] == stage and s["operator"] == operator for s in signoffs(store)):
-        raise ReadinessError(f"{operator} has signed stage {stage} already; a second person must sign")
     entry = {"stage": stage, "operator": operator, "at": now_iso(), "reason": reason.strip()}
     evidence = json.dumps([i.to_dict() for i in items if i.measurable])
-    with store.transaction() as conn:
-        conn.execute(
-            "INSERT INTO readiness_signoffs (stage, operator, at, reason, evidence) VALUES (?, ?, ?, ?, ?)",
-            (stage, operator, entry["at"], entry["reason"], evidence),
-        )
+    if not SignoffRepository(store).add(stage, operator, entry["at"], entry["reason"], evidence):
+        raise ReadinessError(f"{operator} has signed stage {stage} already; a second person must sign")
     signed = sum(1 for s in signoffs(store) if s["stage"] == stage)
     return {**entry, "signatures": signed, "needed": SIGNERS_NEEDED[stage], "current_stage": current_stage(store)}
 

@@ -22,21 +22,6 @@ from attrs import define, field
 from peaktrade_core.config import PeakTradeConfig, TestnetLimitsConfig, TestnetProfileConfig
 from peaktrade_core.state import StateStore, current_operator, now_iso
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS testnet_usage (
-    session TEXT PRIMARY KEY,
-    day TEXT NOT NULL,
-    limits TEXT NOT NULL,
-    profile TEXT NOT NULL,
-    orders INTEGER NOT NULL DEFAULT 0,
-    notional REAL NOT NULL DEFAULT 0,
-    refused INTEGER NOT NULL DEFAULT 0,
-    started_at TEXT NOT NULL,
-    operator TEXT
-);
-CREATE INDEX IF NOT EXISTS testnet_usage_day ON testnet_usage (day, limits);
-"""
-
 
 class TestnetError(Exception):
     """A profile or limits set that cannot be used: one line naming the key."""
@@ -102,28 +87,18 @@ class Usage:
         return {"orders": self.orders, "notional": round(self.notional, 8), "sessions": self.sessions, "refused": self.refused}
 
 
-def _prepare(store: StateStore) -> None:
-    store.ensure_schema("testnet_usage", _SCHEMA)
+def _usage(store: StateStore) -> Any:
+    from peaktrade_core.store.testnet import TestnetUsageRepository
+
+    return TestnetUsageRepository(store)
 
 
 def day_usage(store: StateStore, limits: str, day: str | None = None) -> Usage:
-    _prepare(store)
-    row = store.query(
-        "SELECT COALESCE(SUM(orders),0), COALESCE(SUM(notional),0), COUNT(*), COALESCE(SUM(refused),0) "
-        "FROM testnet_usage WHERE day = ? AND limits = ?",
-        (day or today(), limits),
-    )[0]
-    return Usage(int(row[0]), float(row[1]), int(row[2]), int(row[3]))
+    return Usage(*_usage(store).day_totals(day or today(), limits))
 
 
 def sessions(store: StateStore, limit: int = 20) -> list[dict[str, Any]]:
-    _prepare(store)
-    rows = store.query(
-        "SELECT session, day, limits, profile, orders, notional, refused, started_at, operator "
-        "FROM testnet_usage ORDER BY started_at DESC LIMIT ?",
-        (limit,),
-    )
-    return [dict(r) for r in rows]
+    return _usage(store).sessions(limit)
 
 
 def refusal(limits_name: str, limits: TestnetLimitsConfig, session: Usage, day: Usage, notional: float) -> str | None:
@@ -158,9 +133,10 @@ class BudgetedOrders:
     refused: list[str] = field(factory=list)
     sent: int = 0
     stopped_by: str | None = None
+    _repository: Any = field(default=None, init=False, repr=False)
 
     def __iter__(self) -> Iterator[Any]:
-        _prepare(self.store)
+        self._repository = _usage(self.store)
         started = time.monotonic()
         for index, order in enumerate(self.orders):
             if self.duration_seconds and time.monotonic() - started >= self.duration_seconds:
@@ -177,8 +153,7 @@ class BudgetedOrders:
 
     def _refuse(self, index: int, reason: str) -> None:
         self.refused.extend(f"{o.source_ref}: {o.side.value} {o.quantity:g} {o.symbol}: {reason}" for o in self.orders[index:])  # in place: the pipeline holds this list
-        with self.store.transaction() as conn:
-            conn.execute("UPDATE testnet_usage SET refused = refused + ? WHERE session = ?", (len(self.refused), self._session()))
+        self._repository.add_refused(self._session(), len(self.refused))
 
     def _session(self) -> str:
         return str(self.session_id() if callable(self.session_id) else self.session_id)
@@ -187,21 +162,10 @@ class BudgetedOrders:
         """Check and count one order in one write transaction: two sessions at once share
         the day's budget without both taking its last order."""
         notional = float(order.notional or 0.0)
-        session, day = self._session(), today()
-        with self.store.transaction() as conn:
-            conn.execute(
-                "INSERT OR IGNORE INTO testnet_usage (session, day, limits, profile, started_at, operator) VALUES (?,?,?,?,?,?)",
-                (session, day, self.limits_name, self.profile, now_iso(), current_operator()),
-            )
-            mine = conn.execute("SELECT orders, notional FROM testnet_usage WHERE session = ?", (session,)).fetchone()
-            total = conn.execute(
-                "SELECT COALESCE(SUM(orders),0), COALESCE(SUM(notional),0) FROM testnet_usage WHERE day = ? AND limits = ?",
-                (day, self.limits_name),
-            ).fetchone()
-            reason = refusal(self.limits_name, self.limits, Usage(mine[0], mine[1]), Usage(total[0], total[1]), notional)
-            if reason is None:
-                conn.execute("UPDATE testnet_usage SET orders = orders + 1, notional = notional + ? WHERE session = ?", (notional, session))
-            return reason
+        return self._repository.reserve(
+            self._session(), today(), self.limits_name, self.profile, now_iso(), current_operator(), notional,
+            lambda mine, day: refusal(self.limits_name, self.limits, Usage(*mine), Usage(*day), notional),
+        )
 
 
 def plan(store: StateStore, name: str, profile: TestnetProfileConfig, limits_name: str, limits: TestnetLimitsConfig) -> list[dict[str, Any]]:

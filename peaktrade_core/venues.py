@@ -182,21 +182,6 @@ def venue_info(client: Any) -> dict[str, Any] | None:
 
 # -- the kill switch reaches the venue ------------------------------------------------------
 
-_CANCELS_SCHEMA = """
-CREATE TABLE IF NOT EXISTS venue_cancel_events (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    at TEXT NOT NULL,
-    venue TEXT NOT NULL,
-    endpoint TEXT NOT NULL,
-    operator TEXT NOT NULL,
-    source TEXT NOT NULL,
-    reason TEXT NOT NULL,
-    cancelled INTEGER,
-    error TEXT
-);
-"""
-
-
 def cancel_open_orders(client: Any, store: StateStore, *, operator: str, source: str, reason: str) -> dict[str, Any]:
     """``client.cancel_all()`` and record it beside the kill-switch history. Never raises:
     the outcome (``cancelled`` count or ``error``) is returned and recorded."""
@@ -219,13 +204,9 @@ def cancel_open_orders(client: Any, store: StateStore, *, operator: str, source:
         "cancelled": cancelled,
         "error": error,
     }
-    store.ensure_schema("venue_cancels", _CANCELS_SCHEMA)
-    with store.transaction() as conn:
-        conn.execute(
-            "INSERT INTO venue_cancel_events (at, venue, endpoint, operator, source, reason, cancelled, error)"
-            " VALUES (:at, :venue, :endpoint, :operator, :source, :reason, :cancelled, :error)",
-            event,
-        )
+    from peaktrade_core.store.venues import VenueCancelRepository
+
+    VenueCancelRepository(store).add(event)
     from peaktrade_core.log import SAFETY, logger
 
     if error is None:
@@ -235,9 +216,11 @@ def cancel_open_orders(client: Any, store: StateStore, *, operator: str, source:
     return event
 
 
-def venue_cancel_history(store: StateStore) -> list[dict[str, Any]]:
-    store.ensure_schema("venue_cancels", _CANCELS_SCHEMA)
-    return [dict(r) for r in store.query("SELECT * FROM venue_cancel_events ORDER BY id")]
+def venue_cancel_history(store: StateStore, limit: int | None = None) -> list[dict[str, Any]]:
+    """Every recorded cancel, oldest first (with ``limit``: the newest ``limit``)."""
+    from peaktrade_core.store.venues import VenueCancelRepository
+
+    return VenueCancelRepository(store).history(limit)
 
 
 def ticker_price(client: Any, symbol: str) -> float | None:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import sqlite3
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from peaktrade_core.cli import cli
-from peaktrade_core.drills import LiveDrillScenario
+from peaktrade_core.drills import DrillLog, LiveDrillScenario
 from peaktrade_core.environment import LIVE_CONFIRM_TOKEN, TradingMode
 from peaktrade_core.hookspecs import hookimpl
 from peaktrade_core.killswitch import KillSwitch
@@ -78,9 +79,9 @@ def test_run_prints_the_report_and_logs_the_run(tmp_path):
     assert "  • Mode: live" in out and "  • Effective Mode: live_dry_run" in out
     assert "  • confirm_token: SET (valid)" in out and LIVE_CONFIRM_TOKEN not in out
     assert "No real order was sent" in out and "✓ config file: config/config.toml: sha256" in out
-    log = [
-        json.loads(line) for line in (tmp_path / "data" / "drills.jsonl").read_text().splitlines()
-    ]
+    store = StateStore(tmp_path / "data" / "peaktrade.sqlite3")
+    log = DrillLog(store).entries()  # in the state store, not a file beside it
+    assert not (tmp_path / "data" / "drills.jsonl").exists()
     assert (
         len(log) == 1
         and log[0]["passed"] is True
@@ -150,21 +151,46 @@ def test_output_file(tmp_path):
     assert "Drill: A - braked" in (tmp_path / "reports" / "drills" / "weekly.txt").read_text()
 
 
-def test_config_and_state_are_byte_identical_after_a_run(tmp_path, repo_config):
+def _dump(path: Path) -> list[str]:
+    conn = sqlite3.connect(path)
+    try:
+        return list(conn.iterdump())
+    finally:
+        conn.close()
+
+
+def test_config_and_state_are_unchanged_by_a_run_but_for_its_drill_log_entry(tmp_path, repo_config):
     store = StateStore.in_dir(tmp_path / "data")
     KillSwitch(store).engage("real incident", operator="bob")
     store.close()
-    files = [
-        repo_config,
-        tmp_path / "data" / "peaktrade.sqlite3",
-        tmp_path / "data" / "peaktrade.sqlite3-wal",
-    ]
-    before = {p: p.read_bytes() for p in files if p.exists()}
-    assert len(before) >= 2
+    state = tmp_path / "data" / "peaktrade.sqlite3"
+    before = _dump(state)
     with registered_plugin(Pack(GOOD), PACK):
-        assert invoke("run").exit_code == 0
-    assert {p: p.read_bytes() for p in files if p.exists()} == before
+        result = invoke("run")
+    assert result.exit_code == 0
+    assert "✓ state database: " in result.output  # byte-identical while the drills ran
+    after = _dump(state)
+    added = [line for line in after if line not in before]
+    assert added and all("drill_runs" in line for line in added)  # the log entry, written after the proof
+    assert [line for line in before if line not in after] == []
     assert (
         hashlib.sha256(repo_config.read_bytes()).digest()
         == hashlib.sha256(REPO_CONFIG.read_bytes()).digest()
     )
+
+
+def test_a_drill_log_file_from_before_is_imported_once_and_kept_as_imported(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    old = {"at": "2026-01-05T09:00:00+00:00", "operator": "carol", "config": "config.toml", "count": 8,
+           "passed": True, "failed": [], "read_only_verified": True, "duration_ms": 12.5}
+    (data / "drills.jsonl").write_text(json.dumps(old) + "\n{not json\n", encoding="utf-8")
+    first = json.loads(invoke("log", "--json").output)
+    assert first[0] == old and first[1]["error"].endswith("drills.jsonl:2: not a JSON line")
+    assert not (data / "drills.jsonl").exists() and (data / "drills.jsonl.imported").exists()
+    with registered_plugin(Pack(GOOD), PACK):
+        assert invoke("run").exit_code == 0
+    (data / "drills.jsonl.imported").rename(data / "drills.jsonl")  # a rename that did not happen
+    logged = json.loads(invoke("log", "--json").output)
+    assert [e.get("operator") for e in logged] == ["carol", None, logged[2]["operator"]] and len(logged) == 3
+    assert "carol          8 drills  PASSED  read-only verified  config.toml" in invoke("log").output

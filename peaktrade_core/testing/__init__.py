@@ -105,6 +105,7 @@ def initialised_store(data_dir: str | Path | None = None) -> Any:
 _TEST_API: dict[str, str] = {
     "cli": "peaktrade_core.cli",
     "StateStore": "peaktrade_core.state",
+    "open_store_url": "peaktrade_core.store",
     "STATE_FILE": "peaktrade_core.state",
     "KillSwitch": "peaktrade_core.killswitch",
     "captured": "peaktrade_core.log",

@@ -700,9 +700,10 @@ def _restart(context: DrillContext) -> Outcome:
     # The process is gone: the run's pid is our own (alive), so make it look the way a
     # pid reused by another process looks — its recorded start time no longer matches.
     # (proc_start is monitoring data outside the hash chain; Linux /proc decides.)
-    context.store.query(
-        "UPDATE runlog_runs SET proc_start = 'drill: process gone' WHERE run_id = ?", (run_id,)
-    )
+    with context.store.transaction() as conn:  # a write: in a transaction on either backend
+        conn.execute(
+            "UPDATE runlog_runs SET proc_start = 'drill: process gone' WHERE run_id = ?", (run_id,)
+        )
 
     venue = context.recorder(VENUE)
     after = _pipeline(context, context.guarded(venue), plugins, record=True)  # the next start

@@ -6,9 +6,9 @@ Signature (Kraken's REST documentation, "Authentication")::
     API-Sign = base64( HMAC-SHA512( base64decode(secret), uri_path + SHA256(nonce + postdata) ) )
 
 Nonces must strictly increase per API key, across restarts and across every process using
-the key. The last one handed out lives in the state store (table ``kraken_nonces``, keyed by
-a hash of the key, never the key) and the next is ``max(now in microseconds, last + 1)``,
-taken inside a ``BEGIN IMMEDIATE`` transaction: two processes on one data directory can
+the key. The core's venue nonces (``VenueNonces``: the last one handed out per key id, a
+hash of the key, never the key) hand out ``max(now in microseconds, last + 1)`` atomically:
+two processes — on one data directory, or on several hosts sharing a PostgreSQL store — can
 never hand out the same or a smaller nonce.
 """
 
@@ -38,38 +38,30 @@ def key_id(api_key: str) -> str:
     return hashlib.sha256(api_key.encode()).hexdigest()[:16]
 
 
-_NONCE_SCHEMA = """
-CREATE TABLE IF NOT EXISTS kraken_nonces (
-    key_id TEXT PRIMARY KEY,
-    last INTEGER NOT NULL
-);
-"""
+#: where nonces were kept before the core's venue nonces: read once, so none goes backwards
+_LEGACY_NONCES = "kraken_nonces"
 
 
 class NonceStore:
     """Strictly increasing nonces for one API key, shared through the state store."""
 
     def __init__(self, store: StateStore, api_key: str, clock_ns: Callable[[], int] = time.time_ns):
+        from peaktrade_core.plugin_api import VenueNonces
+
         self.store = store
         self.key_id = key_id(api_key)
         self.clock_ns = clock_ns
-        store.ensure_schema("kraken_nonces", _NONCE_SCHEMA)
+        self.nonces = VenueNonces(store)
+        if _LEGACY_NONCES in store.table_names():
+            legacy = store.query(f"SELECT last FROM {_LEGACY_NONCES} WHERE key_id = ?", (self.key_id,))
+            if legacy and legacy[0][0] > self.nonces.last(self.key_id):
+                self.nonces.next(self.key_id, at_least=int(legacy[0][0]))  # the last is at least the old one
 
     def next(self, at_least: int = 0) -> int:
-        with self.store.transaction() as conn:
-            row = conn.execute("SELECT last FROM kraken_nonces WHERE key_id = ?", (self.key_id,)).fetchone()
-            last = row[0] if row else 0
-            nonce = max(self.clock_ns() // 1000, last + 1, at_least)
-            conn.execute(
-                "INSERT INTO kraken_nonces (key_id, last) VALUES (?, ?)"
-                " ON CONFLICT(key_id) DO UPDATE SET last = excluded.last",
-                (self.key_id, nonce),
-            )
-        return nonce
+        return self.nonces.next(self.key_id, max(self.clock_ns() // 1000, at_least))
 
     def last(self) -> int:
-        rows = self.store.query("SELECT last FROM kraken_nonces WHERE key_id = ?", (self.key_id,))
-        return rows[0][0] if rows else 0
+        return self.nonces.last(self.key_id)
 
 
 #: what a private call adds to Kraken's per-key counter. Order placement and cancels are

@@ -106,7 +106,7 @@ def state_dump(tmp_path: Path) -> str:
     """Everything the state store holds (run log, alert history, kill switch, …) as text —
     except the nonce table, whose one job is to remember the last nonce."""
     with sqlite3.connect(tmp_path / "data" / "peaktrade.sqlite3") as conn:
-        lines = [line for line in conn.iterdump() if "kraken_nonces" not in line]
+        lines = [line for line in conn.iterdump() if "venue_nonces" not in line]
     assert any("alert" in line for line in lines) and any("run" in line for line in lines)
     return "\n".join(lines)
 

@@ -7,9 +7,9 @@ import sys
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from peaktrade_kraken.auth import CallCounter, NonceStore, sign
+from peaktrade_kraken.auth import CallCounter, NonceStore, key_id, sign
 
-from peaktrade_core.testing import StateStore
+from peaktrade_core.testing import StateStore, open_store_url
 
 # Kraken's REST documentation, "Authentication": the worked example
 DOC_SECRET = "kQH5HW/8p1uGOVjbgWA7FunAmGO8lsSUXNsu3eow76sz84Q18fWxnyRzBHCd3pd5nE9qa99HAZtuZuj6F1huXg=="
@@ -41,6 +41,17 @@ def test_nonces_survive_a_restart_even_when_the_clock_goes_back(tmp_path):
     assert NonceStore(StateStore(tmp_path / "s.sqlite3"), "other key").last() == 0  # per key
 
 
+def test_a_store_from_before_continues_after_the_old_nonce_table(tmp_path):
+    store = StateStore(tmp_path / "s.sqlite3")
+    old_last = 2_000_000_000_000_000  # the old table's last nonce, ahead of this clock
+    with store.transaction() as conn:
+        conn.execute("CREATE TABLE kraken_nonces (key_id TEXT PRIMARY KEY, last INTEGER NOT NULL)")
+        conn.execute("INSERT INTO kraken_nonces (key_id, last) VALUES (?, ?)", (key_id("key"), old_last))
+    nonces = NonceStore(store, "key", clock_ns=lambda: 1_000_000_000_000_000_000)
+    assert nonces.next() == old_last + 1 and nonces.next() == old_last + 2
+    assert NonceStore(store, "key", clock_ns=lambda: 0).next() == old_last + 3  # read once, never again backwards
+
+
 @settings(max_examples=50, deadline=None)
 @given(steps=st.lists(st.tuples(st.integers(0, 2), st.integers(-10**9, 10**9)), min_size=1, max_size=40))
 def test_nonces_strictly_increase_across_handles_sharing_one_store(tmp_path_factory, steps):
@@ -57,13 +68,14 @@ def test_nonces_strictly_increase_across_handles_sharing_one_store(tmp_path_fact
     assert all(b > a for a, b in zip(issued, issued[1:], strict=False))
 
 
-def test_nonces_are_unique_and_increasing_across_processes(tmp_path):
+def test_nonces_are_unique_and_increasing_across_processes(any_store_url):
+    """Three processes (on one machine, or on several hosts sharing PostgreSQL) on one key."""
     script = (
-        "import sys; from peaktrade_core.testing import StateStore; from peaktrade_kraken.auth import NonceStore\n"
-        "n = NonceStore(StateStore(sys.argv[1]), 'shared key')\n"
+        "import sys; from peaktrade_core.testing import open_store_url; from peaktrade_kraken.auth import NonceStore\n"
+        "n = NonceStore(open_store_url(sys.argv[1]), 'shared key')\n"
         "print(' '.join(str(n.next()) for _ in range(200)))\n"
     )
-    procs = [subprocess.Popen([sys.executable, "-c", script, str(tmp_path / "s.sqlite3")], stdout=subprocess.PIPE, text=True) for _ in range(3)]
+    procs = [subprocess.Popen([sys.executable, "-c", script, any_store_url], stdout=subprocess.PIPE, text=True) for _ in range(3)]
     runs = [[int(x) for x in p.communicate(timeout=120)[0].split()] for p in procs]
     assert all(p.returncode == 0 for p in procs)
     assert all(run == sorted(run) and len(set(run)) == 200 for run in runs)
@@ -103,9 +115,9 @@ def test_call_counter_never_goes_over_the_ceiling(calls):
         assert counter.level_now() <= 15 - CallCounter.HEADROOM + 1e-9  # when the call goes out
 
 
-def test_processes_on_one_data_directory_share_the_counter(tmp_path):
+def test_processes_on_one_store_share_the_counter(any_store_url):
     """Two handles (two processes: a session and `peaktrade kill`) on one key: the second
-    one's calls wait for the first one's, as they do at Kraken."""
+    one's calls wait for the first one's, as they do at Kraken — on either backend."""
     now = [1_000.0]
     slept = []
 
@@ -113,10 +125,9 @@ def test_processes_on_one_data_directory_share_the_counter(tmp_path):
         slept.append(seconds)
         now[0] += seconds
 
-    path = tmp_path / "s.sqlite3"
-    session, kill = (CallCounter(4, 0.5, StateStore(path), "key", clock=lambda: now[0], sleep=sleep) for _ in range(2))
+    session, kill = (CallCounter(4, 0.5, open_store_url(any_store_url), "key", clock=lambda: now[0], sleep=sleep) for _ in range(2))
     for _ in range(3):
         session.acquire(1)
     assert kill.acquire(1) == 2.0 and slept == [2.0]
-    other_key = CallCounter(4, 0.5, StateStore(path), "another key", clock=lambda: now[0], sleep=sleep)
+    other_key = CallCounter(4, 0.5, open_store_url(any_store_url), "another key", clock=lambda: now[0], sleep=sleep)
     assert other_key.acquire(1) == 0.0  # per key
