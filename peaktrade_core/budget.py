@@ -148,27 +148,29 @@ class SharedRiskBudget:
             reserved = tx.reserved(self.book)
             exposure = {s: abs(q) * p for s, (q, p) in settled.items()}
             total = sum(exposure.values()) + sum(r[0] for r in reserved.values())
+            max_symbol, max_total = self.limits.symbol, min(self.limits.total, self.limits.live_total)
+            prices, buy = self.prices, Side.BUY
             for i in passed:
                 order = batch[i]
                 symbol = order.symbol
                 quantity = order.quantity
-                side = 1 if order.side is Side.BUY else -1
+                side = 1 if order.side is buy else -1
                 position, mark = settled.get(symbol, (0.0, None))
-                price = order.price or self.prices.get(symbol) or mark
                 r = reserved.get(symbol)
                 if r is None:
                     r = reserved[symbol] = [0.0, 0.0, 0.0]
                 # reduces whatever else fills: against the position, and together with every
                 # reservation on the same side no larger than it
-                reduces = position * side < 0 and r[1 if side > 0 else 2] + quantity <= abs(position) + _EPSILON
-                amount = 0.0 if reduces else (quantity * price if price else math.inf)
-                problem = self._over(symbol, exposure.get(symbol, 0.0), r[0], total, amount, price) if amount else None
-                if problem is not None:
-                    limit, value, text = problem
-                    message = f"{SHARED_BUDGET}: {text}"
-                    refused.append(RiskViolation(SHARED_BUDGET, message, i, symbol, None if limit == math.inf else limit, value))
-                    results[i] = OrderExecutionResult(order, OrderStatus.RISK_BLOCKED, reasons=[message])
-                    continue
+                if position * side < 0 and r[1 if side > 0 else 2] + quantity <= abs(position) + _EPSILON:
+                    amount = 0.0
+                else:
+                    price = order.price or prices.get(symbol) or mark
+                    amount = quantity * price if price else math.inf
+                    if exposure.get(symbol, 0.0) + r[0] + amount > max_symbol or total + amount > max_total:
+                        violation = self._refusal(i, symbol, exposure.get(symbol, 0.0), r[0], total, amount)
+                        refused.append(violation)
+                        results[i] = OrderExecutionResult(order, OrderStatus.RISK_BLOCKED, reasons=[violation.message])
+                        continue
                 r[0] += amount
                 r[1 if side > 0 else 2] += quantity
                 total += amount
@@ -186,29 +188,25 @@ class SharedRiskBudget:
             self._start_heartbeat()
         return ok, refused
 
-    def _over(self, symbol: str, exposure: float, reserved: float, total: float, amount: float, price: float | None) -> tuple[float, float, str] | None:
-        """The first limit this reservation would break: ``(limit, value, text)``."""
-        if price is None or not price:
-            return math.inf, math.inf, f"no price for {symbol}: the order's exposure cannot be reserved"
+    def _refusal(self, index: int, symbol: str, exposure: float, reserved: float, total: float, amount: float) -> RiskViolation:
+        """The violation naming the first limit this reservation would break (the slow
+        path: only here are messages built)."""
         limits = self.limits
-        figures = f"{_money(exposure)} settled + {_money(reserved)} reserved + {_money(amount)} this order"
-        after = exposure + reserved + amount
-        if after > limits.symbol:
-            return limits.symbol, after, (
-                f"{symbol} exposure {figures} = {_money(after)} > max_symbol_exposure_notional {_money(limits.symbol)} "
-                "(shared by every process on this state store)"
+        shared = "(shared by every process on this state store)"
+        if amount == math.inf:
+            limit, value, text = None, None, f"no price for {symbol}: the order's exposure cannot be reserved"
+        elif exposure + reserved + amount > limits.symbol:
+            limit, value = limits.symbol, exposure + reserved + amount
+            text = (
+                f"{symbol} exposure {_money(exposure)} settled + {_money(reserved)} reserved + {_money(amount)} this order "
+                f"= {_money(value)} > max_symbol_exposure_notional {_money(limit)} {shared}"
             )
-        after = total + amount
-        totals = f"{_money(total)} settled and reserved + {_money(amount)} this order = {_money(after)}"
-        if after > limits.total:
-            return limits.total, after, (
-                f"total exposure {totals} > max_total_exposure_notional {_money(limits.total)} (shared by every process on this state store)"
-            )
-        if after > limits.live_total:
-            return limits.live_total, after, (
-                f"live total notional {totals} > max_live_notional_total {_money(limits.live_total)} (shared by every process on this state store)"
-            )
-        return None
+        else:
+            name, limit = ("max_total_exposure_notional", limits.total) if limits.total <= limits.live_total else ("max_live_notional_total", limits.live_total)
+            what = "total exposure" if name == "max_total_exposure_notional" else "live total notional"
+            value = total + amount
+            text = f"{what} {_money(total)} settled and reserved + {_money(amount)} this order = {_money(value)} > {name} {_money(limit)} {shared}"
+        return RiskViolation(SHARED_BUDGET, f"{SHARED_BUDGET}: {text}", index, symbol, limit, value)
 
     # -- after the executor answered -------------------------------------------------------
 
