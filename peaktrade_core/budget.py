@@ -109,6 +109,8 @@ class SharedRiskBudget:
         self._batch = 0
         #: order index → (symbol, side, quantity, amount) of the batch in flight
         self._pending: dict[int, tuple[str, int, float, float]] = {}
+        #: answered batches whose settlement has not committed yet: (batch, fills, held, orders)
+        self._unsettled: list[tuple[int, dict[str, list[float]], dict[tuple[str, int], list[float]], int]] = []
         #: whether this owner has held a lease (a missing one then means it was released)
         self._leased = False
         self._held = False
@@ -135,13 +137,27 @@ class SharedRiskBudget:
         get a ``risk_blocked`` result in ``results``."""
         if not passed:
             return passed, []
-        now = self.clock()
         self._batch += 1
+        try:
+            ok, refused = self._reserve(batch, passed, results, self.clock())
+        except Exception as exc:  # noqa: BLE001 - fail closed: nothing reserved, nothing sent
+            message = f"{SHARED_BUDGET}: the shared risk budget cannot be reached ({type(exc).__name__}: {exc}); nothing reserved"
+            logger.bind(tag=SAFETY).critical("risk budget: {}", message)
+            for i in passed:
+                results[i] = OrderExecutionResult(batch[i], OrderStatus.RISK_BLOCKED, reasons=[message])
+            return [], [RiskViolation(SHARED_BUDGET, message, i, batch[i].symbol) for i in passed]
+        if ok:
+            self._start_heartbeat()
+        return ok, refused
+
+    def _reserve(self, batch: Sequence[OrderRequest], passed: list[int], results: list[Any], now: float) -> tuple[list[int], list[RiskViolation]]:
         ok: list[int] = []
         refused: list[RiskViolation] = []
         rows: dict[tuple[str, int], list[float]] = {}
-        pending = self._pending
+        pending: dict[int, tuple[str, int, float, float]] = {}
         with self.repo.transaction() as tx:
+            if self._unsettled:  # a settlement that failed before: first, in this transaction
+                self._apply_unsettled(tx, now)
             self._release_expired(tx, now)
             self._renew(tx, now)
             settled = tx.settled(self.book)
@@ -184,8 +200,8 @@ class SharedRiskBudget:
             if rows:
                 tx.add_reservations(self.book, self.owner, self._batch, rows)
             self._record(tx, "reserve", now, exposure, reserved, len(ok), len(refused))
-        if ok:
-            self._start_heartbeat()
+        self._unsettled.clear()
+        self._pending = pending
         return ok, refused
 
     def _refusal(self, index: int, symbol: str, exposure: float, reserved: float, total: float, amount: float) -> RiskViolation:
@@ -235,17 +251,31 @@ class SharedRiskBudget:
                     row = held[(symbol, side)] = [0.0, 0.0]
                 row[0] += rest
                 row[1] += amount * rest / quantity
+        self._unsettled.append((self._batch, fills, held, len(pending)))
         now = self.clock()
-        with self.repo.transaction() as tx:
+        try:
+            with self.repo.transaction() as tx:
+                orders = self._apply_unsettled(tx, now)
+                self._renew(tx, now)
+                settled = tx.settled(self.book)
+                self._record(tx, "settle", now, {s: abs(q) * p for s, (q, p) in settled.items()}, tx.reserved(self.book), orders, 0)
+        except Exception as exc:  # noqa: BLE001 - the orders were executed: record them; settle with the next batch
+            logger.bind(tag=SAFETY).critical("risk budget: could not settle batch {} ({}); retried with the next batch", self._batch, exc)
+            return
+        self._unsettled.clear()
+
+    def _apply_unsettled(self, tx: BudgetTransaction, now: float) -> int:
+        """Settle every answered batch not settled yet (normally just the one in hand)."""
+        orders = 0
+        for batch_no, fills, held, n in self._unsettled:
             if fills:
                 tx.add_fills(self.book, {s: (q, p) for s, (q, p) in fills.items()}, now)
-            tx.drop_batch(self.owner, self._batch)
+            tx.drop_batch(self.owner, batch_no)
             if held:
                 tx.add_reservations(self.book, self.owner, HELD, held)
                 self._held = True
-            self._renew(tx, now)
-            settled = tx.settled(self.book)
-            self._record(tx, "settle", now, {s: abs(q) * p for s, (q, p) in settled.items()}, tx.reserved(self.book), len(pending), 0)
+            orders += n
+        return orders
 
     # -- leases ----------------------------------------------------------------------------
 
@@ -290,7 +320,7 @@ class SharedRiskBudget:
                 self._heartbeat.start()
 
     def holds_anything(self) -> bool:
-        return bool(self._pending) or self._held
+        return bool(self._pending) or self._held or bool(self._unsettled)
 
     def close(self) -> None:
         """The session ended: release what it still holds and give up the lease."""
@@ -298,10 +328,16 @@ class SharedRiskBudget:
             return
         now = self.clock()
         self._pending = {}
-        with self.repo.transaction() as tx:
-            tx.drop_owner(self.owner)
-            settled = tx.settled(self.book)
-            self._record(tx, "close", now, {s: abs(q) * p for s, (q, p) in settled.items()}, tx.reserved(self.book), 0, 0)
+        try:
+            with self.repo.transaction() as tx:
+                self._apply_unsettled(tx, now)
+                tx.drop_owner(self.owner)
+                settled = tx.settled(self.book)
+                self._record(tx, "close", now, {s: abs(q) * p for s, (q, p) in settled.items()}, tx.reserved(self.book), 0, 0)
+        except Exception as exc:  # noqa: BLE001 - the lease runs out and releases them instead
+            logger.bind(tag=SAFETY).critical("risk budget: could not release this session's reservations ({}); its lease will", exc)
+            return
+        self._unsettled.clear()
         self._leased = self._held = False
 
     def _record(self, tx: BudgetTransaction, kind: str, now: float, exposure: Mapping[str, float], reserved: Mapping[str, list[float]], orders: int, blocked: int) -> None:

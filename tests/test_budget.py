@@ -235,3 +235,26 @@ def test_a_lease_of_zero_is_a_config_error(tmp_path):
 def test_filling_executor_sessions_are_unchanged_with_the_budget_off(tmp_path):
     a, = pipelines(tmp_path, 1, evolve(config(shared=False), live_risk=LiveRiskConfig(**OFF)), executor=FillingExecutor)
     assert statuses(a.process_batch([buy(notional=5_000.0)])) == ["filled"]
+
+
+def test_a_store_that_cannot_be_reached_blocks_every_order_and_a_lost_settlement_is_retried(tmp_path):
+    from peaktrade_core.budget import BudgetLimits, SharedRiskBudget
+
+    store = StateStore.in_dir(tmp_path)
+    budget = SharedRiskBudget(store, book="paper", limits=BudgetLimits(1_000.0, 1_500.0), lease_seconds=30.0)
+    orders = [buy(notional=300.0)]
+    assert budget.reserve(orders, [0], [None])[0] == [0]
+    filled = Scripted().execute_orders(orders)
+    gone = StateStore.in_dir(tmp_path)
+    gone.close()  # a handle on a store that is no longer there
+    budget.repo.store = gone
+    budget.settle(orders, filled)  # the orders were executed: no exception, retried later
+    results = [None]
+    assert budget.reserve([buy(notional=100.0)], [0], results)[0] == []  # fail closed
+    assert results[0].status is OrderStatus.RISK_BLOCKED
+    assert results[0].reasons[0].startswith("shared_risk_budget: the shared risk budget cannot be reached (ProgrammingError")
+    budget.repo.store = store  # back
+    assert budget.reserve([buy(notional=100.0)], [0], [None])[0] == [0]
+    repo = RiskBudgetRepository(store)
+    assert repo.exposure("paper")["BTC/EUR"][0] == pytest.approx(3.0)  # the lost settlement, applied first
+    assert {r["batch"] for r in repo.reservations("paper")} == {budget._batch}  # the first batch's reservation is gone
