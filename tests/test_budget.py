@@ -170,12 +170,6 @@ def test_a_shared_budget_block_is_recorded_in_the_run_log_and_the_summary(tmp_pa
     assert b.budget.owner not in {lease["owner"] for lease in RiskBudgetRepository(b.store).leases()}  # the session ended
 
 
-def test_paper_and_live_dry_run_spend_separate_budgets(tmp_path):
-    a, = pipelines(tmp_path, 1)
-    a.process_batch([buy(notional=1_000.0)])
-    assert RiskBudgetRepository(a.store).exposure("live_dry_run") == {}
-
-
 def test_an_operator_can_set_the_settled_position_after_reconciling_with_the_venue(tmp_path):
     a, b = pipelines(tmp_path, 2)
     a.process_batch([buy(notional=1_000.0)])
@@ -258,3 +252,19 @@ def test_a_store_that_cannot_be_reached_blocks_every_order_and_a_lost_settlement
     repo = RiskBudgetRepository(store)
     assert repo.exposure("paper")["BTC/EUR"][0] == pytest.approx(3.0)  # the lost settlement, applied first
     assert {r["batch"] for r in repo.reservations("paper")} == {budget._batch}  # the first batch's reservation is gone
+
+
+def test_in_live_mode_the_live_total_notional_is_shared_too(tmp_path):
+    from peaktrade_core.state import init_identity
+    from peaktrade_core.testing import live_environment
+
+    init_identity(StateStore.in_dir(tmp_path), "live desk for the test")
+    env = live_environment(max_live_notional_per_order=1_000.0, max_live_notional_total=800.0, live_allowed_symbols=("BTC/EUR",))
+    cfg = evolve(config(limits=LiveRiskConfig(**OFF)), environment=env)
+    a, b = pipelines(tmp_path, 2, cfg, executor=lambda: FillingExecutor(sends_real_orders=True))
+    assert statuses(a.process_batch([buy(notional=500.0)])) == ["filled"]
+    refused = b.process_batch([buy(notional=400.0)])[0]
+    assert refused.status is OrderStatus.RISK_BLOCKED
+    assert "live total notional 500.00 settled and reserved + 400.00 this order = 900.00 > max_live_notional_total 800.00" in refused.reasons[0]
+    assert RiskBudgetRepository(a.store).exposure("live") == {"BTC/EUR": (pytest.approx(5.0), 100.0)}
+    assert RiskBudgetRepository(a.store).exposure("paper") == {}
