@@ -129,27 +129,38 @@ def test_rejects_release_partial_fills_settle_their_filled_part_and_resting_orde
 
 
 def test_a_process_whose_lease_expired_no_longer_blocks_the_desk_but_its_positions_still_count(tmp_path):
-    cfg = config(lease=0.3)
-    a, b = pipelines(tmp_path, 2, cfg)
+    a, b = pipelines(tmp_path, 2, config(lease=5.0))
     a.process_batch([buy(notional=300.0)])  # settled: real positions
-    # a stops in the middle of a batch: reserved, never settled, heartbeat stopped (a crash)
+    # a stops in the middle of a batch: reserved, never settled (a crash)
     passed, refused = a.budget.reserve([buy(notional=600.0)], [0], [None])
     assert passed == [0] and refused == []
-    a.budget._pending.clear()  # the heartbeat stops as a dead process's would
-    assert statuses(b.process_batch([buy(notional=200.0)])) == ["risk_blocked"]  # 300 + 600 + 200 > 1,000
-    time.sleep(0.5)  # past the lease (the heartbeat renews every lease/3 while reservations are held)
-    assert statuses(b.process_batch([buy(notional=600.0)])) == ["filled"]  # the 600 were released, the 300 stay
+    a.budget._pending.clear()  # its heartbeat stops as a dead process's would
     repo = RiskBudgetRepository(a.store)
+    [lease] = [lease for lease in repo.leases() if lease["owner"] == a.budget.owner]
+    b.budget.clock = lambda: lease["expires_at"] - 0.01  # still within a's lease
+    assert statuses(b.process_batch([buy(notional=200.0)])) == ["risk_blocked"]  # 300 + 600 + 200 > 1,000
+    b.budget.clock = lambda: lease["expires_at"] + 0.01  # past it
+    assert statuses(b.process_batch([buy(notional=600.0)])) == ["filled"]  # the 600 were released, the 300 stay
     assert repo.exposure("paper")["BTC/EUR"][0] == pytest.approx(9.0)
     release = [r for r in repo.log("paper") if r["kind"] == "release"]
     assert len(release) == 1 and release[0]["reserved_total"] == pytest.approx(600.0)
     assert json.loads(release[0]["detail"])["released"]["owner"] == a.budget.owner
 
 
-def test_a_live_process_keeps_its_lease_while_an_order_rests(tmp_path):
+def test_a_live_process_renews_its_lease_while_an_order_rests(tmp_path):
     a, b = pipelines(tmp_path, 2, config(lease=0.3))
     a.process_batch([buy(notional=900.0, source_ref="rest")])
-    time.sleep(0.8)  # two leases long: only the heartbeat keeps a's hold
+    repo = RiskBudgetRepository(a.store)
+
+    def expiry() -> float:
+        return next(lease["expires_at"] for lease in repo.leases() if lease["owner"] == a.budget.owner)
+
+    first = expiry()
+    deadline = time.monotonic() + 60
+    while expiry() <= first:  # the heartbeat (every lease / 3) renews it without a batch
+        assert time.monotonic() < deadline, "the lease was never renewed"
+        time.sleep(0.05)
+    b.budget.clock = lambda: first + 0.01  # past the lease a had when its batch ended
     assert statuses(b.process_batch([buy(notional=200.0)])) == ["risk_blocked"]
     a.budget.close()
 

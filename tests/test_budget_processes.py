@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 PRICES = {"AAA/EUR": 100.0, "BBB/EUR": 40.0}
 MAX_SYMBOL = 3_000.0
 MAX_TOTAL = 5_000.0
-LEASE = 3.0
+LEASE = 5.0  # long beside any pause of a living worker on a loaded machine
 WORKERS = 8
 #: float residue of summing the same figures in another order
 TOLERANCE = 1e-6
