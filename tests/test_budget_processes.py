@@ -7,7 +7,9 @@ settled exposure plus the live reservations stayed within each limit; the settle
 exactly what the processes reported filled; and once a killed process's lease ran out, its
 reservations were released and another process could use that room.
 
-Each process runs tests/test_budget_worker.py.
+Each process runs tests/test_budget_worker.py. The same tests run on SQLite (one file) and
+on PostgreSQL (a throwaway server), where the budget's transactions serialise on their own
+advisory lock (without it this test finds the limit exceeded).
 """
 
 from __future__ import annotations
@@ -33,10 +35,10 @@ WORKERS = 8
 TOLERANCE = 1e-6
 
 
-def open_test_store(where: str):
-    from peaktrade_core.state import StateStore
+def open_test_store(url: str, folder: Path):
+    from peaktrade_core.store import open_store_url
 
-    return StateStore(where)
+    return open_store_url(url, data_dir=folder)
 
 
 # -- the plans ------------------------------------------------------------------------------
@@ -70,7 +72,7 @@ def run_example(store_at: str, folder: Path, plan: list[dict], *, wait: bool = F
     from peaktrade_core.state import ensure_state_identity
     from peaktrade_core.store.budget import RiskBudgetRepository
 
-    store = open_test_store(store_at)
+    store = open_test_store(store_at, folder)
     ensure_state_identity(store, "paper")  # once, before eight processes race to create it
     repo = RiskBudgetRepository(store)
     go = folder / "go"
@@ -187,20 +189,25 @@ class _Filling:
         return False
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(900)
-@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture])
 @given(plan=plans)
-def test_eight_processes_never_exceed_one_shared_budget_through_fills_rejects_and_crashes(plan):
+def test_eight_processes_never_exceed_one_shared_budget_through_fills_rejects_and_crashes(backend, request, plan):
     with tempfile.TemporaryDirectory() as folder:
-        run_example(str(Path(folder) / "state.sqlite3"), Path(folder), plan)
+        if backend == "sqlite":
+            url = f"sqlite://{Path(folder) / 'state.sqlite3'}"
+        else:  # a fresh database on the session's throwaway server (skipped where none can run)
+            url = request.getfixturevalue("postgres_server").create_database()
+        run_example(url, Path(folder), plan)
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
-def test_a_crashed_host_holds_its_reservations_only_until_its_lease_runs_out(tmp_path):
+def test_a_crashed_host_holds_its_reservations_only_until_its_lease_runs_out(any_store_url, tmp_path):
     # one fixed example: a process reserves the whole symbol budget and dies holding it
     whole = [[["AAA/EUR", "buy", 1_000.0, "fill"]] * 3]
     crash = {"batches": whole, "crash_at": 0}
     quiet = {"batches": [[["BBB/EUR", "buy", 100.0, "fill"]]], "crash_at": None}
-    run_example(str(tmp_path / "state.sqlite3"), tmp_path, [crash] + [quiet] * (WORKERS - 1), wait=True)
-
-
+    run_example(any_store_url, tmp_path, [crash] + [quiet] * (WORKERS - 1), wait=True)

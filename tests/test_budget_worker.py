@@ -1,7 +1,7 @@
 """The worker of tests/test_budget_processes.py: one process (a host) trading against the
 shared risk budget as its plan says. No tests here; kept light to start (eight at once).
 
-    python test_budget_worker.py STORE PLAN OUT GO
+    python test_budget_worker.py STORE_URL PLAN OUT GO
 
 PLAN (JSON): ``batches`` (lists of [symbol, side, notional, fill|half|reject|rest]),
 ``crash_at`` (the batch whose executor call hangs until the test kills it, or null),
@@ -15,13 +15,6 @@ import os
 import sys
 import time
 from pathlib import Path
-
-
-def open_test_store(where: str):
-    from peaktrade_core.state import StateStore
-
-    return StateStore(where)
-
 
 # -- the worker -----------------------------------------------------------------------------
 
@@ -37,6 +30,7 @@ def worker(store_at: str, plan_file: str, out_file: str, go_file: str) -> None:
     )
     from peaktrade_core.pipeline import ExecutionPipeline
     from peaktrade_core.risk import LiveRiskConfig
+    from peaktrade_core.store import open_store_url
 
     plan = json.loads(Path(plan_file).read_text())
 
@@ -74,7 +68,7 @@ def worker(store_at: str, plan_file: str, out_file: str, go_file: str) -> None:
     )
     config = PeakTradeConfig(live_risk=limits, state=StateConfig(shared_risk_budget=True, budget_lease_seconds=plan["lease"]))
     executor = PlanExecutor()
-    pipeline = ExecutionPipeline(config, store=open_test_store(store_at), executor=executor, record=False)
+    pipeline = ExecutionPipeline(config, store=open_store_url(store_at, data_dir=Path(plan_file).parent), executor=executor, record=False)
     with open(out_file, "a", buffering=1) as out:  # line-buffered: each line reaches the file at once
         out.write(json.dumps({"owner": pipeline.budget.owner}) + "\n")
         while not os.path.exists(go_file):

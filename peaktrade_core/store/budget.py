@@ -192,11 +192,7 @@ class RiskBudgetRepository:
     @contextmanager
     def transaction(self) -> Iterator[BudgetTransaction]:
         """One write transaction, serialised with every other budget writer on any host."""
-        try:
-            context = self.store.transaction(key=LOCK_KEY)
-        except TypeError:  # a store without keyed locks: its one global write lock
-            context = self.store.transaction()
-        with context as conn:
+        with self.store.transaction(key=LOCK_KEY) as conn:
             yield BudgetTransaction(conn)
 
     # -- reading (operators, tests) ----------------------------------------------------------
