@@ -160,8 +160,7 @@ class SharedRiskBudget:
                 self._apply_unsettled(tx, now)
             self._release_expired(tx, now)
             self._renew(tx, now)
-            settled = tx.settled(self.book)
-            reserved = tx.reserved(self.book)
+            settled, reserved = tx.figures(self.book)
             exposure = {s: abs(q) * p for s, (q, p) in settled.items()}
             total = sum(exposure.values()) + sum(r[0] for r in reserved.values())
             max_symbol, max_total = self.limits.symbol, min(self.limits.total, self.limits.live_total)
@@ -257,8 +256,8 @@ class SharedRiskBudget:
             with self.repo.transaction() as tx:
                 orders = self._apply_unsettled(tx, now)
                 self._renew(tx, now)
-                settled = tx.settled(self.book)
-                self._record(tx, "settle", now, {s: abs(q) * p for s, (q, p) in settled.items()}, tx.reserved(self.book), orders, 0)
+                settled, reserved = tx.figures(self.book)
+                self._record(tx, "settle", now, {s: abs(q) * p for s, (q, p) in settled.items()}, reserved, orders, 0)
         except Exception as exc:  # noqa: BLE001 - the orders were executed: record them; settle with the next batch
             logger.bind(tag=SAFETY).critical("risk budget: could not settle batch {} ({}); retried with the next batch", self._batch, exc)
             return
@@ -292,7 +291,8 @@ class SharedRiskBudget:
 
     def _release_expired(self, tx: BudgetTransaction, now: float) -> None:
         """Release the reservations of every process whose lease expired (any book)."""
-        for lease in tx.expired_leases(now):
+        expired = tx.expired_leases(now)
+        for lease in expired:
             held = tx.reservations_of(lease["owner"])
             tx.drop_owner(lease["owner"])
             if lease["owner"] == self.owner:
@@ -304,7 +304,8 @@ class SharedRiskBudget:
             )
             detail = {"released": lease, "reservations": [list(h) for h in held]}
             tx.record(lease["book"], self.owner, "release", now, 0, 0, 0.0, amount, json.dumps(detail, sort_keys=True))
-        tx.drop_orphans()
+        if expired or self._batch % 64 == 0:  # reservations without a lease: only from edits by hand
+            tx.drop_orphans()
 
     def renew(self) -> None:
         """Extend the lease now (the heartbeat calls it while reservations are held)."""
@@ -332,8 +333,8 @@ class SharedRiskBudget:
             with self.repo.transaction() as tx:
                 self._apply_unsettled(tx, now)
                 tx.drop_owner(self.owner)
-                settled = tx.settled(self.book)
-                self._record(tx, "close", now, {s: abs(q) * p for s, (q, p) in settled.items()}, tx.reserved(self.book), 0, 0)
+                settled, reserved = tx.figures(self.book)
+                self._record(tx, "close", now, {s: abs(q) * p for s, (q, p) in settled.items()}, reserved, 0, 0)
         except Exception as exc:  # noqa: BLE001 - the lease runs out and releases them instead
             logger.bind(tag=SAFETY).critical("risk budget: could not release this session's reservations ({}); its lease will", exc)
             return

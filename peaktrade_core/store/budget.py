@@ -144,6 +144,24 @@ class BudgetTransaction:
             row[1 if side > 0 else 2] += float(quantity)
         return out
 
+    def figures(self, book: str) -> tuple[dict[str, tuple[float, float]], dict[str, list[float]]]:
+        """:meth:`settled` and :meth:`reserved` in one round trip."""
+        cur = self.conn.execute(
+            "SELECT 0, symbol, quantity, price, 0 FROM risk_budget_exposure WHERE book = ? "
+            "UNION ALL SELECT side, symbol, SUM(quantity), SUM(amount), 0 FROM risk_budget_reservations WHERE book = ? GROUP BY symbol, side",
+            (book, book),
+        )
+        settled: dict[str, tuple[float, float]] = {}
+        reserved: dict[str, list[float]] = {}
+        for kind, symbol, a, b, _ in cur.fetchall():
+            if kind == 0:
+                settled[symbol] = (float(a), float(b))
+            else:
+                row = reserved.setdefault(symbol, [0.0, 0.0, 0.0])
+                row[0] += float(b)
+                row[1 if kind > 0 else 2] += float(a)
+        return settled, reserved
+
     # -- changes ---------------------------------------------------------------------------
 
     def add_reservations(self, book: str, owner: str, batch: int, rows: Mapping[tuple[str, int], list[float]]) -> None:
