@@ -72,8 +72,10 @@ def statuses(results) -> list[str]:
     return [r.status.value for r in results]
 
 
-def test_two_processes_share_one_symbol_limit_that_each_alone_would_respect(tmp_path):
-    a, b = pipelines(tmp_path, 2)
+def test_two_processes_share_one_symbol_limit_that_each_alone_would_respect(any_store_url, tmp_path):
+    from peaktrade_core.store import open_store_url
+
+    a, b = (ExecutionPipeline(config(), store=open_store_url(any_store_url, data_dir=tmp_path), executor=Scripted(), record=False) for _ in range(2))
     assert statuses(a.process_batch([buy(), buy()])) == ["filled", "filled"]  # 800 of 1,000
     blocked = b.process_batch([buy()])[0]  # b's own portfolio is empty: only the shared figure stops it
     assert blocked.status is OrderStatus.RISK_BLOCKED
