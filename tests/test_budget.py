@@ -239,11 +239,6 @@ def test_a_lease_of_zero_is_a_config_error(tmp_path):
     assert any("state.budget_lease_seconds" in line for line in bad.value.lines)
 
 
-def test_filling_executor_sessions_are_unchanged_with_the_budget_off(tmp_path):
-    a, = pipelines(tmp_path, 1, evolve(config(shared=False), live_risk=LiveRiskConfig(**OFF)), executor=FillingExecutor)
-    assert statuses(a.process_batch([buy(notional=5_000.0)])) == ["filled"]
-
-
 def test_a_store_that_cannot_be_reached_blocks_every_order_and_a_lost_settlement_is_retried(tmp_path):
     from peaktrade_core.budget import BudgetLimits, SharedRiskBudget
 
