@@ -53,6 +53,9 @@ GOVERNED_KEYS = (
     "live_risk.max_live_notional_total",
     "live_risk.live_trade_min_size",
     *sorted(GOVERNED_STATE_KEYS),
+    # off, N hosts may reach N times a limit; a short lease frees a live host's reservations
+    "state.shared_risk_budget",
+    "state.budget_lease_seconds",
 )
 
 #: A config file is small; anything bigger (or a device such as /dev/zero) is refused
@@ -96,6 +99,11 @@ class StateConfig:
     #: reference, e.g. ``{ env = "PEAK_TRADE_DB_URL" }``: it may carry a password); none:
     #: SQLite in the data directory
     url: str | SecretRef | None = None
+    #: one risk budget for every process on this store: exposure reserved before submit
+    #: (docs/budget.md); off: each process holds the limits alone, as before
+    shared_risk_budget: bool = False
+    #: a process's reservations are released this long after its last sign of life
+    budget_lease_seconds: float = field(default=30.0, validator=gt(0.0))
 
 
 @frozen

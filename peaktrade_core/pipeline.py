@@ -224,6 +224,12 @@ class ExecutionPipeline:
         #: man's switch armed, and the effective mode is not a dry run)
         self.sends = bool(getattr(executor, "sends_real_orders", True))
         self._validate_only = bool(getattr(self.venue, "validate_only", False))
+        #: one risk budget shared by every process on this store (docs/budget.md)
+        self.budget = None
+        if config.state.shared_risk_budget:
+            from peaktrade_core.budget import SharedRiskBudget
+
+            self.budget = SharedRiskBudget.for_pipeline(self)
         self._venue_cancelled: KillSwitchState | None = None
         self.ids = ClientOrderIds.fresh()
         self._position = 0
@@ -322,7 +328,14 @@ class ExecutionPipeline:
         else:
             passed = candidates
 
+        if self.budget is not None:  # reserved in the shared budget before submit, settled after
+            passed, refused = self.budget.reserve(batch, passed, results)
+            if refused:
+                violations = [*violations, *refused]
+                self._alert_violations(refused, True)
         self._execute(batch, passed, results)
+        if self.budget is not None:
+            self.budget.settle(batch, results)
         self._account(results)
         if self.runlog is not None and self.run_id is not None:
             self.runlog.record_batch(self.run_id, batch_no, _report_dict(report, closed, effective_mode_of(report, self.sends, self._validate_only)), _risk_dict(violations), executor=self.executor.name)
@@ -611,6 +624,8 @@ class ExecutionPipeline:
                 self._cancel_on_venue(kill)
             if status == "finished":
                 self._dead_man_switch("disarm")
+            if self.budget is not None:
+                self.budget.close()
             summary.status = status
             summary.seconds = time.perf_counter() - started
             summary.by_status = Counter({k.value: v for k, v in self._by_status.items()})
