@@ -1,0 +1,1 @@
+"""The state store's repositories: the SQL of each subsystem, one module per subsystem."""
