@@ -10,11 +10,14 @@ Each part is called by the pipeline once per batch:
   → kill switch);
 * :class:`PortfolioState` (:mod:`.portfolio_state`) — positions and PnL;
   :meth:`PortfolioState.roll_day` starts a new calendar day for the daily loss limits;
+* :class:`CapitalLimits` (:mod:`.capital`) — capital per strategy, the ramp-up by
+  readiness stage and the open positions in live mode; always blocking;
 * :class:`LiveRiskConfig` and :data:`RISK_PROFILES` (:mod:`.config`) — the settings.
 
 Every name is importable from ``peaktrade_core.risk`` as before the split.
 """
 
+from peaktrade_core.risk.capital import CapitalLimits
 from peaktrade_core.risk.config import RISK_PROFILES, LiveRiskConfig
 from peaktrade_core.risk.controls import SEEN_IDS_KEPT, PreTradeControls
 from peaktrade_core.risk.limits import (
@@ -37,6 +40,7 @@ __all__ = [
     "POSITION_EPSILON",
     "RISK_PROFILES",
     "SEEN_IDS_KEPT",
+    "CapitalLimits",
     "LiveRiskCheckResult",
     "LiveRiskConfig",
     "LiveRiskLimits",

@@ -21,6 +21,24 @@ def _known_zone(_instance: Any, _attribute: Any, value: str) -> None:
         ) from None
 
 
+#: the readiness stages a ramp-up schedule may name (0 research … 4 live)
+READINESS_STAGES = ("0", "1", "2", "3", "4")
+
+
+def _ramp_up_schedule(_instance: Any, attribute: Any, value: Mapping[str, float]) -> None:
+    for stage, limit in value.items():
+        if stage not in READINESS_STAGES:
+            raise ValueError(f"'{attribute.name}' must be keyed by readiness stage 0-4, got {stage!r}")
+        if not 0.0 <= limit < float("inf"):
+            raise ValueError(f"'{attribute.name}' must be finite numbers >= 0, got {limit!r} for stage {stage}")
+
+
+def _percentages(_instance: Any, attribute: Any, value: Mapping[str, float]) -> None:
+    for strategy, pct in value.items():
+        if not 0.0 <= pct <= 100.0:
+            raise ValueError(f"'{attribute.name}' must be percentages from 0 to 100, got {pct!r} for {strategy!r}")
+
+
 @frozen
 class LiveRiskConfig:
     """``[live_risk]``. A limit left unset (absent) is not checked; ``enabled=false`` turns
@@ -54,6 +72,15 @@ class LiveRiskConfig:
     runaway_max_executions: int = field(default=500, validator=ge(0))
     runaway_window_seconds: float = field(default=10.0, validator=gt(0.0))
     max_reference_age_seconds: float = field(default=0.0, validator=ge(0.0))
+    #: capital limits (seed 001): in force whatever ``enabled`` and ``block_on_violation``
+    #: say. Percent of the account's equity at the start of the day that one strategy may
+    #: hold as exposure, by strategy name ("*": every other strategy)
+    max_capital_pct_per_strategy: Mapping[str, float] = field(factory=dict, validator=_percentages)
+    #: readiness stage ("0"-"4") -> most total exposure at that stage; the entry of the
+    #: highest listed stage at or below the current stage applies, none listed: 0
+    ramp_up_max_capital: Mapping[str, float] = field(factory=dict, validator=_ramp_up_schedule)
+    #: live mode (live dry-run too): at most this many symbols with an open position
+    max_open_positions_live: int | None = field(default=None, validator=optional(ge(0)))
     #: the risk profile this section started from
     profile: str | None = None
 

@@ -43,11 +43,25 @@ class ViolationCode(enum.StrEnum):
     RUNAWAY = "runaway_throttle"
     NON_FINITE = "non_finite_number"
     PLUGIN = "plugin_failed"
+    # capital limits (risk.capital)
+    RAMP_UP_CAPITAL = "ramp_up_max_capital"
+    STRATEGY_CAPITAL = "max_capital_pct_per_strategy"
+    LIVE_OPEN_POSITIONS = "max_open_positions_live"
 
 
 #: violations that block whatever ``block_on_violation`` says: a failed plugin (fail
-#: closed), the runaway throttle (a kill-switch control) and numbers accounting cannot hold
-ALWAYS_BLOCKING = frozenset({ViolationCode.PLUGIN.value, ViolationCode.RUNAWAY.value, ViolationCode.NON_FINITE.value})
+#: closed), the runaway throttle (a kill-switch control), numbers accounting cannot hold,
+#: and the capital limits (a rollout decision, not a warning)
+ALWAYS_BLOCKING = frozenset(
+    {
+        ViolationCode.PLUGIN.value,
+        ViolationCode.RUNAWAY.value,
+        ViolationCode.NON_FINITE.value,
+        ViolationCode.RAMP_UP_CAPITAL.value,
+        ViolationCode.STRATEGY_CAPITAL.value,
+        ViolationCode.LIVE_OPEN_POSITIONS.value,
+    }
+)
 
 @frozen
 class RiskViolation:
