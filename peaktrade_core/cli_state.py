@@ -64,7 +64,7 @@ def status(env: Env, as_json: bool, require_live: bool) -> None:
     """Operator console: mode, every gate, state store, kill switch, limits, verdict."""
     from peaktrade_core.killswitch import KillSwitch
     from peaktrade_core.state import check_state, damage
-    from peaktrade_core.status import render_status, status_dict
+    from peaktrade_core.status import capital_status, render_status, status_dict
 
     config = env.config
     store = env.store
@@ -74,6 +74,7 @@ def status(env: Env, as_json: bool, require_live: bool) -> None:
         fail(f"state store {store.path}: {damage(exc)}")
     data["failed_plugins"] = _failed_plugins()
     data["readiness"] = _readiness(store)
+    data["capital"] = capital_status(config.live_risk, (data["readiness"] or {}).get("stage"))
     if as_json:
         echo_json(data)
     else:

@@ -218,3 +218,18 @@ def p_state():
     from peaktrade_core.risk import PortfolioState
 
     return PortfolioState(cash=1_000.0, starting_equity=1_000.0)
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("max_capital_pct_per_strategy", '{ "*" = 50.0 }'), ("ramp_up_max_capital", "{ 0 = 1e9 }"), ("max_open_positions_live", "99")],
+)
+def test_config_set_refuses_every_capital_limit(tmp_path, key, value):
+    from peaktrade_core.config import PACKAGED_DEFAULT, ConfigError, set_value
+
+    path = tmp_path / "config.toml"
+    path.write_bytes(PACKAGED_DEFAULT.read_bytes())
+    with pytest.raises(ConfigError) as refused:
+        set_value(path, f"live_risk.{key}", value, plugin_sections={})
+    assert f"live_risk.{key}: is a governance key" in refused.value.lines[0]
+    assert path.read_bytes() == PACKAGED_DEFAULT.read_bytes()
