@@ -260,8 +260,9 @@ class ExecutionPipeline:
             self.reference_times[symbol] = at
 
     def check_risk(self, orders: Sequence[OrderRequest]) -> list[RiskViolation]:
-        """Standard limits and plugin checks (``check_risk`` hook), then the stateful
-        controls for the orders those let through. Plugin failures are violations."""
+        """Standard limits and plugin checks (``check_risk`` hook), then the capital limits
+        and the stateful controls for the orders those let through. Plugin failures are
+        violations."""
         now = self.clock()
         limits = self.config.live_risk
         self.risk_limits.roll_day(self.portfolio, now)

@@ -168,3 +168,19 @@ def test_portfolio_snapshots_form_a_time_series():
     assert (latest["cash"], latest["total_exposure"], latest["equity"]) == (14_000.0, 4_000.0, 10_000.0)
     assert [r["timestamp"] for r in records.portfolio_history(since=clock.now)] == [clock.now]
     assert len(records.portfolio_history(limit=1)) == 1
+
+
+def test_the_risk_records_hold_no_sql_their_repository_does():
+    import re
+    from pathlib import Path
+
+    import peaktrade_core.riskrecords as records
+    import peaktrade_core.store.riskrecords as repository
+
+    sql = re.compile(r"\b(SELECT|INSERT|UPDATE|DELETE|CREATE|PRAGMA)\b")
+    assert not sql.findall(Path(records.__file__).read_text())
+    text = Path(repository.__file__).read_text()
+    assert sql.findall(text)
+    # portable: no SQLite-only statements or functions
+    for sqlite_only in ("PRAGMA", "sqlite_master", "rowid", "OR IGNORE", "OR REPLACE", "lastrowid", "executescript", "datetime(", "strftime("):
+        assert sqlite_only not in text.replace("WITHOUT ROWID", "")
