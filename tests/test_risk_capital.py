@@ -233,3 +233,25 @@ def test_config_set_refuses_every_capital_limit(tmp_path, key, value):
         set_value(path, f"live_risk.{key}", value, plugin_sections={})
     assert f"live_risk.{key}: is a governance key" in refused.value.lines[0]
     assert path.read_bytes() == PACKAGED_DEFAULT.read_bytes()
+
+
+def test_the_portfolio_view_names_a_portfolio_over_the_stages_ramp_up(tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from peaktrade_core.cli import cli
+
+    config = tmp_path / "config.toml"
+    config.write_text('[environment]\nmode = "paper"\n\n[live_risk]\nramp_up_max_capital = { 0 = 1000.0, 1 = 5000.0 }\n')
+    store = StateStore(tmp_path / "data" / "peaktrade.sqlite3")
+    p, _ = pipeline({"ramp_up_max_capital": {"0": 5_000.0}}, store=store, record=True)
+    p.run([o(qty=0.03)])  # 1,200 held, within that session's own limit
+    shown = CliRunner().invoke(cli, ["--config", str(config), "portfolio", "--json"])
+    assert shown.exit_code == 0, shown.output
+    risk = json.loads(shown.stdout)["risk"]
+    assert risk["allowed"] is False
+    assert [(v["code"], v["limit"], v["value"]) for v in risk["violations"]] == [("ramp_up_max_capital", 1000.0, 1200.0)]
+    sign_stages(store, 1)
+    risk = json.loads(CliRunner().invoke(cli, ["--config", str(config), "portfolio", "--json"]).stdout)["risk"]
+    assert risk == {"allowed": True, "violations": []}

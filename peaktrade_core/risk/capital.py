@@ -17,10 +17,17 @@ from peaktrade_core.environment import EnvironmentConfig, TradingMode
 from peaktrade_core.log import SAFETY, logger
 from peaktrade_core.orders import OrderRequest, Side
 from peaktrade_core.risk.config import LiveRiskConfig
-from peaktrade_core.risk.limits import RiskViolation, ViolationCode, _append, _money
+from peaktrade_core.risk.limits import (
+    LiveRiskCheckResult,
+    RiskViolation,
+    ViolationCode,
+    _append,
+    _money,
+)
 from peaktrade_core.risk.portfolio_state import POSITION_EPSILON, PortfolioState
 
 if TYPE_CHECKING:
+    from peaktrade_core.portfolio import LivePortfolioSnapshot
     from peaktrade_core.state import StateStore
 
 #: the strategy of a session run from an orders file or a Python call
@@ -186,3 +193,20 @@ class CapitalLimits:
             elif q0 and not q1:
                 open_count -= 1
         return out
+
+    def evaluate_portfolio(self, snapshot: LivePortfolioSnapshot, result: LiveRiskCheckResult) -> LiveRiskCheckResult:
+        """``result`` (the standard portfolio check) with the ramp-up and the live open
+        positions added: what ``peaktrade portfolio`` shows. A capital violation makes the
+        portfolio not allowed, whatever ``block_on_violation`` says."""
+        found: list[RiskViolation] = []
+        total = snapshot.total_exposure
+        if total > self.ramp_up:
+            found = _append(found, ViolationCode.RAMP_UP_CAPITAL, None, None, self.ramp_up, total,
+                            f"exposure {_money(total)} > ramp-up limit {_money(self.ramp_up)} at readiness stage "
+                            f"{'unknown' if self.stage is None else self.stage}")
+        if snapshot.open_positions > self.live_positions:
+            found = _append(found, ViolationCode.LIVE_OPEN_POSITIONS, None, None, self.live_positions, snapshot.open_positions,
+                            f"live open positions {snapshot.open_positions} > limit {self.live_positions:g}")
+        if not found:
+            return result
+        return LiveRiskCheckResult(allowed=False, violations=(*result.violations, *found), limits=result.limits)
