@@ -166,7 +166,7 @@ def portfolio(ctx: click.Context, config_path: str | None, no_risk: bool, as_jso
             fail(f"--no-risk, --json, --starting-cash and --record belong to `peaktrade portfolio`; give `{ctx.invoked_subcommand}` its own options after its name")
         return
     from peaktrade_core.portfolio import LivePortfolioSnapshot
-    from peaktrade_core.risk import LiveRiskLimits
+    from peaktrade_core.risk import CapitalLimits, LiveRiskLimits
 
     config = env.config
     cash = config.execution.starting_cash if starting_cash is None else starting_cash
@@ -183,6 +183,9 @@ def portfolio(ctx: click.Context, config_path: str | None, no_risk: bool, as_jso
             snapshot = _snapshot_from_run(meta, cash, config.live_risk.timezone)
         run_id = meta.run_id if meta is not None else None
     result = None if no_risk else LiveRiskLimits(config.live_risk, config.environment).evaluate_portfolio(snapshot)
+    if result is not None:
+        capital = CapitalLimits.for_session(config.live_risk, config.environment, env.store)
+        result = capital.evaluate_portfolio(snapshot, result)
     if record:
         from peaktrade_core.riskrecords import RiskRecords
 

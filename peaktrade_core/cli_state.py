@@ -73,7 +73,7 @@ def status(env: Env, as_json: bool, require_live: bool) -> None:
     """Operator console: mode, every gate, state store, kill switch, limits, verdict."""
     from peaktrade_core.killswitch import KillSwitch
     from peaktrade_core.state import check_state
-    from peaktrade_core.status import render_status, status_dict
+    from peaktrade_core.status import capital_status, render_status, status_dict
     from peaktrade_core.store import store_errors
 
     config = env.config
@@ -84,6 +84,7 @@ def status(env: Env, as_json: bool, require_live: bool) -> None:
         _store_failure(store, exc)
     data["failed_plugins"] = _failed_plugins()
     data["readiness"] = _readiness(store)
+    data["capital"] = capital_status(config.live_risk, (data["readiness"] or {}).get("stage"))
     if as_json:
         echo_json(data)
     else:

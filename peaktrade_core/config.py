@@ -45,13 +45,17 @@ PACKAGED_DEFAULT = Path(__file__).with_name("default_config.toml")
 #: Keys a person changes by editing the file, as a governance decision (visible in its
 #: history); never by ``peaktrade config set``: every key of ``[environment]`` (the gates,
 #: the token, the allow-lists, the live limits), the live limits of ``[live_risk]`` (they
-#: open the live-limits gate too) and where the state lives (the kill switch is in it).
+#: open the live-limits gate too), its capital limits (the capital allocation and rollout
+#: plan the stage sign-offs document) and where the state lives (the kill switch is in it).
 #: A key under one of these, or a table containing one, is governed as well.
 GOVERNED_KEYS = (
     "environment",
     "live_risk.max_live_notional_per_order",
     "live_risk.max_live_notional_total",
     "live_risk.live_trade_min_size",
+    "live_risk.max_capital_pct_per_strategy",
+    "live_risk.ramp_up_max_capital",
+    "live_risk.max_open_positions_live",
     *sorted(GOVERNED_STATE_KEYS),
     # off, N hosts may reach N times a limit; a short lease frees a live host's reservations
     "state.shared_risk_budget",

@@ -45,6 +45,7 @@ from peaktrade_core.orders import (
 from peaktrade_core.plugins import PluginManager, get_plugin_manager
 from peaktrade_core.risk import (
     ALWAYS_BLOCKING,
+    CapitalLimits,
     LiveRiskLimits,
     NonFiniteAccountingError,
     PortfolioState,
@@ -196,6 +197,7 @@ class ExecutionPipeline:
         self.risk_limits = LiveRiskLimits(config.live_risk, self.env)
         research = self.env.mode in (TradingMode.PAPER, TradingMode.SHADOW)
         self.controls = PreTradeControls(config.live_risk, self.kill_switch, clock=clock, message_limits=not research)
+        self.capital = CapitalLimits.for_session(config.live_risk, self.env, self.store)
         #: symbol -> time of its last price, for the stale-reference check
         self.reference_times: dict[str, float] = {}
         self.timeout = config.execution.plugin_timeout_seconds
@@ -269,13 +271,18 @@ class ExecutionPipeline:
             self.reference_times[symbol] = at
 
     def check_risk(self, orders: Sequence[OrderRequest]) -> list[RiskViolation]:
-        """Standard limits and plugin checks (``check_risk`` hook), then the stateful
-        controls for the orders those let through. Plugin failures are violations."""
+        """Standard limits and plugin checks (``check_risk`` hook), then the capital limits
+        and the stateful controls for the orders those let through. Plugin failures are
+        violations."""
         now = self.clock()
         limits = self.config.live_risk
         self.risk_limits.roll_day(self.portfolio, now)
         violations = run_risk_checks(orders, self.portfolio, limits, self.env, self.timeout, self.pm)
         whole, blocked = blocked_orders(violations, limits.block_on_violation)
+        if not whole and self.capital.active:  # always blocking: the controls skip them too
+            capital = self.capital.violations(orders, self.portfolio, skip=blocked)
+            violations += capital
+            blocked.update(v.order_index for v in capital)
         if not whole:
             violations += self.controls.check(orders, now, self.reference_times or None, skip=blocked)
         return violations
@@ -549,6 +556,7 @@ class ExecutionPipeline:
         :attr:`stop_requested` stops the session after the batch in hand (``interrupted``).
         Raises :class:`~peaktrade_core.accounts.AccountError` before anything runs when the
         stored account is damaged."""
+        self.capital = self.capital.for_strategy(strategy)
         report = evaluate_gates(self.env, self.kill_switch.state())
         switch_at_start = report.kill_switch.engaged
         effective = effective_mode_of(report, self.sends, self._validate_only)
@@ -567,7 +575,7 @@ class ExecutionPipeline:
                 strategy_params=dict(strategy_params or {}),
                 plugin_versions={i.name: i.version for i in self.pm.infos() if i.status == "loaded"},
             )
-            self.runlog.record_event(self.run_id, "session", {"limits_in_force": _limits_dict(self.config)})
+            self.runlog.record_event(self.run_id, "session", {"limits_in_force": _limits_dict(self.config, self.capital)})
             if accounts is not None:
                 self.runlog.record_event(self.run_id, "account", self._account_event(report.effective_mode.value, fresh_account, loaded))
                 if fresh_account:  # the reset holds even if the session stops before its first batch
@@ -686,9 +694,9 @@ def _risk_dict(violations: list[RiskViolation]) -> dict[str, Any]:
     }
 
 
-def _limits_dict(config: PeakTradeConfig) -> dict[str, Any]:
+def _limits_dict(config: PeakTradeConfig, capital: CapitalLimits | None = None) -> dict[str, Any]:
     from peaktrade_core.config import converter
 
     return {"live_risk": converter.unstructure(config.live_risk), "environment_limits": {
         k: getattr(config.environment, k) for k in ("max_live_notional_per_order", "max_live_notional_total", "live_trade_min_size")
-    }}
+    }, "capital": capital.in_force() if capital is not None else None}

@@ -32,6 +32,22 @@ def _venue(config: PeakTradeConfig, report: Any) -> tuple[dict[str, Any] | None,
     return venue_info(client), effective_mode_of(report, sends, bool(getattr(client, "validate_only", False))).value
 
 
+def capital_status(risk: Any, stage: int | None) -> dict[str, Any]:
+    """The capital limits as configured, and the ramp-up limit in force at ``stage`` (the
+    readiness stage; ``None``: not known here)."""
+    from peaktrade_core.risk.capital import ramp_up_limit
+
+    schedule = dict(sorted(risk.ramp_up_max_capital.items()))
+    in_force = ramp_up_limit(schedule, stage) if schedule and stage is not None else None
+    return {
+        "max_capital_pct_per_strategy": dict(risk.max_capital_pct_per_strategy),
+        "ramp_up_max_capital": schedule,
+        "stage": stage,
+        "ramp_up_in_force": in_force,
+        "max_open_positions_live": risk.max_open_positions_live,
+    }
+
+
 def status_dict(config: PeakTradeConfig, kill_switch: KillSwitchState, state: StateCheck | None = None) -> dict[str, Any]:
     env = config.environment
     report = evaluate_gates(env, kill_switch)
@@ -99,6 +115,7 @@ def status_dict(config: PeakTradeConfig, kill_switch: KillSwitchState, state: St
                 )
             },
         },
+        "capital": capital_status(risk, None),
     }
 
 
@@ -167,4 +184,27 @@ def render_status(data: dict[str, Any]) -> str:
     width = max(len(k) for k in data["limits"])
     for key, value in data["limits"].items():
         lines.append(f"  {key.ljust(width)}  {'not set' if value is None else value}")
+    if data.get("capital"):
+        lines += _capital_lines(data["capital"], (data.get("readiness") or {}).get("stage"))
     return "\n".join(lines)
+
+
+def _capital_lines(capital: dict[str, Any], stage: int | None) -> list[str]:
+    pct = capital["max_capital_pct_per_strategy"]
+    schedule = capital["ramp_up_max_capital"]
+    stage = capital["stage"] if capital["stage"] is not None else stage
+    ramp_up = "not set"
+    if schedule:
+        from peaktrade_core.risk.capital import ramp_up_limit
+
+        steps = ", ".join(f"stage {s}: {limit:g}" for s, limit in schedule.items())
+        now = "unknown stage" if stage is None else f"at stage {stage}: {ramp_up_limit(schedule, stage):g}"
+        ramp_up = f"{steps}; in force {now}"
+    live = capital["max_open_positions_live"]
+    return [
+        "",
+        "Capital limits (always block)",
+        f"  capital per strategy:     {', '.join(f'{k}: {v:g}% of equity' for k, v in pct.items()) or 'not set'}",
+        f"  ramp-up (max exposure):   {ramp_up}",
+        f"  max_open_positions_live:  {'not set' if live is None else live}",
+    ]

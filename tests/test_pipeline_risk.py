@@ -174,9 +174,9 @@ def test_a_fill_that_would_make_cash_non_finite_is_refused_never_stored_and_aler
 
 
 def test_the_duplicate_check_memory_stays_bounded(monkeypatch):
-    import peaktrade_core.risk as risk
+    import peaktrade_core.risk.controls as controls
 
-    monkeypatch.setattr(risk, "SEEN_IDS_KEPT", 100)
+    monkeypatch.setattr(controls, "SEEN_IDS_KEPT", 100)
     p, _ = run({"duplicate_window_seconds": 1.0}, [o(qty=0.0001 * (i + 1)) for i in range(300)])
     assert len(p.controls._seen_ids) == 100
     again = p.process_batch([o(qty=0.0001 * 300)])  # among the most recent: still caught

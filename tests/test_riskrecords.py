@@ -168,3 +168,68 @@ def test_portfolio_snapshots_form_a_time_series():
     assert (latest["cash"], latest["total_exposure"], latest["equity"]) == (14_000.0, 4_000.0, 10_000.0)
     assert [r["timestamp"] for r in records.portfolio_history(since=clock.now)] == [clock.now]
     assert len(records.portfolio_history(limit=1)) == 1
+
+
+def test_the_risk_records_hold_no_sql_their_repository_does():
+    import re
+    from pathlib import Path
+
+    import peaktrade_core.riskrecords as records
+    import peaktrade_core.store.riskrecords as repository
+
+    sql = re.compile(r"\b(SELECT|INSERT|UPDATE|DELETE|CREATE|PRAGMA)\b")
+    assert not sql.findall(Path(records.__file__).read_text())
+    text = Path(repository.__file__).read_text()
+    assert sql.findall(text)
+    # portable: no SQLite-only statements or functions
+    for sqlite_only in ("PRAGMA", "sqlite_master", "rowid", "OR IGNORE", "OR REPLACE", "lastrowid", "executescript", "datetime(", "strftime("):
+        assert sqlite_only not in text.replace("WITHOUT ROWID", "")
+
+
+# -- both backends: the same records on SQLite and PostgreSQL ------------------------------
+
+
+def test_violations_and_snapshots_round_trip_on_both_backends(any_store_url, tmp_path):
+    from peaktrade_core.store import open_store_url
+
+    clock = Clock()
+    records = RiskRecords(open_store_url(any_store_url, data_dir=tmp_path), clock=clock)
+    orders = [order(ref="a"), order("ETH/EUR", ref="b")]
+    plugin_failed = RiskViolation(ViolationCode.PLUGIN.value, "plugin_failed: risk plugin x failed", plugin="x")
+    records.record_violations("run-1", 0, orders, [notional_violation(0), notional_violation(1, 450.5)], blocked=False)
+    clock.now += 60
+    records.record_violations("run-1", 1, orders, [plugin_failed], blocked=False)
+
+    again = RiskRecords(open_store_url(any_store_url, data_dir=tmp_path))  # another process's view
+    rows = again.query()
+    assert [(r["batch"], r["code"], r["symbol"], r["value"], r["blocked"]) for r in rows] == [
+        (1, "plugin_failed", None, None, True),
+        (0, "max_order_notional", "BTC/EUR", 450.5, False),
+        (0, "max_order_notional", "BTC/EUR", 400.0, False),
+    ]
+    assert [r["client_order_id"] for r in rows] == [None, orders[1].client_order_id, orders[0].client_order_id]
+    assert rows[2]["time"] == "2023-11-14T22:13:20.000+00:00" and rows[2]["timestamp"] == 1_700_000_000.0
+    assert [r["batch"] for r in again.query(since=1_700_000_060.0)] == [1]
+    assert [r["value"] for r in again.query(code="max_order_notional", limit=1)] == [450.5]
+
+    state = PortfolioState(cash=10_000.0, starting_equity=10_000.0)
+    state.apply_fill("BTC/EUR", 0.1, 40_000.0, fee=1.25)
+    snapshot = LivePortfolioMonitor(state, clock=clock).snapshot()
+    records.record_portfolio(snapshot, run_id="run-1")
+    (history,) = again.portfolio_history()
+    assert (history["run_id"], history["cash"], history["total_exposure"], history["open_positions"]) == ("run-1", 5_998.75, 4_000.0, 1)
+    assert history["positions"] == [{"symbol": "BTC/EUR", "size": 0.1, "mark_price": 40_000.0, "average_price": 40_000.0}]
+
+
+def test_the_ramp_up_reads_the_signed_stage_from_either_backend(any_store_url, tmp_path):
+    from peaktrade_core.store import open_store_url
+    from tests.test_risk_capital import o, pipeline, sign_stages
+
+    store = open_store_url(any_store_url, data_dir=tmp_path)
+    schedule = {"0": 500.0, "1": 1_000.0}
+    p, _ = pipeline({"ramp_up_max_capital": schedule}, store=store)
+    assert [r.status.value for r in p.process_batch([o(), o(qty=0.011)])] == ["filled", "risk_blocked"]
+    sign_stages(store, 1)
+    p, _ = pipeline({"ramp_up_max_capital": schedule}, store=open_store_url(any_store_url, data_dir=tmp_path))
+    assert p.capital.in_force()["stage"] == 1
+    assert [r.status.value for r in p.process_batch([o(), o(qty=0.011)])] == ["filled", "filled"]

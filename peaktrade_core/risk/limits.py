@@ -1,119 +1,25 @@
-"""Pre-trade risk: the ``[live_risk]`` limits, violations, portfolio state (RISK-1, RISK-2).
-
-Three parts, each called by the pipeline once per batch:
-
-* :class:`LiveRiskLimits` — the standard, stateless limits over a batch and a
-  :class:`PortfolioState` (the essential built-in ``check_risk`` plugin);
-  :func:`run_risk_checks` calls it and every plugin's ``check_risk``, failing closed;
-* :class:`PreTradeControls` — the stateful market-access controls of a session (order-rate
-  throttle, duplicate orders, stale reference data, runaway throttle → kill switch);
-* :meth:`PortfolioState.roll_day` — starts a new calendar day for the daily loss limits.
-"""
+"""The standard limits: violation codes, :class:`LiveRiskLimits` over a batch and a
+portfolio, and the ``check_risk`` hook call that runs them with every plugin's checks."""
 
 from __future__ import annotations
 
 import enum
-import itertools
 import math
 import time
-from collections import deque
-from collections.abc import Callable, Container, Mapping, Sequence
-from datetime import datetime, timedelta
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
-from attrs import define, field, frozen
-from attrs.validators import ge, gt, optional
+from attrs import frozen
 
 from peaktrade_core.environment import EnvironmentConfig, TradingMode
-from peaktrade_core.log import SAFETY, logger
 from peaktrade_core.orders import OrderRequest, OrderType, Side
+from peaktrade_core.risk.config import LiveRiskConfig
+from peaktrade_core.risk.portfolio_state import POSITION_EPSILON, PortfolioState
 
 if TYPE_CHECKING:
-    from peaktrade_core.killswitch import KillSwitch
     from peaktrade_core.plugins import PluginManager
     from peaktrade_core.portfolio import LivePortfolioSnapshot
-
-_amount = optional(ge(0.0))
-
-#: client order ids remembered per session for the duplicate check (the most recent ones)
-SEEN_IDS_KEPT = 200_000
-
-#: a position smaller than this is closed (float residue of partial fills)
-POSITION_EPSILON = 1e-12
-
-
-def _known_zone(_instance: Any, _attribute: Any, value: str) -> None:
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(
-            f'timezone: unknown time zone "{value}"; give an IANA name such as "Europe/Berlin"'
-        ) from None
-
-
-@frozen
-class LiveRiskConfig:
-    """``[live_risk]``. A limit left unset (absent) is not checked; ``enabled=false`` turns
-    every standard limit off. The further controls have safe defaults and are off only when
-    set to 0 / false explicitly."""
-
-    enabled: bool = True
-    max_daily_loss_abs: float | None = field(default=None, validator=_amount)
-    max_daily_loss_pct: float | None = field(default=None, validator=optional([ge(0.0)]))
-    max_total_exposure_notional: float | None = field(default=None, validator=_amount)
-    max_symbol_exposure_notional: float | None = field(default=None, validator=_amount)
-    max_open_positions: int | None = field(default=None, validator=optional(ge(0)))
-    max_order_notional: float | None = field(default=None, validator=_amount)
-    min_order_notional: float | None = field(default=None, validator=_amount)
-    block_on_violation: bool = True
-    #: accepted for seed compatibility; daily PnL always comes from the pipeline's portfolio
-    use_experiments_for_daily_pnl: bool = False
-    #: calendar day for daily loss, as an IANA zone name
-    timezone: str = field(default="UTC", validator=_known_zone)
-    #: live limits (seed 000 names them here as well as in [environment]); in live mode the
-    #: tighter of the two applies
-    max_live_notional_per_order: float | None = field(default=None, validator=_amount)
-    max_live_notional_total: float | None = field(default=None, validator=_amount)
-    live_trade_min_size: float | None = field(default=None, validator=_amount)
-    #: further controls (issue: market-access pre-trade checks)
-    price_collar_pct: float = field(default=10.0, validator=ge(0.0))
-    max_order_quantity: Mapping[str, float] = field(factory=dict)
-    max_orders_per_second: int = field(default=50, validator=ge(0))
-    max_orders_per_minute: int = field(default=1000, validator=ge(0))
-    duplicate_window_seconds: float = field(default=2.0, validator=ge(0.0))
-    runaway_max_executions: int = field(default=500, validator=ge(0))
-    runaway_window_seconds: float = field(default=10.0, validator=gt(0.0))
-    max_reference_age_seconds: float = field(default=0.0, validator=ge(0.0))
-    #: the risk profile this section started from
-    profile: str | None = None
-
-
-#: Risk presets (ENV-4): a config selects one with ``profile = "conservative"`` and may
-#: override any key beside it.
-RISK_PROFILES: dict[str, dict[str, Any]] = {
-    "conservative": {
-        "max_daily_loss_pct": 1.0,
-        "max_order_notional": 500.0,
-        "max_symbol_exposure_notional": 2_000.0,
-        "max_total_exposure_notional": 5_000.0,
-        "max_open_positions": 3,
-    },
-    "moderate": {
-        "max_daily_loss_pct": 3.0,
-        "max_order_notional": 2_000.0,
-        "max_symbol_exposure_notional": 10_000.0,
-        "max_total_exposure_notional": 25_000.0,
-        "max_open_positions": 8,
-    },
-    "aggressive": {
-        "max_daily_loss_pct": 6.0,
-        "max_order_notional": 10_000.0,
-        "max_symbol_exposure_notional": 50_000.0,
-        "max_total_exposure_notional": 150_000.0,
-        "max_open_positions": 20,
-    },
-}
 
 
 class ViolationCode(enum.StrEnum):
@@ -137,16 +43,25 @@ class ViolationCode(enum.StrEnum):
     RUNAWAY = "runaway_throttle"
     NON_FINITE = "non_finite_number"
     PLUGIN = "plugin_failed"
+    # capital limits (risk.capital)
+    RAMP_UP_CAPITAL = "ramp_up_max_capital"
+    STRATEGY_CAPITAL = "max_capital_pct_per_strategy"
+    LIVE_OPEN_POSITIONS = "max_open_positions_live"
 
 
 #: violations that block whatever ``block_on_violation`` says: a failed plugin (fail
-#: closed), the runaway throttle (a kill-switch control) and numbers accounting cannot hold
-ALWAYS_BLOCKING = frozenset({ViolationCode.PLUGIN.value, ViolationCode.RUNAWAY.value, ViolationCode.NON_FINITE.value})
-
-
-class NonFiniteAccountingError(ValueError):
-    """A fill whose cash or position arithmetic would leave the finite numbers (NaN, inf)."""
-
+#: closed), the runaway throttle (a kill-switch control), numbers accounting cannot hold,
+#: and the capital limits (a rollout decision, not a warning)
+ALWAYS_BLOCKING = frozenset(
+    {
+        ViolationCode.PLUGIN.value,
+        ViolationCode.RUNAWAY.value,
+        ViolationCode.NON_FINITE.value,
+        ViolationCode.RAMP_UP_CAPITAL.value,
+        ViolationCode.STRATEGY_CAPITAL.value,
+        ViolationCode.LIVE_OPEN_POSITIONS.value,
+    }
+)
 
 @frozen
 class RiskViolation:
@@ -170,120 +85,6 @@ class LiveRiskCheckResult:
 
     def for_order(self, index: int) -> list[RiskViolation]:
         return [v for v in self.violations if v.order_index is None or v.order_index == index]
-
-
-@define(slots=True)
-class PortfolioState:
-    """Positions and PnL as the pipeline tracks them. Mutable: updated on every fill.
-
-    Exposure and equity are marked at ``last_prices`` (the last fill or price update of a
-    symbol), else at the average entry price. Fees count as realized loss.
-    """
-
-    cash: float = 0.0
-    starting_equity: float = 0.0
-    positions: dict[str, float] = field(factory=dict)
-    average_prices: dict[str, float] = field(factory=dict)
-    last_prices: dict[str, float] = field(factory=dict)
-    realized_pnl: float = 0.0
-    fees_paid: float = 0.0
-    #: realized + unrealized PnL at the start of the current calendar day
-    day_start_pnl: float = 0.0
-    #: equity at the start of the current calendar day (base of ``max_daily_loss_pct``)
-    day_start_equity: float = 0.0
-    #: the current calendar day (ISO date) and when it ends (epoch seconds); 0: no day yet
-    day: str = ""
-    day_ends_at: float = 0.0
-
-    def mark(self, symbol: str) -> float:
-        return self.last_prices.get(symbol, self.average_prices.get(symbol, 0.0))
-
-    def exposure(self, symbol: str) -> float:
-        return abs(self.positions.get(symbol, 0.0)) * self.mark(symbol)
-
-    def total_exposure(self) -> float:
-        return sum(self.exposure(s) for s in self.positions)
-
-    def open_positions(self) -> int:
-        return sum(1 for q in self.positions.values() if q)
-
-    def unrealized_pnl(self) -> float:
-        avg = self.average_prices
-        return sum(q * (self.mark(s) - avg.get(s, 0.0)) for s, q in self.positions.items())
-
-    def equity(self) -> float:
-        return self.cash + sum(q * self.mark(s) for s, q in self.positions.items())
-
-    def daily_pnl(self) -> float:
-        """Realized + unrealized PnL since the start of the current calendar day."""
-        return self.realized_pnl + self.unrealized_pnl() - self.day_start_pnl
-
-    def update_prices(self, prices: Mapping[str, float]) -> None:
-        """Mark positions to market (unrealized PnL, exposure). A price that is not a
-        finite number > 0 raises ``ValueError`` and no price is changed."""
-        bad = {s: p for s, p in prices.items() if not (isinstance(p, int | float) and 0.0 < p < math.inf)}
-        if bad:
-            raise ValueError(f"prices must be finite numbers > 0, got {bad!r}")
-        self.last_prices.update(prices)
-
-    def roll_day(self, now: float, timezone: str | ZoneInfo = "UTC") -> bool:
-        """Start a new calendar day if ``now`` (epoch seconds) is past the current one.
-
-        The first call, and the first call after midnight in ``timezone``, records the PnL
-        and equity at that moment as the day's baseline for the daily loss limits. Cheap
-        when nothing changes (one comparison): call it once per batch with the current time.
-        Returns whether a new day started.
-        """
-        if now < self.day_ends_at:
-            return False
-        zone = timezone if isinstance(timezone, ZoneInfo) else ZoneInfo(timezone)
-        today = datetime.fromtimestamp(now, zone).date()
-        tomorrow = today + timedelta(days=1)
-        self.day = today.isoformat()
-        # local midnight, converted with that night's UTC offset (DST-safe)
-        self.day_ends_at = datetime(
-            tomorrow.year, tomorrow.month, tomorrow.day, tzinfo=zone
-        ).timestamp()
-        self.day_start_pnl = self.realized_pnl + self.unrealized_pnl()
-        self.day_start_equity = self.equity()
-        return True
-
-    def apply_fill(self, symbol: str, signed_qty: float, price: float, fee: float = 0.0) -> None:
-        """Update position, average price, realized PnL and cash from one fill.
-
-        Raises :class:`NonFiniteAccountingError` and changes nothing when the fill or any
-        number it produces is not finite: NaN or infinity never enters the accounts."""
-        pos = self.positions.get(symbol, 0.0)
-        avg = self.average_prices.get(symbol, 0.0)
-        new = pos + signed_qty
-        realized = self.realized_pnl
-        if pos == 0.0 or pos * signed_qty > 0:  # opening or adding
-            avg = (abs(pos) * avg + abs(signed_qty) * price) / abs(new)
-        else:  # reducing, closing or flipping
-            closed = min(abs(signed_qty), abs(pos))
-            realized += closed * (price - avg) * (1 if pos > 0 else -1)
-            if abs(signed_qty) > abs(pos):
-                avg = price  # the remainder opens a new position at this price
-        cash = self.cash - (signed_qty * price + fee)
-        fees = self.fees_paid + fee
-        realized -= fee
-        # one test for all: a sum is finite only if every term is (inf - inf is NaN), and a
-        # sum that overflows marks numbers too large to account for anyway
-        if not math.isfinite(new + avg + cash + fees + realized + price + new * price):
-            raise NonFiniteAccountingError(
-                f"fill of {signed_qty:g} {symbol} at {price:g} (fee {fee:g}) would make the "
-                "position or cash non-finite; not accounted"
-            )
-        if abs(new) < POSITION_EPSILON:
-            self.positions.pop(symbol, None)
-            self.average_prices.pop(symbol, None)
-        else:
-            self.positions[symbol] = new
-            self.average_prices[symbol] = avg
-        self.last_prices[symbol] = price
-        self.cash = cash
-        self.fees_paid = fees
-        self.realized_pnl = realized
 
 
 # -- standard limits ------------------------------------------------------------------------
@@ -758,275 +559,6 @@ def run_risk_checks(
     from peaktrade_core.plugins import get_plugin_manager
 
     return (plugin_manager or get_plugin_manager()).check_risk(orders, portfolio, limits, env, timeout)
-
-
-# -- stateful pre-trade controls --------------------------------------------------------------
-
-
-class _SlidingCount:
-    """Events in a sliding time window, stored as ``(time, count)`` per call so a whole
-    batch costs one append, not one per order."""
-
-    __slots__ = ("window", "events", "total")
-
-    def __init__(self, window: float):
-        self.window = window
-        self.events: deque[tuple[float, int]] = deque()
-        self.total = 0
-
-    def current(self, now: float) -> int:
-        events, cutoff = self.events, now - self.window
-        while events and events[0][0] <= cutoff:
-            self.total -= events.popleft()[1]
-        return self.total
-
-    def add(self, now: float, count: int) -> None:
-        if count:
-            self.events.append((now, count))
-            self.total += count
-
-    def clear(self) -> None:
-        self.events.clear()
-        self.total = 0
-
-
-class PreTradeControls:
-    """The stateful market-access controls of one session (SEC 15c3-5, RTS 6 Art. 15).
-
-    The pipeline owns one instance per session and calls :meth:`check` once per batch
-    (after the ``check_risk`` hook, before the gates) and :meth:`record_executions` after
-    each batch was executed. Every control is off when its setting is 0:
-
-    * order-rate throttle: at most ``max_orders_per_second`` / ``max_orders_per_minute``
-      orders let through in any sliding second / minute;
-    * duplicates: a client order id let through before in this session (the last
-      ``SEEN_IDS_KEPT`` ids, so memory stays flat), or an identical
-      order (symbol, side, quantity, type, limit and reference price) let through within
-      ``duplicate_window_seconds``;
-    * stale reference data: the symbol's last price, given in ``reference_times``
-      (symbol → epoch seconds of the last price), older than ``max_reference_age_seconds``
-      — or unknown — blocks the order;
-    * runaway throttle: at most ``runaway_max_executions`` executions within
-      ``runaway_window_seconds``, counted inside the batch: an order that would be one
-      more is blocked, and after the batch (the orders within the limit execute) the kill
-      switch is engaged; it stays engaged until a person releases it. Without a kill switch
-      the controls themselves block every later order;
-    * numbers: a quantity, price or notional (quantity x price) that is not finite (or
-      overflows) is refused (``non_finite_number``): it could never be accounted for.
-
-    Only orders :meth:`check` lets through count for the throttles and duplicates.
-    """
-
-    def __init__(
-        self,
-        limits: LiveRiskConfig,
-        kill_switch: KillSwitch | None = None,
-        clock: Callable[[], float] = time.time,
-        *,
-        message_limits: bool = True,
-    ):
-        self.limits = limits
-        #: the order-rate throttle protects a venue's message limits; a session whose
-        #: orders reach no venue (paper, shadow) passes False
-        self.message_limits = message_limits
-        self.kill_switch = kill_switch
-        self.clock = clock
-        self._per_second = _SlidingCount(1.0)
-        self._per_minute = _SlidingCount(60.0)
-        self._executions = _SlidingCount(limits.runaway_window_seconds)
-        #: client order ids let through, oldest first, capped so that memory stays flat
-        self._seen_ids: dict[str, None] = {}
-        self._recent: dict[tuple[Any, ...], float] = {}
-        self._recent_pruned_at = 0.0
-        #: set when the runaway throttle tripped and no kill switch could hold it
-        self.runaway_reason: str | None = None
-        #: set when :meth:`check` blocked an order over the runaway limit; the kill switch
-        #: is engaged by the next :meth:`record_executions` (after the batch executed)
-        self._runaway_pending: str | None = None
-
-    def check(
-        self,
-        orders: Sequence[OrderRequest],
-        now: float | None = None,
-        reference_times: Mapping[str, float] | None = None,
-        skip: Container[int] = (),
-    ) -> list[RiskViolation]:
-        """Violations of the batch; orders at indices in ``skip`` (already blocked by an
-        earlier check) are neither checked nor counted."""
-        now = self.clock() if now is None else now
-        limits = self.limits
-        out: list[RiskViolation] = []
-        if self.runaway_reason is not None:
-            return [
-                _violation(ViolationCode.RUNAWAY, i, o.symbol, None, None, self.runaway_reason)
-                for i, o in enumerate(orders)
-                if i not in skip
-            ]
-        per_second, per_minute = (
-            (limits.max_orders_per_second, limits.max_orders_per_minute) if self.message_limits else (0, 0)
-        )
-        room_second = per_second - self._per_second.current(now) if per_second else math.inf
-        room_minute = per_minute - self._per_minute.current(now) if per_minute else math.inf
-        runaway = limits.runaway_max_executions
-        room_runaway = runaway - self._executions.current(now) if runaway else math.inf
-        window = limits.duplicate_window_seconds
-        max_age = limits.max_reference_age_seconds
-        times = reference_times if reference_times is not None else {}
-        seen, recent = self._seen_ids, self._recent
-        if window and now - self._recent_pruned_at > window and len(recent) > 1024:
-            self._prune_recent(now)
-        passed = 0
-        for i, order in enumerate(orders):
-            if skip and i in skip:
-                continue
-            found: list[RiskViolation] | None = None
-            symbol = order.symbol
-            quantity, price = order.quantity, order.price
-            # one test for all three: NaN/inf in any of them, or a product that overflows
-            if not math.isfinite(quantity * (1.0 if price is None else price) + quantity):
-                found = _append(
-                    found,
-                    ViolationCode.NON_FINITE,
-                    i,
-                    symbol,
-                    None,
-                    None,
-                    f"quantity {quantity:g}, price {'none' if price is None else format(price, 'g')}: "
-                    "not a finite number, or too large to account for",
-                )
-            if order.client_order_id in seen:
-                found = _append(
-                    found,
-                    ViolationCode.DUPLICATE,
-                    i,
-                    symbol,
-                    None,
-                    None,
-                    f"client order id {order.client_order_id} was already sent in this session",
-                )
-            key = (
-                (symbol, order.side, order.quantity, order.order_type, order.limit_price, order.reference_price)
-                if window
-                else None
-            )
-            if key is not None:
-                last = recent.get(key)
-                if last is not None and now - last < window:
-                    found = _append(
-                        found,
-                        ViolationCode.DUPLICATE,
-                        i,
-                        symbol,
-                        window,
-                        now - last,
-                        f"identical order {now - last:.3f}s after the last one "
-                        f"(window {window:g}s)",
-                    )
-            if max_age:
-                at = times.get(symbol)
-                if at is None:
-                    found = _append(
-                        found,
-                        ViolationCode.STALE_REFERENCE,
-                        i,
-                        symbol,
-                        max_age,
-                        None,
-                        f"no time known for the reference price of {symbol}",
-                    )
-                elif now - at > max_age:
-                    found = _append(
-                        found,
-                        ViolationCode.STALE_REFERENCE,
-                        i,
-                        symbol,
-                        max_age,
-                        now - at,
-                        f"reference price of {symbol} is {now - at:.1f}s old > limit {max_age:g}s",
-                    )
-            if passed >= room_second:
-                count = per_second - room_second + passed + 1
-                found = _append(
-                    found,
-                    ViolationCode.RATE_PER_SECOND,
-                    i,
-                    symbol,
-                    per_second,
-                    count,
-                    f"order {count:g} within one second > limit {per_second}",
-                )
-            elif passed >= room_minute:
-                count = per_minute - room_minute + passed + 1
-                found = _append(
-                    found,
-                    ViolationCode.RATE_PER_MINUTE,
-                    i,
-                    symbol,
-                    per_minute,
-                    count,
-                    f"order {count:g} within one minute > limit {per_minute}",
-                )
-            if found is None and passed >= room_runaway:
-                count = runaway - room_runaway + passed + 1
-                reason = f"runaway throttle: order {count:g} within {limits.runaway_window_seconds:g}s > limit {runaway}"
-                found = _append(found, ViolationCode.RUNAWAY, i, symbol, runaway, count, reason)
-                if self._runaway_pending is None:
-                    self._runaway_pending = reason
-            if found is not None:
-                out += found
-                continue
-            passed += 1
-            seen[order.client_order_id] = None
-            if key is not None:
-                recent[key] = now
-        self._per_second.add(now, passed)
-        self._per_minute.add(now, passed)
-        excess = len(seen) - SEEN_IDS_KEPT
-        if excess > 0:  # forget the oldest ids: the venue still rejects a reused client id
-            for key in list(itertools.islice(seen, excess)):
-                del seen[key]
-        return out
-
-    def _prune_recent(self, now: float) -> None:
-        cutoff = now - self.limits.duplicate_window_seconds
-        self._recent = {k: t for k, t in self._recent.items() if t > cutoff}
-        self._recent_pruned_at = now
-
-    def record_executions(self, count: int, now: float | None = None) -> bool:
-        """Count executed orders (call it after every batch, also with 0); engage the kill
-        switch when :meth:`check` blocked an order over the runaway limit or more than
-        ``runaway_max_executions`` fall within ``runaway_window_seconds``. Returns whether
-        it tripped."""
-        limit = self.limits.runaway_max_executions
-        if not limit:
-            return False
-        now = self.clock() if now is None else now
-        executions = self._executions
-        executions.add(now, max(count, 0))
-        pending, self._runaway_pending = self._runaway_pending, None
-        if pending is not None:
-            reason = pending
-        elif executions.current(now) > limit:
-            window = self.limits.runaway_window_seconds
-            reason = f"runaway throttle: {executions.total} executions within {window:g}s > limit {limit}"
-        else:
-            return False
-        executions.clear()  # after a person releases the switch, counting starts afresh
-        logger.bind(tag=SAFETY).critical("{}: engaging the kill switch", reason)
-        if self.kill_switch is None:
-            self.runaway_reason = (
-                f"{ViolationCode.RUNAWAY.value}: {reason}; no kill switch, session stopped"
-            )
-            return True
-        try:
-            if not self.kill_switch.state().engaged:
-                self.kill_switch.engage(reason=reason, operator="runaway-throttle", source="risk")
-        except Exception as exc:  # noqa: BLE001 - cannot latch the switch: stop this session instead
-            logger.bind(tag=SAFETY).critical("could not engage the kill switch: {}", exc)
-            self.runaway_reason = (
-                f"{ViolationCode.RUNAWAY.value}: {reason}; kill switch failed: {exc}"
-            )
-        return True
 
 
 def _violation(
