@@ -81,25 +81,32 @@ def test_shadow_on_the_loopback_feed_fills_at_live_quotes_and_sends_nothing(tmp_
 
 
 def test_a_paper_replay_of_the_recorded_feed_diverges_by_the_slippage_only(tmp_path, venue):
+    """Runs are written and read back through the CLI only (whatever store the config names)."""
     (tmp_path / "orders.csv").write_text(ORDERS)
     venue.set_price("BTC/EUR", 40_000.0)
-    shadow = session(write_config(tmp_path, "shadow.toml", "shadow", venue.url), "loopback", "--record-feed", "seen.jsonl")
+    shadow_config = write_config(tmp_path, "shadow.toml", "shadow", venue.url)
+    shadow = session(shadow_config, "loopback", "--record-feed", "seen.jsonl")
     venue.set_price("BTC/EUR", 99_999.0)  # the live price moves on; the replay must not see it
 
-    replay = session(write_config(tmp_path, "paper.toml", "paper"), "seen.jsonl")
-    report = invoke("feed", "diverge", shadow["run_id"], replay["run_id"], "--json")
+    paper_config = write_config(tmp_path, "paper.toml", "paper")
+    replay = session(paper_config, "seen.jsonl")
+    report = invoke("--config", paper_config, "feed", "diverge", shadow["run_id"], replay["run_id"], "--json")
     totals = report["totals"]
     assert (totals["paired"], totals["status_differs"], totals["filled_in_both"]) == (5, 0, 5)
     assert totals["max_abs_fill_bps"] == 0.0
     assert report["run_a"]["mode"] == "shadow" and report["run_b"]["mode"] == "paper"
+    assert {(p["symbol"], p["fill_a"]) for p in report["pairs"]} == {("BTC/EUR", 40_000.0), ("ETH/EUR", 2_000.0)}
+    verified = invoke("--config", shadow_config, "runs", "verify", shadow["run_id"], "--json")
+    assert verified[0]["ok"] is True
 
-    slipped = session(write_config(tmp_path, "slip.toml", "paper", slippage_bps=10.0), "seen.jsonl")
-    report = invoke("feed", "diverge", shadow["run_id"], slipped["run_id"], "--json", "--limit", "5")
+    slip_config = write_config(tmp_path, "slip.toml", "paper", slippage_bps=10.0)
+    slipped = session(slip_config, "seen.jsonl")
+    report = invoke("--config", slip_config, "feed", "diverge", shadow["run_id"], slipped["run_id"], "--json", "--limit", "5")
     assert report["totals"]["mean_abs_fill_bps"] == pytest.approx(10.0)
     by_side = {(p["side"], round(p["fill_bps"], 6)) for p in report["pairs"]}
     assert by_side == {("buy", 10.0), ("sell", -10.0)}  # against the trader both ways
 
-    text = CliRunner().invoke(cli, ["feed", "diverge", shadow["run_id"], slipped["run_id"]])
+    text = CliRunner().invoke(cli, ["--config", slip_config, "feed", "diverge", shadow["run_id"], slipped["run_id"]])
     assert text.exit_code == 0
     assert "fill price B vs A: mean |10.00| bps, max |10.00| bps" in text.stdout
 
