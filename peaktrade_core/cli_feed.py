@@ -86,9 +86,9 @@ def feed_record(env: Env, source: str, symbols: str, output: str, duration: floa
     finally:
         live.close()
         writer.close()
-    if live.error:
-        click.echo(f"warning: {live.error}", err=True)
     click.echo(f"recorded {writer.count} quote(s) of {', '.join(wanted)} from {source} to {output} ({stopped})")
+    if live.error:  # the plugin's feed broke: what was recorded is kept, the exit says so
+        fail(f"error: {live.error}", 1)
 
 
 @feed.command("show")
@@ -178,6 +178,9 @@ def feed_session(env: Env, source: str, orders_file: str, symbols: str | None, r
     if not wanted:
         fail(f"{orders_file}: no orders")
     replay = _is_file(source)
+    if not replay and not config.live_risk.max_reference_age_seconds:
+        click.echo("warning: [live_risk] max_reference_age_seconds = 0: orders are not checked for stale prices "
+                   "if the feed stops", err=True)
     live = _open(env, source, wanted, speed)
     recorder = None
     try:

@@ -12,7 +12,14 @@ from hypothesis import strategies as st
 
 from peaktrade_core import hookimpl
 from peaktrade_core.config import PeakTradeConfig
-from peaktrade_core.marketdata import FeedError, GuardedFeed, PollingFeed, Quote, open_feed
+from peaktrade_core.marketdata import (
+    FeedError,
+    GuardedFeed,
+    PollingFeed,
+    Quote,
+    open_feed,
+    open_recorded_feed,
+)
 from peaktrade_core.orders import OrderRequest, OrderStatus
 from peaktrade_core.pipeline import ExecutionPipeline
 from peaktrade_core.plugins import get_plugin_manager
@@ -260,3 +267,22 @@ def test_an_order_passes_only_while_the_newest_quote_is_within_the_age(times, no
     result = pipeline.process_batch([OrderRequest("BTC/EUR", "buy", 0.001)])[0]
     assert (result.status is OrderStatus.FILLED) == (now - newest <= max_age)
     assert len(executor.received) == (1 if now - newest <= max_age else 0)
+
+
+def test_recording_from_a_feed_that_breaks_keeps_its_quotes_and_exits_1(tmp_path):
+    from click.testing import CliRunner
+
+    from peaktrade_core.cli import cli
+
+    def body(_feed):
+        yield Quote("BTC/EUR", 1.0, 1.0)
+        yield Quote("BTC/EUR", 2.0, 2.0)
+        raise ConnectionError("socket closed")
+
+    with registered_plugin(_Venue(_Iterating(body)), "zz-venue"):
+        done = CliRunner().invoke(cli, ["feed", "record", "--source", "zz", "--symbols", "BTC/EUR", "--output", "rec.csv",
+                                         "--count", "10"])
+    assert done.exit_code == 1
+    assert done.stdout.strip() == "recorded 2 quote(s) of BTC/EUR from zz to rec.csv (the feed ended)"
+    assert done.stderr.strip().splitlines()[-1] == "error: plugin zz-venue: market-data feed failed: ConnectionError: socket closed"
+    assert [q.price for q in open_recorded_feed(tmp_path / "rec.csv")] == [1.0, 2.0]
