@@ -714,7 +714,8 @@ class PluginManager:
             names = sorted(venues, key=lambda v: (":" in v, v))  # plain venue names first
             served = ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "") or "none"
             raise FeedError(f"market-data source {venue!r}: not a recorded file (.csv, .jsonl) and no installed plugin serves this venue (installed venues: {served})")
-        kwargs = {"venue": venue, "symbols": list(symbols), "settings": config.plugins.get(plugin), "config": config}
+        settings = (getattr(config, "plugins", None) or {}).get(plugin)
+        kwargs = {"venue": venue, "symbols": list(symbols), "settings": settings, "config": config}
         _, records, wrapper_error = self._call("open_market_feed", kwargs, timeout, only=plugin)
         self._trace("open_market_feed", records, wrapper_error)
         record = next((r for r in records if r.plugin == plugin), None)
