@@ -35,6 +35,7 @@ from peaktrade_core.gates import (
 )
 from peaktrade_core.killswitch import KillSwitch, current_operator
 from peaktrade_core.log import SAFETY, logger
+from peaktrade_core.marketdata import LastPrices, Quote
 from peaktrade_core.orders import (
     OrderExecutionResult,
     OrderExecutor,
@@ -200,6 +201,8 @@ class ExecutionPipeline:
         self.capital = CapitalLimits.for_session(config.live_risk, self.env, self.store)
         #: symbol -> time of its last price, for the stale-reference check
         self.reference_times: dict[str, float] = {}
+        #: the newest market-data quote per symbol (``on_quote``)
+        self.last_quotes = LastPrices()
         self.timeout = config.execution.plugin_timeout_seconds
         self.pm.configure(config)
         #: the venue client (testnet/live only); raises VenueError (one line) when it cannot be built
@@ -270,6 +273,23 @@ class ExecutionPipeline:
         for symbol in prices:
             self.reference_times[symbol] = at
 
+    def on_quote(self, quote: Quote) -> None:
+        """A market-data quote: the symbol's last price and its time for risk (stale data,
+        collars) and the price dry-run and shadow executors fill at. An older quote than
+        the one kept is ignored; one stamped in the future counts as of now (a skewed
+        venue clock must not keep a price fresh)."""
+        now = self.clock()
+        if quote.at > now:
+            from attrs import evolve
+
+            quote = evolve(quote, at=now)
+        if not self.last_quotes.update(quote):
+            return
+        self.update_prices({quote.symbol: quote.price}, at=quote.at)
+        set_price = getattr(self.executor, "set_simulated_price", None)
+        if set_price is not None:
+            set_price(quote.symbol, quote.price)
+
     def check_risk(self, orders: Sequence[OrderRequest]) -> list[RiskViolation]:
         """Standard limits and plugin checks (``check_risk`` hook), then the capital limits
         and the stateful controls for the orders those let through. Plugin failures are
@@ -298,6 +318,8 @@ class ExecutionPipeline:
         report = evaluate_gates(self.env, kill)
         if kill.engaged and kill != self._venue_cancelled:
             self._cancel_on_venue(kill)
+        if self.last_quotes:
+            batch = self._priced_by_quotes(batch)
         n = len(batch)
         results: list[Any] = [None] * n
         self._assign_ids(batch)
@@ -349,6 +371,21 @@ class ExecutionPipeline:
             self.runlog.record_orders(self.run_id, results, batch_no)
             self.runlog.commit()
         return results
+
+    def _priced_by_quotes(self, batch: Sequence[OrderRequest]) -> Sequence[OrderRequest]:
+        """An order without a reference price gets its symbol's last quote as one: risk
+        (notional, collar) judges it, and dry-run and shadow fill it, at the live price."""
+        quotes = self.last_quotes
+        if all(o.reference_price is not None or o.symbol not in quotes for o in batch):
+            return batch
+        from attrs import evolve
+
+        return [
+            evolve(o, reference_price=quotes.get(o.symbol).price)  # type: ignore[union-attr]
+            if o.reference_price is None and o.symbol in quotes
+            else o
+            for o in batch
+        ]
 
     def _assign_ids(self, batch: Sequence[OrderRequest]) -> None:
         """Give every order whose id the core made (not the user) this run's id for its

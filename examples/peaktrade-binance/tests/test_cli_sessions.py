@@ -135,7 +135,7 @@ def test_fresh_venv_core_paper_and_the_adapter(tmp_path, binance):
     listing = json.loads(run(DEFAULT, "plugins", "list", "--json").stdout)
     by_name = {p["name"]: p for p in listing}
     assert by_name["binance"]["distribution"] == "peaktrade-binance"
-    assert by_name["binance"]["hooks"] == ["config_sections", "create_exchange_client", "exchange_venues", "register_commands"]
+    assert by_name["binance"]["hooks"] == ["config_sections", "create_exchange_client", "exchange_venues", "open_market_feed", "register_commands"]
     assert binance.requests == 0  # listing plugins never talks to the venue
     check_testnet_session_and_default_config(run, binance, paper_installed=True)
 
