@@ -34,6 +34,7 @@ from peaktrade_core.gates import (
 )
 from peaktrade_core.killswitch import KillSwitch, current_operator
 from peaktrade_core.log import SAFETY, logger
+from peaktrade_core.marketdata import LastPrices, Quote
 from peaktrade_core.orders import (
     OrderExecutionResult,
     OrderExecutor,
@@ -193,6 +194,8 @@ class ExecutionPipeline:
         self.controls = PreTradeControls(config.live_risk, self.kill_switch, clock=clock, message_limits=not research)
         #: symbol -> time of its last price, for the stale-reference check
         self.reference_times: dict[str, float] = {}
+        #: the newest market-data quote per symbol (``on_quote``)
+        self.last_quotes = LastPrices()
         self.timeout = config.execution.plugin_timeout_seconds
         self.pm.configure(config)
         #: the venue client (testnet/live only); raises VenueError (one line) when it cannot be built
@@ -256,6 +259,17 @@ class ExecutionPipeline:
         self.portfolio.update_prices(prices)
         for symbol in prices:
             self.reference_times[symbol] = at
+
+    def on_quote(self, quote: Quote) -> None:
+        """A market-data quote: the symbol's last price and its time for risk (stale data,
+        collars) and the price dry-run and shadow executors fill at. An older quote than
+        the one kept is ignored."""
+        if not self.last_quotes.update(quote):
+            return
+        self.update_prices({quote.symbol: quote.price}, at=quote.at)
+        set_price = getattr(self.executor, "set_simulated_price", None)
+        if set_price is not None:
+            set_price(quote.symbol, quote.price)
 
     def check_risk(self, orders: Sequence[OrderRequest]) -> list[RiskViolation]:
         """Standard limits and plugin checks (``check_risk`` hook), then the stateful

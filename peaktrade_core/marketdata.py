@@ -1,0 +1,374 @@
+"""Market data: quotes, read-only feeds, the core's last prices, and recorded feeds.
+
+A :class:`Feed` is an iterator of :class:`Quote` objects that blocks until the next quote
+and ends when the feed ends (a recorded file) or is closed. Feeds never send anything: a
+venue plugin offers one through the ``open_market_feed`` hook, a recorded file (CSV or
+JSONL, one quote per line) replays one offline. :class:`LastPrices` keeps the newest quote
+per symbol with its time; ``ExecutionPipeline.on_quote`` hands it to risk (stale data,
+price collars) and to dry-run and shadow pricing. See docs/marketdata.md.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from attrs import field, frozen
+
+#: columns of a recorded feed, in the order the recorder writes them
+COLUMNS = ("at", "symbol", "price", "bid", "ask", "volume")
+_REQUIRED = ("at", "symbol", "price")
+
+
+class FeedError(Exception):
+    """A feed cannot be opened or a recorded file is unusable (one line: file, line, problem)."""
+
+
+def _finite_positive(name: str) -> Callable[[Any, Any, Any], None]:
+    def check(_instance: Any, _attribute: Any, value: Any) -> None:
+        if value is None:
+            return
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+            raise ValueError(f"{name} must be a finite number above 0, got {value!r}")
+
+    return check
+
+
+def _finite_time(_instance: Any, _attribute: Any, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise ValueError(f"at must be epoch seconds (a finite number >= 0), got {value!r}")
+
+
+def _nonnegative_volume(_instance: Any, _attribute: Any, value: Any) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise ValueError(f"volume must be a finite number >= 0, got {value!r}")
+
+
+def _symbol(_instance: Any, _attribute: Any, value: Any) -> None:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("symbol must be a non-empty string")
+
+
+@frozen
+class Quote:
+    """One price of one symbol at one time. ``price`` is the last trade or the mid."""
+
+    symbol: str = field(validator=_symbol)
+    price: float = field(validator=_finite_positive("price"))
+    #: epoch seconds, the source's time (a venue without one: when the quote was received)
+    at: float = field(validator=_finite_time)
+    bid: float | None = field(default=None, validator=_finite_positive("bid"))
+    ask: float | None = field(default=None, validator=_finite_positive("ask"))
+    volume: float | None = field(default=None, validator=_nonnegative_volume)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The quote as one recorded-feed record (absent optional fields left out)."""
+        record = {"at": self.at, "symbol": self.symbol, "price": self.price}
+        for name in ("bid", "ask", "volume"):
+            value = getattr(self, name)
+            if value is not None:
+                record[name] = value
+        return record
+
+
+@runtime_checkable
+class Feed(Protocol):
+    """Read-only market data; iterating blocks until the next quote."""
+
+    name: str
+
+    def __iter__(self) -> Iterator[Quote]:
+        """Quotes in order; ends when the feed ends (a recorded file) or after ``close()``."""
+        ...
+
+    def close(self) -> None:
+        """Stop the feed; an iteration in progress ends. Safe to call twice."""
+        ...
+
+
+class LastPrices:
+    """The core's last price per symbol with its time.
+
+    A quote older than the one kept for its symbol is ignored: a late or replayed quote
+    never makes a price look fresher than it is, nor older.
+    """
+
+    def __init__(self) -> None:
+        self._quotes: dict[str, Quote] = {}
+
+    def update(self, quote: Quote) -> bool:
+        """Keep ``quote`` unless a newer one of its symbol is kept; True when kept."""
+        kept = self._quotes.get(quote.symbol)
+        if kept is not None and kept.at > quote.at:
+            return False
+        self._quotes[quote.symbol] = quote
+        return True
+
+    def get(self, symbol: str) -> Quote | None:
+        """The newest quote of ``symbol``, or None."""
+        return self._quotes.get(symbol)
+
+    def age(self, symbol: str, now: float) -> float | None:
+        """Seconds since the newest quote of ``symbol`` (None: never quoted)."""
+        quote = self._quotes.get(symbol)
+        return None if quote is None else max(0.0, now - quote.at)
+
+    def prices(self) -> dict[str, float]:
+        """symbol -> last price."""
+        return {symbol: q.price for symbol, q in self._quotes.items()}
+
+    def times(self) -> dict[str, float]:
+        """symbol -> time of the last price."""
+        return {symbol: q.at for symbol, q in self._quotes.items()}
+
+    def __contains__(self, symbol: object) -> bool:
+        return symbol in self._quotes
+
+    def __len__(self) -> int:
+        return len(self._quotes)
+
+    def __iter__(self) -> Iterator[Quote]:
+        return iter(list(self._quotes.values()))
+
+
+# -- recorded feeds ------------------------------------------------------------------------
+
+
+def _format_of(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return "csv"
+    if suffix in (".jsonl", ".ndjson"):
+        return "jsonl"
+    raise FeedError(f"{path}: unknown recorded-feed format {suffix or '(no extension)'!r}; use .csv or .jsonl")
+
+
+def _number(value: Any, name: str) -> float | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise ValueError(f"{name}: not a number: {value!r}")
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            raise ValueError(f"{name}: not a number: {value!r}") from None
+    if isinstance(value, (int, float)):
+        return float(value)
+    raise ValueError(f"{name}: not a number: {value!r}")
+
+
+def quote_from_record(record: Mapping[str, Any]) -> Quote:
+    """A :class:`Quote` from one recorded record; ValueError names the field at fault."""
+    unknown = sorted(set(record) - set(COLUMNS))
+    if unknown:
+        raise ValueError(f"{unknown[0]}: unknown field; expected {', '.join(COLUMNS)}")
+    for name in _REQUIRED:
+        if record.get(name) in (None, ""):
+            raise ValueError(f"{name}: missing")
+    symbol = record["symbol"]
+    if not isinstance(symbol, str):
+        raise ValueError(f"symbol: not a string: {symbol!r}")
+    values = {name: _number(record.get(name), name) for name in ("price", "at", "bid", "ask", "volume")}
+    try:
+        return Quote(symbol=symbol.strip(), **values)  # type: ignore[arg-type]
+    except (TypeError, ValueError) as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _records(path: Path, fmt: str) -> Iterator[tuple[int, Mapping[str, Any]]]:
+    """(line number, record) of each data line; blank lines and ``#`` comments skipped."""
+    try:
+        handle = path.open(encoding="utf-8", newline="")
+    except OSError as exc:
+        raise FeedError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    with handle:
+        if fmt == "jsonl":
+            for number, line in enumerate(handle, 1):
+                text = line.strip()
+                if not text or text.startswith("#"):
+                    continue
+                try:
+                    record = json.loads(text)
+                except json.JSONDecodeError as exc:
+                    raise FeedError(f"{path}:{number}: not JSON: {exc.msg}") from None
+                if not isinstance(record, dict):
+                    raise FeedError(f"{path}:{number}: expected one JSON object per line")
+                yield number, record
+            return
+        lines = ((n, line) for n, line in enumerate(handle, 1) if line.strip() and not line.lstrip().startswith("#"))
+        first = next(lines, None)
+        if first is None:
+            raise FeedError(f"{path}: empty file, expected a header line ({','.join(COLUMNS)})")
+        header_line, header_text = first
+        header = [column.strip() for column in next(csv.reader([header_text]))]
+        for column in header:
+            if column not in COLUMNS:
+                raise FeedError(f"{path}:{header_line}: {column!r}: unknown column; expected {', '.join(COLUMNS)}")
+        missing = [column for column in _REQUIRED if column not in header]
+        if missing:
+            raise FeedError(f"{path}:{header_line}: missing column {missing[0]!r}")
+        if len(set(header)) != len(header):
+            raise FeedError(f"{path}:{header_line}: duplicate column")
+        for number, text in lines:
+            row = next(csv.reader([text]))
+            if len(row) != len(header):
+                raise FeedError(f"{path}:{number}: {len(row)} fields, the header has {len(header)}")
+            yield number, dict(zip(header, (cell.strip() for cell in row), strict=True))
+
+
+def read_recorded_quotes(path: str | Path) -> Iterator[Quote]:
+    """Every quote of a recorded feed, in file order; FeedError (one line) on the first fault.
+
+    Times must not go backwards: a replay is a history, not a shuffled bag of prices.
+    """
+    path = Path(path)
+    fmt = _format_of(path)
+    previous = -math.inf
+    for number, record in _records(path, fmt):
+        try:
+            quote = quote_from_record(record)
+        except ValueError as exc:
+            raise FeedError(f"{path}:{number}: {exc}") from None
+        if quote.at < previous:
+            raise FeedError(f"{path}:{number}: at: {quote.at} is earlier than the line before ({previous}); times must not go backwards")
+        previous = quote.at
+        yield quote
+
+
+class RecordedFeed:
+    """Replays a recorded file. ``speed`` 0: as fast as possible; 1: real time; 10: ten times.
+
+    The whole file is checked when the feed is opened, so a bad line refuses the replay
+    before the first quote rather than in the middle of a session.
+    """
+
+    def __init__(self, path: str | Path, *, speed: float = 0.0, sleep: Callable[[float], Any] | None = None):
+        if isinstance(speed, bool) or not isinstance(speed, (int, float)) or not math.isfinite(speed) or speed < 0:
+            raise FeedError(f"speed must be a finite number >= 0, got {speed!r}")
+        self.path = Path(path)
+        self.name = f"file:{self.path.name}"
+        self.speed = float(speed)
+        self._closed = threading.Event()
+        self._sleep = sleep
+        self.count = 0
+        self.symbols: set[str] = set()
+        for quote in read_recorded_quotes(self.path):
+            self.count += 1
+            self.symbols.add(quote.symbol)
+
+    def __iter__(self) -> Iterator[Quote]:
+        previous: float | None = None
+        for quote in read_recorded_quotes(self.path):
+            if self._closed.is_set():
+                return
+            if self.speed > 0 and previous is not None and quote.at > previous:
+                wait = (quote.at - previous) / self.speed
+                if self._sleep is not None:
+                    self._sleep(wait)
+                elif self._closed.wait(wait):
+                    return
+            previous = quote.at
+            yield quote
+
+    def close(self) -> None:
+        self._closed.set()
+
+
+def open_recorded_feed(path: str | Path, *, speed: float = 0.0) -> Feed:
+    """A feed replaying a recorded CSV or JSONL file (see docs/marketdata.md)."""
+    return RecordedFeed(path, speed=speed)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else repr(float(value))
+
+
+class QuoteWriter:
+    """Writes quotes in the recorded format (CSV or JSONL by the file's extension), one
+    flushed line per quote so a recording cut short keeps every quote written so far."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.format = _format_of(self.path)
+        try:
+            self._handle = self.path.open("w", encoding="utf-8", newline="")
+        except OSError as exc:
+            raise FeedError(f"{self.path}: cannot write: {exc.strerror or exc}") from None
+        self.count = 0
+        if self.format == "csv":
+            self._csv = csv.writer(self._handle, lineterminator="\n")
+            self._csv.writerow(COLUMNS)
+            self._handle.flush()
+
+    def write(self, quote: Quote) -> None:
+        if self.format == "csv":
+            record = quote.to_dict()
+            # repr: the shortest text that reads back as the same float
+            self._csv.writerow([_cell(record.get(column)) for column in COLUMNS])
+        else:
+            self._handle.write(json.dumps(quote.to_dict(), separators=(",", ":")) + "\n")
+        self._handle.flush()
+        self.count += 1
+
+    def close(self) -> None:
+        self._handle.close()
+
+    def __enter__(self) -> QuoteWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def write_recorded_feed(path: str | Path, quotes: Iterable[Quote]) -> int:
+    """Write ``quotes`` to ``path`` in the recorded format; returns how many."""
+    with QuoteWriter(path) as writer:
+        for quote in quotes:
+            writer.write(quote)
+        return writer.count
+
+
+# -- choosing a feed -----------------------------------------------------------------------
+
+
+def _looks_like_file(source: str) -> bool:
+    return Path(source).suffix.lower() in (".csv", ".jsonl", ".ndjson") or "/" in source or "\\" in source
+
+
+def open_feed(config: Any, plugin_manager: Any, *, source: str | None = None, symbols: Iterable[str] | None = None) -> Feed:
+    """The feed named by ``source``: a recorded file's path, or a venue name (that venue
+    plugin's read-only feed). ``None``: ``[marketdata] source`` of the config.
+
+    :param symbols: symbols a venue feed polls; default ``[marketdata] symbols``.
+    :raises FeedError: no source, an unusable file, or no plugin offering that venue's feed.
+    """
+    settings = getattr(config, "marketdata", None)
+    if source is None:
+        source = getattr(settings, "source", None) or None
+    if not source:
+        raise FeedError("no market-data source: pass a recorded file or a venue name, or set [marketdata] source")
+    if _looks_like_file(source):
+        return open_recorded_feed(source, speed=float(getattr(settings, "speed", 0.0) or 0.0))
+    wanted = list(symbols) if symbols is not None else list(getattr(settings, "symbols", ()) or ())
+    if not wanted:
+        raise FeedError(f"venue feed {source!r}: no symbols to quote; pass them or set [marketdata] symbols")
+    opener = getattr(plugin_manager, "open_market_feed", None)
+    if opener is None:
+        raise FeedError(f"venue feed {source!r}: this plugin manager offers no market-data feeds")
+    return opener(config, source, wanted)
+
+
+def now() -> float:
+    """The time quotes are stamped with when their source gives none."""
+    return time.time()
