@@ -194,7 +194,8 @@ def _run_strategy_session(env: Env, feed_source: str, spec: str | None, param_pa
     except StrategyLoadError as exc:
         fail(str(exc))
     name = str(getattr(instance, "name", "") or cls.__name__)
-    feed = _open_feed(env, feed_source)
+    symbols = getattr(instance, "symbols", None)
+    feed = _open_feed(env, feed_source, list(symbols) if symbols else None)
     pipeline = _make_pipeline(env)
     driver = StrategyDriver(pipeline, instance, name=name, params=params, describe={"class": spec, "feed": feed_source})
     try:
@@ -206,24 +207,18 @@ def _run_strategy_session(env: Env, feed_source: str, spec: str | None, param_pa
     _print_summary(data, as_json)
 
 
-def _open_feed(env: Env, source: str) -> Any:
-    """The feed ``--feed`` names (a recorded file, or a venue's feed), or one line (exit 2)."""
+def _open_feed(env: Env, source: str, symbols: Any = None) -> Any:
+    """The feed ``--feed`` names (a recorded file, or a venue's feed quoting ``symbols``:
+    the strategy's ``symbols``, else ``[marketdata] symbols``), or one line (exit 2)."""
     from peaktrade_core import marketdata
     from peaktrade_core.plugins import get_plugin_manager
 
-    errors: tuple[type[BaseException], ...] = (OSError, ValueError, LookupError, TypeError)
-    feed_error = getattr(marketdata, "FeedError", None)
-    if isinstance(feed_error, type) and issubclass(feed_error, BaseException):
-        errors += (feed_error,)
+    errors = (marketdata.FeedError, OSError, ValueError, LookupError)
     try:
-        open_feed = getattr(marketdata, "open_feed", None)
-        if open_feed is not None:
-            return open_feed(env.config, get_plugin_manager(), source=source)
-        if not Path(source).is_file():
-            fail(f"--feed {source}: no such file (venue feeds need a venue plugin that offers one)")
-        return marketdata.open_recorded_feed(source)
+        return marketdata.open_feed(env.config, get_plugin_manager(), source=source, symbols=symbols)
     except errors as exc:
-        fail(f"--feed {source}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        fail(message if message.startswith(source) else f"--feed {source}: {message}")
 
 
 def run_pipeline(pipeline: Any, orders: Any, *, total: int | None = None, on_stop: Any = None, **run_args: Any) -> Any:

@@ -44,6 +44,7 @@ class MovingAverageCrossover:
             raise ValueError(f"need 1 <= fast < slow, got fast={fast} slow={slow}")
         self.fast, self.slow = fast, slow
         self.quantity = dict(PARAMS["quantity"] if quantity is None else quantity)
+        self.symbols = tuple(self.quantity)  # what a venue feed is asked to quote
         self.windows: dict[str, deque[float]] = {}
         self.above: dict[str, bool] = {}
 
