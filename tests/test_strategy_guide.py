@@ -42,7 +42,7 @@ def peaktrade(cwd: Path, *args: str) -> subprocess.CompletedProcess:
 
 def test_the_guides_strategy_runs_in_paper_on_the_recorded_feed_and_the_run_verifies(guide_dir):
     commands = [shlex.split(line[2:]) for block in _blocks("console") for line in block.splitlines() if line.startswith("$ peaktrade ")]
-    assert commands[0][:3] == ["peaktrade", "session", "run"] and ["runs", "verify", "last"] == commands[-1][1:]
+    assert commands[0][:3] == ["peaktrade", "session", "run"] and commands[-1][1:] == ["runs", "verify", "last"]
     outputs = []
     for command in commands:
         done = peaktrade(guide_dir, *command[1:])
