@@ -33,6 +33,7 @@ if TYPE_CHECKING:  # annotations only: the specs must stay import-light
     from peaktrade_core.environment import EnvironmentConfig, TradingMode
     from peaktrade_core.executors import ExecutorContext
     from peaktrade_core.gates import GateContext, GateDecision
+    from peaktrade_core.marketdata import Feed
     from peaktrade_core.orders import OrderExecutor, OrderRequest
     from peaktrade_core.risk import LiveRiskConfig, PortfolioState, RiskViolation
     from peaktrade_core.venues import ExchangeClient
@@ -195,6 +196,35 @@ def create_exchange_client(
     The core owns the executor over the client (``ExchangeOrderExecutor`` behind the guard)
     when the mode's gates allow sending; otherwise the session dry-runs. If it raises or
     returns ``None``, the session does not start (one line naming the plugin).
+    """
+
+
+# -------------------------------------------------------------------------------------------
+# Market data
+# -------------------------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def open_market_feed(venue: str, symbols: Sequence[str], settings: Any, config: PeakTradeConfig) -> Feed | None:
+    """Open a read-only market-data feed of ``venue`` for ``symbols``.
+
+    Called only for the plugin that declared ``venue`` (``exchange_venues``; so the first
+    result is the only one), in every mode: a feed reads public prices and can place nothing. Opening must not block; the
+    feed's iterator is where the waiting happens.
+
+    :param venue: the venue named by ``--source`` or ``[marketdata] source``.
+    :param symbols: the core's symbols to quote (``BTC/EUR``); map them to the venue's.
+    :param settings: ``config.plugins.get(<plugin name>)``, the plugin's own section.
+    :param config: the effective configuration.
+    :returns: a :class:`~peaktrade_core.marketdata.Feed` whose iterator yields
+        :class:`~peaktrade_core.marketdata.Quote` objects of those symbols only, or
+        ``None`` when the plugin offers no feed. ``PollingFeed`` polls a ticker for you.
+
+    The core reads the feed on a thread of its own: if opening raises or returns no feed,
+    the session does not start (one line naming the plugin); if the iterator raises,
+    hangs or yields anything but a quote of an asked symbol, quotes stop, prices go stale
+    and the stale-data check blocks orders. A failed poll should yield nothing and poll
+    again (quotes resume when the venue answers).
     """
 
 

@@ -15,6 +15,7 @@ import json
 import math
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -339,6 +340,192 @@ def write_recorded_feed(path: str | Path, quotes: Iterable[Quote]) -> int:
         return writer.count
 
 
+# -- live feeds ----------------------------------------------------------------------------
+
+
+class PollingFeed:
+    """A feed that asks a venue for its ticker every ``interval`` seconds: what a venue
+    plugin returns from ``open_market_feed`` (docs/plugins.md, "Offer a market-data feed").
+
+    :param fetch: returns the current quotes of the given symbols (one HTTP request or a
+        few). An exception is a failed poll: logged, no quote this round, polled again next
+        round, so quotes stop while the venue is unreachable and resume when it answers.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        fetch: Callable[[list[str]], Iterable[Quote]],
+        symbols: Iterable[str],
+        *,
+        interval: float = 1.0,
+    ):
+        self.name = name
+        self.symbols = list(symbols)
+        self.interval = interval
+        self._fetch = fetch
+        self._closed = threading.Event()
+        #: failed polls in a row (0 after a poll that answered)
+        self.failures = 0
+        #: the last failed poll's error, one line
+        self.last_error: str | None = None
+
+    def poll(self) -> list[Quote]:
+        """One round: the quotes the venue gave now ([] when it did not answer)."""
+        try:
+            quotes = list(self._fetch(self.symbols))
+        except Exception as exc:  # noqa: BLE001 - a failed poll is no quote, never a crash
+            from peaktrade_core.log import logger
+
+            self.failures += 1
+            self.last_error = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            logger.warning("market data {}: poll failed ({} in a row): {}", self.name, self.failures, self.last_error)
+            return []
+        self.failures, self.last_error = 0, None
+        return quotes
+
+    def __iter__(self) -> Iterator[Quote]:
+        while not self._closed.is_set():
+            for quote in self.poll():
+                if self._closed.is_set():
+                    return
+                yield quote
+            if self._closed.wait(self.interval):
+                return
+
+    def close(self) -> None:
+        self._closed.set()
+
+
+_END = object()
+
+
+class GuardedFeed:
+    """A plugin's feed as the core reads it: the plugin's iterator runs on a daemon thread
+    of its own, so a feed that hangs never holds the session; one that raises, or yields
+    anything but a :class:`Quote` of a symbol it was asked for, ends (``error`` says why).
+    Either way quotes simply stop and prices go stale; nothing is ever sent.
+
+    Only the newest ``buffer`` quotes wait for a slow reader: older ones are superseded.
+    """
+
+    def __init__(self, inner: Any, plugin: str, symbols: Iterable[str], *, buffer: int = 1000):
+        self.inner = inner
+        self.plugin = plugin
+        self.name = str(getattr(inner, "name", None) or plugin)
+        self.symbols = frozenset(symbols)
+        self.error: str | None = None
+        self._queue: deque[Any] = deque(maxlen=buffer)
+        self._ready = threading.Condition()
+        self._closed = threading.Event()
+        self._started = False
+
+    def _start(self) -> None:
+        with self._ready:
+            if self._started:
+                return
+            self._started = True
+        threading.Thread(target=self._pump, name=f"peaktrade-feed-{self.plugin}", daemon=True).start()
+
+    def _fail(self, why: str) -> None:
+        from peaktrade_core.log import logger
+
+        self.error = f"plugin {self.plugin}: market-data feed {why}"
+        logger.warning("{}; quotes stopped", self.error)
+
+    def _pump(self) -> None:
+        try:
+            for item in self.inner:
+                if self._closed.is_set():
+                    break
+                if not isinstance(item, Quote):
+                    self._fail(f"yielded {type(item).__name__}, not a Quote")
+                    break
+                if item.symbol not in self.symbols:
+                    self._fail(f"yielded a quote of {item.symbol!r}, which was not asked for")
+                    break
+                with self._ready:
+                    self._queue.append(item)
+                    self._ready.notify_all()
+        except Exception as exc:  # noqa: BLE001 - the plugin's failure ends its quotes only
+            self._fail(f"failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".rstrip(": "))
+        finally:
+            with self._ready:
+                self._queue.append(_END)
+                self._ready.notify_all()
+
+    def next_quote(self, timeout: float | None = None) -> Quote | None:
+        """The next quote, waiting at most ``timeout`` seconds; None when none came in time
+        or the feed ended (``ended`` tells which)."""
+        self._start()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._ready:
+            while not self._queue:
+                if self._closed.is_set():
+                    return None
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return None
+                self._ready.wait(left)
+            item = self._queue[0]
+            if item is _END:
+                return None
+            self._queue.popleft()
+            return item
+
+    @property
+    def ended(self) -> bool:
+        """The feed ended or was closed: no quote will come."""
+        with self._ready:
+            return self._closed.is_set() or bool(self._queue and self._queue[0] is _END)
+
+    def __iter__(self) -> Iterator[Quote]:
+        while True:
+            quote = self.next_quote()
+            if quote is None:
+                return
+            yield quote
+
+    def close(self) -> None:
+        """Stop reading; the plugin's ``close()`` runs on a thread of its own (it may hang)."""
+        self._closed.set()
+        with self._ready:
+            self._ready.notify_all()
+        closer = getattr(self.inner, "close", None)
+        if callable(closer):
+            threading.Thread(target=_quietly, args=(closer,), name=f"peaktrade-feed-close-{self.plugin}", daemon=True).start()
+
+
+def _quietly(function: Callable[[], Any]) -> None:
+    import contextlib
+
+    with contextlib.suppress(Exception):  # closing a failed feed: nothing left to save
+        function()
+
+
+class FeedClock:
+    """A clock that follows the quotes (``advance`` to each quote's time): a replay of a
+    recorded feed judges prices as fresh or stale as they were when they were recorded.
+
+        clock = FeedClock()
+        pipeline = ExecutionPipeline(config, clock=clock)
+        for quote in open_recorded_feed(path):
+            clock.advance(quote.at)
+            pipeline.on_quote(quote)
+    """
+
+    def __init__(self, start: float = 0.0):
+        self.now = start
+
+    def advance(self, to: float) -> None:
+        """Move to ``to``; never backwards."""
+        if to > self.now:
+            self.now = to
+
+    def __call__(self) -> float:
+        return self.now
+
+
 # -- choosing a feed -----------------------------------------------------------------------
 
 
@@ -363,12 +550,9 @@ def open_feed(config: Any, plugin_manager: Any, *, source: str | None = None, sy
     wanted = list(symbols) if symbols is not None else list(getattr(settings, "symbols", ()) or ())
     if not wanted:
         raise FeedError(f"venue feed {source!r}: no symbols to quote; pass them or set [marketdata] symbols")
-    opener = getattr(plugin_manager, "open_market_feed", None)
-    if opener is None:
-        raise FeedError(f"venue feed {source!r}: this plugin manager offers no market-data feeds")
-    return opener(config, source, wanted)
+    if plugin_manager is None:
+        from peaktrade_core.plugins import get_plugin_manager
 
+        plugin_manager = get_plugin_manager()
+    return plugin_manager.open_market_feed(config, source, wanted)
 
-def now() -> float:
-    """The time quotes are stamped with when their source gives none."""
-    return time.time()

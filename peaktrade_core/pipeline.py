@@ -294,6 +294,8 @@ class ExecutionPipeline:
         report = evaluate_gates(self.env, kill)
         if kill.engaged and kill != self._venue_cancelled:
             self._cancel_on_venue(kill)
+        if self.last_quotes:
+            batch = self._priced_by_quotes(batch)
         n = len(batch)
         results: list[Any] = [None] * n
         self._assign_ids(batch)
@@ -338,6 +340,21 @@ class ExecutionPipeline:
             self.runlog.record_orders(self.run_id, results, batch_no)
             self.runlog.commit()
         return results
+
+    def _priced_by_quotes(self, batch: Sequence[OrderRequest]) -> Sequence[OrderRequest]:
+        """An order without a reference price gets its symbol's last quote as one: risk
+        (notional, collar) judges it, and dry-run and shadow fill it, at the live price."""
+        quotes = self.last_quotes
+        if all(o.reference_price is not None or o.symbol not in quotes for o in batch):
+            return batch
+        from attrs import evolve
+
+        return [
+            evolve(o, reference_price=quotes.get(o.symbol).price)  # type: ignore[union-attr]
+            if o.reference_price is None and o.symbol in quotes
+            else o
+            for o in batch
+        ]
 
     def _assign_ids(self, batch: Sequence[OrderRequest]) -> None:
         """Give every order whose id the core made (not the user) this run's id for its

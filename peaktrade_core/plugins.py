@@ -696,6 +696,40 @@ class PluginManager:
             )
         return client
 
+    # -- market data -----------------------------------------------------------------------
+
+    def open_market_feed(self, config: Any, venue: str, symbols: Sequence[str], timeout: float = 10.0) -> Any:
+        """The read-only feed of ``venue`` for ``symbols`` from the plugin that declared the
+        venue, wrapped so that its failures stop quotes and nothing else
+        (:class:`~peaktrade_core.marketdata.GuardedFeed`). Raises ``FeedError`` (one line)
+        when no plugin serves the venue or opening fails."""
+        from peaktrade_core.marketdata import FeedError, GuardedFeed
+
+        try:
+            venues = self.exchange_venues()
+        except Exception as exc:  # a VenueError: say it as a feed error, still one line
+            raise FeedError(str(exc)) from None
+        plugin = venues.get(venue)
+        if plugin is None:
+            served = ", ".join(sorted(venues)) or "none"
+            raise FeedError(f"market-data source {venue!r}: not a recorded file (.csv, .jsonl) and no installed plugin serves this venue (installed venues: {served})")
+        kwargs = {"venue": venue, "symbols": list(symbols), "settings": config.plugins.get(plugin), "config": config}
+        _, records, wrapper_error = self._call("open_market_feed", kwargs, timeout, only=plugin)
+        self._trace("open_market_feed", records, wrapper_error)
+        record = next((r for r in records if r.plugin == plugin), None)
+        if wrapper_error is not None:
+            raise FeedError(f"an open_market_feed hook wrapper failed: {_one_line(wrapper_error)}")
+        if record is None:
+            raise FeedError(f"plugin {plugin} offers no market-data feed for venue {venue!r}")
+        if record.error is not None:
+            raise FeedError(f"plugin {plugin}: open_market_feed for venue {venue!r} failed: {_one_line(record.error)}")
+        feed = record.result
+        if feed is None:
+            raise FeedError(f"plugin {plugin} offers no market-data feed for venue {venue!r}")
+        if not callable(getattr(feed, "__iter__", None)) or not callable(getattr(feed, "close", None)):
+            raise FeedError(f"plugin {plugin}: open_market_feed for venue {venue!r} returned {_describe(feed)}, not a feed")
+        return GuardedFeed(feed, plugin, symbols)
+
     # -- alerts and drills -----------------------------------------------------------------
 
     def emit_alert(self, event: Any, sinks: Iterable[str], timeout: float | None) -> dict[str, Any]:

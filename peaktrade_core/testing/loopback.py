@@ -4,11 +4,12 @@ Three parts, each the reference for writing your own:
 
 * :class:`LoopbackVenue` — the venue. A JSON API over ``http.server`` on a thread, with
   HMAC-SHA256 request signing, unique client order ids, open orders, validate-only orders,
-  instrument rules, server time, a ticker and fault injection. It satisfies the
+  instrument rules, server time, a ticker (scriptable: :meth:`LoopbackVenue.set_price`,
+  ``market_data_down``, ``clock``) and fault injection. It satisfies the
   :class:`~peaktrade_core.testing.venue_kit.VenueFake` control interface.
 * :class:`LoopbackClient` — an ``ExchangeClient`` for it over the standard library (urllib).
 * :class:`LoopbackVenuePlugin` — the venue plugin (``exchange_venues`` → ``["loopback"]``,
-  ``create_exchange_client``, ``config_sections``); :data:`plugin` is an instance to
+  ``create_exchange_client``, ``open_market_feed`` (polls the ticker), ``config_sections``); :data:`plugin` is an instance to
   register or to point an entry point at (``loopback = peaktrade_core.testing.loopback:plugin``).
 
 The API (every answer is JSON; errors are ``{"error": "..."}``)::
@@ -16,7 +17,7 @@ The API (every answer is JSON; errors are ``{"error": "..."}``)::
     GET    /api/ping                      {"status": "online"}
     GET    /api/time                      {"server_time": epoch seconds}
     GET    /api/rules?symbol=S            {"symbol", "tick_size", "lot_step", "min_quantity", "min_notional"}
-    GET    /api/ticker?symbol=S           {"symbol", "price"}
+    GET    /api/ticker?symbol=S           {"symbol", "price", "bid", "ask", "time"} (503 while market data is down)
     POST   /api/orders                    {client_order_id, symbol, side, quantity, type, limit_price, validate}
     GET    /api/orders/<id>?symbol=S      the order, or 404
     DELETE /api/orders/<id>?symbol=S      {"cancelled": true|false}
@@ -110,6 +111,11 @@ class LoopbackVenue:
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.clock_offset = 0.0  # seconds the venue clock is ahead
+        #: the ticker's time (a test drives it with the pipeline's clock); default: now
+        self.clock: Any = None
+        #: while true the ticker answers 503: quotes stop, prices go stale
+        self.market_data_down = False
+        self.spreads: dict[str, float] = {}
         self.recv_window_seconds = 30.0  # how old (or early) a signed request may be
 
     # -- VenueFake ---------------------------------------------------------------------
@@ -133,6 +139,22 @@ class LoopbackVenue:
             raise ValueError(f"unknown fault {kind!r}; one of {', '.join(FAULTS)}")
         with self._lock:
             self._faults.append(kind)
+
+    def set_price(self, symbol: str, price: float, *, spread: float | None = None) -> None:
+        """The ticker's (and the matching engine's) price of ``symbol`` from now on;
+        ``spread``: bid and ask that far apart around it."""
+        with self._lock:
+            self.prices[symbol] = float(price)
+            if spread is not None:
+                self.spreads[symbol] = float(spread)
+
+    def _ticker(self, symbol: str) -> dict[str, Any]:
+        if self.market_data_down:
+            raise _Refused(503, "market data unavailable")
+        with self._lock:
+            price, half = self.prices[symbol], self.spreads.get(symbol, 0.0) / 2
+        at = self.clock() if self.clock is not None else time.time() + self.clock_offset
+        return {"symbol": symbol, "price": price, "bid": price - half, "ask": price + half, "time": at}
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -208,8 +230,7 @@ class LoopbackVenue:
             symbol = self._symbol(query)
             return {"symbol": symbol, **self.rules[symbol]}
         if method == "GET" and path == "/api/ticker":
-            symbol = self._symbol(query)
-            return {"symbol": symbol, "price": self.prices[symbol]}
+            return self._ticker(self._symbol(query))
         if method == "POST" and path == "/api/orders":
             return self._submit(body)
         if path.startswith("/api/orders/") and method in ("GET", "DELETE"):
@@ -469,6 +490,16 @@ class LoopbackClient:
     def fetch_ticker(self, symbol: str) -> float:
         return float(self._request("GET", "/api/ticker", {"symbol": symbol})["price"])
 
+    def quotes(self, symbols: list[str]) -> list[Any]:
+        """The ticker of each symbol as quotes (public, unsigned requests)."""
+        from peaktrade_core.marketdata import Quote
+
+        out = []
+        for symbol in symbols:
+            t = self._request("GET", "/api/ticker", {"symbol": symbol})
+            out.append(Quote(symbol, float(t["price"]), float(t["time"]), bid=float(t["bid"]), ask=float(t["ask"])))
+        return out
+
     def instrument_rules(self, symbol: str) -> Any:
         from peaktrade_core.venues import InstrumentRules
 
@@ -533,6 +564,8 @@ class LoopbackSettings:
     timeout_seconds: float = 10.0
     #: testnet mode: orders are validated by the venue, never placed (the venue has no sandbox)
     testnet_validate_only: bool = True
+    #: how often the market-data feed polls the ticker
+    feed_interval_seconds: float = 1.0
 
 
 class LoopbackVenuePlugin:
@@ -566,6 +599,17 @@ class LoopbackVenuePlugin:
             validate_only=testnet and settings.testnet_validate_only,
             timeout_seconds=settings.timeout_seconds,
         )
+
+    @hookimpl
+    def open_market_feed(self, venue: str, symbols: Any, settings: Any) -> Any:
+        """The ticker, polled: public requests only, no key needed, nothing sent."""
+        from peaktrade_core.marketdata import PollingFeed
+
+        if venue != VENUE:
+            return None
+        settings = settings if isinstance(settings, LoopbackSettings) else LoopbackSettings()
+        public = LoopbackClient(settings.base_url, "", "", timeout_seconds=settings.timeout_seconds)
+        return PollingFeed(f"{VENUE}:ticker", public.quotes, symbols, interval=settings.feed_interval_seconds)
 
 
 plugin = LoopbackVenuePlugin()
