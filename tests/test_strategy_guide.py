@@ -8,6 +8,7 @@ import os
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -80,3 +81,75 @@ def test_the_guides_python_blocks_run_from_start_to_a_verified_run_log(guide_dir
     printed = capsys.readouterr().out.splitlines()
     assert "buy 0.012 0.01234" in printed and "buy 0.013" in printed
     assert "[] 0.0002 is less than one lot step 0.001" in printed
+
+
+@pytest.mark.slow
+@pytest.mark.needs_plugins("peaktrade-paper")
+def test_the_guides_strategy_runs_in_shadow_on_the_loopback_venues_feed_sends_nothing_and_verifies(guide_dir):
+    from peaktrade_core.runlog import iter_run_events, list_runs
+    from peaktrade_core.state import StateStore
+    from peaktrade_core.testing.loopback import LoopbackVenue
+
+    site = guide_dir / "site"  # the loopback venue plugin, installed as pip would leave it
+    info = site / "peaktrade_loopback-0.1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: peaktrade-loopback\nVersion: 0.1.0\n")
+    (info / "entry_points.txt").write_text("[peaktrade]\nloopback = peaktrade_core.testing.loopback:plugin\n")
+    (config,) = _blocks("toml shadow.toml")
+    (command,) = [shlex.split(line[2:]) for block in _blocks("console shadow") for line in block.splitlines() if line.startswith("$ ")]
+
+    with LoopbackVenue() as venue:
+        venue.set_price("BTC/EUR", 41_000.0)
+        config = config.replace("http://127.0.0.1:8765", venue.url).replace("feed_interval_seconds = 1.0", "feed_interval_seconds = 0.05")
+        (guide_dir / "shadow.toml").write_text(config)
+        env = {**os.environ, "PEAK_TRADE_DATA_DIR": str(guide_dir / "data"), "PEAK_TRADE_PLUGINS": "paper,loopback", "PYTHONPATH": str(site)}
+        session = subprocess.Popen([sys.executable, "-m", "peaktrade_core", *command[1:], "--json"], cwd=guide_dir, env=env,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            orders = _rising_prices_until_an_order(venue, guide_dir / "data" / "peaktrade.sqlite3", session)
+            session.send_signal(signal.SIGTERM)  # how a supervisor stops a session on a live feed
+            out, err = session.communicate(timeout=120)
+        finally:
+            if session.poll() is None:
+                session.kill()
+        assert session.returncode == 143, err
+        assert venue.orders() == []  # shadow: the venue's prices, nothing sent to it
+    summary = json.loads(out)
+    assert summary["status"] == "interrupted" and summary["effective_mode"] == "shadow" and summary["interrupted_by"] == "SIGTERM"
+    assert summary["strategy"]["feed"] == "loopback" and summary["orders"] >= orders[0] >= 1
+    store = StateStore.in_dir(guide_dir / "data")
+    try:
+        (run,) = list_runs(store)
+        fills = [e for e in iter_run_events(store, run.run_id) if e.kind == "order"]
+        assert fills[0].side == "buy" and fills[0].status == "filled" and fills[0].price >= 41_100.0  # at the venue's quote
+    finally:
+        store.close()
+    verified = peaktrade(guide_dir, "runs", "verify", "last")
+    assert verified.returncode == 0 and " ok, " in verified.stdout
+
+
+def _rising_prices_until_an_order(venue, db: Path, session: subprocess.Popen) -> list[int]:
+    """Raise the venue's price step by step until the strategy (price above its average)
+    has bought; returns the run's order count then."""
+    import time
+
+    from peaktrade_core.runlog import list_runs, load_run_snapshot
+    from peaktrade_core.state import StateStore
+
+    price, deadline = 41_000.0, time.monotonic() + 120
+    while time.monotonic() < deadline:
+        assert session.poll() is None, session.communicate()
+        time.sleep(0.3)
+        price += 100.0
+        venue.set_price("BTC/EUR", price)
+        if not db.exists():
+            continue
+        store = StateStore(db)
+        try:
+            runs = list_runs(store)
+            orders = load_run_snapshot(store, runs[0].run_id).orders if runs else 0
+        finally:
+            store.close()
+        if orders:
+            return [orders]
+    raise AssertionError("the strategy placed no order on the loopback feed within two minutes")
