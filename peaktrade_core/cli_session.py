@@ -126,6 +126,8 @@ def session_run(env: Env, orders_file: str | None, fmt: str | None, example: boo
         fail("give exactly one of --orders FILE, --example or --strategy module:Class --feed PATH|VENUE")
     if (param_pairs or params_file) and not feed:
         fail("--params and --params-file go with --strategy module:Class --feed PATH|VENUE")
+    if feed and (fmt or skip_invalid):
+        fail("--format and --skip-invalid go with --orders FILE, not with --feed")
     if feed:
         _run_strategy_session(env, feed, strategy, param_pairs, params_file, as_json, fresh_account)
         return
@@ -196,7 +198,11 @@ def _run_strategy_session(env: Env, feed_source: str, spec: str | None, param_pa
     name = str(getattr(instance, "name", "") or cls.__name__)
     symbols = getattr(instance, "symbols", None)
     feed = _open_feed(env, feed_source, list(symbols) if symbols else None)
-    pipeline = _make_pipeline(env)
+    try:
+        pipeline = _make_pipeline(env)
+    except SystemExit:  # refused (one line already said): the feed stops too
+        feed.close()
+        raise
     driver = StrategyDriver(pipeline, instance, name=name, params=params, describe={"class": spec, "feed": feed_source})
     try:
         summary = run_pipeline(pipeline, (), on_stop=getattr(feed, "close", None), batches=driver.batches(feed), strategy=name, strategy_params=params, fresh_account=fresh_account)

@@ -106,6 +106,7 @@ BAD = [
     (["--feed", "quotes.csv"], "--feed needs --strategy module:Class (the strategy to run on it)"),
     (["--orders", "quotes.csv", "--feed", "quotes.csv", "--strategy", "strats:Buys"], "give exactly one of --orders FILE, --example or --strategy module:Class --feed PATH|VENUE"),
     (["--example", "--params", "fast=3"], "--params and --params-file go with --strategy module:Class --feed PATH|VENUE"),
+    (["--strategy", "strats:Buys", "--feed", "quotes.csv", "--skip-invalid"], "--format and --skip-invalid go with --orders FILE, not with --feed"),
 ]
 
 
@@ -222,3 +223,37 @@ def test_a_closed_testnet_gate_blocks_the_strategys_orders_as_it_blocks_an_order
     assert list(data["blocks_by_reason"]) == list(by_file["blocks_by_reason"])  # the same gate, the same reason
     with sqlite3.connect(work / "venue.sqlite") as conn:
         assert conn.execute("SELECT * FROM calls WHERE call = 'submit_order'").fetchall() == []
+
+
+MODES = {
+    "shadow": '[environment]\nmode = "shadow"\n',
+    "testnet_dry_run": '[environment]\nmode = "testnet"\n\n[live_risk]\nmax_orders_per_second = 0\nmax_orders_per_minute = 0\n',
+}
+
+
+@pytest.mark.needs_plugins("peaktrade-paper", "peaktrade-dryrun")
+@pytest.mark.parametrize("mode", sorted(MODES))
+def test_a_strategy_session_runs_in_every_mode_the_example_runs_in_with_the_same_outcome(work, mode):
+    (work / "mode.toml").write_text(MODES[mode])
+    initialised_store(work / "data").close()  # testnet refuses a store no person initialised
+
+    def run(*args):
+        done = peaktrade(work, "--config", "mode.toml", "session", "run", *args, "--json", "--fresh-account", plugins="paper,dryrun")
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+    by_strategy, by_example = run("--strategy", EXAMPLE, "--feed", FEED), run("--example")
+    assert by_strategy["effective_mode"] == by_example["effective_mode"] == mode
+    assert by_strategy["executor"] == by_example["executor"]
+    assert by_strategy["by_status"] == by_example["by_status"] == {"filled": 75}
+    assert by_strategy["positions"] == by_example["positions"]
+
+
+@pytest.mark.needs_plugins("peaktrade-dryrun")
+def test_testnet_refuses_an_uninitialised_store_for_a_strategy_as_for_an_orders_file(work):
+    (work / "mode.toml").write_text(MODES["testnet_dry_run"])
+    (work / "orders.csv").write_text("symbol,side,quantity,reference_price\nBTC/EUR,buy,0.01,40000\n")
+    by_file = peaktrade(work, "--config", "mode.toml", "session", "run", "--orders", "orders.csv", plugins="dryrun")
+    by_strategy = peaktrade(work, "--config", "mode.toml", "session", "run", "--strategy", "strats:Buys", "--feed", "quotes.csv", plugins="dryrun")
+    assert by_file.returncode == by_strategy.returncode == 2
+    assert by_strategy.stderr == by_file.stderr and "was never initialised" in by_strategy.stderr
