@@ -267,12 +267,25 @@ def feed_quote(pipeline: Any, quote: Quote) -> None:
         pipeline.update_prices({quote.symbol: quote.price}, at=quote.at)
 
 
+#: most seconds between two signs of life of a quiet strategy session (see StrategyDriver)
+KEEPALIVE_SECONDS = 30.0
+
+
 class StrategyDriver:
     """Runs one strategy on one feed through ``pipeline``: see :func:`strategy_batches`."""
 
     def __init__(self, pipeline: Any, strategy: Any, *, name: str, params: Mapping[str, Any] | None = None,
-                 rules: Mapping[str, InstrumentRules] | None = None, describe: Mapping[str, Any] | None = None):
+                 rules: Mapping[str, InstrumentRules] | None = None, describe: Mapping[str, Any] | None = None,
+                 clock: Callable[[], float] | None = None):
+        import time
+
         self.pipeline = pipeline
+        self.clock = clock or time.monotonic
+        # while quotes flow but the strategy asks for nothing, the run's heartbeat and the
+        # venue's dead man's switch are refreshed at this interval (a batch refreshes both)
+        switch = float(getattr(pipeline.env, "dead_man_switch_seconds", 0.0) or 0.0)
+        self.keepalive_seconds = min(KEEPALIVE_SECONDS, switch / 3) if switch else KEEPALIVE_SECONDS
+        self._last_batch = self.clock()
         #: what the run log says about this strategy at its start (class, feed)
         self.describe = dict(describe or {})
         self.strategy = strategy
@@ -346,11 +359,13 @@ class StrategyDriver:
                 feed_quote(self.pipeline, quote)
                 where = _where(quote)
                 intents = self._call(where, self.strategy.on_quote, quote)
-                if intents or self.context.skipped:
-                    orders = self._orders(intents, quote, where)
-                    self.intents += len(orders)
-                    for at in range(0, len(orders), size):
-                        yield orders[at : at + size]
+                orders = self._orders(intents, quote, where) if intents or self.context.skipped else []
+                self.intents += len(orders)
+                for at in range(0, len(orders), size):
+                    yield orders[at : at + size]
+                    self._last_batch = self.clock()
+                if not orders and self.clock() - self._last_batch >= self.keepalive_seconds:
+                    self._keepalive()
             finished = self.pipeline.stop_requested is None
         finally:
             close = getattr(feed, "close", None)
@@ -364,6 +379,17 @@ class StrategyDriver:
             self.intents += len(orders)
             for at in range(0, len(orders), size):
                 yield orders[at : at + size]
+
+    def _keepalive(self) -> None:
+        """A quiet strategy on a flowing feed is alive: say so to the run log (heartbeat) and
+        the venue (dead man's switch). A feed that stops stops this too, on purpose."""
+        self._last_batch = self.clock()
+        runlog, run_id = self.pipeline.runlog, self.pipeline.run_id
+        if runlog is not None and run_id is not None:
+            runlog.heartbeat(run_id)
+        rearm = getattr(self.pipeline, "_dead_man_switch", None)
+        if rearm is not None:
+            rearm("arm")
 
     def _record(self, kind: str, data: dict[str, Any]) -> None:
         runlog, run_id = self.pipeline.runlog, self.pipeline.run_id

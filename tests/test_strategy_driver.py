@@ -121,3 +121,25 @@ def test_the_mappers_rounding_and_skipped_trades_are_in_the_run_log(pipeline):
     (skipped,) = [e.extra for e in events if e.kind == "strategy_skipped"]  # the second quote: less than one lot step to go
     assert "less than one lot step" in skipped["not_traded"][0]["reason"]
     assert [round(o.quantity, 10) for o in pipeline.executor.received] == [0.012]
+
+
+def test_a_quiet_strategy_on_a_flowing_feed_keeps_the_run_alive_between_batches(pipeline):
+    from peaktrade_core.strategy import StrategyDriver
+
+    class Quiet:
+        def on_quote(self, quote):
+            return None
+
+    beats = []
+    heartbeat = pipeline.runlog.heartbeat
+    pipeline.runlog.heartbeat = lambda run_id: (beats.append(run_id), heartbeat(run_id))
+    now = [0.0]
+
+    def clock():
+        now[0] += 7.0  # every look at the clock: 7 s later
+        return now[0]
+
+    driver = StrategyDriver(pipeline, Quiet(), name="quiet", clock=clock)
+    assert driver.keepalive_seconds == 20.0  # a third of the default 60 s dead man's switch
+    summary = pipeline.run((), batches=driver.batches(quotes([41_000] * 12)))
+    assert summary.batches == 0 and len(beats) >= 3 and set(beats) == {summary.run_id}
