@@ -9,7 +9,7 @@ the executor of the configured mode), exactly as for an orders file::
         def on_quote(self, quote): return [...]     # each quote: order intents (or None)
         def stop(self): return [...]                # once, at the end: final intents (or None)
 
-For each quote of the feed the driver (:func:`strategy_batches`) first hands the quote to
+For each quote of the feed the driver (:class:`StrategyDriver`, :func:`run_strategy`) first hands the quote to
 the pipeline (marks, the stale-data check, collars, dry-run pricing), then to the
 strategy; the intents of one quote run as one batch, so the next quote sees the positions
 that batch left. A strategy that raises is a failing plugin: the session stops at once
@@ -272,7 +272,8 @@ KEEPALIVE_SECONDS = 30.0
 
 
 class StrategyDriver:
-    """Runs one strategy on one feed through ``pipeline``: see :func:`strategy_batches`."""
+    """Runs one strategy on one feed through ``pipeline``: :meth:`batches` is what
+    ``pipeline.run(batches=...)`` executes (see :func:`run_strategy`)."""
 
     def __init__(self, pipeline: Any, strategy: Any, *, name: str, params: Mapping[str, Any] | None = None,
                  rules: Mapping[str, InstrumentRules] | None = None, describe: Mapping[str, Any] | None = None,
@@ -298,8 +299,8 @@ class StrategyDriver:
     def _call(self, where: str, fn: Callable[..., Any], *args: Any) -> list[OrderIntent]:
         try:
             out = fn(*args)
-            intents = [] if out is None else list(out)
-        except Exception as exc:  # a failing plugin: stop the session, fail closed
+            intents = [] if out is None else [out] if isinstance(out, OrderIntent) else list(out)
+        except (Exception, SystemExit) as exc:  # a failing plugin: stop the session, fail closed
             self._fail(where, f"raised {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".rstrip(": "))
         for i, intent in enumerate(intents):
             if not isinstance(intent, OrderIntent):

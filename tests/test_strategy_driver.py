@@ -5,6 +5,8 @@ raises stops the session fail-closed and the run log says which strategy failed 
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from peaktrade_core.config import PeakTradeConfig
 from peaktrade_core.marketdata import Quote
@@ -143,3 +145,34 @@ def test_a_quiet_strategy_on_a_flowing_feed_keeps_the_run_alive_between_batches(
     assert driver.keepalive_seconds == 20.0  # a third of the default 60 s dead man's switch
     summary = pipeline.run((), batches=driver.batches(quotes([41_000] * 12)))
     assert summary.batches == 0 and len(beats) >= 3 and set(beats) == {summary.run_id}
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    step=st.sampled_from([0.001, 0.01, 0.5]),
+    targets=st.lists(st.floats(-5, 5, allow_nan=False), min_size=1, max_size=12),
+)
+def test_through_the_pipeline_the_position_follows_the_targets_within_one_lot_step_and_every_order_fits(step, targets):
+    rules = InstrumentRules("BTC/EUR", lot_step=step, min_quantity=step)
+    config = PeakTradeConfig(live_risk=LiveRiskConfig(**OFF))
+    executor = FillingExecutor()
+    p = ExecutionPipeline(config, store=StateStore(":memory:"), executor=executor, record=False)
+    wanted = iter(targets)
+    after = []
+
+    class Follows:
+        def start(self, context):
+            self.context = context
+
+        def on_quote(self, quote):
+            after.append(self.context.position("BTC/EUR"))  # what the previous quote's batch left
+            self.target = next(wanted)
+            return self.context.target_position("BTC/EUR", self.target)
+
+    strategy = Follows()
+    run_strategy(p, strategy, quotes([40_000.0] * len(targets)), rules={"BTC/EUR": rules})
+    after.append(p.portfolio.positions.get("BTC/EUR", 0.0))
+    for target, position in zip(targets, after[1:], strict=True):
+        assert abs(position - target) < step * (1 + 1e-9)
+    for order in executor.received:
+        assert rules.problems(order) == []
