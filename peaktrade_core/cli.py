@@ -89,6 +89,7 @@ LAZY_COMMANDS = {
     "health": ("peaktrade_core.cli_ops:health", "Check config, plugins, state store, run log, kill switch, limits, venue and alerts."),
     "readiness": ("peaktrade_core.cli_ops:readiness", "Stages 0-4 (research, testnet shadow, testnet, shadow live, live): which items of the next stage (or --stage N) the records show met, which are open, and the manual items for the people signing."),
     "testnet": ("peaktrade_core.cli_testnet:testnet", "Testnet profiles with per-session and per-day budgets (orders, notional)."),
+    "feed": ("peaktrade_core.cli_feed:feed", "Market data: record a venue's feed, show a recording, run orders on quotes, compare runs."),
     "evidence": ("peaktrade_core.cli_ops:evidence", "Every audited control with its config, drills, tests and latest recorded result."),
 }
 

@@ -152,6 +152,18 @@ class TestnetOrchestrationConfig:
 
 
 @frozen
+class MarketDataConfig:
+    """``[marketdata]``: the feed a session reads when none is given (docs/marketdata.md)."""
+
+    #: a venue whose plugin offers a feed, or a recording (.csv / .jsonl); "": none
+    source: str = ""
+    #: the symbols a venue feed quotes
+    symbols: list[str] = field(factory=list)
+    #: replay speed of a recording (0: as fast as possible, 1: real time)
+    speed: float = field(default=0.0, validator=ge(0.0))
+
+
+@frozen
 class PeakTradeConfig:
     environment: EnvironmentConfig = EnvironmentConfig()
     live_risk: LiveRiskConfig = LiveRiskConfig()
@@ -161,6 +173,7 @@ class PeakTradeConfig:
     testnet_limits: Mapping[str, TestnetLimitsConfig] = field(factory=dict)
     testnet_profiles: Mapping[str, TestnetProfileConfig] = field(factory=dict)
     testnet_orchestration: TestnetOrchestrationConfig = TestnetOrchestrationConfig()
+    marketdata: MarketDataConfig = MarketDataConfig()
     #: ``[plugins.<name>]`` tables, structured by each plugin's declared class
     plugins: Mapping[str, Any] = field(factory=dict)
     #: the file this came from (``None``: built-in defaults) and its SHA-256

@@ -350,6 +350,7 @@ class PollingFeed:
     :param fetch: returns the current quotes of the given symbols (one HTTP request or a
         few). An exception is a failed poll: logged, no quote this round, polled again next
         round, so quotes stop while the venue is unreachable and resume when it answers.
+    :param on_close: called once by :meth:`close` (close the HTTP client).
     """
 
     def __init__(
@@ -359,8 +360,10 @@ class PollingFeed:
         symbols: Iterable[str],
         *,
         interval: float = 1.0,
+        on_close: Callable[[], Any] | None = None,
     ):
         self.name = name
+        self._on_close = on_close
         self.symbols = list(symbols)
         self.interval = interval
         self._fetch = fetch
@@ -394,7 +397,11 @@ class PollingFeed:
                 return
 
     def close(self) -> None:
+        if self._closed.is_set():
+            return
         self._closed.set()
+        if self._on_close is not None:
+            self._on_close()
 
 
 _END = object()
@@ -526,10 +533,61 @@ class FeedClock:
         return self.now
 
 
+# -- orders on quotes ----------------------------------------------------------------------
+
+
+def orders_at_quotes(
+    pipeline: Any,
+    feed: Any,
+    orders: Iterable[Any],
+    *,
+    wait: float = 10.0,
+    clock: FeedClock | None = None,
+    recorder: QuoteWriter | None = None,
+) -> Iterator[Any]:
+    """Each of ``orders`` in turn, released when a fresh quote of its symbol has reached
+    ``pipeline.on_quote`` — or after ``wait`` seconds without one, or when the feed ends:
+    then it goes with the last price the pipeline has, and the stale-data check decides.
+    Quotes of other symbols update their prices on the way. Give the result to
+    ``pipeline.run`` with ``[execution] batch_size = 1`` (one order per decision).
+
+    :param clock: a replay's clock (advanced to each quote's time).
+    :param recorder: every quote seen is also written here (replay it later in paper).
+    """
+    pending = iter(orders)
+    order = next(pending, None)
+    poll = getattr(feed, "next_quote", None)
+    quotes = None if poll is not None else iter(feed)
+    while order is not None:
+        deadline = time.monotonic() + wait
+        released = False
+        while not released:
+            if getattr(pipeline, "stop_requested", None) is not None:
+                return
+            if poll is not None:
+                quote = poll(timeout=max(0.0, min(1.0, deadline - time.monotonic())))
+                ended = quote is None and feed.ended
+            else:
+                quote = next(quotes, None)  # type: ignore[arg-type]
+                ended = quote is None
+            if quote is not None:
+                if clock is not None:
+                    clock.advance(quote.at)
+                if recorder is not None:
+                    recorder.write(quote)
+                pipeline.on_quote(quote)
+                released = quote.symbol == order.symbol
+            elif ended or time.monotonic() >= deadline:
+                released = True
+        yield order
+        order = next(pending, None)
+
+
 # -- choosing a feed -----------------------------------------------------------------------
 
 
-def _looks_like_file(source: str) -> bool:
+def is_recorded_source(source: str) -> bool:
+    """Does ``source`` name a recording (a path, or a .csv/.jsonl name) rather than a venue?"""
     return Path(source).suffix.lower() in (".csv", ".jsonl", ".ndjson") or "/" in source or "\\" in source
 
 
@@ -545,7 +603,7 @@ def open_feed(config: Any, plugin_manager: Any, *, source: str | None = None, sy
         source = getattr(settings, "source", None) or None
     if not source:
         raise FeedError("no market-data source: pass a recorded file or a venue name, or set [marketdata] source")
-    if _looks_like_file(source):
+    if is_recorded_source(source):
         return open_recorded_feed(source, speed=float(getattr(settings, "speed", 0.0) or 0.0))
     wanted = list(symbols) if symbols is not None else list(getattr(settings, "symbols", ()) or ())
     if not wanted:

@@ -35,6 +35,11 @@ _add("peaktrade_core.exchange_executor", "ExchangeOrderExecutor")
 # venues: the adapter's side of the contract
 _add("peaktrade_core.venues", "ExchangeClient", "InstrumentRules", "VenueError", "ticker_price")
 _add("peaktrade_core.orders", "ExchangeError", "TransientExchangeError", "UnknownOutcomeError")
+# market data: what a venue plugin's open_market_feed returns
+_add(
+    "peaktrade_core.marketdata",
+    "Quote", "Feed", "PollingFeed", "FeedError", "LastPrices", "FeedClock", "open_feed", "open_recorded_feed",
+)
 # gates and decisions
 _add(
     "peaktrade_core.gates",

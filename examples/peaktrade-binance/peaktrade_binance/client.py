@@ -321,6 +321,27 @@ class BinanceClient:
     def fetch_ticker(self, symbol: str) -> float:
         return float(self._request("GET", "/api/v3/ticker/price", {"symbol": binance_symbol(symbol)}, signed=False)["price"])
 
+    def quotes(self, symbols: list[str]) -> list[Any]:
+        """The public ``/api/v3/ticker/bookTicker`` of ``symbols`` in one request, as quotes:
+        the price is the mid of the best bid and ask. Binance's book ticker carries no time:
+        a quote is stamped when its answer arrived."""
+        import json
+
+        from peaktrade_core.plugin_api import Quote
+
+        names = {binance_symbol(symbol): symbol for symbol in symbols}
+        wanted = json.dumps(list(names), separators=(",", ":"))
+        answer = self._request("GET", "/api/v3/ticker/bookTicker", {"symbols": wanted}, signed=False)
+        at = self.clock()
+        out = []
+        for book in answer:
+            symbol = names.get(book.get("symbol"))
+            if symbol is None:
+                continue
+            bid, ask = float(book["bidPrice"]), float(book["askPrice"])
+            out.append(Quote(symbol, (bid + ask) / 2, at, bid=bid, ask=ask))
+        return out
+
     def submit_order(self, order: Any) -> dict[str, Any]:
         """``newClientOrderId`` is the core's client order id (32 hex characters; Binance
         allows 36): a lost answer is found again by it, and Binance refuses a second order

@@ -62,6 +62,24 @@ class BinancePlugin:
         )
 
     @hookimpl
+    def open_market_feed(self, venue: str, symbols: Any, settings: Any) -> Any:
+        """The public book ticker of ``symbols`` from the production API, polled: no key,
+        nothing signed, nothing sent."""
+        if venue != VENUE:
+            return None
+        from peaktrade_binance.client import BinanceClient
+        from peaktrade_binance.settings import BinanceSettings
+        from peaktrade_core.plugin_api import PollingFeed
+
+        settings = settings if isinstance(settings, BinanceSettings) else BinanceSettings()
+        client = BinanceClient(
+            settings.base_url, "", "", timeout_seconds=settings.timeout_seconds,
+            connect_timeout_seconds=settings.connect_timeout_seconds, quote_asset=settings.quote_asset,
+        )
+        return PollingFeed(f"{VENUE}:bookTicker", client.quotes, symbols, interval=settings.feed_interval_seconds,
+                           on_close=client.close)
+
+    @hookimpl
     def register_commands(self, cli: Any) -> None:
         """``peaktrade binance simulate``: the loopback Binance for rehearsals."""
         import click

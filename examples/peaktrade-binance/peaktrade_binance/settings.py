@@ -36,6 +36,8 @@ class BinanceSettings:
     max_wait_seconds: float = 2.0
     #: positions are the holdings of each asset against this quote asset (BTC -> BTC/EUR)
     quote_asset: str = "EUR"
+    #: how often the market-data feed polls the public book ticker (weight 4 a poll)
+    feed_interval_seconds: float = 1.0
 
     def __attrs_post_init__(self) -> None:
         if not 0 < self.recv_window_ms <= 60_000:

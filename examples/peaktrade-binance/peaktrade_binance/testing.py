@@ -28,7 +28,10 @@ pointed at it (this package's adapter, ccxt's ``binance`` class):
   and orders are checked against those filters;
 * orders fill at once at the symbol's last price (market orders, and limit orders at or
   through it; a 0.1 % commission in the quote asset), otherwise rest until cancelled;
-  ``/api/v3/order/test`` validates exactly like ``/api/v3/order`` and places nothing.
+  ``/api/v3/order/test`` validates exactly like ``/api/v3/order`` and places nothing;
+* the public tickers ``/api/v3/ticker/price``, ``/24hr`` and ``/bookTicker`` (``symbol``,
+  ``symbols=["A","B"]`` or all) quote ``prices`` (``set_price``, with a spread for the book);
+  ``market_data_down = True`` answers them 503 -1001, as Binance does when it cannot.
 
 Stricter than Binance in one way, on purpose: a ``newClientOrderId`` is unique among *all*
 orders the fake ever held (Binance: among open ones), so "exactly one order" is checkable.
@@ -79,9 +82,11 @@ WEIGHTS = {
     ("GET", "/api/v3/myTrades"): 20,
     ("GET", "/api/v3/ticker/price"): 2,
     ("GET", "/api/v3/ticker/24hr"): 2,
+    ("GET", "/api/v3/ticker/bookTicker"): 2,
 }
 _CLIENT_ID = re.compile(r"^[.A-Z:/a-z0-9_-]{1,36}$")
-_PUBLIC = {"/api/v3/ping", "/api/v3/time", "/api/v3/exchangeInfo", "/api/v3/ticker/price", "/api/v3/ticker/24hr"}
+_PUBLIC = {"/api/v3/ping", "/api/v3/time", "/api/v3/exchangeInfo", "/api/v3/ticker/price", "/api/v3/ticker/24hr",
+           "/api/v3/ticker/bookTicker"}
 _OPEN = ("NEW", "PARTIALLY_FILLED")
 #: account-wide endpoints some clients call while loading markets (ccxt); answered empty
 _EMPTY_LISTS = {("GET", "/sapi/v1/capital/config/getall"), ("GET", "/sapi/v1/margin/allPairs"),
@@ -146,6 +151,9 @@ class LoopbackBinance:
         self._lock = threading.RLock()
         self._stopping = threading.Event()
         self._port = port
+        #: while true the public tickers answer 503: the feed stops quoting
+        self.market_data_down = False
+        self.spreads: dict[str, Decimal] = {}
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -186,10 +194,13 @@ class LoopbackBinance:
         with self._lock:
             self._faults.append(kind)
 
-    def set_price(self, symbol: str, price: str | float) -> None:
-        """Move the last price of ``symbol`` (Binance's name, e.g. ``BTCEUR``)."""
+    def set_price(self, symbol: str, price: str | float, *, spread: str | float | None = None) -> None:
+        """Move the last price of ``symbol`` (Binance's name, e.g. ``BTCEUR``); ``spread``:
+        the book's ask - bid around it (``bookTicker``)."""
         with self._lock:
             self.prices[symbol] = Decimal(str(price))
+            if spread is not None:
+                self.spreads[symbol] = Decimal(str(spread))
 
     def server_time_ms(self) -> int:
         return int((self.clock() + self.clock_offset) * 1000)
@@ -328,6 +339,8 @@ class LoopbackBinance:
             return self._tickers(p, lambda s: {"symbol": s, "price": _fmt(self.prices[s])}), False
         if route == ("GET", "/api/v3/ticker/24hr"):
             return self._tickers(p, self._ticker_24hr), False
+        if route == ("GET", "/api/v3/ticker/bookTicker"):
+            return self._tickers(p, self._book_ticker), False
         if route in (("POST", "/api/v3/order"), ("POST", "/api/v3/order/test")):
             return self._new_order(p, test=path.endswith("/test"))
         if route == ("GET", "/api/v3/order"):
@@ -416,9 +429,28 @@ class LoopbackBinance:
         }
 
     def _tickers(self, p: Mapping[str, str], one: Any) -> Any:
+        if self.market_data_down:
+            raise BinanceRefusal(503, -1001, "Internal error; unable to process your request. Please try again.")
+        if p.get("symbols"):
+            try:
+                wanted = json.loads(p["symbols"])
+            except ValueError:
+                wanted = None
+            if not isinstance(wanted, list) or not wanted or not all(isinstance(s, str) for s in wanted):
+                raise BinanceRefusal(400, -1100, "Illegal characters found in parameter 'symbols'.")
+            for symbol in wanted:
+                if symbol not in self.markets:
+                    raise BinanceRefusal(400, -1121, "Invalid symbol.")
+            with self._lock:
+                return [one(s) for s in wanted]
         symbol = self._symbol(p, required=False)
         with self._lock:
             return one(symbol) if symbol else [one(s) for s in self.markets]
+
+    def _book_ticker(self, symbol: str) -> dict[str, Any]:
+        price, half = self.prices[symbol], self.spreads.get(symbol, Decimal(0)) / 2
+        return {"symbol": symbol, "bidPrice": _fmt(price - half), "bidQty": "1.00000000",
+                "askPrice": _fmt(price + half), "askQty": "1.00000000"}
 
     def _ticker_24hr(self, symbol: str) -> dict[str, Any]:
         price, now = _fmt(self.prices[symbol]), self.server_time_ms()

@@ -46,6 +46,7 @@ from peaktrade_kraken.auth import CallCounter, NonceStore, call_cost, sign
 if TYPE_CHECKING:
     import httpx
 
+    from peaktrade_core.plugin_api import Quote
     from peaktrade_kraken.plugin import KrakenSettings
 
 #: back off and retry: Kraken certainly did not act on the request
@@ -383,6 +384,32 @@ class KrakenClient:
         result = self._public("Ticker", {"pair": info["altname"]})
         (ticker,) = result.values()
         return float(ticker["c"][0])
+
+    def quotes(self, symbols: list[str]) -> list[Quote]:
+        """The public ``Ticker`` of ``symbols`` in one request, as quotes: ``c`` (last trade)
+        is the price, ``b``/``a`` the best bid/ask, ``v`` the last 24 hours' volume. Kraken's
+        ticker carries no time: a quote is stamped when its answer arrived."""
+        from peaktrade_core.plugin_api import Quote
+
+        pairs = {self.pair(symbol)["key"]: symbol for symbol in symbols}
+        result = self._public("Ticker", {"pair": ",".join(self.pair(s)["altname"] for s in symbols)})
+        at = time.time()
+        out = []
+        for key, ticker in (result or {}).items():
+            symbol = pairs.get(key) or pairs.get(self.pair(key)["key"])
+            if symbol is None:
+                continue
+            out.append(
+                Quote(
+                    symbol,
+                    float(ticker["c"][0]),
+                    at,
+                    bid=float(ticker["b"][0]),
+                    ask=float(ticker["a"][0]),
+                    volume=float(ticker["v"][1]),
+                )
+            )
+        return out
 
     # -- orders ----------------------------------------------------------------------------
 

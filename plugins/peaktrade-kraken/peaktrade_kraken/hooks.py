@@ -31,6 +31,13 @@ def create_exchange_client(venue: str, mode: Any, settings: Any, config: Any) ->
 
 
 @hookimpl
+def open_market_feed(venue: str, symbols: Any, settings: Any, config: Any) -> Any:
+    from peaktrade_kraken import plugin
+
+    return plugin.open_market_feed(venue, symbols, settings, config)
+
+
+@hookimpl
 def register_commands(cli: Any) -> None:
     from peaktrade_kraken import cli as commands
 

@@ -42,6 +42,8 @@ class KrakenSettings:
     #: the key's tier in Kraken's call-counter model (Starter 15 / 0.33, Intermediate 20 / 0.5, Pro 20 / 1)
     rate_limit_max: float = field(default=15.0, validator=gt(0.0))
     rate_limit_decay_per_second: float = field(default=0.33, validator=gt(0.0))
+    #: how often the market-data feed polls the public Ticker (Kraken allows about one public call a second)
+    feed_interval_seconds: float = field(default=2.0, validator=gt(0.0))
 
 
 def config_sections() -> dict[str, type]:
@@ -63,3 +65,17 @@ def create_exchange_client(venue: str, mode: Any, settings: Any, config: Any) ->
     if not isinstance(settings, KrakenSettings):  # a raw table: the config was loaded before this plugin
         settings = plugin_settings(config, SECTION, KrakenSettings)
     return KrakenClient(settings, validate_only=mode is TradingMode.TESTNET, data_dir=config.data_dir())
+
+
+def open_market_feed(venue: str, symbols: list[str], settings: Any, config: Any) -> Any:
+    """The public Ticker of ``symbols``, polled: no key, nothing sent. The client is
+    validate-only, so even by mistake it could place nothing."""
+    if venue != VENUE:
+        return None
+    from peaktrade_core.plugin_api import PollingFeed, plugin_settings
+    from peaktrade_kraken.client import KrakenClient
+
+    if not isinstance(settings, KrakenSettings):
+        settings = plugin_settings(config, SECTION, KrakenSettings)
+    client = KrakenClient(settings, validate_only=True)
+    return PollingFeed(f"{VENUE}:ticker", client.quotes, symbols, interval=settings.feed_interval_seconds, on_close=client.close)

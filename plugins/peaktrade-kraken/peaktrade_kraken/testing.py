@@ -13,7 +13,9 @@ nothing placed), ``unavailable`` (``EService:Unavailable``), ``busy`` (``EServic
 request: headers and body). ``status`` (``online``/``maintenance``/``cancel_only``/
 ``post_only``), ``skew_seconds`` (the Time endpoint's offset) and the dead man's switch
 (``CancelAllOrdersAfter``; it fires on its deadline, or now with ``expire_dead_man()``)
-are plain attributes and methods.
+are plain attributes and methods. The public ``Ticker`` (one pair or several, comma
+separated, in Kraken's documented shape) quotes ``prices``; tests script it with
+``set_price`` and stop it with ``ticker_down = True`` (``EService:Unavailable``).
 
     with LoopbackKraken() as kraken:
         settings = KrakenSettings(base_url=kraken.url, api_key=..., api_secret=...)
@@ -116,6 +118,9 @@ class LoopbackKraken:
         self.rate_limit_decay = rate_limit_decay_per_second
         self.hold_seconds = hold_seconds
         self.status = "online"
+        #: while true the public Ticker answers EService:Unavailable: the feed stops quoting
+        self.ticker_down = False
+        self.spreads: dict[str, float] = {}  # pair key -> ask - bid
         self.skew_seconds = 0.0
         self._orders: dict[str, dict[str, Any]] = {}  # txid -> order info (Kraken's fields)
         self._late: list[tuple[str, float]] = []  # (endpoint, seconds the request waits before it is processed)
@@ -204,6 +209,15 @@ class LoopbackKraken:
         ``deadline`` has passed by then is rejected (``EService:Deadline elapsed``)."""
         with self._lock:
             self._late.append((endpoint, seconds))
+
+    def set_price(self, pair: str, price: float, *, spread: float | None = None) -> None:
+        """The last trade price (Ticker ``c``, and what orders fill at) of ``pair`` — its
+        key, altname, wsname or the core's symbol (``BTC/EUR``); ``spread``: ask - bid."""
+        key = self._pair_key(pair.replace("BTC/", "XBT/"))
+        with self._lock:
+            self.prices[key] = float(price)
+            if spread is not None:
+                self.spreads[key] = float(spread)
 
     def orders(self) -> list[dict[str, Any]]:
         """Every order placed (never validate-only ones), oldest first."""
@@ -323,10 +337,34 @@ class LoopbackKraken:
             wanted = set(params.get("pair", "").split(",")) - {""}
             return {k: {**p} for k, p in PAIRS.items() if not wanted or k in wanted or p["altname"] in wanted}
         if endpoint == "Ticker":
-            key = self._pair_key(params.get("pair", ""))
-            price = self.prices[key]
-            return {key: {"c": [repr(price), "1.0"], "a": [repr(price), "1", "1.0"], "b": [repr(price), "1", "1.0"]}}
+            if self.ticker_down:
+                raise _Refusal("EService:Unavailable")
+            keys = [self._pair_key(name) for name in params.get("pair", "").split(",")]
+            return {key: self._ticker(key) for key in keys}
         raise _Refusal("EGeneral:Unknown method", http_status=404)
+
+    def _ticker(self, key: str) -> dict[str, Any]:
+        """One pair's ticker as Kraken documents it: ``a`` ask [price, whole lot volume, lot
+        volume], ``b`` bid, ``c`` last trade [price, lot volume], ``v`` volume [today, 24 h],
+        ``p`` VWAP, ``t`` trades, ``l``/``h`` low/high, ``o`` today's opening price."""
+        with self._lock:
+            price, half = self.prices[key], self.spreads.get(key, 0.0) / 2
+        decimals = PAIRS[key]["pair_decimals"]
+
+        def text(value: float) -> str:
+            return f"{value:.{decimals}f}"
+
+        return {
+            "a": [text(price + half), "1", "1.000"],
+            "b": [text(price - half), "1", "1.000"],
+            "c": [text(price), "0.00100000"],
+            "v": ["12.50000000", "25.00000000"],
+            "p": [text(price), text(price)],
+            "t": [120, 240],
+            "l": [text(price), text(price)],
+            "h": [text(price), text(price)],
+            "o": text(price),
+        }
 
     def _take_fault(self, endpoint: str) -> str | None:
         for i, (kind, target, after) in enumerate(self._faults):
