@@ -102,8 +102,8 @@ def session() -> None:
 @click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), help="Orders format (default: by suffix; stdin: sniffed).")
 @click.option("--example", is_flag=True, help="The bundled moving-average crossover example.")
 @click.option("--skip-invalid", is_flag=True, help="Run the valid rows of a file; record the skipped ones.")
-@click.option("--feed", metavar="PATH|VENUE", help="Run --strategy on this feed: a recorded quotes file or a venue's feed.")
-@click.option("--strategy", default=None, metavar="module:Class", help="With --feed: the strategy to run; otherwise: the name recorded in the run log.")
+@click.option("--feed", metavar="PATH|VENUE", help="The feed --strategy runs on: a recorded quotes file or a venue's feed (default: [marketdata] source).")
+@click.option("--strategy", default=None, metavar="module:Class", help="The strategy to run on the feed; with --orders/--example: the name recorded in the run log.")
 @click.option("--params", "param_pairs", multiple=True, metavar="k=v", help="A strategy parameter (repeatable; values are TOML: 12, 0.5, true, \"x\").")
 @click.option("--params-file", metavar="FILE", help="Strategy parameters from a TOML or JSON file (--params override it).")
 @click.option("--json", "as_json", is_flag=True, help="Summary as JSON.")
@@ -115,20 +115,23 @@ def session_run(env: Env, orders_file: str | None, fmt: str | None, example: boo
     """Run a session: the main job. Prints a summary and the run id.
 
     Orders come from a file (--orders), the bundled example (--example), or a strategy
-    on a market-data feed (--strategy module:Class --feed PATH|VENUE).
+    on a market-data feed (--strategy module:Class [--feed PATH|VENUE]; without --feed:
+    the configured [marketdata] source).
 
     Exit codes: 0 finished; 1 an unexpected error, or the strategy raised (run `failed`);
     2 refused (bad input, nothing ran); 3 the kill switch engaged during the run; 4 an
     order ended in error; 74 the output could not be written; 130 / 143 stopped by
     Ctrl-C / SIGTERM after the batch in hand (run `interrupted`)."""
 
-    if sum(map(bool, (orders_file, example, feed))) != 1:
-        fail("give exactly one of --orders FILE, --example or --strategy module:Class --feed PATH|VENUE")
-    if (param_pairs or params_file) and not feed:
-        fail("--params and --params-file go with --strategy module:Class --feed PATH|VENUE")
-    if feed and (fmt or skip_invalid):
-        fail("--format and --skip-invalid go with --orders FILE, not with --feed")
-    if feed:
+    # --strategy alone runs a strategy (on [marketdata] source); beside --orders/--example it names the run
+    strategy_session = bool(feed) or bool(strategy and not orders_file and not example)
+    if sum(map(bool, (orders_file, example, strategy_session))) != 1:
+        fail("give exactly one of --orders FILE, --example or --strategy module:Class [--feed PATH|VENUE]")
+    if (param_pairs or params_file) and not strategy_session:
+        fail("--params and --params-file go with --strategy module:Class [--feed PATH|VENUE]")
+    if strategy_session and (fmt or skip_invalid):
+        fail("--format and --skip-invalid go with --orders FILE, not with a strategy")
+    if strategy_session:
         _run_strategy_session(env, feed, strategy, param_pairs, params_file, as_json, fresh_account)
         return
     total = None
@@ -174,7 +177,7 @@ def _print_summary(data: dict[str, Any], as_json: bool) -> None:
         sys.exit(code)
 
 
-def _run_strategy_session(env: Env, feed_source: str, spec: str | None, param_pairs: tuple[str, ...], params_file: str | None,
+def _run_strategy_session(env: Env, feed_source: str | None, spec: str | None, param_pairs: tuple[str, ...], params_file: str | None,
                           as_json: bool, fresh_account: bool) -> None:
     """``--strategy module:Class --feed PATH|VENUE``: everything the user gave is checked
     (class, parameters, feed) before the session starts; then the driver runs it."""
@@ -198,6 +201,7 @@ def _run_strategy_session(env: Env, feed_source: str, spec: str | None, param_pa
     name = str(getattr(instance, "name", "") or cls.__name__)
     symbols = getattr(instance, "symbols", None)
     feed = _open_feed(env, feed_source, list(symbols) if symbols else None)
+    feed_source = feed_source or env.config.marketdata.source
     try:
         pipeline = _make_pipeline(env)
     except SystemExit:  # refused (one line already said): the feed stops too
@@ -213,9 +217,10 @@ def _run_strategy_session(env: Env, feed_source: str, spec: str | None, param_pa
     _print_summary(data, as_json)
 
 
-def _open_feed(env: Env, source: str, symbols: Any = None) -> Any:
-    """The feed ``--feed`` names (a recorded file, or a venue's feed quoting ``symbols``:
-    the strategy's ``symbols``, else ``[marketdata] symbols``), or one line (exit 2)."""
+def _open_feed(env: Env, source: str | None, symbols: Any = None) -> Any:
+    """The feed ``--feed`` names (``None``: ``[marketdata] source``): a recorded file, or a
+    venue's feed quoting ``symbols`` (the strategy's ``symbols``, else ``[marketdata]
+    symbols``); or one line (exit 2)."""
     from peaktrade_core import marketdata
     from peaktrade_core.plugins import get_plugin_manager
 
@@ -224,7 +229,7 @@ def _open_feed(env: Env, source: str, symbols: Any = None) -> Any:
         return marketdata.open_feed(env.config, get_plugin_manager(), source=source, symbols=symbols)
     except errors as exc:
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        fail(message if message.startswith(source) else f"--feed {source}: {message}")
+        fail(message if source is None or message.startswith(source) else f"--feed {source}: {message}")
 
 
 def run_pipeline(pipeline: Any, orders: Any, *, total: int | None = None, on_stop: Any = None, **run_args: Any) -> Any:

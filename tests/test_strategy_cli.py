@@ -104,9 +104,10 @@ BAD = [
     (["--strategy", "strats:Buys", "--feed", "missing.csv"], "missing.csv: cannot read: No such file or directory"),
     (["--strategy", "strats:Buys", "--feed", "bad.csv"], "bad.csv:3: price must be a finite number above 0, got -1.0"),
     (["--feed", "quotes.csv"], "--feed needs --strategy module:Class (the strategy to run on it)"),
-    (["--orders", "quotes.csv", "--feed", "quotes.csv", "--strategy", "strats:Buys"], "give exactly one of --orders FILE, --example or --strategy module:Class --feed PATH|VENUE"),
-    (["--example", "--params", "fast=3"], "--params and --params-file go with --strategy module:Class --feed PATH|VENUE"),
-    (["--strategy", "strats:Buys", "--feed", "quotes.csv", "--skip-invalid"], "--format and --skip-invalid go with --orders FILE, not with --feed"),
+    (["--strategy", "strats:Buys"], "no market-data source: pass a recorded file or a venue name, or set [marketdata] source"),
+    (["--orders", "quotes.csv", "--feed", "quotes.csv", "--strategy", "strats:Buys"], "give exactly one of --orders FILE, --example or --strategy module:Class [--feed PATH|VENUE]"),
+    (["--example", "--params", "fast=3"], "--params and --params-file go with --strategy module:Class [--feed PATH|VENUE]"),
+    (["--strategy", "strats:Buys", "--feed", "quotes.csv", "--skip-invalid"], "--format and --skip-invalid go with --orders FILE, not with a strategy"),
 ]
 
 
@@ -120,6 +121,15 @@ def test_a_bad_strategy_params_or_feed_is_one_line_exit_2_and_nothing_runs(work,
     assert done.stderr.strip().splitlines() == [line] and done.stdout == ""
     assert "Traceback" not in done.stderr
     assert json.loads(peaktrade(work, "runs", "list", "--json").stdout) == []
+
+
+@pytest.mark.needs_plugins("peaktrade-paper")
+def test_without_feed_the_configured_market_data_source_is_the_feed(work):
+    (work / "config.toml").write_text('[marketdata]\nsource = "quotes.csv"\n')
+    done = peaktrade(work, "--config", "config.toml", "session", "run", "--strategy", "strats:Buys", "--json")
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert data["strategy"]["feed"] == "quotes.csv" and data["strategy"]["quotes"] == 6 and data["by_status"] == {"filled": 3}
 
 
 @pytest.mark.needs_plugins("peaktrade-paper")
