@@ -176,3 +176,43 @@ def test_through_the_pipeline_the_position_follows_the_targets_within_one_lot_st
         assert abs(position - target) < step * (1 + 1e-9)
     for order in executor.received:
         assert rules.problems(order) == []
+
+
+def test_sigterm_while_the_feed_waits_for_its_next_quote_closes_it_and_the_run_ends_interrupted(pipeline):
+    import os
+    import signal
+    import threading
+
+    from peaktrade_core.cli_session import run_pipeline
+    from peaktrade_core.strategy import StrategyDriver
+
+    class WaitingFeed:
+        """One quote, then waits (as a quiet venue does) until closed."""
+
+        name = "waiting"
+
+        def __init__(self):
+            self.closed = threading.Event()
+
+        def __iter__(self):
+            yield Quote("BTC/EUR", 41_000.0, T0)
+            os.kill(os.getpid(), signal.SIGTERM)  # the supervisor's stop, while we wait
+            assert self.closed.wait(120), "SIGTERM did not close the feed"
+
+        def close(self):
+            self.closed.set()
+
+    class Once:
+        def on_quote(self, quote):
+            return [OrderIntent(quote.symbol, "buy", 0.01)]
+
+        def stop(self):
+            return [OrderIntent("BTC/EUR", "sell", 0.01)]  # not sent: the session was stopped
+
+    feed = WaitingFeed()
+    driver = StrategyDriver(pipeline, Once(), name="once")
+    summary = run_pipeline(pipeline, (), on_stop=feed.close, batches=driver.batches(feed))
+    assert summary.status == "interrupted" and summary.interrupted_by == "SIGTERM"
+    assert [o.side.value for o in pipeline.executor.received] == ["buy"]
+    end = [e.extra for e in iter_run_events(pipeline.store, summary.run_id) if e.kind == "strategy_end"]
+    assert end == [{"quotes": 1, "orders": 1, "feed_ended": False, "final_intents": 1}]
