@@ -99,7 +99,9 @@ class Mapped:
 
 @runtime_checkable
 class Strategy(Protocol):
-    """The strategy protocol; ``start`` and ``stop`` are optional."""
+    """The strategy protocol; ``start`` and ``stop`` are optional. Instead of (or beside)
+    ``on_quote`` a strategy may define ``on_bar(bar)`` and ``bar_seconds``: it then gets
+    each :class:`Bar` of each symbol when the bar is complete."""
 
     def on_quote(self, quote: Quote) -> Iterable[OrderIntent] | None: ...
 
@@ -245,6 +247,60 @@ class StrategyContext:
         return mapped
 
 
+# -- bars ---------------------------------------------------------------------------------
+
+
+@frozen
+class Bar:
+    """Open, high, low, close (and volume, when the quotes have one) of one symbol's quotes
+    in ``[start, end)``, epoch seconds aligned to the bar length."""
+
+    symbol: str
+    start: float
+    end: float
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float | None = None
+    quotes: int = 1
+
+    def as_quote(self) -> Quote:
+        """The bar's close as a quote at the bar's end: what its orders are priced at."""
+        from peaktrade_core.marketdata import Quote
+
+        return Quote(self.symbol, self.close, self.end)
+
+
+class BarBuilder:
+    """Quotes into bars of ``seconds`` per symbol. A bar is complete when a quote of its
+    symbol from a later bar arrives (or the feed ends: :meth:`flush`)."""
+
+    def __init__(self, seconds: float):
+        if not (math.isfinite(seconds) and seconds > 0):
+            raise ValueError(f"bar_seconds must be a number above 0, got {seconds!r}")
+        self.seconds = seconds
+        self._open: dict[str, Bar] = {}
+
+    def add(self, quote: Quote) -> Bar | None:
+        """Take ``quote``; return the bar it completes, if any."""
+        start = math.floor(quote.at / self.seconds) * self.seconds
+        bar = self._open.get(quote.symbol)
+        volume = quote.volume
+        if bar is not None and start <= bar.start:  # same bar (a late quote counts in it)
+            self._open[quote.symbol] = Bar(
+                bar.symbol, bar.start, bar.end, bar.open, max(bar.high, quote.price), min(bar.low, quote.price), quote.price,
+                None if bar.volume is None and volume is None else (bar.volume or 0.0) + (volume or 0.0), bar.quotes + 1,
+            )
+            return None
+        self._open[quote.symbol] = Bar(quote.symbol, start, start + self.seconds, quote.price, quote.price, quote.price, quote.price, volume)
+        return bar
+
+    def flush(self) -> list[Bar]:
+        out, self._open = list(self._open.values()), {}
+        return out
+
+
 # -- the driver -----------------------------------------------------------------------------
 
 
@@ -351,6 +407,9 @@ class StrategyDriver:
         start = getattr(self.strategy, "start", None)
         if start is not None:
             self._call("start", start, self.context)
+        on_quote = getattr(self.strategy, "on_quote", None)
+        on_bar = getattr(self.strategy, "on_bar", None)
+        bars = BarBuilder(float(self.strategy.bar_seconds)) if on_bar is not None else None
         finished = False
         try:
             for quote in feed:
@@ -358,20 +417,36 @@ class StrategyDriver:
                     break
                 self.quotes += 1
                 feed_quote(self.pipeline, quote)
-                where = _where(quote)
-                intents = self._call(where, self.strategy.on_quote, quote)
-                orders = self._orders(intents, quote, where) if intents or self.context.skipped else []
-                self.intents += len(orders)
-                for at in range(0, len(orders), size):
-                    yield orders[at : at + size]
-                    self._last_batch = self.clock()
-                if not orders and self.clock() - self._last_batch >= self.keepalive_seconds:
+                calls: list[tuple[str, Callable[..., Any], Any, Quote]] = []
+                if bars is not None:
+                    closed = bars.add(quote)
+                    if closed is not None:
+                        calls.append((f"on_bar({closed.symbol} from {_iso(closed.start)})", on_bar, closed, closed.as_quote()))
+                if on_quote is not None:
+                    calls.append((_where(quote), on_quote, quote, quote))
+                quiet = True
+                for where, method, argument, priced_at in calls:
+                    intents = self._call(where, method, argument)
+                    orders = self._orders(intents, priced_at, where) if intents or self.context.skipped else []
+                    self.intents += len(orders)
+                    for at in range(0, len(orders), size):
+                        quiet = False
+                        yield orders[at : at + size]
+                        self._last_batch = self.clock()
+                if quiet and self.clock() - self._last_batch >= self.keepalive_seconds:
                     self._keepalive()
             finished = self.pipeline.stop_requested is None
         finally:
             close = getattr(feed, "close", None)
             if close is not None:
                 close()
+        if finished and bars is not None:  # the feed ended: its last bars are complete
+            for bar in bars.flush():
+                where = f"on_bar({bar.symbol} from {_iso(bar.start)})"
+                orders = self._orders(self._call(where, on_bar, bar), bar.as_quote(), where)
+                self.intents += len(orders)
+                for at in range(0, len(orders), size):
+                    yield orders[at : at + size]
         stop = getattr(self.strategy, "stop", None)
         final = self._call("stop", stop) if stop is not None else []
         self._record("strategy_end", {"quotes": self.quotes, "orders": self.intents, "feed_ended": finished, "final_intents": len(final)})
@@ -404,6 +479,7 @@ def run_strategy(pipeline: Any, strategy: Any, feed: Iterable[Quote], *, name: s
     summary. Raises :class:`StrategyError` when the strategy fails (the run is ``failed`` in
     the run log, with a ``strategy_error`` event naming where)."""
     name = name or type(strategy).__name__
+    check_bars(strategy, name)
     driver = StrategyDriver(pipeline, strategy, name=name, params=params, rules=rules)
     return pipeline.run((), batches=driver.batches(feed), strategy=name, strategy_params=driver.params, **run_args)
 
@@ -444,8 +520,8 @@ def load_strategy_class(spec: str) -> type:
     cls = getattr(module, class_name, None)
     if cls is None:
         raise StrategyLoadError(f"--strategy {spec!r}: {module_name} has no {class_name}")
-    if not isinstance(cls, type) or not callable(getattr(cls, "on_quote", None)):
-        raise StrategyLoadError(f"--strategy {spec!r}: {class_name} is not a strategy class (it needs an on_quote method)")
+    if not isinstance(cls, type) or not (callable(getattr(cls, "on_quote", None)) or callable(getattr(cls, "on_bar", None))):
+        raise StrategyLoadError(f"--strategy {spec!r}: {class_name} is not a strategy class (it needs an on_quote or on_bar method)")
     return cls
 
 
@@ -459,9 +535,20 @@ def build_strategy(cls: type, params: Mapping[str, Any], spec: str) -> Any:
     except TypeError as exc:
         raise StrategyLoadError(f"--params for {spec}: {exc}") from None
     try:
-        return cls(**params)
+        instance = cls(**params)
     except Exception as exc:  # noqa: BLE001 - the constructor refusing its params is a user mistake
         raise StrategyLoadError(f"--params for {spec}: {type(exc).__name__}: {exc}") from None
+    check_bars(instance, spec)
+    return instance
+
+
+def check_bars(strategy: Any, name: str) -> None:
+    """A strategy with ``on_bar`` says how long its bars are (``bar_seconds`` above 0)."""
+    if getattr(strategy, "on_bar", None) is None:
+        return
+    seconds = getattr(strategy, "bar_seconds", None)
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not math.isfinite(seconds) or seconds <= 0:
+        raise StrategyLoadError(f"{name}: on_bar needs bar_seconds, a number of seconds above 0 (got {seconds!r})")
 
 
 def parse_params(pairs: Sequence[str], params_file: str | None) -> dict[str, Any]:

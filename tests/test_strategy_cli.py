@@ -62,6 +62,11 @@ class Target:
 
 class NotAStrategy:
     pass
+
+
+class BarsNoLength:
+    def on_bar(self, bar):
+        return None
 '''
 
 QUOTES = "at,symbol,price\n" + "".join(f"{1735689600 + 60 * i},BTC/EUR,{40000 + i}\n" for i in range(6))
@@ -96,7 +101,8 @@ BAD = [
     (["--strategy", "nosuchmodule:X", "--feed", "quotes.csv"], "--strategy 'nosuchmodule:X': module 'nosuchmodule' not found"),
     (["--strategy", "strats", "--feed", "quotes.csv"], "--strategy 'strats': expected module:Class (e.g. my_strategies:Crossover)"),
     (["--strategy", "strats:Nope", "--feed", "quotes.csv"], "--strategy 'strats:Nope': strats has no Nope"),
-    (["--strategy", "strats:NotAStrategy", "--feed", "quotes.csv"], "--strategy 'strats:NotAStrategy': NotAStrategy is not a strategy class (it needs an on_quote method)"),
+    (["--strategy", "strats:NotAStrategy", "--feed", "quotes.csv"], "--strategy 'strats:NotAStrategy': NotAStrategy is not a strategy class (it needs an on_quote or on_bar method)"),
+    (["--strategy", "strats:BarsNoLength", "--feed", "quotes.csv"], "strats:BarsNoLength: on_bar needs bar_seconds, a number of seconds above 0 (got None)"),
     (["--strategy", "strats:Buys", "--params", "sise=1", "--feed", "quotes.csv"], "--params for strats:Buys: got an unexpected keyword argument 'sise'"),
     (["--strategy", "strats:Buys", "--params", "size", "--feed", "quotes.csv"], "--params 'size': expected name=value"),
     (["--strategy", EXAMPLE, "--params", "fast=60", "--feed", "quotes.csv"], f"--params for {EXAMPLE}: ValueError: need 1 <= fast < slow, got fast=60 slow=48"),

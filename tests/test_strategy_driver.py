@@ -216,3 +216,36 @@ def test_sigterm_while_the_feed_waits_for_its_next_quote_closes_it_and_the_run_e
     assert [o.side.value for o in pipeline.executor.received] == ["buy"]
     end = [e.extra for e in iter_run_events(pipeline.store, summary.run_id) if e.kind == "strategy_end"]
     assert end == [{"quotes": 1, "orders": 1, "feed_ended": False, "final_intents": 1}]
+
+
+def test_an_on_bar_strategy_gets_each_complete_bar_and_its_orders_are_priced_at_the_close(pipeline):
+    class Bars:
+        bar_seconds = 180
+
+        def __init__(self):
+            self.bars = []
+
+        def on_bar(self, bar):
+            self.bars.append(bar)
+            return [OrderIntent(bar.symbol, "buy", 0.01)]
+
+    strategy = Bars()
+    summary = run_strategy(pipeline, strategy, quotes([100, 105, 99, 101, 110, 108, 120]))
+    assert [(b.start - T0, b.open, b.high, b.low, b.close, b.quotes) for b in strategy.bars] == [
+        (0, 100, 105, 99, 99, 3), (180, 101, 110, 101, 108, 3), (360, 120, 120, 120, 120, 1)  # the last: the feed ended
+    ]
+    assert [o.reference_price for o in pipeline.executor.received] == [99, 108, 120]
+    assert [o.source_ref for o in pipeline.executor.received] == ["BTC/EUR@2025-01-01T00:03:00Z", "BTC/EUR@2025-01-01T00:06:00Z", "BTC/EUR@2025-01-01T00:09:00Z"]
+    assert summary.orders == 3 and summary.status == "finished"
+
+
+def test_an_on_bar_strategy_without_a_bar_length_is_refused_before_the_run(pipeline):
+    from peaktrade_core.strategy import StrategyLoadError
+
+    class NoLength:
+        def on_bar(self, bar):
+            return None
+
+    with pytest.raises(StrategyLoadError, match="on_bar needs bar_seconds, a number of seconds above 0"):
+        run_strategy(pipeline, NoLength(), quotes([100]))
+    assert pipeline.run_id is None
