@@ -9,9 +9,10 @@ the executor of the configured mode), exactly as for an orders file::
         def on_quote(self, quote): return [...]     # each quote: order intents (or None)
         def stop(self): return [...]                # once, at the end: final intents (or None)
 
-For each quote of the feed the driver (:class:`StrategyDriver`, :func:`run_strategy`) first hands the quote to
-the pipeline (marks, the stale-data check, collars, dry-run pricing), then to the
-strategy; the intents of one quote run as one batch, so the next quote sees the positions
+(or ``on_bar(bar)`` with ``bar_seconds``: complete :class:`Bar` objects built from the
+quotes). For each quote of the feed the driver (:class:`StrategyDriver`,
+:func:`run_strategy`) first hands the quote to the pipeline (marks, the stale-data check,
+collars, dry-run and shadow pricing), then to the strategy; the intents of one quote run as one batch, so the next quote sees the positions
 that batch left. A strategy that raises is a failing plugin: the session stops at once
 (fail closed), nothing more is sent, and the run log records which strategy failed where.
 
@@ -404,14 +405,14 @@ class StrategyDriver:
         previous batch ran, so the strategy always sees the positions it left."""
         size = max(int(self.pipeline.config.execution.batch_size), 1)
         self._record("strategy", {"name": self.name, **self.describe, "params": self.params})
-        start = getattr(self.strategy, "start", None)
-        if start is not None:
-            self._call("start", start, self.context)
         on_quote = getattr(self.strategy, "on_quote", None)
         on_bar = getattr(self.strategy, "on_bar", None)
         bars = BarBuilder(float(self.strategy.bar_seconds)) if on_bar is not None else None
         finished = False
         try:
+            start = getattr(self.strategy, "start", None)
+            if start is not None:
+                self._call("start", start, self.context)
             for quote in feed:
                 if self.pipeline.stop_requested is not None:
                     break
