@@ -59,11 +59,12 @@ def feed_record(env: Env, source: str, symbols: str, output: str, duration: floa
     wanted = _symbols(symbols)
     if _is_file(source):
         fail(f"--source {source}: record a venue's feed, not a file")
+    live = _open(env, source, wanted)
     try:
         writer = QuoteWriter(output)
     except FeedError as exc:
+        live.close()
         fail(str(exc))
-    live = _open(env, source, wanted)
     deadline = None if duration is None else time.monotonic() + duration
     stopped = "the feed ended"
     try:

@@ -13,6 +13,8 @@ the failure policy of each is in docs/hooks.md. Safety rules the core enforces:
   the whole batch with a reason naming the plugin.
 * An executor whose ``sends_real_orders`` is true is wrapped by the core's guard, which
   re-checks every gate immediately before each submit.
+* The feed ``open_market_feed`` returns is read on a thread of the core's: if it raises,
+  hangs or yields garbage, its quotes stop (prices go stale); nothing else happens.
 * ``emit_alert`` runs on a delivery thread of the alert dispatcher (one per sink), never
   on the order path.
 """

@@ -25,6 +25,7 @@ from attrs import field, frozen
 #: columns of a recorded feed, in the order the recorder writes them
 COLUMNS = ("at", "symbol", "price", "bid", "ask", "volume")
 _REQUIRED = ("at", "symbol", "price")
+_KNOWN = frozenset(COLUMNS)
 
 
 class FeedError(Exception):
@@ -169,8 +170,8 @@ def _number(value: Any, name: str) -> float | None:
 
 def quote_from_record(record: Mapping[str, Any]) -> Quote:
     """A :class:`Quote` from one recorded record; ValueError names the field at fault."""
-    unknown = sorted(set(record) - set(COLUMNS))
-    if unknown:
+    if not _KNOWN.issuperset(record):
+        unknown = sorted(set(record) - _KNOWN)
         raise ValueError(f"{unknown[0]}: unknown field; expected {', '.join(COLUMNS)}")
     for name in _REQUIRED:
         if record.get(name) in (None, ""):
@@ -185,8 +186,9 @@ def quote_from_record(record: Mapping[str, Any]) -> Quote:
         raise ValueError(str(exc)) from None
 
 
-def _records(path: Path, fmt: str) -> Iterator[tuple[int, Mapping[str, Any]]]:
-    """(line number, record) of each data line; blank lines and ``#`` comments skipped."""
+def _records(path: Path, fmt: str) -> Iterator[tuple[int, Any]]:
+    """(line number, record) of each data line (a JSON object, or a :class:`_CsvRow`);
+    blank lines and ``#`` comments skipped."""
     try:
         handle = path.open(encoding="utf-8", newline="")
     except OSError as exc:
@@ -220,10 +222,40 @@ def _records(path: Path, fmt: str) -> Iterator[tuple[int, Mapping[str, Any]]]:
         if len(set(header)) != len(header):
             raise FeedError(f"{path}:{header_line}: duplicate column")
         for number, text in lines:
-            row = next(csv.reader([text]))
+            # the recorder writes no quotes: split plainly, let csv read what has them
+            row = next(csv.reader([text])) if '"' in text else text.rstrip("\r\n").split(",")
             if len(row) != len(header):
                 raise FeedError(f"{path}:{number}: {len(row)} fields, the header has {len(header)}")
-            yield number, dict(zip(header, (cell.strip() for cell in row), strict=True))
+            yield number, _CsvRow(header, row)
+
+
+class _CsvRow:
+    """One CSV row: its quote is built straight from the cells (the header was checked)."""
+
+    __slots__ = ("header", "row")
+
+    def __init__(self, header: list[str], row: list[str]):
+        self.header, self.row = header, row
+
+    def quote(self) -> Quote:
+        values: dict[str, Any] = {"bid": None, "ask": None, "volume": None}
+        for name, cell in zip(self.header, self.row, strict=True):
+            cell = cell.strip()
+            if name == "symbol":
+                values[name] = cell
+            elif cell:
+                try:
+                    values[name] = float(cell)
+                except ValueError:
+                    raise ValueError(f"{name}: not a number: {cell!r}") from None
+            elif name in _REQUIRED:
+                raise ValueError(f"{name}: missing")
+        if not values["symbol"]:
+            raise ValueError("symbol: missing")
+        try:
+            return Quote(**values)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(str(exc)) from None
 
 
 def read_recorded_quotes(path: str | Path) -> Iterator[Quote]:
@@ -236,7 +268,7 @@ def read_recorded_quotes(path: str | Path) -> Iterator[Quote]:
     previous = -math.inf
     for number, record in _records(path, fmt):
         try:
-            quote = quote_from_record(record)
+            quote = record.quote() if isinstance(record, _CsvRow) else quote_from_record(record)
         except ValueError as exc:
             raise FeedError(f"{path}:{number}: {exc}") from None
         if quote.at < previous:

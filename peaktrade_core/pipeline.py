@@ -263,7 +263,13 @@ class ExecutionPipeline:
     def on_quote(self, quote: Quote) -> None:
         """A market-data quote: the symbol's last price and its time for risk (stale data,
         collars) and the price dry-run and shadow executors fill at. An older quote than
-        the one kept is ignored."""
+        the one kept is ignored; one stamped in the future counts as of now (a skewed
+        venue clock must not keep a price fresh)."""
+        now = self.clock()
+        if quote.at > now:
+            from attrs import evolve
+
+            quote = evolve(quote, at=now)
         if not self.last_quotes.update(quote):
             return
         self.update_prices({quote.symbol: quote.price}, at=quote.at)

@@ -711,7 +711,8 @@ class PluginManager:
             raise FeedError(str(exc)) from None
         plugin = venues.get(venue)
         if plugin is None:
-            served = ", ".join(sorted(venues)) or "none"
+            names = sorted(venues, key=lambda v: (":" in v, v))  # plain venue names first
+            served = ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "") or "none"
             raise FeedError(f"market-data source {venue!r}: not a recorded file (.csv, .jsonl) and no installed plugin serves this venue (installed venues: {served})")
         kwargs = {"venue": venue, "symbols": list(symbols), "settings": config.plugins.get(plugin), "config": config}
         _, records, wrapper_error = self._call("open_market_feed", kwargs, timeout, only=plugin)

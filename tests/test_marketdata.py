@@ -211,3 +211,20 @@ def test_a_quote_gives_the_pipeline_its_price_and_time():
     assert p.reference_times["BTC/EUR"] == 50.0
     assert p.portfolio.last_prices["BTC/EUR"] == 41_000.0
     assert p.last_quotes.get("BTC/EUR").price == 41_000.0
+
+
+# -- the documented example --------------------------------------------------------------------
+
+
+def test_the_example_recording_in_the_docs_is_the_file_and_replays():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    example = root / "examples" / "feeds" / "btc_eth_eur.csv"
+    doc = (root / "docs" / "marketdata.md").read_text()
+    shown = doc.split("`examples/feeds/btc_eth_eur.csv`:\n\n```csv\n", 1)[1].split("```", 1)[0]
+    assert shown == example.read_text()
+    quotes = list(open_recorded_feed(example))
+    assert len(quotes) == 6 and {q.symbol for q in quotes} == {"BTC/EUR", "ETH/EUR"}
+    assert quotes[3] == Quote("ETH/EUR", 2251.0, 1767225601.0)
+    assert quotes[0] == Quote("BTC/EUR", 42000.5, 1767225600.0, bid=42000.0, ask=42001.0, volume=12.5)

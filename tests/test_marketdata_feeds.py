@@ -7,6 +7,8 @@ from __future__ import annotations
 import threading
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from peaktrade_core import hookimpl
 from peaktrade_core.config import PeakTradeConfig
@@ -233,3 +235,28 @@ def test_a_failed_poll_is_no_quote_and_the_next_poll_tries_again():
     feed = PollingFeed("t", fetch, ["A"], interval=0)
     assert feed.poll() == [] and feed.failures == 1 and feed.last_error == "ConnectionError: down"
     assert feed.poll() == [Quote("A", 1.0, 1.0)] and feed.failures == 0
+
+
+# -- the stale check on quotes, as a property ------------------------------------------------
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    times=st.lists(st.floats(0, 1_000), min_size=1, max_size=8),
+    now=st.floats(0, 1_000),
+    max_age=st.floats(0.5, 100),
+)
+def test_an_order_passes_only_while_the_newest_quote_is_within_the_age(times, now, max_age):
+    """Whatever order quotes arrive in, and even stamped after the pipeline's now (a skewed
+    venue clock), an order passes exactly when the newest quote, counted at most as of now,
+    is no older than the limit."""
+    clock = Clock(now)
+    config = PeakTradeConfig(live_risk=LiveRiskConfig(**OFF, max_reference_age_seconds=max_age))
+    executor = FillingExecutor()
+    pipeline = ExecutionPipeline(config, store=StateStore(":memory:"), executor=executor, record=False, clock=clock)
+    for at in times:
+        pipeline.on_quote(Quote("BTC/EUR", 100.0, at))
+    newest = max(min(at, now) for at in times)
+    result = pipeline.process_batch([OrderRequest("BTC/EUR", "buy", 0.001)])[0]
+    assert (result.status is OrderStatus.FILLED) == (now - newest <= max_age)
+    assert len(executor.received) == (1 if now - newest <= max_age else 0)

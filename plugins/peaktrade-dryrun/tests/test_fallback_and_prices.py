@@ -156,3 +156,20 @@ def test_cli_dry_run_prices_orders_from_the_file_and_the_config_without_any_pyth
     assert summary["effective_mode"] == f"{mode}_dry_run"
     assert summary["by_status"] == {"filled": 2} and summary["positions"] == {"BTC/EUR": 0.001, "ETH/EUR": -0.01}
     assert "set_simulated_price" not in out.stderr
+
+
+def test_a_dry_run_fills_at_the_live_quote_and_asks_the_venue_nothing():
+    """With a feed, the last quote prices the dry run: no ticker request per order, and the
+    fill is at the quote the order was decided at."""
+    from peaktrade_core.plugin_api import Quote
+
+    with registered_plugin(HookVenue(), "binance"):
+        closed = ExecutionPipeline(PeakTradeConfig(environment=EnvironmentConfig(mode=TradingMode.TESTNET, exchange="binance")),
+                                   store=StateStore(":memory:"), record=False)
+        closed.on_quote(Quote("ETH/EUR", 2_345.5, closed.clock()))
+        (dry,) = closed.process_batch([OrderRequest("ETH/EUR", "buy", 0.001)])
+        assert dry.status is OrderStatus.FILLED and dry.fills[0].price == 2_345.5
+        assert closed.venue.received == [] and closed.venue.ticker_calls == []
+        closed.on_quote(Quote("ETH/EUR", 2_400.0, closed.clock()))
+        (again,) = closed.process_batch([OrderRequest("ETH/EUR", "buy", 0.002)])
+        assert again.fills[0].price == 2_400.0

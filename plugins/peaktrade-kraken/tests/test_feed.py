@@ -3,12 +3,21 @@ nothing private ever called; it stops quoting while Kraken's ticker is down and 
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import time
 
 import pytest
 from peaktrade_kraken.testing import KEY_ENV, SECRET_ENV, loopback_settings
 
-from peaktrade_core.plugin_api import PeakTradeConfig, Quote, get_plugin_manager, open_feed
+from peaktrade_core.plugin_api import (
+    PeakTradeConfig,
+    Quote,
+    get_plugin_manager,
+    open_feed,
+    open_recorded_feed,
+)
 
 WAIT = 60.0
 
@@ -65,3 +74,46 @@ def test_an_unknown_symbol_is_a_failed_poll_not_a_crash(kraken):
         assert not feed.ended and feed.error is None
     finally:
         feed.close()
+
+
+def _peaktrade(tmp_path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "peaktrade_core", "--config", "config.toml", *args],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+
+
+def test_recorded_with_the_cli_and_replayed_quote_for_quote(kraken, tmp_path):
+    (tmp_path / "config.toml").write_text(f'[plugins.kraken]\nbase_url = "{kraken.url}"\nfeed_interval_seconds = 0.01\n')
+    kraken.set_price("BTC/EUR", 43_000.5, spread=1.0)
+
+    done = _peaktrade(tmp_path, "feed", "record", "--source", "kraken", "--symbols", "BTC/EUR,ETH/EUR",
+                      "--output", "rec.jsonl", "--count", "6")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "recorded 6 quote(s) of BTC/EUR, ETH/EUR from kraken to rec.jsonl (count reached)"
+    replayed = list(open_recorded_feed(tmp_path / "rec.jsonl"))
+    assert len(replayed) == 6
+    assert {(q.symbol, q.price, q.bid, q.ask, q.volume) for q in replayed} == {
+        ("BTC/EUR", 43_000.5, 43_000.0, 43_001.0, 25.0), ("ETH/EUR", 2_500.0, 2_500.0, 2_500.0, 25.0)}
+    assert [q.at for q in replayed] == sorted(q.at for q in replayed)
+
+    shown = _peaktrade(tmp_path, "feed", "show", "rec.jsonl", "--json")
+    assert shown.returncode == 0, shown.stderr
+    summary = json.loads(shown.stdout)
+    assert summary["quotes"] == 6 and set(summary["symbols"]) == {"BTC/EUR", "ETH/EUR"}
+    assert summary["symbols"]["BTC/EUR"]["last_price"] == 43_000.5
+
+
+def test_recording_a_silent_feed_stops_at_its_duration_and_bad_sources_are_one_line(kraken, tmp_path):
+    (tmp_path / "config.toml").write_text(f'[plugins.kraken]\nbase_url = "{kraken.url}"\nfeed_interval_seconds = 0.01\n')
+    kraken.ticker_down = True
+    done = _peaktrade(tmp_path, "feed", "record", "--source", "kraken", "--symbols", "BTC/EUR", "--output", "rec.csv",
+                      "--duration", "0.5")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "recorded 0 quote(s) of BTC/EUR from kraken to rec.csv (duration reached)"
+    assert (tmp_path / "rec.csv").read_text() == "at,symbol,price,bid,ask,volume\n"
+
+    refused = _peaktrade(tmp_path, "feed", "record", "--source", "krakn", "--symbols", "BTC/EUR", "--output", "x.csv", "--count", "1")
+    assert refused.returncode == 2
+    assert refused.stderr.strip().splitlines() == [
+        "market-data source 'krakn': not a recorded file (.csv, .jsonl) and no installed plugin serves this venue (installed venues: kraken)"
+    ]
+    assert not (tmp_path / "x.csv").exists()  # refused before anything was written
