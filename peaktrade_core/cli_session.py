@@ -7,7 +7,7 @@ import signal
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -103,20 +103,38 @@ def session() -> None:
 @click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), help="Orders format (default: by suffix; stdin: sniffed).")
 @click.option("--example", is_flag=True, help="The bundled moving-average crossover example.")
 @click.option("--skip-invalid", is_flag=True, help="Run the valid rows of a file; record the skipped ones.")
-@click.option("--strategy", default=None, help="Strategy name recorded in the run log.")
+@click.option("--feed", metavar="PATH|VENUE", help="The feed --strategy runs on: a recorded quotes file or a venue's feed (default: [marketdata] source).")
+@click.option("--strategy", default=None, metavar="module:Class", help="The strategy to run on the feed; with --orders/--example: the name recorded in the run log.")
+@click.option("--params", "param_pairs", multiple=True, metavar="k=v", help="A strategy parameter (repeatable; values are TOML: 12, 0.5, true, \"x\").")
+@click.option("--params-file", metavar="FILE", help="Strategy parameters from a TOML or JSON file (--params override it).")
 @click.option("--json", "as_json", is_flag=True, help="Summary as JSON.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal).")
 @click.option("--fresh-account", is_flag=True, help="Start the paper/shadow account over (flat, starting cash); recorded in the run log.")
 @pass_env
-def session_run(env: Env, orders_file: str | None, fmt: str | None, example: bool, skip_invalid: bool, strategy: str | None, as_json: bool, progress: bool | None, fresh_account: bool) -> None:
+def session_run(env: Env, orders_file: str | None, fmt: str | None, example: bool, skip_invalid: bool, feed: str | None, strategy: str | None,
+                param_pairs: tuple[str, ...], params_file: str | None, as_json: bool, progress: bool | None, fresh_account: bool) -> None:
     """Run a session: the main job. Prints a summary and the run id.
 
-    Exit codes: 0 finished; 2 refused (bad input, nothing ran); 3 the kill switch engaged
-    during the run; 4 an order ended in error; 74 the output could not be written;
-    130 / 143 stopped by Ctrl-C / SIGTERM after the batch in hand (run `interrupted`)."""
+    Orders come from a file (--orders), the bundled example (--example), or a strategy
+    on a market-data feed (--strategy module:Class [--feed PATH|VENUE]; without --feed:
+    the configured [marketdata] source).
 
-    if bool(orders_file) == example:
-        fail("give exactly one of --orders FILE or --example")
+    Exit codes: 0 finished; 1 an unexpected error, or the strategy raised (run `failed`);
+    2 refused (bad input, nothing ran); 3 the kill switch engaged during the run; 4 an
+    order ended in error; 74 the output could not be written; 130 / 143 stopped by
+    Ctrl-C / SIGTERM after the batch in hand (run `interrupted`)."""
+
+    # --strategy alone runs a strategy (on [marketdata] source); beside --orders/--example it names the run
+    strategy_session = bool(feed) or bool(strategy and not orders_file and not example)
+    if sum(map(bool, (orders_file, example, strategy_session))) != 1:
+        fail("give exactly one of --orders FILE, --example or --strategy module:Class [--feed PATH|VENUE]")
+    if (param_pairs or params_file) and not strategy_session:
+        fail("--params and --params-file go with --strategy module:Class [--feed PATH|VENUE]")
+    if strategy_session and (fmt or skip_invalid):
+        fail("--format and --skip-invalid go with --orders FILE, not with a strategy")
+    if strategy_session:
+        _run_strategy_session(env, feed, strategy, param_pairs, params_file, as_json, fresh_account)
+        return
     total = None
     skipped: list[str] = []
     skipped_total = 0
@@ -147,6 +165,10 @@ def session_run(env: Env, orders_file: str | None, fmt: str | None, example: boo
     if skipped:
         data["skipped_rows"] = skipped
         data["skipped_rows_total"] = skipped_total
+    _print_summary(data, as_json)
+
+
+def _print_summary(data: dict[str, Any], as_json: bool) -> None:
     if as_json:
         echo_json(data)
     else:
@@ -156,16 +178,72 @@ def session_run(env: Env, orders_file: str | None, fmt: str | None, example: boo
         sys.exit(code)
 
 
-def run_pipeline(pipeline: Any, orders: Any, *, total: int | None = None, **run_args: Any) -> Any:
+def _run_strategy_session(env: Env, feed_source: str | None, spec: str | None, param_pairs: tuple[str, ...], params_file: str | None,
+                          as_json: bool, fresh_account: bool) -> None:
+    """``--strategy module:Class --feed PATH|VENUE``: everything the user gave is checked
+    (class, parameters, feed) before the session starts; then the driver runs it."""
+    from peaktrade_core.strategy import (
+        StrategyDriver,
+        StrategyError,
+        StrategyLoadError,
+        build_strategy,
+        load_strategy_class,
+        parse_params,
+    )
+
+    if not spec:
+        fail("--feed needs --strategy module:Class (the strategy to run on it)")
+    try:
+        cls = load_strategy_class(spec)
+        params = parse_params(param_pairs, params_file)
+        instance = build_strategy(cls, params, spec)
+    except StrategyLoadError as exc:
+        fail(str(exc))
+    name = str(getattr(instance, "name", "") or cls.__name__)
+    symbols = getattr(instance, "symbols", None)
+    feed = _open_feed(env, feed_source, list(symbols) if symbols else None)
+    feed_source = feed_source or env.config.marketdata.source
+    try:
+        pipeline = _make_pipeline(env)
+    except SystemExit:  # refused (one line already said): the feed stops too
+        feed.close()
+        raise
+    driver = StrategyDriver(pipeline, instance, name=name, params=params, describe={"class": spec, "feed": feed_source})
+    try:
+        summary = run_pipeline(pipeline, (), on_stop=getattr(feed, "close", None), batches=driver.batches(feed), strategy=name, strategy_params=params, fresh_account=fresh_account)
+    except StrategyError as exc:
+        fail(f"{exc}; session stopped, nothing more sent (peaktrade runs show {pipeline.run_id})", 1)
+    data = summary.to_dict()
+    data["strategy"] = {"name": name, "class": spec, "params": params, "feed": feed_source, "quotes": driver.quotes, "orders": driver.intents}
+    _print_summary(data, as_json)
+
+
+def _open_feed(env: Env, source: str | None, symbols: Any = None) -> Any:
+    """The feed ``--feed`` names (``None``: ``[marketdata] source``): a recorded file, or a
+    venue's feed quoting ``symbols`` (the strategy's ``symbols``, else ``[marketdata]
+    symbols``); or one line (exit 2)."""
+    from peaktrade_core import marketdata
+    from peaktrade_core.plugins import get_plugin_manager
+
+    errors = (marketdata.FeedError, OSError, ValueError, LookupError)
+    try:
+        return marketdata.open_feed(env.config, get_plugin_manager(), source=source, symbols=symbols)
+    except errors as exc:
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        fail(message if source is None or message.startswith(source) else f"--feed {source}: {message}")
+
+
+def run_pipeline(pipeline: Any, orders: Any, *, total: int | None = None, on_stop: Any = None, **run_args: Any) -> Any:
     """Run ``orders`` as every session command does: SIGTERM / Ctrl-C stop it after the batch
     in hand, a damaged account or an unusable venue is one line (exit 2), the alert
-    dispatcher is closed at the end. ``total``: show a progress bar of that length."""
+    dispatcher is closed at the end. ``total``: show a progress bar of that length;
+    ``on_stop``: called on the first signal too (closes a feed that waits for its next quote)."""
     from peaktrade_core.accounts import AccountError
     from peaktrade_core.store import StateError
     from peaktrade_core.venues import VenueError
 
     try:
-        with _stop_on_signals(pipeline):
+        with _stop_on_signals(pipeline, on_stop):
             if total:
                 with click.progressbar(length=total, label="orders", file=sys.stderr) as bar:
                     return pipeline.run(orders, progress=bar.update, **run_args)
@@ -204,7 +282,7 @@ def session_exit_code(summary: dict[str, Any]) -> int:
 
 
 @contextmanager
-def _stop_on_signals(pipeline: Any) -> Iterator[None]:
+def _stop_on_signals(pipeline: Any, on_stop: Any = None) -> Iterator[None]:
     """SIGTERM and SIGINT (Ctrl-C) ask the session to stop after the batch in hand instead
     of killing it mid-batch; a second one stops it at once (KeyboardInterrupt)."""
 
@@ -212,6 +290,9 @@ def _stop_on_signals(pipeline: Any) -> Iterator[None]:
         if pipeline.stop_requested is not None:
             raise KeyboardInterrupt
         pipeline.stop_requested = signal.Signals(signum).name  # no logging here: not signal-safe
+        if on_stop is not None:
+            with suppress(Exception):  # the stop request stands either way
+                on_stop()
 
     import threading
 

@@ -582,6 +582,7 @@ class ExecutionPipeline:
         progress: Callable[[int], None] | None = None,
         skipped: Sequence[Any] = (),
         fresh_account: bool = False,
+        batches: Iterable[Sequence[OrderRequest]] | None = None,
     ) -> SessionSummary:
         """Stream ``orders`` through the pipeline in batches; return the session summary.
 
@@ -592,7 +593,8 @@ class ExecutionPipeline:
         :mod:`peaktrade_core.accounts`), or starts it over with ``fresh_account``. Setting
         :attr:`stop_requested` stops the session after the batch in hand (``interrupted``).
         Raises :class:`~peaktrade_core.accounts.AccountError` before anything runs when the
-        stored account is damaged."""
+        stored account is damaged. ``batches``: orders already grouped, each run as one batch
+        (a strategy's orders of one quote); ``orders`` is then ignored."""
         self.capital = self.capital.for_strategy(strategy)
         report = evaluate_gates(self.env, self.kill_switch.state())
         switch_at_start = report.kill_switch.engaged
@@ -629,7 +631,8 @@ class ExecutionPipeline:
         status = "finished"
         try:
             self._dead_man_switch("arm")
-            for batch_no, batch in enumerate(batched(orders, self.config.execution.batch_size)):
+            grouped = batched(orders, self.config.execution.batch_size) if batches is None else batches
+            for batch_no, batch in enumerate(grouped):
                 if self.stop_requested is not None:
                     break
                 self.process_batch(batch, batch_no)  # its run-log commit also beats the heartbeat
