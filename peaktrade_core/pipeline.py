@@ -17,6 +17,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from itertools import islice
 from typing import Any
 
 from attrs import define, field
@@ -145,13 +146,9 @@ class NullExecutor:
 
 
 def batched(orders: Iterable[OrderRequest], size: int) -> Iterator[list[OrderRequest]]:
-    batch: list[OrderRequest] = []
-    for order in orders:
-        batch.append(order)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
+    """Lists of ``size`` orders (the last one shorter), each handed on as soon as it is full."""
+    source = iter(orders)
+    while batch := list(islice(source, size)):
         yield batch
 
 
