@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 import math
 from array import array
@@ -54,6 +55,8 @@ SUFFIXES = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 KEPT_ERRORS = 100
 #: longest physical line read; a longer one (or a file with no line breaks) refuses the file
 MAX_LINE_BYTES = 1 << 20
+#: bytes read at a time (then completed to the end of the line)
+BLOCK_BYTES = 1 << 16
 STDIN_NAME = "<stdin>"
 #: validated rows kept in memory; each further full chunk goes to a temporary file
 CHUNK_ROWS = 1 << 16
@@ -618,9 +621,44 @@ def _jsonl_rows(parsed: ParsedOrders, lines: Iterator[str], skip_invalid: bool) 
 
 
 def _lines(stream: IO[bytes], name: str, digest: Any) -> Iterator[str]:
-    """Physical lines, each decoded as UTF-8 (strict), bounded in length, hashed as read."""
-    readline = stream.readline
+    """Physical lines, each decoded as UTF-8 (strict), bounded in length, hashed as read.
+
+    Read a block of whole lines at a time (the last line completed, at most
+    ``MAX_LINE_BYTES`` more); a block that may hold a line too long or bytes that are not
+    UTF-8 is read again line by line from memory, which names the line and the byte."""
     number = 0
+    while True:
+        block = stream.read(BLOCK_BYTES)
+        if not block:
+            return
+        if not block.endswith(b"\n"):
+            block += stream.readline(MAX_LINE_BYTES + 1)
+        digest.update(block)
+        try:  # a block no longer than a line may be holds no line too long
+            text = block.decode("utf-8") if len(block) <= MAX_LINE_BYTES else None
+        except UnicodeDecodeError:
+            text = None
+        if text is None:
+            yield from _lines_one_by_one(io.BytesIO(block), name, _NO_DIGEST, number)
+        else:
+            if number == 0 and text.startswith("\ufeff"):  # a byte order mark, as spreadsheets write
+                text = text[1:]
+            # split at "\n" only, as readline does ("": a line that was only the mark)
+            yield from io.StringIO(text, newline="\n") if text else ("",)
+        number += block.count(b"\n") + (not block.endswith(b"\n"))
+
+
+class _NoDigest:
+    def update(self, data: bytes) -> None:
+        pass
+
+
+_NO_DIGEST = _NoDigest()
+
+
+def _lines_one_by_one(stream: IO[bytes], name: str, digest: Any, number: int = 0) -> Iterator[str]:
+    """:func:`_lines` one line at a time; ``number``: lines before this stream's first."""
+    readline = stream.readline
     while True:
         raw = readline(MAX_LINE_BYTES + 1)
         if not raw:

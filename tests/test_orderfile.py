@@ -393,3 +393,31 @@ def test_a_block_of_plainly_valid_rows_is_stored_column_by_column(tmp_path, monk
     assert [(o.symbol, o.side.value, o.quantity, o.reference_price, o.source_ref) for o in parsed][2:] == [
         ("BTC/EUR", "buy", 0.01, 40000.0, "orders.csv:4"), ("ETH/EUR", "sell", 2.0, None, "orders.csv:5")
     ]
+
+
+@settings(deadline=None, max_examples=200)
+@given(
+    pieces=st.lists(st.sampled_from([b"a,b\n", b"\n", b"\r\n", b"x", b"\r", "é".encode(), "\ufeff".encode(), b"\xff", b"\xc3", b"0123456789"]), max_size=30),
+    block=st.integers(1, 12),
+)
+def test_lines_read_in_blocks_are_the_lines_read_one_by_one(pieces, block):
+    """Same lines, same sha256, same refusal (line too long, not UTF-8: line and byte)."""
+    import hashlib
+    import io
+
+    import peaktrade_core.orderfile as orderfile
+
+    data = b"".join(pieces)
+    got = []
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(orderfile, "MAX_LINE_BYTES", 16)
+        patch.setattr(orderfile, "BLOCK_BYTES", block)
+        for read in (orderfile._lines, orderfile._lines_one_by_one):
+            digest, lines = hashlib.sha256(), []
+            try:
+                lines.extend(read(io.BytesIO(data), "f.csv", digest))
+                error = None
+            except orderfile.OrderFileError as exc:
+                error = str(exc)
+            got.append((lines, error, digest.hexdigest() if error is None else None))
+    assert got[0] == got[1]
