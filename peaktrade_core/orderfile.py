@@ -461,9 +461,10 @@ def _csv_block(parsed: ParsedOrders, numbers: list[int], rows: list[list[str]], 
     block is plainly valid, else row by row with ``_add``, which names each problem."""
     width = len(index)
     if COLUMNAR and all(len(row) == width for row in rows):
-        columns = _checked_columns(parsed, rows, index)
+        store = skip_invalid or not parsed.bad
+        columns = _checked_columns(parsed, rows, index, store)
         if columns is not None:
-            if skip_invalid or not parsed.bad:
+            if store:
                 parsed._keep((array("Q", numbers), *columns))
             return
     name = parsed.name
@@ -476,12 +477,13 @@ def _csv_block(parsed: ParsedOrders, numbers: list[int], rows: list[list[str]], 
         _add(parsed, line, pick(row), skip_invalid or not parsed.bad)
 
 
-def _checked_columns(parsed: ParsedOrders, rows: list[list[str]], index: dict[str, int]) -> tuple[array, ...] | None:
+def _checked_columns(parsed: ParsedOrders, rows: list[list[str]], index: dict[str, int], store: bool = True) -> tuple[array, ...] | None:
     """The stored columns (symbol, strategy, client id, quantity, limit, reference, flags)
     of ``rows`` if every row passes every check of ``_add``; None if any might not (the rows
     then take ``_add``, which refuses them with the reason). Choices and texts are checked
     once per distinct value with ``_add``'s own helpers; numbers with ``float`` after the
-    text checks of ``_fast_number`` (no ``nan``/``inf``: no letter n at all)."""
+    text checks of ``_fast_number`` (no ``nan``/``inf``: no letter n at all). Unless
+    ``store``, client order ids are checked, not kept (as ``_add`` does)."""
     count = len(rows)
     columns = list(zip(*rows, strict=True))
 
@@ -534,7 +536,9 @@ def _checked_columns(parsed: ParsedOrders, rows: list[list[str]], index: dict[st
         if reference is None:
             return None
         texts = column("client_order_id")
-        if texts is None:
+        if texts is None or not store:
+            for raw in texts or ():  # checked only: rows after a bad one are not kept
+                _text(raw)
             client = array("I", [0]) * count
         else:
             client = array("I", [parsed._intern(text) if (text := _text(raw)) else 0 for raw in texts])
