@@ -3,8 +3,8 @@ CSV of N distinct orders, alternated round by round with two baselines; medians.
 
     python benchmarks/bench_orderfile.py [rows=1000000] [rounds=3] [--before DIR]
 
-Each case is a fresh process; its wall time and its peak RSS (``wait4``) are quoted as
-medians. ``--before DIR``: also run the session with ``PYTHONPATH=DIR``, an export of an
+Each case is a fresh process; its wall time, its CPU time (user + system: on a shared,
+loaded machine the steadier figure) and its peak RSS (``wait4``) are quoted as medians. ``--before DIR``: also run the session with ``PYTHONPATH=DIR``, an export of an
 older ``peaktrade_core`` (``git archive REV peaktrade_core | tar -x -C DIR``), alternated
 with the rest: before and after in one run.
 
@@ -61,15 +61,15 @@ def write_orders(path: Path, rows: int) -> None:
             f.write(f"BTC/EUR,{'buy' if i % 2 == 0 else 'sell'},{0.001 + i * 1e-9:.9f},40000\n")
 
 
-def timed(cmd: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MiB) of one process."""
+def timed(cmd: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float, float]:
+    """Wall seconds, CPU seconds (user + system) and peak RSS (MiB) of one process."""
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=cwd)
     _, status, usage = os.wait4(proc.pid, 0)
     elapsed = time.perf_counter() - start
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"{' '.join(cmd[:6])} ... failed")
-    return elapsed, usage.ru_maxrss / 1024
+    return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
 def main() -> None:
@@ -99,17 +99,21 @@ def main() -> None:
             cases["the same session, code from --before"] = session
         times: dict[str, list[float]] = {name: [] for name in cases}
         rss: dict[str, list[float]] = {name: [] for name in cases}
+        cpu: dict[str, list[float]] = {name: [] for name in cases}
         for round_no in range(rounds):
             for name, cmd in cases.items():
                 env["PEAK_TRADE_DATA_DIR"] = str(work / f"data-{round_no}-{len(times[name])}-{hash(name)}")
                 run_env = {**env, "PYTHONPATH": before} if name.endswith("--before") else env
-                seconds, peak = timed(cmd, run_env, work)
+                seconds, cpu_seconds, peak = timed(cmd, run_env, work)
                 times[name].append(seconds)
+                cpu[name].append(cpu_seconds)
                 rss[name].append(peak)
-    table_rows = [("case", "median s", "orders/s", "min s", "peak RSS MiB")]
+    table_rows = [("case", "median s", "orders/s", "min s", "CPU s", "orders/CPU s", "peak RSS MiB")]
     for name, ts in times.items():
-        median = statistics.median(ts)
-        table_rows.append((name, f"{median:.2f}", f"{rows / median:,.0f}", f"{min(ts):.2f}", f"{statistics.median(rss[name]):.0f}"))
+        median, cpu_median = statistics.median(ts), statistics.median(cpu[name])
+        table_rows.append(
+            (name, f"{median:.2f}", f"{rows / median:,.0f}", f"{min(ts):.2f}", f"{cpu_median:.2f}", f"{rows / cpu_median:,.0f}", f"{statistics.median(rss[name]):.0f}")
+        )
     print(f"{rows:,} orders, {rounds} alternated rounds")
     print(table(table_rows))
 
