@@ -421,3 +421,30 @@ def test_lines_read_in_blocks_are_the_lines_read_one_by_one(pieces, block):
                 error = str(exc)
             got.append((lines, error, digest.hexdigest() if error is None else None))
     assert got[0] == got[1]
+
+
+@settings(deadline=None, max_examples=100)
+@given(data=csv_files())
+def test_every_order_of_a_csv_file_is_one_the_public_constructor_accepts_unchanged(tmp_path_factory, data):
+    """CSV orders (checked column by column where a block allows) are built without the
+    constructor's checks: each must be exactly what the public constructor builds."""
+    import csv as csv_module
+    import io
+
+    import attrs
+
+    from peaktrade_core.orders import OrderRequest
+
+    columns, rows = data
+    text = io.StringIO()
+    writer = csv_module.writer(text, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows(rows)
+    path = tmp_path_factory.mktemp("cc") / "orders.csv"
+    path.write_text(text.getvalue(), encoding="utf-8")
+    for order in load_orders(path, skip_invalid=True):
+        values = attrs.asdict(order, recurse=False)
+        rebuilt = OrderRequest(**values)  # raises on anything the constructor refuses
+        assert rebuilt == order
+        for name, value in values.items():
+            assert type(getattr(rebuilt, name)) is type(value), name
