@@ -1,7 +1,12 @@
 """Orders files, whole process: `peaktrade session run --orders FILE` (paper) on a generated
 CSV of N distinct orders, alternated round by round with two baselines; medians.
 
-    python benchmarks/bench_orderfile.py [rows=1000000] [rounds=3]
+    python benchmarks/bench_orderfile.py [rows=1000000] [rounds=3] [--before DIR]
+
+Each case is a fresh process; its wall time, its CPU time (user + system: on a shared,
+loaded machine the steadier figure) and its peak RSS (``wait4``) are quoted as medians. ``--before DIR``: also run the session with ``PYTHONPATH=DIR``, an export of an
+older ``peaktrade_core`` (``git archive REV peaktrade_core | tar -x -C DIR``), alternated
+with the rest: before and after in one run.
 
 - session run: the whole process — start-up, reading + validating the file once, risk,
   gates, the paper executor, the run log. The runaway throttle is raised (a config written
@@ -56,15 +61,26 @@ def write_orders(path: Path, rows: int) -> None:
             f.write(f"BTC/EUR,{'buy' if i % 2 == 0 else 'sell'},{0.001 + i * 1e-9:.9f},40000\n")
 
 
-def timed(cmd: list[str], env: dict[str, str], cwd: Path) -> float:
+def timed(cmd: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float, float]:
+    """Wall seconds, CPU seconds (user + system) and peak RSS (MiB) of one process."""
     start = time.perf_counter()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=cwd)
-    return time.perf_counter() - start
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=cwd)
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{' '.join(cmd[:6])} ... failed")
+    return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
 def main() -> None:
-    rows = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
-    rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 3
+    args = sys.argv[1:]
+    before = None
+    if "--before" in args:
+        at = args.index("--before")
+        before = str(Path(args[at + 1]).resolve())
+        del args[at : at + 2]
+    rows = int(args[0]) if args else 1_000_000
+    rounds = int(args[1]) if len(args) > 1 else 3
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         orders = work / "orders.csv"
@@ -73,20 +89,31 @@ def main() -> None:
         (work / "bench.toml").write_text(config.replace("runaway_max_executions = 500", "runaway_max_executions = 1000000000"))
         env = {**os.environ, "PEAK_TRADE_PLUGINS": "paper"}
         env.pop("PEAK_TRADE_CONFIG_PATH", None)
+        session = [sys.executable, "-m", "peaktrade_core", "--config", "bench.toml", "session", "run", "--orders", str(orders)]
         cases = {
-            "peaktrade session run --orders (whole process)": [sys.executable, "-m", "peaktrade_core", "--config", "bench.toml", "session", "run", "--orders", str(orders)],
+            "peaktrade session run --orders (whole process)": session,
             "read once: load_orders + build OrderRequests": [sys.executable, "-c", READ_ONCE, str(orders)],
             "csv.reader + the public OrderRequest constructor (its checks only)": [sys.executable, "-c", FLOOR, str(orders)],
         }
+        if before is not None:
+            cases["the same session, code from --before"] = session
         times: dict[str, list[float]] = {name: [] for name in cases}
+        rss: dict[str, list[float]] = {name: [] for name in cases}
+        cpu: dict[str, list[float]] = {name: [] for name in cases}
         for round_no in range(rounds):
             for name, cmd in cases.items():
-                env["PEAK_TRADE_DATA_DIR"] = str(work / f"data-{round_no}")
-                times[name].append(timed(cmd, env, work))
-    table_rows = [("case", "median s", "orders/s", "min s")]
+                env["PEAK_TRADE_DATA_DIR"] = str(work / f"data-{round_no}-{len(times[name])}-{hash(name)}")
+                run_env = {**env, "PYTHONPATH": before} if name.endswith("--before") else env
+                seconds, cpu_seconds, peak = timed(cmd, run_env, work)
+                times[name].append(seconds)
+                cpu[name].append(cpu_seconds)
+                rss[name].append(peak)
+    table_rows = [("case", "median s", "orders/s", "min s", "CPU s", "orders/CPU s", "peak RSS MiB")]
     for name, ts in times.items():
-        median = statistics.median(ts)
-        table_rows.append((name, f"{median:.2f}", f"{rows / median:,.0f}", f"{min(ts):.2f}"))
+        median, cpu_median = statistics.median(ts), statistics.median(cpu[name])
+        table_rows.append(
+            (name, f"{median:.2f}", f"{rows / median:,.0f}", f"{min(ts):.2f}", f"{cpu_median:.2f}", f"{rows / cpu_median:,.0f}", f"{statistics.median(rss[name]):.0f}")
+        )
     print(f"{rows:,} orders, {rounds} alternated rounds")
     print(table(table_rows))
 

@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 import math
 from array import array
 from collections.abc import Iterator
+from itertools import repeat
 from operator import itemgetter
 from pathlib import Path
 from typing import IO, Any
@@ -53,6 +55,8 @@ SUFFIXES = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 KEPT_ERRORS = 100
 #: longest physical line read; a longer one (or a file with no line breaks) refuses the file
 MAX_LINE_BYTES = 1 << 20
+#: bytes read at a time (then completed to the end of the line)
+BLOCK_BYTES = 1 << 16
 STDIN_NAME = "<stdin>"
 #: validated rows kept in memory; each further full chunk goes to a temporary file
 CHUNK_ROWS = 1 << 16
@@ -67,6 +71,15 @@ _NONE = math.nan  # "no price" in the float columns
 _INF = math.inf
 #: distinct raw symbol / strategy / number texts remembered once validated (bounded)
 _KNOWN_TEXTS = 4096
+#: CSV rows validated together, column by column (any doubt: row by row, see _csv_block)
+BLOCK_ROWS = 2048
+#: False: every CSV row takes the row-by-row checks (the tests compare the two paths)
+COLUMNAR = True
+# what each flags byte means, as lookup tables (the columnar path builds orders with them)
+_SIDE_OF_FLAGS = tuple((Side.BUY, Side.SELL)[f & 1] for f in range(32))
+_TYPE_OF_FLAGS = tuple((OrderType.MARKET, OrderType.LIMIT)[(f >> 1) & 1] for f in range(32))
+_TIF_OF_FLAGS = tuple([*_TIF_LIST, None][(f >> 2) & 3] for f in range(32))  # None: never stored
+_REDUCE_OF_FLAGS = tuple(bool(f & 16) for f in range(32))
 
 
 class OrderFileError(Exception):
@@ -133,6 +146,18 @@ class ParsedOrders:
     def __len__(self) -> int:
         return self._spooled * CHUNK_ROWS + len(self._flags)
 
+    def _keep(self, columns: tuple[Any, ...]) -> None:
+        """Keep validated rows given as whole columns (the order of :meth:`_columns`),
+        spilling each chunk as it fills, exactly as row by row."""
+        start, total = 0, len(columns[0])
+        while start < total:
+            end = min(total, start + CHUNK_ROWS - len(self._flags))
+            for kept, column in zip(self._columns(), columns, strict=True):
+                kept.extend(column[start:end])
+            start = end
+            if len(self._flags) >= CHUNK_ROWS:
+                self._spill()
+
     @property
     def nbytes(self) -> int:
         """Memory held by the stored orders in memory (not counting distinct strings)."""
@@ -175,25 +200,30 @@ class ParsedOrders:
         yield from self._orders(self._columns())
 
     def _orders(self, columns: tuple[array, ...]) -> Iterator[OrderRequest]:
-        strings, name, nan = self._strings, self.name, math.isnan
+        strings, name = self._strings, self.name
         lines, symbols, strategies, client_ids, quantities, limits, references, all_flags = columns
-        sides, types = (Side.BUY, Side.SELL), (OrderType.MARKET, OrderType.LIMIT)
-        # every stored row passed _add, which mirrors each check of OrderRequest
+        if not all_flags:
+            return iter(())
+        strategy_of = {i: strings[i] or _DEFAULT_STRATEGY for i in set(strategies)}
+        kinds = set(all_flags)
+        # column by column (C loops), then zipped: no per-field Python code per order
+        # every stored row passed the checks of _add (or their columnar form), which mirror
+        # each check of OrderRequest
         return orders_from_checked_values(
-            (
-                strings[symbols[i]],
-                sides[flags & 1],
-                quantities[i],
-                types[(flags >> 1) & 1],
-                None if nan(limit := limits[i]) else limit,
-                _TIF_LIST[(flags >> 2) & 3],
-                bool(flags & 16),
-                strings[strategies[i]] or _DEFAULT_STRATEGY,
-                f"{name}:{lines[i]}",
-                None if nan(reference := references[i]) else reference,
-                strings[client_ids[i]],
+            zip(
+                map(strings.__getitem__, symbols),
+                map(_SIDE_OF_FLAGS.__getitem__, all_flags),
+                quantities,
+                map(_TYPE_OF_FLAGS.__getitem__, all_flags),
+                [None if x != x else x for x in limits] if any(k & 2 for k in kinds) else repeat(None),
+                map(_TIF_OF_FLAGS.__getitem__, all_flags),
+                map(_REDUCE_OF_FLAGS.__getitem__, all_flags),
+                map(strategy_of.__getitem__, strategies),
+                map(f"{name}:".__add__, map(str, lines)),
+                [None if x != x else x for x in references],
+                map(strings.__getitem__, client_ids),
+                strict=False,  # the limit column may be an endless repeat(None)
             )
-            for i, flags in enumerate(all_flags)
         )
 
 
@@ -411,18 +441,141 @@ def _csv_rows(parsed: ParsedOrders, lines: Iterator[str], skip_invalid: bool) ->
         # a row is padded with "" to the header's width, then None: absent columns pick that
         pick = itemgetter(*(index.get(c, width) for c in COLUMNS))
         padding = [[""] * n + [None] for n in range(width + 1)]
+        rows: list[list[str]] = []
+        numbers: list[int] = []
         for row in reader:
-            if not row:
-                continue
-            line = reader.line_num
-            size = len(row)
-            if size > width:
-                parsed._refuse(OrderRowError(f"{name}:{line}", "", f"too many fields ({size}, the header has {width})"))
-                continue
-            row += padding[width - size]
-            _add(parsed, line, pick(row), skip_invalid or not parsed.bad)
+            if row:
+                rows.append(row)
+                numbers.append(reader.line_num)
+                if len(rows) >= BLOCK_ROWS:
+                    _csv_block(parsed, numbers, rows, index, pick, padding, skip_invalid)
+                    rows, numbers = [], []
+        if rows:
+            _csv_block(parsed, numbers, rows, index, pick, padding, skip_invalid)
     except csv.Error as exc:
         raise OrderFileError(f"{name}:{reader.line_num}: {exc}") from None
+
+
+def _csv_block(parsed: ParsedOrders, numbers: list[int], rows: list[list[str]], index: dict[str, int], pick: Any, padding: list[list[Any]], skip_invalid: bool) -> None:
+    """Validate (and keep) a block of CSV rows: column by column when every row of the
+    block is plainly valid, else row by row with ``_add``, which names each problem."""
+    width = len(index)
+    if COLUMNAR and all(len(row) == width for row in rows):
+        store = skip_invalid or not parsed.bad
+        columns = _checked_columns(parsed, rows, index, store)
+        if columns is not None:
+            if store:
+                parsed._keep((array("Q", numbers), *columns))
+            return
+    name = parsed.name
+    for line, row in zip(numbers, rows, strict=True):
+        size = len(row)
+        if size > width:
+            parsed._refuse(OrderRowError(f"{name}:{line}", "", f"too many fields ({size}, the header has {width})"))
+            continue
+        row += padding[width - size]
+        _add(parsed, line, pick(row), skip_invalid or not parsed.bad)
+
+
+def _checked_columns(parsed: ParsedOrders, rows: list[list[str]], index: dict[str, int], store: bool = True) -> tuple[array, ...] | None:
+    """The stored columns (symbol, strategy, client id, quantity, limit, reference, flags)
+    of ``rows`` if every row passes every check of ``_add``; None if any might not (the rows
+    then take ``_add``, which refuses them with the reason). Choices and texts are checked
+    once per distinct value with ``_add``'s own helpers; numbers with ``float`` after the
+    text checks of ``_fast_number`` (no ``nan``/``inf``: no letter n at all). Unless
+    ``store``, client order ids are checked, not kept (as ``_add`` does)."""
+    count = len(rows)
+    columns = list(zip(*rows, strict=True))
+
+    def column(key: str) -> tuple[str, ...] | None:
+        pos = index.get(key)
+        return None if pos is None else columns[pos]
+
+    try:
+        symbols: dict[str, int] = {}
+        for raw in set(columns[index["symbol"]]):
+            text = _text(raw)
+            if not text:
+                return None
+            symbols[raw] = parsed._intern(text)
+        sides = {}
+        for raw in set(columns[index["side"]]):
+            if _absent(raw):
+                return None
+            sides[raw] = int(_choice(raw, _SIDES) is Side.SELL)
+        flags = list(map(sides.__getitem__, columns[index["side"]]))
+        quantity = _checked_floats(columns[index["quantity"]])
+        if quantity is None:
+            return None
+        types, limit_texts = column("order_type"), column("limit_price")
+        limit = array("d", [_NONE]) * count if limit_texts is None else _optional_floats(limit_texts)
+        if limit is None:
+            return None
+        if types is None:
+            if limit_texts is not None and any(limit_texts):  # a market order with a limit price
+                return None
+        else:
+            bits = {raw: 0 if _absent(raw) else 2 * (_choice(raw, _TYPES) is OrderType.LIMIT) for raw in set(types)}
+            type_bits = list(map(bits.__getitem__, types))
+            if not all((b == 2) is (x == x) for b, x in zip(type_bits, limit, strict=True)):
+                return None
+            flags = [f | b for f, b in zip(flags, type_bits, strict=True)]
+        for key, bits_of in (("time_in_force", _tif_bits), ("reduce_only", _reduce_bits)):
+            texts = column(key)
+            if texts is not None and any(texts):
+                bits = {raw: bits_of(raw) for raw in set(texts)}
+                flags = [f | b for f, b in zip(flags, map(bits.__getitem__, texts), strict=True)]
+        texts = column("strategy")
+        if texts is None:
+            strategy = array("I", [0]) * count
+        else:
+            names = {raw: parsed._intern(_text(raw)) if raw else 0 for raw in set(texts)}
+            strategy = array("I", map(names.__getitem__, texts))
+        reference_texts = column("reference_price")
+        reference = array("d", [_NONE]) * count if reference_texts is None else _optional_floats(reference_texts)
+        if reference is None:
+            return None
+        texts = column("client_order_id")
+        if texts is None or not store:
+            for raw in texts or ():  # checked only: rows after a bad one are not kept
+                _text(raw)
+            client = array("I", [0]) * count
+        else:
+            client = array("I", [parsed._intern(text) if (text := _text(raw)) else 0 for raw in texts])
+    except ValueError:
+        return None
+    return array("I", map(symbols.__getitem__, columns[index["symbol"]])), strategy, client, quantity, limit, reference, array("B", flags)
+
+
+def _tif_bits(raw: str) -> int:
+    return 0 if _absent(raw) else _TIF_BITS[_choice(raw, _TIFS)]
+
+
+def _reduce_bits(raw: str) -> int:
+    return 0 if _absent(raw) else _flag(raw) << 4
+
+
+def _checked_floats(texts: tuple[str, ...] | list[str]) -> array | None:
+    """Every text as a finite number > 0 (as ``_fast_number`` takes it), or None."""
+    joined = "".join(texts)
+    if not joined.isascii() or "_" in joined or "n" in joined or "N" in joined:
+        return None
+    try:
+        values = array("d", map(float, texts))
+    except ValueError:
+        return None
+    return values if values and min(values) > 0.0 and max(values) < _INF else None
+
+
+def _optional_floats(texts: tuple[str, ...]) -> array | None:
+    """Like ``_checked_floats``, an empty text being ``nan`` (absent)."""
+    if not any(texts):
+        return array("d", [_NONE]) * len(texts)
+    if all(texts):
+        return _checked_floats(texts)
+    if _checked_floats([t for t in texts if t]) is None:
+        return None
+    return array("d", [float(t) if t else _NONE for t in texts])
 
 
 def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -472,9 +625,44 @@ def _jsonl_rows(parsed: ParsedOrders, lines: Iterator[str], skip_invalid: bool) 
 
 
 def _lines(stream: IO[bytes], name: str, digest: Any) -> Iterator[str]:
-    """Physical lines, each decoded as UTF-8 (strict), bounded in length, hashed as read."""
-    readline = stream.readline
+    """Physical lines, each decoded as UTF-8 (strict), bounded in length, hashed as read.
+
+    Read a block of whole lines at a time (the last line completed, at most
+    ``MAX_LINE_BYTES`` more); a block that may hold a line too long or bytes that are not
+    UTF-8 is read again line by line from memory, which names the line and the byte."""
     number = 0
+    while True:
+        block = stream.read(BLOCK_BYTES)
+        if not block:
+            return
+        if not block.endswith(b"\n"):
+            block += stream.readline(MAX_LINE_BYTES + 1)
+        digest.update(block)
+        try:  # a block no longer than a line may be holds no line too long
+            text = block.decode("utf-8") if len(block) <= MAX_LINE_BYTES else None
+        except UnicodeDecodeError:
+            text = None
+        if text is None:
+            yield from _lines_one_by_one(io.BytesIO(block), name, _NO_DIGEST, number)
+        else:
+            if number == 0 and text.startswith("\ufeff"):  # a byte order mark, as spreadsheets write
+                text = text[1:]
+            # split at "\n" only, as readline does ("": a line that was only the mark)
+            yield from io.StringIO(text, newline="\n") if text else ("",)
+        number += block.count(b"\n") + (not block.endswith(b"\n"))
+
+
+class _NoDigest:
+    def update(self, data: bytes) -> None:
+        pass
+
+
+_NO_DIGEST = _NoDigest()
+
+
+def _lines_one_by_one(stream: IO[bytes], name: str, digest: Any, number: int = 0) -> Iterator[str]:
+    """:func:`_lines` one line at a time; ``number``: lines before this stream's first."""
+    readline = stream.readline
     while True:
         raw = readline(MAX_LINE_BYTES + 1)
         if not raw:

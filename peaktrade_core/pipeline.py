@@ -17,6 +17,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from itertools import islice
 from typing import Any
 
 from attrs import define, field
@@ -61,6 +62,9 @@ from peaktrade_core.venues import _GENERATED, ClientOrderIds, cancel_open_orders
 
 #: statuses of orders that reached the market (count for the runaway throttle)
 _EXECUTED = frozenset({OrderStatus.ACCEPTED, OrderStatus.VALIDATED, OrderStatus.FILLED, OrderStatus.PARTIALLY_FILLED})
+
+#: the slot's own setter (past the frozen ``__setattr__``): ids are replaced on the hot path
+_SET_CLIENT_ORDER_ID = OrderRequest.client_order_id.__set__  # type: ignore[attr-defined]
 
 #: orders between two kill-switch checks for executors that send nothing real (those that
 #: do are re-checked before every single order by the guard)
@@ -146,13 +150,9 @@ class NullExecutor:
 
 
 def batched(orders: Iterable[OrderRequest], size: int) -> Iterator[list[OrderRequest]]:
-    batch: list[OrderRequest] = []
-    for order in orders:
-        batch.append(order)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
+    """Lists of ``size`` orders (the last one shorter), each handed on as soon as it is full."""
+    source = iter(orders)
+    while batch := list(islice(source, size)):
         yield batch
 
 
@@ -238,6 +238,9 @@ class ExecutionPipeline:
         self._venue_cancelled: KillSwitchState | None = None
         self.ids = ClientOrderIds.fresh()
         self._position = 0
+        self._gates_key: tuple[KillSwitchState, Any] | None = None
+        self._gates: GateReport | None = None
+        self._gates_record: dict[str, Any] | None = None
         self.runlog = None
         self.risk_records = None
         if record:
@@ -312,10 +315,28 @@ class ExecutionPipeline:
         context = GateContext(report, self.portfolio.positions, self.confirm)
         return self.pm.check_gate(self.env, orders, context, self.timeout)
 
+    def gate_report(self, kill: KillSwitchState) -> GateReport:
+        """:func:`evaluate_gates` for this batch. The gates depend on the (frozen) environment,
+        the kill switch and the confirm token only: while those two read the same, the last
+        report is the answer again (both are read for every batch)."""
+        key = (kill, self.env.token_state())
+        if key != self._gates_key:
+            self._gates = evaluate_gates(self.env, kill)
+            self._gates_key, self._gates_record = key, None
+        return self._gates
+
+    def _gates_record_of(self, report: GateReport, closed: list[GateDecision]) -> dict[str, Any]:
+        """The batch record's gate report; built once per report while no gate closes."""
+        if closed or report is not self._gates:
+            return _report_dict(report, closed, effective_mode_of(report, self.sends, self._validate_only))
+        if self._gates_record is None:
+            self._gates_record = _report_dict(report, closed, effective_mode_of(report, self.sends, self._validate_only))
+        return self._gates_record
+
     def process_batch(self, batch: Sequence[OrderRequest], batch_no: int = 0) -> list[OrderExecutionResult]:
         """One batch through risk, gates and the executor. Returns one result per order."""
         kill = self.kill_switch.state(fresh=self._guarded)
-        report = evaluate_gates(self.env, kill)
+        report = self.gate_report(kill)
         if kill.engaged and kill != self._venue_cancelled:
             self._cancel_on_venue(kill)
         if self.last_quotes:
@@ -367,7 +388,7 @@ class ExecutionPipeline:
             self.budget.settle(batch, results)
         self._account(results)
         if self.runlog is not None and self.run_id is not None:
-            self.runlog.record_batch(self.run_id, batch_no, _report_dict(report, closed, effective_mode_of(report, self.sends, self._validate_only)), _risk_dict(violations), executor=self.executor.name)
+            self.runlog.record_batch(self.run_id, batch_no, self._gates_record_of(report, closed), _risk_dict(violations), executor=self.executor.name)
             self.runlog.record_orders(self.run_id, results, batch_no)
             self.runlog.commit()
         return results
@@ -390,12 +411,12 @@ class ExecutionPipeline:
     def _assign_ids(self, batch: Sequence[OrderRequest]) -> None:
         """Give every order whose id the core made (not the user) this run's id for its
         position: a re-run gets new ids, the same run the same ones (reconcile by id)."""
-        prefix, generated, position = self.ids.prefix, _GENERATED, self._position
-        for i, order in enumerate(batch):
+        prefix, generated, position, set_id = self.ids.prefix, _GENERATED, self._position, _SET_CLIENT_ORDER_ID
+        for i, order in enumerate(batch, position):
             cid = order.client_order_id
             head = cid[:16]
             if head != prefix and head in generated and len(cid) == 32:
-                object.__setattr__(order, "client_order_id", f"{prefix}{position + i:016x}")
+                set_id(order, f"{prefix}{i:016x}")
         self._position = position + len(batch)
 
     def _cancel_on_venue(self, kill: KillSwitchState) -> None:

@@ -308,3 +308,143 @@ def test_orders_beyond_one_chunk_are_spooled_and_come_back_in_order_unchanged(tm
         for i in range(11)
     ]
     assert [o.client_order_id for o in parsed][1::2] == [f"c{i}" for i in range(1, 11, 2)]
+
+
+# -- the columnar CSV checks refuse exactly what the row-by-row checks refuse ---------------
+
+plain_numbers = st.one_of(st.sampled_from(["1", "0.5", " 2e3 ", "+7"]), finite_prices.map(repr))
+
+
+def _mostly(valid: list[str], doubtful: list[str]) -> st.SearchStrategy[str]:
+    """Plainly valid values most of the time (so whole blocks pass), doubtful ones often."""
+    return st.one_of(st.sampled_from(valid), st.sampled_from(valid), st.sampled_from(doubtful))
+
+
+csv_values = {
+    "symbol": _mostly(["BTC/EUR", " ETH/EUR ", "S1"], ["", " ", "X\u0007"]),
+    "side": _mostly(["buy", "sell", "SELL", " Buy "], ["", " ", "hold"]),
+    "quantity": st.one_of(plain_numbers, plain_numbers, number_texts),
+    "order_type": _mostly(["", "market", "limit", "LIMIT "], [" ", "stop"]),
+    "limit_price": st.one_of(st.just(""), plain_numbers, number_texts),
+    "time_in_force": _mostly(["", "gtc", "IOC", " fok "], [" ", "day"]),
+    "reduce_only": _mostly(["", "true", "0", " TRUE "], [" ", "yes"]),
+    "strategy": _mostly(["", "ma", " ma "], [" ", "x\u0000"]),
+    "reference_price": st.one_of(st.just(""), plain_numbers, number_texts),
+    "client_order_id": _mostly(["", "c1", " c2 "], [" ", "\u0000"]),
+}
+
+
+@st.composite
+def csv_files(draw):
+    optional = [c for c in csv_values if c not in ("symbol", "side", "quantity")]
+    columns = ["symbol", "side", "quantity"] + draw(st.lists(st.sampled_from(optional), unique=True, max_size=len(optional)))
+    columns = draw(st.permutations(columns))
+    rows = draw(st.lists(st.tuples(*(csv_values[c] for c in columns)), min_size=1, max_size=12))
+    return columns, rows
+
+
+def _as_tuple(order):
+    from peaktrade_core.venues import is_generated
+
+    cid = order.client_order_id
+    return (order.symbol, order.side, order.quantity, order.order_type, order.limit_price, order.time_in_force, order.reduce_only,
+            order.strategy, order.source_ref, order.reference_price, "<generated>" if is_generated(cid) else cid, dict(order.strategy_params))
+
+
+@settings(deadline=None, max_examples=150)
+@given(data=csv_files(), skip_invalid=st.booleans(), block=st.integers(1, 5))
+def test_the_columnar_csv_checks_accept_and_refuse_exactly_what_the_row_checks_do(tmp_path_factory, data, skip_invalid, block):
+    """Blocks of CSV rows are validated column by column when every value is plainly valid;
+    a file must give the same orders, the same refusals and the same counts either way."""
+    import csv as csv_module
+    import io
+
+    import peaktrade_core.orderfile as orderfile
+
+    columns, rows = data
+    text = io.StringIO()
+    writer = csv_module.writer(text, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows(rows)
+    path = tmp_path_factory.mktemp("col") / "orders.csv"
+    path.write_text(text.getvalue(), encoding="utf-8")
+    got = {}
+    with pytest.MonkeyPatch.context() as patch:  # per example (hypothesis runs many in one test)
+        patch.setattr(orderfile, "BLOCK_ROWS", block)
+        patch.setattr(orderfile, "CHUNK_ROWS", 4)
+        for columnar in (True, False):
+            patch.setattr(orderfile, "COLUMNAR", columnar)
+            parsed = load_orders(path, skip_invalid=skip_invalid)
+            got[columnar] = (len(parsed), parsed.bad, [str(e) for e in parsed.errors], [_as_tuple(o) for o in parsed])
+    assert got[True] == got[False]
+
+
+def test_a_block_of_plainly_valid_rows_is_stored_column_by_column(tmp_path, monkeypatch):
+    """The columnar checks are taken (not only their fallback): a valid block never reaches
+    the row-by-row checks."""
+    import peaktrade_core.orderfile as orderfile
+
+    calls = []
+    monkeypatch.setattr(orderfile, "_add", lambda *args: calls.append(args))
+    path = tmp_path / "orders.csv"
+    path.write_text(HEADER + GOOD_CSV_ROW * 3 + "ETH/EUR,SELL,2,\n")
+    parsed = load_orders(path)
+    assert calls == [] and len(parsed) == 4
+    assert [(o.symbol, o.side.value, o.quantity, o.reference_price, o.source_ref) for o in parsed][2:] == [
+        ("BTC/EUR", "buy", 0.01, 40000.0, "orders.csv:4"), ("ETH/EUR", "sell", 2.0, None, "orders.csv:5")
+    ]
+
+
+@settings(deadline=None, max_examples=200)
+@given(
+    pieces=st.lists(st.sampled_from([b"a,b\n", b"\n", b"\r\n", b"x", b"\r", "é".encode(), "\ufeff".encode(), b"\xff", b"\xc3", b"0123456789"]), max_size=30),
+    block=st.integers(1, 12),
+)
+def test_lines_read_in_blocks_are_the_lines_read_one_by_one(pieces, block):
+    """Same lines, same sha256, same refusal (line too long, not UTF-8: line and byte)."""
+    import hashlib
+    import io
+
+    import peaktrade_core.orderfile as orderfile
+
+    data = b"".join(pieces)
+    got = []
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(orderfile, "MAX_LINE_BYTES", 16)
+        patch.setattr(orderfile, "BLOCK_BYTES", block)
+        for read in (orderfile._lines, orderfile._lines_one_by_one):
+            digest, lines = hashlib.sha256(), []
+            try:
+                lines.extend(read(io.BytesIO(data), "f.csv", digest))
+                error = None
+            except orderfile.OrderFileError as exc:
+                error = str(exc)
+            got.append((lines, error, digest.hexdigest() if error is None else None))
+    assert got[0] == got[1]
+
+
+@settings(deadline=None, max_examples=100)
+@given(data=csv_files())
+def test_every_order_of_a_csv_file_is_one_the_public_constructor_accepts_unchanged(tmp_path_factory, data):
+    """CSV orders (checked column by column where a block allows) are built without the
+    constructor's checks: each must be exactly what the public constructor builds."""
+    import csv as csv_module
+    import io
+
+    import attrs
+
+    from peaktrade_core.orders import OrderRequest
+
+    columns, rows = data
+    text = io.StringIO()
+    writer = csv_module.writer(text, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows(rows)
+    path = tmp_path_factory.mktemp("cc") / "orders.csv"
+    path.write_text(text.getvalue(), encoding="utf-8")
+    for order in load_orders(path, skip_invalid=True):
+        values = attrs.asdict(order, recurse=False)
+        rebuilt = OrderRequest(**values)  # raises on anything the constructor refuses
+        assert rebuilt == order
+        for name, value in values.items():
+            assert type(getattr(rebuilt, name)) is type(value), name
