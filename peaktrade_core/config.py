@@ -92,6 +92,10 @@ class StateConfig:
     #: default: $PEAK_TRADE_DATA_DIR, else the per-user data directory, so that every
     #: process of a user shares one kill switch
     data_dir: str | None = None
+    #: signs run-log chain heads and the run sequence (HMAC-SHA256): a secret reference
+    audit_key: SecretRef | None = None
+    #: keys that signed older runs, still accepted by ``runs verify`` (never used to sign)
+    retired_audit_keys: tuple[SecretRef, ...] = ()
 
 
 @frozen

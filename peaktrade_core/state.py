@@ -31,7 +31,7 @@ STATE_FILE = "peaktrade.sqlite3"
 IDENTITY_FILE = "peaktrade.identity"
 DATA_DIR_ENV_VAR = "PEAK_TRADE_DATA_DIR"
 #: config keys that move the state store: a governance decision, never ``config set``
-GOVERNED_STATE_KEYS = frozenset({"state.data_dir"})
+GOVERNED_STATE_KEYS = frozenset({"state.data_dir", "state.audit_key", "state.retired_audit_keys"})
 #: modes that refuse to trade on a store without a person-recorded, intact identity
 GUARDED_MODES = frozenset({"testnet", "live"})
 
@@ -161,6 +161,11 @@ class StateStore:
             cur = self._conn.execute(sql, tuple(params))
             cur.row_factory = sqlite3.Row
             return cur.fetchall()
+
+    def require_durable_commits(self) -> None:
+        """Every commit of this handle synced to disk before it returns (survives power loss)."""
+        with self._lock:
+            self._conn.execute("PRAGMA synchronous=FULL")
 
     def data_version(self) -> int:
         """Changes whenever *another* connection commits: a cheap "did anything change?"."""
