@@ -303,3 +303,14 @@ def test_a_session_signs_its_run_with_the_configured_key_and_refuses_without_it(
     assert ran.exit_code == 0, ran.output
     out = peaktrade("runs", "verify", config=config, key=KEY)
     assert out.returncode == 0 and out.stdout.splitlines()[0].endswith("head signed"), out.stdout
+
+
+def test_a_run_from_before_the_key_aborted_by_a_keyed_process_stays_unsigned_and_verifies(data_dir):
+    run_id = record_run(data_dir, key=None, finish=False)
+    tamper(db(data_dir), "UPDATE runlog_runs SET proc_start = 'a process since gone' WHERE run_id = ?", (run_id,))
+    store = StateStore.in_dir(data_dir)
+    audit = AuditKeys.from_texts(KEY)
+    assert LiveRunLogger(store, audit=audit).mark_aborted_runs() == [run_id]
+    verdict = verify_run(store, run_id, audit=audit)
+    assert verdict.ok and verdict.audit == "before-key", verdict.problems
+    store.close()

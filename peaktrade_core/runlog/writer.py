@@ -401,16 +401,21 @@ class LiveRunLogger:
             row = repo.head_for_update(conn, run_id)
             if row is None or row[1] != "running":
                 return False  # another process got there first
-            rid, _status, head_seq, head_hash = row
+            rid, _status, head_seq, head_hash, key_id = row
             ended_at = now_iso()
             summary = {"reason": why}
             seq = head_seq + 1
             payload = encode(["end", seq, time.time(), {"status": "aborted", "ended_at": ended_at, "summary": summary}])
             head = chain(head_hash, payload.encode())
             repo.insert_records(conn, [(rid, seq, payload, head)])
-            sig = self._sign(run_id, seq, head) if self._sign else None
-            repo.abort_run(conn, rid, ended_at, encode_sorted(summary), seq, head, sig)
-            self._sequence(conn, run_id, "end", seq, head)
+            # a run from before the key stays unsigned; a signed one without the key here
+            # keeps its key id with no signature (verify says so)
+            signed = key_id is not None and self.audit is not None
+            sig = self.audit.current.sign_head(run_id, seq, head) if signed else None
+            key_id = self.audit.current.key_id if signed else key_id
+            repo.abort_run(conn, rid, ended_at, encode_sorted(summary), seq, head, sig, key_id)
+            if signed:
+                self._sequence(conn, run_id, "end", seq, head)
         logger.warning("run {} marked aborted: {}", run_id, why)
         return True
 

@@ -11,6 +11,7 @@ Tables (see :mod:`peaktrade_core.runlog` for what the rows mean):
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
@@ -126,16 +127,20 @@ class RunLogRepository:
     def running_runs(self) -> list[Any]:
         return self.store.query("SELECT run_id, pid, host, proc_start, heartbeat_at FROM runlog_runs WHERE status = 'running'")
 
-    def head_for_update(self, conn: Any, run_id: str) -> tuple[int, str, int, bytes] | None:
-        """``(rid, status, head_seq, head_hash)`` read inside the caller's transaction."""
-        row = conn.execute("SELECT rid, status, head_seq, head_hash FROM runlog_runs WHERE run_id = ?", (run_id,)).fetchone()
-        return None if row is None else (row[0], row[1], row[2], bytes(row[3]))
+    def head_for_update(self, conn: Any, run_id: str) -> tuple[int, str, int, bytes, str | None] | None:
+        """``(rid, status, head_seq, head_hash, audit_key_id)`` inside the caller's transaction."""
+        row = conn.execute(
+            "SELECT rid, status, head_seq, head_hash, audit_key_id FROM runlog_runs WHERE run_id = ?", (run_id,)
+        ).fetchone()
+        return None if row is None else (row[0], row[1], row[2], bytes(row[3]), row[4])
 
-    def abort_run(self, conn: Any, rid: int, ended_at: str, summary: str, head_seq: int, head_hash: bytes, head_sig: bytes | None) -> None:
+    def abort_run(
+        self, conn: Any, rid: int, ended_at: str, summary: str, head_seq: int, head_hash: bytes, head_sig: bytes | None, key_id: str | None
+    ) -> None:
         conn.execute(
-            "UPDATE runlog_runs SET status = 'aborted', ended_at = ?, summary = ?, head_seq = ?, head_hash = ?, head_sig = ?"
-            " WHERE rid = ?",
-            (ended_at, summary, head_seq, head_hash, head_sig, rid),
+            "UPDATE runlog_runs SET status = 'aborted', ended_at = ?, summary = ?, head_seq = ?, head_hash = ?, head_sig = ?,"
+            " audit_key_id = ? WHERE rid = ?",
+            (ended_at, summary, head_seq, head_hash, head_sig, key_id, rid),
         )
 
     def last_sequence_entry(self, conn: Any) -> tuple[int, bytes] | None:
@@ -206,10 +211,15 @@ class RunLogRepository:
         return rows[0]["rid"] if rows and rows[0]["rid"] is not None else None
 
 
-def _takes_key(store: Any) -> bool:
+@functools.cache
+def _takes_key_type(cls: type) -> bool:
     import inspect
 
     try:
-        return "key" in inspect.signature(store.transaction).parameters
-    except (TypeError, ValueError):
+        return "key" in inspect.signature(cls.transaction).parameters
+    except (AttributeError, TypeError, ValueError):
         return False
+
+
+def _takes_key(store: Any) -> bool:
+    return _takes_key_type(type(store))
