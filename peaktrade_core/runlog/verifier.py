@@ -22,6 +22,7 @@ from peaktrade_core.runlog.records import (
     unpack,
 )
 from peaktrade_core.state import StateStore
+from peaktrade_core.store import store_errors
 from peaktrade_core.store.runlog import RunLogRepository
 
 
@@ -146,9 +147,7 @@ def verify_run(store: StateStore, run_id: str, *, audit: AuditKeys | None = None
                     problems.append(f"record {seq}: unreadable order record")
             elif kind == "end" and rest and isinstance(rest[0], dict):
                 end = rest[0]
-    except Exception as exc:
-        if not _database_error(exc):
-            raise
+    except store_errors() as exc:
         problems.append(f"database file unreadable after record {expected - 1}: {exc}")
     if count == 0:
         problems.append("record 0: deleted (the run has no records)")
@@ -206,11 +205,6 @@ def _check_signature(row: Any, audit: AuditKeys, sequence: SequenceCheck) -> tup
                 "rolled back or rewritten after its end"
             )
     return AUDIT_SIGNED, out
-
-
-def _database_error(exc: BaseException) -> bool:
-    """An error of the database driver (a damaged file, a lost connection)."""
-    return type(exc).__module__.split(".")[0] in ("sqlite3", "psycopg")
 
 
 def _check_metadata(row: Any, kind: Any, rest: list[Any]) -> list[str]:

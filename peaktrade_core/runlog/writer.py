@@ -481,7 +481,7 @@ class _GroupWriter:
     def _write(self, queue: list[Any], extra: tuple[str, tuple[Any, ...]] | None) -> None:
         if self._repo is None:
             own = self._log.store
-            self._store = own if own.in_memory else StateStore(own.path)
+            self._store = own if own.in_memory else own.reopen()
             self._repo = RunLogRepository(self._store)
         self._log._write(queue, extra, repo=self._repo)
 

@@ -11,12 +11,14 @@ Tables (see :mod:`peaktrade_core.runlog` for what the rows mean):
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
-SCHEMA = """
+from peaktrade_core.store.base import add_column
+
+#: version 1: the tables as they were before schema versions (older stores have them)
+_TABLES = """
 CREATE TABLE IF NOT EXISTS runlog_runs (
     rid INTEGER PRIMARY KEY AUTOINCREMENT,
     run_id TEXT NOT NULL UNIQUE,
@@ -38,9 +40,7 @@ CREATE TABLE IF NOT EXISTS runlog_runs (
     heartbeat_at REAL NOT NULL,
     head_seq INTEGER NOT NULL,
     head_hash BLOB NOT NULL,
-    counts TEXT NOT NULL,
-    head_sig BLOB,
-    audit_key_id TEXT
+    counts TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS runlog_runs_status ON runlog_runs (status);
 CREATE TABLE IF NOT EXISTS runlog_records (
@@ -50,6 +50,9 @@ CREATE TABLE IF NOT EXISTS runlog_records (
     hash BLOB NOT NULL,
     PRIMARY KEY (rid, seq)
 ) WITHOUT ROWID;
+"""
+
+_SEQUENCE = """
 CREATE TABLE IF NOT EXISTS runlog_sequence (
     seq INTEGER NOT NULL,
     run_id TEXT NOT NULL,
@@ -62,8 +65,13 @@ CREATE TABLE IF NOT EXISTS runlog_sequence (
 );
 """
 
-#: columns older stores lack (added on first use)
-_ADDED_COLUMNS = (("runlog_runs", "head_sig", "BLOB"), ("runlog_runs", "audit_key_id", "TEXT"))
+#: the run log's schema, version by version (see StateStore.migrate): 2 adds the audit key
+MIGRATIONS = (
+    _TABLES,
+    add_column("runlog_runs", "head_sig", "BLOB"),
+    add_column("runlog_runs", "audit_key_id", "TEXT"),
+    _SEQUENCE,
+)
 
 #: the lock key of writes to the signed run sequence (run starts and ends)
 SEQUENCE_KEY = "runlog:sequence"
@@ -86,13 +94,10 @@ class RunLogRepository:
 
     def __init__(self, store: Any):
         self.store = store
-        store.ensure_schema("runlog", SCHEMA)
-        for table, column, decl in _ADDED_COLUMNS:
-            store.add_column(table, column, decl)
-        self._keyed = _takes_key(store)
+        store.migrate("runlog", MIGRATIONS)
 
     def transaction(self, key: str) -> AbstractContextManager[Any]:
-        return self.store.transaction(key=key) if self._keyed else self.store.transaction()
+        return self.store.transaction(key=key)
 
     def require_durable_commits(self) -> None:
         self.store.require_durable_commits()
@@ -209,17 +214,3 @@ class RunLogRepository:
             "SELECT min(r.rid) AS rid FROM runlog_runs r JOIN runlog_sequence s ON s.run_id = r.run_id WHERE s.event = 'start'"
         )
         return rows[0]["rid"] if rows and rows[0]["rid"] is not None else None
-
-
-@functools.cache
-def _takes_key_type(cls: type) -> bool:
-    import inspect
-
-    try:
-        return "key" in inspect.signature(cls.transaction).parameters
-    except (AttributeError, TypeError, ValueError):
-        return False
-
-
-def _takes_key(store: Any) -> bool:
-    return _takes_key_type(type(store))
