@@ -1,6 +1,7 @@
 """Several processes writing runs into one store at once, and a writer killed mid-run: each
 run's hash chain (and, with an audit key, its signed head and the run sequence) stays intact
-and nothing committed is lost. Real processes on one SQLite file."""
+and nothing committed is lost. Real processes on one SQLite file, and on one PostgreSQL
+database (a real server)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from peaktrade_core.runlog import (
     verify_run,
     verify_sequence,
 )
-from peaktrade_core.state import StateStore
+from peaktrade_core.store import open_store_url
 
 KEY = "c" * 40
 
@@ -32,11 +33,11 @@ import os, sys, time
 from pathlib import Path
 from peaktrade_core.orders import OrderExecutionResult, OrderFill, OrderRequest, OrderStatus
 from peaktrade_core.runlog import AuditKeys, LiveRunLogger
-from peaktrade_core.state import StateStore
+from peaktrade_core.store import open_store_url
 
-data_dir, name, batches, orders, durability, go = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5], sys.argv[6]
+url, name, batches, orders, durability, go = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5], sys.argv[6]
 key = os.environ.get("WRITER_AUDIT_KEY")
-store = StateStore.in_dir(data_dir)
+store = open_store_url(url)
 log = LiveRunLogger(store, durability, audit=AuditKeys.from_texts(key) if key else None)
 run_id = log.start_run(mode="paper", effective_mode="paper", strategy=name, run_id=name)
 print("started", run_id, flush=True)
@@ -57,10 +58,10 @@ store.close()
 """
 
 
-def start_writer(data_dir: Path, name: str, batches: int, orders: int, go: Path, durability: str = "batch", key: str | None = KEY):
+def start_writer(url: str, name: str, batches: int, orders: int, go: Path, durability: str = "batch", key: str | None = KEY):
     env = {**os.environ, **({"WRITER_AUDIT_KEY": key} if key else {})}
     proc = subprocess.Popen(
-        [sys.executable, "-c", WRITER, str(data_dir), name, str(batches), str(orders), durability, str(go)],
+        [sys.executable, "-c", WRITER, url, name, str(batches), str(orders), durability, str(go)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
     )
     assert proc.stdout.readline().split() == ["started", name], proc.stderr.read()
@@ -68,16 +69,16 @@ def start_writer(data_dir: Path, name: str, batches: int, orders: int, go: Path,
 
 
 @pytest.mark.parametrize("key", [KEY, None], ids=["audit-key", "unkeyed"])
-def test_four_processes_writing_four_runs_at_once_keep_every_chain_whole(tmp_path, key):
-    data_dir, go = tmp_path / "data", tmp_path / "go"
+def test_four_processes_writing_four_runs_at_once_keep_every_chain_whole(tmp_path, any_store_url, key):
+    go = tmp_path / "go"
     batches, orders = 40, 25
-    writers = [start_writer(data_dir, f"writer-{n}", batches, orders, go, key=key) for n in range(4)]
+    writers = [start_writer(any_store_url, f"writer-{n}", batches, orders, go, key=key) for n in range(4)]
     go.touch()  # all four are started: write at once
     for proc in writers:
         out, err = proc.communicate(timeout=300)
         assert proc.returncode == 0, err
         assert out.split("\n")[-2] == f"committed {batches - 1}"
-    store = StateStore.in_dir(data_dir)
+    store = open_store_url(any_store_url)
     audit = AuditKeys.from_texts(key) if key else None
     runs = list_runs(store)
     assert sorted(r.run_id for r in runs) == [f"writer-{n}" for n in range(4)]
@@ -95,10 +96,10 @@ def test_four_processes_writing_four_runs_at_once_keep_every_chain_whole(tmp_pat
 
 
 @pytest.mark.parametrize("durability", ["batch", "order"])
-def test_a_writer_killed_with_sigkill_loses_no_committed_batch(tmp_path, durability):
-    data_dir, go = tmp_path / "data", tmp_path / "go"
+def test_a_writer_killed_with_sigkill_loses_no_committed_batch(tmp_path, any_store_url, durability):
+    go = tmp_path / "go"
     go.touch()
-    proc = start_writer(data_dir, "killed", -1, 10 if durability == "batch" else 2, go, durability=durability)
+    proc = start_writer(any_store_url, "killed", -1, 10 if durability == "batch" else 2, go, durability=durability)
     committed = -1
     while committed < 15:
         line = proc.stdout.readline()
@@ -109,7 +110,7 @@ def test_a_writer_killed_with_sigkill_loses_no_committed_batch(tmp_path, durabil
     proc.stdout.close()
     proc.stderr.close()
 
-    store = StateStore.in_dir(data_dir)
+    store = open_store_url(any_store_url)
     audit = AuditKeys.from_texts(KEY)
     verdict = verify_run(store, "killed", audit=audit)
     assert verdict.ok, verdict.problems
@@ -121,7 +122,7 @@ def test_a_writer_killed_with_sigkill_loses_no_committed_batch(tmp_path, durabil
     # the next start marks it aborted with a signed end: still verifies, with the key
     from peaktrade_core.runlog import LiveRunLogger
 
-    store = StateStore.in_dir(data_dir)
+    store = open_store_url(any_store_url)
     deadline = time.monotonic() + 60
     while not LiveRunLogger(store, audit=audit).mark_aborted_runs() and time.monotonic() < deadline:
         time.sleep(0.1)  # the pid may take a moment to be reaped
