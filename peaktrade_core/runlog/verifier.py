@@ -109,15 +109,17 @@ def verify_run(store: StateStore, run_id: str, *, audit: AuditKeys | None = None
     end: dict[str, Any] | None = None
     counts = new_counts()
     try:
-        for seq, payload, stored in repo.iter_records(row["rid"]):
+        for seq, stored_payload, stored in repo.iter_records(row["rid"]):
             count += 1
+            is_text = isinstance(stored_payload, str)
+            payload = stored_payload.encode() if is_text else stored_payload
             if seq > expected:
                 gap = f"record {expected}" if seq == expected + 1 else f"records {expected}..{seq - 1}"
                 problems.append(f"{gap}: deleted (the chain jumps to record {seq})")
             if last_kind == "end":
                 problems.append(f"record {seq}: appended after the end of the run")
             try:
-                kind, inner_seq, _ts, *rest = json.loads(payload.decode(errors="replace"))
+                kind, inner_seq, _ts, *rest = json.loads(stored_payload if is_text else payload.decode(errors="replace"))
             except (ValueError, TypeError):
                 kind, inner_seq, rest = None, None, []
             if chain(prev, payload) != stored:

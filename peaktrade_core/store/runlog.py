@@ -184,9 +184,10 @@ class RunLogRepository:
     def run_rids(self) -> dict[str, int]:
         return {r["run_id"]: r["rid"] for r in self.store.query("SELECT run_id, rid FROM runlog_runs")}
 
-    def iter_records(self, rid: int, page: int = 50) -> Iterator[tuple[int, bytes, bytes]]:
-        """``(seq, payload bytes, hash)`` in seq order, a page at a time (a record can hold
-        thousands of orders): millions of orders in flat memory."""
+    def iter_records(self, rid: int, page: int = 50) -> Iterator[tuple[int, str | bytes, bytes]]:
+        """``(seq, payload, hash)`` in seq order, a page at a time (a record can hold
+        thousands of orders): millions of orders in flat memory. ``payload`` is text as
+        stored, or bytes if someone wrote a blob into the column."""
         after = -1
         while True:
             rows = self.store.query(
@@ -194,8 +195,7 @@ class RunLogRepository:
             )
             for row in rows:
                 payload = row[1]
-                # stored as text; bytes if someone wrote a blob into it
-                yield row[0], payload.encode() if isinstance(payload, str) else bytes(payload), bytes(row[2])
+                yield row[0], payload if isinstance(payload, str) else bytes(payload), bytes(row[2])
             if len(rows) < page:
                 return
             after = rows[-1][0]
