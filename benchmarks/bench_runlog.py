@@ -12,6 +12,7 @@ Measures only the run log (result objects are built once, up front):
 - logger batch:   ``record_order`` per order + ``record_batch`` + ``commit`` per 1,000;
 - logger group:   the same calls with durability "group" (written by the background
   writer; the time includes draining it at the end);
+- logger keyed:   durability "batch" with an audit key (every commit signs the head);
 - baseline synced: one row per transaction, ``synchronous=FULL`` (the disk's limit);
 - logger order:   durability "order" (every order its own synced transaction).
 """
@@ -31,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _util import synced_insert_seconds  # noqa: E402
 
 from peaktrade_core.orders import OrderExecutionResult, OrderFill, OrderRequest, OrderStatus
-from peaktrade_core.runlog import LiveRunLogger, verify_run
+from peaktrade_core.runlog import AuditKeys, LiveRunLogger, verify_run
 from peaktrade_core.state import StateStore
 
 BATCH = 1000
@@ -96,8 +97,8 @@ def baseline_batch(path: Path, results: list[OrderExecutionResult], n: int) -> f
     return elapsed
 
 
-def logger_run(store: StateStore, durability: str, results: list[OrderExecutionResult], n: int) -> tuple[float, str]:
-    log = LiveRunLogger(store, durability)
+def logger_run(store: StateStore, durability: str, results: list[OrderExecutionResult], n: int, audit: AuditKeys | None = None) -> tuple[float, str]:
+    log = LiveRunLogger(store, durability, audit=audit)
     run_id = log.start_run(mode="paper", effective_mode="paper", strategy="bench")
     record = log.record_order
     start = time.perf_counter()
@@ -120,7 +121,8 @@ def main() -> None:
     args = parser.parse_args()
     n = args.orders // BATCH * BATCH
     results = make_results(BATCH)
-    t: dict[str, list[float]] = {k: [] for k in ("rows", "base", "batch", "group", "synced_base", "order")}
+    t: dict[str, list[float]] = {k: [] for k in ("rows", "base", "batch", "group", "keyed", "synced_base", "order")}
+    audit = AuditKeys.from_texts("bench" * 8)
     verify_s, size, records = [], 0, 0
     for _ in range(args.rounds):
         with tempfile.TemporaryDirectory() as tmp:
@@ -131,6 +133,7 @@ def main() -> None:
             t["batch"].append(elapsed)
             t["rows"].append(baseline_rows(d / "rows.sqlite3", results, n))
             t["group"].append(logger_run(StateStore(d / "group.sqlite3"), "group", results, n)[0])
+            t["keyed"].append(logger_run(StateStore(d / "keyed.sqlite3"), "batch", results, n, audit)[0])
             t0 = time.perf_counter()
             verified = verify_run(store, run_id)
             verify_s.append(time.perf_counter() - t0)
@@ -144,6 +147,7 @@ def main() -> None:
     print(f"baseline: one JSON row per 1,000 : {n / m['base']:>12,.0f} orders/s  {m['base'] / n * 1e6:6.2f} µs/order  (like for like)")
     print(f"run log, durability=batch        : {n / m['batch']:>12,.0f} orders/s  {m['batch'] / n * 1e6:6.2f} µs/order  ({m['batch'] / m['base']:.2f}x the baseline's time)")
     print(f"run log, durability=group        : {n / m['group']:>12,.0f} orders/s  {m['group'] / n * 1e6:6.2f} µs/order  ({m['group'] / m['base']:.2f}x)")
+    print(f"run log, batch + audit key       : {n / m['keyed']:>12,.0f} orders/s  {m['keyed'] / n * 1e6:6.2f} µs/order  ({m['keyed'] / m['base']:.2f}x)")
     print(f"baseline: one row per order      : {n / m['rows']:>12,.0f} orders/s  {m['rows'] / n * 1e6:6.2f} µs/order  (other layout: a row per order)")
     print(f"  verify                         : {n / statistics.median(verify_s):>12,.0f} orders/s  ({records} records, db+wal {size / n:.0f} B/order)")
     print(f"baseline synced, 1 row/txn       : {args.synced / m['synced_base']:>12,.0f} rows/s")

@@ -107,11 +107,15 @@ def _record(env: Env, client: Any, action: str, operator: str | None, gated: Any
     effective mode is the one the action passed the gates in (``gated``: that kill-switch
     state), as it really reaches the venue."""
     from peaktrade_core.gates import evaluate_gates
-    from peaktrade_core.runlog import LiveRunLogger
+    from peaktrade_core.runlog import AuditKeyError, LiveRunLogger, audit_keys_from
 
     config = env.config
     report = evaluate_gates(config.environment, gated)
-    runlog = LiveRunLogger(env.store, durability="order")
+    try:
+        audit = audit_keys_from(config)
+    except AuditKeyError as exc:  # nothing sent: the action is refused before its record
+        fail(str(exc))
+    runlog = LiveRunLogger(env.store, durability="order", audit=audit)
     run_id = runlog.start_run(
         mode=config.environment.mode.value,
         effective_mode=report.effective_mode.value,

@@ -90,27 +90,69 @@ def runs_show(env: Env, run: str, as_json: bool, follow: bool) -> None:
 @pass_env
 def runs_verify(env: Env, run: str | None, all_runs: bool, as_json: bool) -> None:
     """Check RUN's hash chain (default: the last run; --all: every run): exit 0 if intact,
-    1 naming the first bad record of each run that fails."""
-    from peaktrade_core.runlog import list_runs, verify_run
+    1 naming the first bad record of each run that fails. With an audit key, also the
+    signed heads and the signed run sequence (--all: deleted runs too)."""
+    from peaktrade_core.runlog import (
+        AUDIT_SIGNED,
+        AUDIT_UNKEYED,
+        AuditKeyError,
+        RunNotFound,
+        VerifyResult,
+        audit_keys_from,
+        list_runs,
+        resolve_run_id,
+        verify_run,
+        verify_sequence,
+    )
 
     if all_runs and run:
         fail("give RUN or --all, not both")
-    run_ids = [m.run_id for m in list_runs(env.store)] if all_runs else [_resolve(env, run or "last")]
-    results = [(run_id, verify_run(env.store, run_id)) for run_id in run_ids]
-    if as_json:
-        echo_json([{"run_id": r, "ok": v.ok, "records": v.records, "problems": list(v.problems)} for r, v in results])
+    try:
+        audit = audit_keys_from(env.config)
+    except AuditKeyError as exc:
+        fail(str(exc))
+    sequence = verify_sequence(env.store, audit) if audit is not None else None
+    #: with a key, RUN may name a run the store lost but the signed sequence remembers
+    deleted: list[str] = []
+    if all_runs:
+        run_ids = [m.run_id for m in list_runs(env.store)]
     else:
-        for run_id, result in results:
-            if result.ok:
-                click.echo(f"{run_id}: ok, {result.records} records verified")
+        try:
+            run_ids = [resolve_run_id(env.store, run or "last")]
+        except RunNotFound as exc:
+            deleted = [r for r in (sequence.deleted if sequence else []) if run and r.startswith(run)]
+            if len(deleted) != 1:
+                fail(f"RUN: {exc}")
+            run_ids = []
+    results = [verify_run(env.store, run_id, audit=audit, sequence=sequence) for run_id in run_ids]
+    if sequence is not None:  # runs the signed sequence names but the store lost
+        results += [VerifyResult(r, False, 0, sequence.run_problems[r], AUDIT_SIGNED) for r in (sequence.deleted if all_runs else deleted)]
+    broken = sequence.problems if sequence is not None and all_runs else []
+    if as_json:
+        rows = [{"run_id": v.run_id, "ok": v.ok, "records": v.records, "problems": list(v.problems), "audit": v.audit} for v in results]
+        if broken:
+            rows.append({"run_id": None, "ok": False, "records": 0, "problems": broken, "audit": "sequence"})
+        echo_json(rows)
+    else:
+        for v in results:
+            if v.ok:
+                note = {AUDIT_SIGNED: ", head signed", AUDIT_UNKEYED: ""}.get(v.audit, ", not signed (started before the audit key was configured)")
+                click.echo(f"{v.run_id}: ok, {v.records} records verified{note}")
                 continue
-            click.echo(f"{run_id}: FAILED: {result.problems[0]}")
-            for problem in result.problems[1:]:
+            click.echo(f"{v.run_id}: FAILED: {v.problems[0]}")
+            for problem in v.problems[1:]:
                 click.echo(f"  also: {problem}")
+        for problem in broken:
+            click.echo(f"FAILED: {problem}")
         if all_runs:
-            bad = sum(not v.ok for _, v in results)
+            bad = sum(not v.ok for v in results)
             click.echo(f"{len(results)} runs: {len(results) - bad} ok, {bad} FAILED" if results else "no runs recorded yet")
-    if any(not v.ok for _, v in results):
+        if sequence is None:
+            click.echo("unkeyed: no [state] audit_key is configured, so an edit that recomputes the hash chain is not detected")
+        elif all_runs and sequence.head is not None:
+            seq, head = sequence.head
+            click.echo(f"signed run sequence: {sequence.entries} entries, head {seq}:{head[:16]} (note it elsewhere to anchor the newest runs)")
+    if broken or any(not v.ok for v in results):
         sys.exit(1)
 
 

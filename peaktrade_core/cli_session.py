@@ -73,13 +73,14 @@ def _terminal_confirm():
 def _make_pipeline(env: Env, record: bool = True, executor: Any = None):
     from peaktrade_core.executors import NoExecutorError
     from peaktrade_core.pipeline import ExecutionPipeline
+    from peaktrade_core.runlog import AuditKeyError
     from peaktrade_core.venues import VenueError
 
     try:
         return ExecutionPipeline(
             env.config, store=env.store, alerts=_dispatcher(env), confirm=_terminal_confirm(), record=record, executor=executor
         )
-    except (NoExecutorError, VenueError) as exc:
+    except (NoExecutorError, VenueError, AuditKeyError) as exc:
         fail(f"{env.config.source or 'config'}: {exc}" if isinstance(exc, VenueError) else str(exc))
 
 

@@ -108,6 +108,10 @@ class StateConfig:
     shared_risk_budget: bool = False
     #: a process's reservations are released this long after its last sign of life
     budget_lease_seconds: float = field(default=30.0, validator=gt(0.0))
+    #: signs run-log chain heads and the run sequence (HMAC-SHA256): a secret reference
+    audit_key: SecretRef | None = None
+    #: keys that signed older runs, still accepted by ``runs verify`` (never used to sign)
+    retired_audit_keys: tuple[SecretRef, ...] = ()
 
 
 @frozen

@@ -245,9 +245,9 @@ class ExecutionPipeline:
         self.risk_records = None
         if record:
             from peaktrade_core.riskrecords import RiskRecords
-            from peaktrade_core.runlog import LiveRunLogger
+            from peaktrade_core.runlog import LiveRunLogger, audit_keys_from
 
-            self.runlog = LiveRunLogger(self.store, durability=config.execution.durability)
+            self.runlog = LiveRunLogger(self.store, durability=config.execution.durability, audit=audit_keys_from(config))
             self.runlog.mark_aborted_runs()
             self.risk_records = RiskRecords(self.store)
         self.run_id: str | None = None

@@ -31,7 +31,7 @@ from peaktrade_core.store.sqlite import STATE_FILE, damage
 __all__ = ["IDENTITY_FILE", "STATE_FILE", "StateError", "StateStore", "damage"]
 DATA_DIR_ENV_VAR = "PEAK_TRADE_DATA_DIR"
 #: config keys that move the state store: a governance decision, never ``config set``
-GOVERNED_STATE_KEYS = frozenset({"state.data_dir", "state.url"})
+GOVERNED_STATE_KEYS = frozenset({"state.data_dir", "state.url", "state.audit_key", "state.retired_audit_keys"})
 #: modes that refuse to trade on a store without a person-recorded, intact identity
 GUARDED_MODES = frozenset({"testnet", "live"})
 

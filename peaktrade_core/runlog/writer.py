@@ -1,0 +1,515 @@
+"""Appending to the run log: :class:`LiveRunLogger` and the group-commit writer."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import time
+from array import array
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from attrs import Factory, define
+
+from peaktrade_core.killswitch import current_operator
+from peaktrade_core.log import logger
+from peaktrade_core.orders import OrderExecutionResult
+from peaktrade_core.runlog.audit import SEQUENCE_GENESIS, AuditKeys
+from peaktrade_core.runlog.liveness import gone_runs, process_start
+from peaktrade_core.runlog.models import LiveRunMetadata
+from peaktrade_core.runlog.records import (
+    DURABILITIES,
+    END_STATUSES,
+    GENESIS,
+    GROUP_WINDOW_SECONDS,
+    META_FIELDS,
+    chain,
+    count_orders,
+    encode,
+    encode_sorted,
+    new_counts,
+    now_iso,
+    pack,
+)
+from peaktrade_core.secrets import redact
+from peaktrade_core.state import StateStore
+from peaktrade_core.store.runlog import SEQUENCE_KEY, RunLogRepository, run_key
+
+#: ``(rid, seq, payload, hash)``: one chain record as written
+Record = tuple[int, int, str, bytes]
+
+
+def _new_run_id() -> str:
+    return f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+
+
+@define(slots=True)
+class _RunState:
+    """What the logger keeps per open run: the chain head, counters (bounded), and the
+    uncommitted order buffer."""
+
+    run_id: str
+    rid: int
+    seq: int
+    head: bytes
+    #: the batch the buffered results belong to
+    orders_batch: int | None = None
+    results: list[OrderExecutionResult] = Factory(list)
+    counts: dict[str, Any] = Factory(new_counts)
+    dirty: bool = False
+
+
+class LiveRunLogger:
+    """Appends to the run log. One logger per pipeline; not thread-safe except
+    :meth:`heartbeat`, which only touches the store (itself thread-safe).
+
+    Hot path: :meth:`record_order` / :meth:`record_orders` take the executor's
+    :class:`~peaktrade_core.orders.OrderExecutionResult` as is and only buffer a tuple; the
+    encoding, hashing and one ``executemany`` happen in :meth:`commit`.
+
+    ``audit``: the configured audit keys (:func:`~peaktrade_core.runlog.audit.audit_keys_from`);
+    with them every commit signs the run's head and each run start and end is appended to
+    the signed run sequence.
+    """
+
+    def __init__(self, store: StateStore, durability: str = "batch", *, max_pending: int = 10_000, audit: AuditKeys | None = None):
+        if durability not in DURABILITIES:
+            raise ValueError(f"durability: must be one of {', '.join(DURABILITIES)}, not {durability!r}")
+        self.store = store
+        self.durability = durability
+        self.max_pending = max_pending
+        self.audit = audit
+        self._sign = audit.current.sign_head if audit is not None else None
+        self._per_order = durability == "order"
+        self._runs: dict[str, _RunState] = {}
+        self._pending: list[Record] = []
+        self._pending_orders = 0
+        #: called at every :meth:`commit`; its ``(sql, params)`` runs in the same transaction
+        self.on_commit: Callable[[], tuple[str, tuple[Any, ...]]] | None = None
+        self._group = _GroupWriter(self, GROUP_WINDOW_SECONDS) if durability == "group" else None
+        self._repo = RunLogRepository(store)
+        #: the lock key of this logger's commits (its newest run's)
+        self._key = "runlog"
+        if self._per_order:
+            store.require_durable_commits()
+
+    # -- run lifecycle
+
+    def start_run(
+        self,
+        *,
+        mode: str,
+        effective_mode: str,
+        config_sha256: str = "",
+        operator: str | None = None,
+        strategy: str = "",
+        strategy_params: dict[str, Any] | None = None,
+        plugin_versions: dict[str, str] | None = None,
+        run_id: str | None = None,
+    ) -> str:
+        """Create the run, chain its metadata as record 0 and commit. Returns the run id."""
+        meta = LiveRunMetadata(
+            run_id=run_id or _new_run_id(),
+            mode=str(mode),
+            effective_mode=str(effective_mode),
+            config_sha256=config_sha256,
+            operator=operator or current_operator(),
+            strategy=strategy,
+            strategy_params=dict(strategy_params or {}),
+            plugin_versions=dict(plugin_versions or {}),
+            started_at=now_iso(),
+            pid=os.getpid(),
+            host=socket.gethostname(),
+        )
+        record0 = {name: getattr(meta, name) for name in META_FIELDS}
+        payload = encode_sorted(["run", 0, time.time(), record0])
+        head = chain(GENESIS, payload.encode())
+        counts = new_counts()
+        columns = {
+            "run_id": meta.run_id,
+            "mode": meta.mode,
+            "effective_mode": meta.effective_mode,
+            "config_sha256": meta.config_sha256,
+            "operator": meta.operator,
+            "strategy": meta.strategy,
+            "strategy_params": encode_sorted(meta.strategy_params),
+            "plugin_versions": encode_sorted(meta.plugin_versions),
+            "started_at": meta.started_at,
+            "status": "running",
+            "pid": meta.pid,
+            "host": meta.host,
+            "proc_start": process_start(meta.pid),
+            "durability": self.durability,
+            "heartbeat_at": time.time(),
+            "head_seq": 0,
+            "head_hash": head,
+            "counts": encode(counts),
+            "head_sig": self._sign(meta.run_id, 0, head) if self._sign else None,
+            "audit_key_id": self.audit.current.key_id if self.audit else None,
+        }
+        repo = self._repo
+        with repo.transaction(SEQUENCE_KEY if self.audit else run_key(meta.run_id)) as conn:
+            rid = repo.insert_run(conn, columns)
+            repo.insert_records(conn, [(rid, 0, payload, head)])
+            self._sequence(conn, meta.run_id, "start", 0, head)
+        self._runs[meta.run_id] = _RunState(run_id=meta.run_id, rid=rid, seq=0, head=head, counts=counts)
+        self._key = run_key(meta.run_id)
+        logger.info("run {} started ({} / {}, durability {})", meta.run_id, meta.mode, meta.effective_mode, self.durability)
+        return meta.run_id
+
+    def finish_run(self, run_id: str, status: str = "finished", summary: dict[str, Any] | None = None) -> None:
+        """Commit what is pending, chain the ``end`` record, close the run."""
+        if status not in END_STATUSES:
+            raise ValueError(f"status: must be one of {', '.join(END_STATUSES)}, not {status!r}")
+        state = self._state(run_id)
+        self._flush_orders(state)
+        ended_at = now_iso()
+        summary = dict(summary or {})
+        self._append(state, ["end", state.seq + 1, time.time(), {"status": status, "ended_at": ended_at, "summary": summary}])
+        extra = self.on_commit() if self.on_commit is not None else None
+        self._commit(end=(state, status, ended_at, encode_sorted(summary)), extra=extra)
+        del self._runs[run_id]
+        if self._group is not None and not self._runs:
+            self._group.stop()
+        logger.info("run {} {}", run_id, status)
+
+    # -- records
+
+    def record_batch(
+        self,
+        run_id: str,
+        batch_no: int,
+        gate_report: dict[str, Any],
+        risk: dict[str, Any],
+        *,
+        executor: str = "",
+    ) -> None:
+        """The context shared by every order of a batch (gate report, risk result with the
+        limits in force, executor), stored once. Orders recorded next belong to it."""
+        state = self._state(run_id)
+        self._flush_orders(state)
+        state.orders_batch = batch_no
+        self._append(
+            state,
+            ["batch", state.seq + 1, time.time(), batch_no, {"executor": executor, "gate_report": gate_report, "risk": risk}],
+        )
+        if self._per_order:
+            self._commit()
+
+    def record_order(self, run_id: str, result: OrderExecutionResult, batch_no: int | None = None) -> None:
+        """One order's outcome, belonging to ``batch_no`` (default: the last
+        :meth:`record_batch`). The result is encoded at the next commit: do not mutate it
+        after recording it."""
+        state = self._runs[run_id]
+        if batch_no is not None and batch_no != state.orders_batch:
+            self._flush_orders(state)
+            state.orders_batch = batch_no
+        if self._per_order:
+            self._record_synced(state, result)
+            return
+        state.results.append(result)
+        self._pending_orders += 1
+        if self._pending_orders >= self.max_pending:
+            self.commit()
+
+    def record_orders(self, run_id: str, results: list[OrderExecutionResult], batch_no: int | None = None) -> None:
+        """:meth:`record_order` for a whole batch at once (the cheapest call)."""
+        if self._per_order:
+            for result in results:
+                self.record_order(run_id, result, batch_no)
+            return
+        state = self._runs[run_id]
+        if batch_no is not None and batch_no != state.orders_batch:
+            self._flush_orders(state)
+            state.orders_batch = batch_no
+        state.results.extend(results)
+        self._pending_orders += len(results)
+        if self._pending_orders >= self.max_pending:
+            self.commit()
+
+    def record_event(self, run_id: str, kind: str, data: dict[str, Any]) -> None:
+        """Any other chained event (``"session"``, ``"alert"``, …)."""
+        if kind in ("run", "batch", "orders", "order", "end"):
+            raise ValueError(f"kind: {kind!r} is reserved; use the dedicated method")
+        state = self._state(run_id)
+        self._flush_orders(state)
+        self._append(state, [kind, state.seq + 1, time.time(), data])
+        if self._per_order:
+            self._commit()
+
+    def commit(self) -> None:
+        """One transaction for everything recorded since the last commit (per batch); with
+        durability ``"group"``, sealed now and written within the window."""
+        for state in self._runs.values():
+            self._flush_orders(state)
+        extra = self.on_commit() if self.on_commit is not None else None
+        if self._group is not None:
+            self._group.add(self._seal(), extra)
+        elif self._pending or extra is not None:
+            self._commit(extra=extra)
+
+    def flush(self) -> None:
+        """Durability ``"group"``: write what is sealed now, in this thread (no-op otherwise)."""
+        if self._group is not None:
+            self._group.drain()
+
+    def heartbeat(self, run_id: str) -> None:
+        """"Still alive", for monitors and for abort detection from other hosts."""
+        self._repo.heartbeat(run_id, self._state(run_id).rid, time.time())
+
+    def mark_aborted_runs(self, stale_after: float = 600.0) -> list[str]:
+        """Mark every run whose process is gone as ``aborted`` (see
+        :func:`~peaktrade_core.runlog.liveness.gone_runs`), with a chained ``end`` record.
+        Returns the run ids marked."""
+        gone = gone_runs(self._repo.running_runs(), stale_after, skip=self._runs)
+        return [run_id for run_id, why in gone if self._abort(run_id, why)]
+
+    # -- internals
+
+    def _state(self, run_id: str) -> _RunState:
+        try:
+            return self._runs[run_id]
+        except KeyError:
+            raise KeyError(f"run {run_id!r} is not open in this logger") from None
+
+    def _sequence(self, conn: Any, run_id: str, event: str, head_seq: int, head_hash: bytes) -> None:
+        """With an audit key: append ``event`` of the run to the signed run sequence."""
+        if self.audit is None:
+            return
+        repo = self._repo
+        last = repo.last_sequence_entry(conn)
+        seq, previous = (last[0] + 1, last[1]) if last else (1, SEQUENCE_GENESIS)
+        key = self.audit.current
+        sig = key.sign_entry(seq, run_id, event, head_seq, head_hash, previous)
+        repo.append_sequence(conn, (seq, run_id, event, head_seq, head_hash, key.key_id, sig))
+
+    def _append(self, state: _RunState, record: list[Any]) -> None:
+        payload = redact(encode(record))  # a venue's error text may echo a key or a token
+        seq = state.seq + 1
+        state.head = chain(state.head, payload.encode())
+        state.seq = seq
+        state.dirty = True
+        self._pending.append((state.rid, seq, payload, state.head))
+
+    def _record_synced(self, state: _RunState, result: OrderExecutionResult) -> None:
+        """Per-order durability: one small ``order`` record, its own synced transaction."""
+        self._append_order(state, result)
+        self._commit()
+
+    def _append_order(self, state: _RunState, result: OrderExecutionResult) -> None:
+        """One order as its own ``order`` record (cheaper than a one-row ``orders`` record)."""
+        order = result.order
+        fills = result.fills
+        row = [
+            order.client_order_id,
+            order.symbol,
+            order.side,
+            order.quantity,
+            order.price,
+            result.status,
+            result.reasons,
+            [[f.quantity, f.price, f.fee] for f in fills],
+            result.venue_response,
+            result.metadata or None,
+        ]
+        count_orders(state.counts, [result.status], [result.reasons], len(fills))
+        self._append(state, ["order", state.seq + 1, time.time(), state.orders_batch, row])
+
+    def _flush_orders(self, state: _RunState) -> None:
+        results = state.results
+        if not results:
+            return
+        state.results = []
+        self._pending_orders -= len(results)
+        if len(results) == 1:  # one order at a time: no columns to pack
+            self._append_order(state, results[0])
+            return
+        orders = [r.order for r in results]
+        statuses = [r.status for r in results]
+        reasons = [r.reasons for r in results]
+        fills = [r.fills for r in results]
+        fill_counts = array("I", map(len, fills))
+        columns = {
+            "client_order_id": [o.client_order_id for o in orders],
+            "symbol": [o.symbol for o in orders],
+            "side": [o.side for o in orders],
+            "status": statuses,
+            "reasons": reasons,
+            "venue_response": [r.venue_response for r in results],
+            "metadata": [r.metadata or None for r in results],
+            "quantity": pack("d", [o.quantity for o in orders]),
+            "price": pack("d", [o.price for o in orders]),
+            "fill_count": pack("I", fill_counts),
+            "fills": pack("d", [x for fs in fills for f in fs for x in (f.quantity, f.price, f.fee)]),
+        }
+        count_orders(state.counts, statuses, reasons, sum(fill_counts))
+        self._append(state, ["orders", state.seq + 1, time.time(), state.orders_batch, columns])
+
+    def _seal(self) -> tuple[list[Record], list[tuple[Any, ...]]]:
+        """Take the pending records and the run rows they move (heads, signatures, counts,
+        heartbeat)."""
+        now = time.time()
+        sign = self._sign
+        rows = [
+            (s.seq, s.head, sign(s.run_id, s.seq, s.head) if sign else None, encode(s.counts), now, s.rid)
+            for s in self._runs.values()
+            if s.dirty
+        ]
+        for s in self._runs.values():
+            s.dirty = False
+        records, self._pending = self._pending, []
+        return records, rows
+
+    def _commit(self, end: tuple[_RunState, str, str, str] | None = None, extra: tuple[str, tuple[Any, ...]] | None = None) -> None:
+        if self._group is not None:  # what is sealed goes first: the chain stays in order
+            self._group.drain()
+        sealed = self._seal()
+        try:
+            self._write([sealed], extra, end)
+        except BaseException:  # the records stay, so a retried commit writes them in order
+            self._pending[:0] = sealed[0]
+            for s in self._runs.values():
+                s.dirty = True
+            raise
+
+    def _write(
+        self,
+        sealed: list[tuple[list[Record], list[tuple[Any, ...]]]],
+        extra: tuple[str, tuple[Any, ...]] | None,
+        end: tuple[_RunState, str, str, str] | None = None,
+        repo: RunLogRepository | None = None,
+    ) -> None:
+        records = [r for part, _ in sealed for r in part] if len(sealed) > 1 else sealed[0][0] if sealed else []
+        heads = {row[-1]: row for _, rows in sealed for row in rows}  # per run, the newest head counts
+        repo = repo or self._repo
+        key = SEQUENCE_KEY if end is not None and self.audit is not None else self._key
+        with repo.transaction(key) as conn:
+            repo.insert_records(conn, records)
+            repo.move_heads(conn, heads.values())
+            if extra is not None:
+                conn.execute(*extra)
+            if end is not None:
+                state, status, ended_at, summary = end
+                repo.end_run(conn, state.rid, status, ended_at, summary)
+                self._sequence(conn, state.run_id, "end", state.seq, state.head)
+
+    def _abort(self, run_id: str, why: str) -> bool:
+        repo = self._repo
+        with repo.transaction(SEQUENCE_KEY if self.audit else run_key(run_id)) as conn:
+            row = repo.head_for_update(conn, run_id)
+            if row is None or row[1] != "running":
+                return False  # another process got there first
+            rid, _status, head_seq, head_hash, key_id = row
+            ended_at = now_iso()
+            summary = {"reason": why}
+            seq = head_seq + 1
+            payload = encode(["end", seq, time.time(), {"status": "aborted", "ended_at": ended_at, "summary": summary}])
+            head = chain(head_hash, payload.encode())
+            repo.insert_records(conn, [(rid, seq, payload, head)])
+            # a run from before the key stays unsigned; a signed one without the key here
+            # keeps its key id with no signature (verify says so)
+            signed = key_id is not None and self.audit is not None
+            sig = self.audit.current.sign_head(run_id, seq, head) if signed else None
+            key_id = self.audit.current.key_id if signed else key_id
+            repo.abort_run(conn, rid, ended_at, encode_sorted(summary), seq, head, sig, key_id)
+            if signed:
+                self._sequence(conn, run_id, "end", seq, head)
+        logger.warning("run {} marked aborted: {}", run_id, why)
+        return True
+
+
+class _GroupWriter:
+    """Durability ``"group"``: writes what :meth:`LiveRunLogger.commit` sealed, in order,
+    one transaction per window, from a daemon thread. A failed write keeps its records
+    and is raised in the logger's thread at the next commit (fail closed)."""
+
+    def __init__(self, log: LiveRunLogger, window: float):
+        import threading
+
+        self._log, self._window = log, window
+        #: a connection of its own, so the pipeline's reads (kill switch) never wait for a write
+        self._store: StateStore | None = None
+        self._repo: RunLogRepository | None = None
+        self._cond = threading.Condition()
+        self._queue: list[Any] = []
+        self._extra: tuple[str, tuple[Any, ...]] | None = None
+        self._busy = False
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+        self._threading = threading
+
+    def add(self, sealed: Any, extra: tuple[str, tuple[Any, ...]] | None) -> None:
+        with self._cond:
+            self._queue.append(sealed)  # kept even when a write failed: the chain stays whole
+            if extra is not None:  # only the newest account state matters
+                self._extra = extra
+            self._raise()
+            if self._thread is None:
+                self._thread = self._threading.Thread(target=self._run, name="peaktrade-runlog", daemon=True)
+                self._thread.start()
+            self._cond.notify()
+
+    def drain(self) -> None:
+        """Wait for a write in progress, then write the rest here (a failure here raises;
+        one the background writer met before is retried, not reported twice)."""
+        with self._cond:
+            while self._busy:
+                self._cond.wait()
+            self._error = None
+            queue, extra = self._queue, self._extra
+            self._queue, self._extra = [], None
+            if queue or extra is not None:
+                try:
+                    self._write(queue, extra)
+                except BaseException:
+                    self._queue[:0], self._extra = queue, self._extra or extra
+                    raise
+
+    def stop(self) -> None:
+        self.drain()
+        with self._cond:
+            thread, self._thread = self._thread, None
+            self._cond.notify_all()
+        if thread is not None:
+            thread.join()
+        if self._store is not None and self._store is not self._log.store:
+            self._store.close()
+        self._store = self._repo = None
+
+    def _write(self, queue: list[Any], extra: tuple[str, tuple[Any, ...]] | None) -> None:
+        if self._repo is None:
+            own = self._log.store
+            self._store = own if own.in_memory else own.reopen()
+            self._repo = RunLogRepository(self._store)
+        self._log._write(queue, extra, repo=self._repo)
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise RuntimeError(f"the run log could not be written: {error}") from error
+
+    def _run(self) -> None:
+        me = self._threading.current_thread()
+        while True:
+            with self._cond:
+                while not self._queue and self._thread is me:
+                    self._cond.wait()
+                if self._thread is not me:
+                    return
+            time.sleep(self._window)  # let the window fill
+            with self._cond:
+                if not self._queue or self._error is not None:
+                    continue
+                queue, extra = self._queue, self._extra
+                self._queue, self._extra, self._busy = [], None, True
+            try:
+                self._write(queue, extra)
+            except BaseException as exc:  # kept for the logger's thread; nothing is lost
+                with self._cond:
+                    self._queue[:0], self._extra, self._error = queue, self._extra or extra, exc
+            finally:
+                with self._cond:
+                    self._busy = False
+                    self._cond.notify_all()
