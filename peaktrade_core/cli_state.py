@@ -321,7 +321,7 @@ def state_migrate(env: Env, to_url: str, as_json: bool, data_dir: str | None, ur
     identity); then every run-log chain is verified on the copy. Stop every session first.
     The source is left as it was; point [state] url at the database by hand afterwards.
     """
-    from peaktrade_core.runlog import list_runs, verify_run
+    from peaktrade_core.runlog import AuditKeyError, audit_keys_from, list_runs, verify_run
     from peaktrade_core.store import StateError, describe_url, open_store_url, store_errors
     from peaktrade_core.store.copy import copy_state
 
@@ -336,9 +336,13 @@ def state_migrate(env: Env, to_url: str, as_json: bool, data_dir: str | None, ur
     if target.backend != "postgresql":
         fail(f"--to must name a PostgreSQL database (postgresql://…), not {describe_url(to_url)}")
     try:
+        audit = audit_keys_from(config) if config is not None else None
+    except AuditKeyError as exc:
+        fail(f"nothing copied: {exc}")
+    try:
         copied = copy_state(source, target)
         runs = [m.run_id for m in list_runs(target)]
-        broken = [(run_id, result) for run_id in runs if not (result := verify_run(target, run_id)).ok]
+        broken = [(run_id, result) for run_id in runs if not (result := verify_run(target, run_id, audit=audit)).ok]
     except StateError as exc:
         fail(f"migration failed: {exc}; the source is unchanged")
     data = {"source": source.location, "target": target.location, "rows": copied, "runs_verified": len(runs) - len(broken),

@@ -172,12 +172,16 @@ def _health(ctx: Any, _control: Control) -> Finding:
 
 
 def _runs_verify(ctx: Any, _control: Control) -> Finding:
-    from peaktrade_core.runlog import list_runs, verify_run
+    from peaktrade_core.runlog import AuditKeyError, audit_keys_from, list_runs, verify_run
 
     runs = list_runs(ctx["store"])
     if not runs:
         return Finding(NO_RECORD, None, "no run recorded")
-    bad = [m.run_id for m in runs if not verify_run(ctx["store"], m.run_id).ok]
+    try:  # with an audit key, the signatures are checked too
+        audit = audit_keys_from(ctx["config"])
+    except AuditKeyError as exc:
+        return Finding(FAILED, None, str(exc))
+    bad = [m.run_id for m in runs if not verify_run(ctx["store"], m.run_id, audit=audit).ok]
     last = runs[-1]
     if bad:
         return Finding(FAILED, last.started_at, f"{len(bad)} of {len(runs)} runs do not verify (first {bad[0]})")

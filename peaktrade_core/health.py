@@ -165,11 +165,22 @@ def _state(store: Any, config: Any) -> Check:
     return Check("state", FAIL, problem, fix)
 
 
-def _runs(store: Any, preset: str, now: float) -> list[Check]:
+def _runs(store: Any, preset: str, now: float, config: Any = None) -> list[Check]:
     from datetime import datetime
 
-    from peaktrade_core.runlog import list_runs, load_run_snapshot, verify_run
+    from peaktrade_core.runlog import (
+        AuditKeyError,
+        audit_keys_from,
+        list_runs,
+        load_run_snapshot,
+        verify_run,
+    )
     from peaktrade_core.store import store_errors
+
+    try:  # with an audit key, the signatures are checked too
+        audit = audit_keys_from(config) if config is not None else None
+    except AuditKeyError as exc:
+        return [Check("runs", FAIL, str(exc), "set the key's variable (docs/runlog.md, 'Audit key')")]
 
     try:
         metas = list_runs(store)
@@ -194,7 +205,7 @@ def _runs(store: Any, preset: str, now: float) -> list[Check]:
     records = 0
     for meta in picked:
         try:
-            result = verify_run(store, meta.run_id)
+            result = verify_run(store, meta.run_id, audit=audit)
         except store_errors() as exc:
             out.append(Check("runs", FAIL, f"run {meta.run_id}: unreadable: {exc}", "keep the store as evidence; see the runbook"))
             continue
@@ -408,7 +419,7 @@ def run_health(config_path: str | None, options: HealthOptions, now: float | Non
         checks.append(problem)
     else:
         checks.append(_state(store, config))
-        checks += _runs(store, options.preset, now)
+        checks += _runs(store, options.preset, now, config)
         checks.append(_kill_switch(store, options.preset))
     if config is None:
         checks.append(Check("venue", SKIP, "config invalid: limits, venue and alerts not checked"))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ast
-import fnmatch
 import re
 import shutil
 import subprocess
@@ -154,15 +153,6 @@ _SQL = re.compile(
     r"\bSELECT\b[\s\S]*\bFROM\b|\bINSERT\s+(?:OR\s+\w+\s+)?INTO\b|\bUPDATE\s+\w+\s+SET\b|\bDELETE\s+FROM\b"
     r"|\bCREATE\s+(?:TABLE|(?:UNIQUE\s+)?INDEX)\b|\bALTER\s+TABLE\b|\bPRAGMA\b"
 )
-#: modules other changes are moving into peaktrade_core/store/ right now; empty this list
-#: as each lands (then the check covers them too)
-_SQL_NOT_YET_MOVED = (
-    "runlog.py",  # the run log (its package and store/runlog.py replace it)
-    "runlog/*",
-    "riskrecords.py",  # risk records (store/riskrecords.py)
-    "risk/riskrecords.py",
-    "budget.py",  # the shared risk budget (store/budget.py)
-)
 
 
 def _string_literals(tree):
@@ -185,7 +175,7 @@ def test_sql_lives_only_in_the_store_package():
     found = []
     for source in sorted(core.rglob("*.py")):
         relative = source.relative_to(core)
-        if relative.parts[0] == "store" or any(fnmatch.fnmatch(relative.as_posix(), p) for p in _SQL_NOT_YET_MOVED):
+        if relative.parts[0] == "store":
             continue
         for line, text in _string_literals(ast.parse(source.read_text(encoding="utf-8"))):
             if _SQL.search(text):
