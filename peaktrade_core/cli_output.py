@@ -70,25 +70,18 @@ def parse_since(value: str, now: float | None = None) -> float:
         return (time.time() if now is None else now) - float(match[1]) * _UNIT_SECONDS[match[2]]
     moment = timestamp_of(text)
     if moment is None:
-        raise ValueError(f"expected an ISO date/time or a duration such as 30m, 2h, 7d; got {value!r}")
+        raise ValueError(f"expected an ISO date/time or a duration such as 30m, 1h, 2d; got {value!r}")
     return moment
 
 
-class SinceType(click.ParamType):
-    """``--since`` parsed by click: a bad value is click's one usage line, exit 2."""
-
-    name = "WHEN"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
-        if isinstance(value, int | float):
-            return float(value)
-        try:
-            return parse_since(str(value))
-        except ValueError as exc:
-            self.fail(str(exc), param, ctx)
-
-
-SINCE = SinceType()
+def _since(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+    """``--since`` parsed: a bad value is one line naming the option, exit 2."""
+    if value is None:
+        return None
+    try:
+        return parse_since(value)
+    except ValueError as exc:
+        fail(f"--since: {exc}")
 
 
 def history_options(*, limit: int | None = None, run: bool = False) -> Callable[[_F], _F]:
@@ -98,7 +91,7 @@ def history_options(*, limit: int | None = None, run: bool = False) -> Callable[
     def decorate(function: _F) -> _F:
         if run:
             function = click.option("--run", "run_filter", metavar="RUN", help="Only entries of this run (an id or a unique prefix).")(function)
-        function = click.option("--since", type=SINCE, metavar="WHEN", help=SINCE_HELP)(function)
+        function = click.option("--since", callback=_since, metavar="WHEN", help=SINCE_HELP)(function)
         return click.option("--limit", type=click.IntRange(min=1), default=limit, show_default=limit is not None, metavar="N", help=LIMIT_HELP)(function)
 
     return decorate
@@ -135,15 +128,21 @@ def newest_first(rows: Iterable[dict[str, Any]], *, key: str = "at", since: floa
 _disabled_by_option = False
 
 _STATE_COLOURS = {
-    # what stops or failed: red
-    "CLOSED": "red", "ENGAGED": "red", "BLOCKED": "red", "FAIL": "red", "FAILED": "red",
-    "REFUSED": "red", "STOPPED": "red", "BROKEN": "red",
+    # what stops, refuses or failed: red
+    "CLOSED": "red", "ENGAGED": "red", "BLOCKED": "red", "FAIL": "red", "FAILED": "red", "REFUSED": "red",
+    "STOPPED": "red", "NOT ALLOWED": "red", "NOT HEALTHY": "red", "READ-ONLY NOT VERIFIED": "red",
+    "[FAIL]": "red", "[fail]": "red",
     # what is fine: green
-    "OK": "green", "OPEN": "green", "PASSED": "green", "RELEASED": "green", "ALLOWED": "green",
+    "OK": "green", "PASSED": "green", "RELEASED": "green", "HEALTHY": "green", "[ ok ]": "green", "[met ]": "green",
     # worth a look: yellow
-    "WARN": "yellow", "WARNING": "yellow", "SKIPPED": "yellow",
+    "WARN": "yellow", "WARNING": "yellow", "[warn]": "yellow", "[OPEN]": "yellow",
 }
-_STATE_WORDS = re.compile(r"(?<![\w-])(" + "|".join(sorted(_STATE_COLOURS, key=len, reverse=True)) + r")(?![\w-])")
+_STATE_WORDS = re.compile(
+    "|".join(
+        re.escape(w) if w.startswith("[") else rf"(?<![\w-]){re.escape(w)}(?![\w-])"
+        for w in sorted(_STATE_COLOURS, key=len, reverse=True)  # NOT HEALTHY before HEALTHY
+    )
+)
 
 
 def disable_colour() -> None:
@@ -170,7 +169,7 @@ def paint(text: str, enabled: bool | None = None) -> str:
     """``text`` with every upper-case state word coloured (unchanged when colour is off)."""
     if not (colour_enabled() if enabled is None else enabled):
         return text
-    return _STATE_WORDS.sub(lambda m: click.style(m[1], fg=_STATE_COLOURS[m[1]], bold=True), text)
+    return _STATE_WORDS.sub(lambda m: click.style(m[0], fg=_STATE_COLOURS[m[0]], bold=True), text)
 
 
 def echo(text: str = "", err: bool = False) -> None:
