@@ -24,7 +24,11 @@ EXIT_SIGNAL = {"SIGINT": 130, "SIGTERM": 143}  # stopped early, after the batch 
 
 
 def _find_example() -> Path:
-    for base in (Path.cwd(), Path(__file__).resolve().parents[1]):
+    import site
+
+    # a checkout (cwd, or beside the package), else where the wheel put it (<prefix>/share/peaktrade)
+    installed = [Path(prefix) / "share" / "peaktrade" for prefix in (sys.prefix, site.USER_BASE or "") if prefix]
+    for base in (Path.cwd(), Path(__file__).resolve().parents[1], *installed):
         candidate = base / EXAMPLE_DIR / "strategy.py"
         if candidate.is_file():
             return candidate
