@@ -129,7 +129,7 @@ def _installed(name: str) -> bool:
 @click.option("-v", "--verbose", count=True, help="More log output (-vv: debug).")
 @click.option("-q", "--quiet", is_flag=True, help="Errors only.")
 @click.option("--log-json", is_flag=True, help="Log as JSON lines on stderr.")
-@click.option("--log-file", metavar="PATH", type=click.Path(dir_okay=False, writable=True), help="Also append the log (info and above, secrets redacted) to PATH.")
+@click.option("--log-file", metavar="PATH", help="Also append the log (info and above, secrets redacted) to PATH.")
 @click.option("--no-color", is_flag=True, help="No colour (also: NO_COLOR set; colour only on a terminal unless FORCE_COLOR is set).")
 @click.version_option(package_name="peaktrade-core", prog_name="peaktrade")
 @click.pass_context

@@ -116,7 +116,19 @@ def session_run(env: Env, orders_file: str | None, fmt: str | None, example: boo
 
     Exit codes: 0 finished; 2 refused (bad input, nothing ran); 3 the kill switch engaged
     during the run; 4 an order ended in error; 74 the output could not be written;
-    130 / 143 stopped by Ctrl-C / SIGTERM after the batch in hand (run `interrupted`)."""
+    130 / 143 stopped by Ctrl-C / SIGTERM after the batch in hand (run `interrupted`).
+
+    Orders file (docs/orders.md): CSV with a header, or JSON Lines (one object per line).
+    Required: symbol, side (buy/sell), quantity (> 0). Optional: order_type (market/limit),
+    limit_price (with limit), time_in_force (gtc/ioc/fok), reduce_only (true/false),
+    strategy, reference_price, client_order_id. A bad row refuses the whole file
+    (--skip-invalid: runs the valid rows).
+
+    \b
+      symbol,side,quantity,order_type,limit_price,reference_price
+      BTC/EUR,buy,0.01,,,40000
+      ETH/EUR,sell,0.5,limit,2100,2000
+    """
 
     if bool(orders_file) == example:
         fail("give exactly one of --orders FILE or --example")
