@@ -226,8 +226,9 @@ def config() -> None:
 
 @config.command("validate")
 @click.argument("path", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output (JSON).")
 @pass_env
-def config_validate(env: Env, path: str | None) -> None:
+def config_validate(env: Env, path: str | None, as_json: bool) -> None:
     """Check a config file; every mistake is one line. Exit 2 if any."""
     from peaktrade_core.config import ConfigError, load_config, resolve_config_path
 
@@ -235,8 +236,14 @@ def config_validate(env: Env, path: str | None) -> None:
     try:
         load_config(target)
     except ConfigError as exc:
+        if as_json:
+            echo_json({"path": str(target) if target else None, "ok": False, "problems": exc.lines})
+            sys.exit(EXIT_USER_ERROR)
         fail(exc.lines)
-    click.echo(f"{target or 'built-in defaults'}: ok")
+    if as_json:
+        echo_json({"path": str(target) if target else None, "ok": True, "problems": []})
+    else:
+        click.echo(f"{target or 'built-in defaults'}: ok")
 
 
 @config.command("path")
@@ -293,13 +300,23 @@ def _toml_safe(node: Any) -> Any:
 
 
 @config.command("init")
-@click.argument("path", required=False, default="config/config.toml")
+@click.argument("path", required=False)
+@click.option("--user", is_flag=True, help="Write the user config (~/.config/peaktrade/config.toml, or under $XDG_CONFIG_HOME).")
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
-def config_init(path: str, force: bool) -> None:
-    """Write the documented default config (every live gate closed)."""
-    from peaktrade_core.config import PACKAGED_DEFAULT, ConfigError, write_atomically
+def config_init(path: str | None, user: bool, force: bool) -> None:
+    """Write the documented default config (every live gate closed) to PATH (default:
+    config/config.toml; --user: the user config)."""
+    from peaktrade_core.config import (
+        DEFAULT_CONFIG_PATH,
+        PACKAGED_DEFAULT,
+        ConfigError,
+        user_config_path,
+        write_atomically,
+    )
 
-    target = Path(path)
+    if path and user:
+        fail("give PATH or --user, not both")
+    target = user_config_path() if user else Path(path) if path else DEFAULT_CONFIG_PATH
     if target.exists() and not force:
         fail(f"{target}: exists; use --force to overwrite")
     try:
