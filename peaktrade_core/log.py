@@ -54,8 +54,9 @@ class _RedactedStderr:
     def flush(self) -> None:
         sys.stderr.flush()
 
-    def isatty(self) -> bool:  # colours on a terminal, as before
-        return sys.stderr.isatty()
+    def isatty(self) -> bool:  # colours on a terminal, unless NO_COLOR / --no-color (the CLI's rule)
+        output = sys.modules.get("peaktrade_core.cli_output")
+        return output.colour_enabled(sys.stderr) if output is not None else sys.stderr.isatty()
 
 
 def _json_sink(message: Any) -> None:

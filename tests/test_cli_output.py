@@ -311,3 +311,26 @@ def test_no_spec_or_seed_ids_in_any_message():
     assert found == []
     default_config = (ROOT / "peaktrade_core" / "default_config.toml").read_text()
     assert SPEC_ID.findall(default_config) == []
+
+
+def test_the_transcripts_in_docs_cli_md_are_what_the_cli_prints():
+    text = (ROOT / "docs" / "cli.md").read_text()
+    transcripts = re.findall(r"```text\n\$ peaktrade (.*?)\n(.*?)```", text, flags=re.S)
+    assert transcripts
+    for command, expected in transcripts:
+        done = peaktrade(*command.split())
+        assert (done.stdout + done.stderr) == expected, command
+
+
+@pytest.mark.parametrize(("command", "options"), [(("alerts", "history"), {"--limit", "--since", "--run", "--json"}),
+                                                  (("kill",), {"--limit", "--since", "--json"}),
+                                                  (("drills", "log"), {"--limit", "--since", "--json"}),
+                                                  (("testnet", "budget"), {"--limit", "--since", "--json"})])
+def test_the_history_table_in_docs_cli_md_holds(command, options):
+    ctx = click.Context(cli)
+    target = cli
+    for name in command:
+        target = target.get_command(ctx, name)
+    assert options <= {o for p in target.params for o in getattr(p, "opts", [])}
+    row = next(line for line in (ROOT / "docs" / "cli.md").read_text().splitlines() if line.startswith(f"| `{' '.join(command)}"))
+    assert row.count("yes") == len(options & {"--limit", "--since", "--run"})
