@@ -221,7 +221,7 @@ def plugins_list(as_json: bool, hook: str | None, strict: bool) -> None:
 
 @cli.group()
 def config() -> None:
-    """Validate, show, create and edit the config file."""
+    """Validate, show, locate, create and edit the config file."""
 
 
 @config.command("validate")
@@ -269,7 +269,8 @@ def config_path_cmd(env: Env, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output (JSON).")
 @pass_env
 def config_show(env: Env, as_json: bool) -> None:
-    """The effective config (profiles applied), secrets redacted."""
+    """The effective config (profiles applied), secrets redacted: TOML that `config
+    validate` accepts and that loads to the same config (the confirm token as a comment)."""
     from peaktrade_core.config import to_display_dict
 
     data = to_display_dict(env.config)

@@ -10,18 +10,16 @@ One place for the conventions of docs/cli.md, so the commands cannot drift apart
   coloured when colour is on: a terminal, no ``NO_COLOR``, no ``--no-color``
   (``FORCE_COLOR`` forces it on a pipe).
 
-Import-light: only click (already loaded by the CLI) at import time.
+Import-light: only click (already loaded by the CLI) and re (click's too) at import time.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import sys
 import time
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import click
@@ -41,6 +39,8 @@ def fail(lines: str | list[str], code: int = EXIT_USER_ERROR) -> Any:
 
 
 def echo_json(data: Any) -> None:
+    import json
+
     try:  # NaN/Infinity are not JSON: refuse to print them rather than emit invalid output
         text = json.dumps(data, indent=2, sort_keys=False, default=str, allow_nan=False)
     except ValueError as exc:
@@ -102,6 +102,8 @@ def timestamp_of(value: Any) -> float | None:
     if isinstance(value, int | float):
         return float(value)
     if isinstance(value, str) and value:
+        from datetime import UTC, datetime
+
         try:
             moment = datetime.fromisoformat(value[:-1] + "+00:00" if value.endswith("Z") else value)
         except ValueError:
