@@ -78,7 +78,7 @@ class AccountStore:
             portfolio = _decode(row["state"])
         except (ValueError, TypeError, KeyError) as exc:
             raise AccountError(
-                f"account {account!r} ({mode}) in {self.store.path} is damaged ({exc}); "
+                f"account {account!r} ({mode}) in {self.store.location} is damaged ({exc}); "
                 "nothing was executed: start it over with `session run --fresh-account`"
             ) from None
         return StoredAccount(account, mode, portfolio, row["run_id"], row["updated_at"])

@@ -623,7 +623,12 @@ class AlertDispatcher:
             events.append(overflow)
         fresh = self._dedup(events, now)
         for i in range(0, len(fresh), 500):  # short transactions: the run log shares the store
-            self._record(fresh[i:i + 500])
+            try:
+                self._record(fresh[i:i + 500])
+            except Exception as exc:  # the store is down: the sinks must hear of it all the more
+                from peaktrade_core.log import logger
+
+                logger.error("alert history: {} alert(s) not recorded ({}); delivering them anyway", len(fresh[i:i + 500]), exc)
         for sink in self._sinks.values():
             if fresh:
                 for event in fresh:
@@ -731,7 +736,11 @@ class AlertDispatcher:
                     return max(wait, 0.001)
             event = entry[0]
             delivery = deliver_alert(self.plugin_manager, event, (sink.name,), config.sink_timeout_seconds)[sink.name]
-            self.history.mark(event.id, delivery)
+            try:
+                self.history.mark(event.id, delivery)
+            except Exception:  # the store is down: what was delivered is not sent twice
+                if not delivery.ok:
+                    raise
             if delivery.ok:
                 self._drop_head(sink, entry)
                 sink.failures = 0

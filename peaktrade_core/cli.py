@@ -43,11 +43,11 @@ class Env:
     @property
     def store(self):
         if self._store is None:
-            from peaktrade_core.state import StateError, StateStore
+            from peaktrade_core.store import StateError, open_store
 
             try:
-                self._store = StateStore.in_dir(self.config.data_dir())
-            except StateError as exc:  # a damaged file: the message says what to do
+                self._store = open_store(self.config)
+            except StateError as exc:  # a damaged file, an unreachable database: what to do
                 fail(str(exc))
             except Exception as exc:  # unwritable data dir and the like
                 fail(f"state store in {self.config.data_dir()}: {exc}")
@@ -73,7 +73,7 @@ LAZY_COMMANDS = {
     "drills": ("peaktrade_core.cli_drills:drills", "Safety drills: prove every live gate, read-only, in memory."),
     "status": ("peaktrade_core.cli_state:status", "Operator console: mode, every gate, state store, kill switch, limits, verdict."),
     "kill": ("peaktrade_core.cli_state:kill", "Engage the kill switch: no new order passes until a person releases it."),
-    "state": ("peaktrade_core.cli_state:state", "The state store's identity: show it, initialise it after a loss (a person, recorded)."),
+    "state": ("peaktrade_core.cli_state:state", "The state store: backend, schema and identity; initialise it after a loss; migrate it to PostgreSQL."),
     "exchange": ("peaktrade_core.cli_exchange:exchange", "The configured venue ([environment] exchange): status, balances, orders, cancel-all."),
     "health": ("peaktrade_core.cli_ops:health", "Check config, plugins, state store, run log, kill switch, limits, venue and alerts."),
     "readiness": ("peaktrade_core.cli_ops:readiness", "Stages 0-4 (research, testnet shadow, testnet, shadow live, live): which items of the next stage (or --stage N) the records show met, which are open, and the manual items for the people signing."),
@@ -336,7 +336,7 @@ def config_set(env: Env, key: str, value: str) -> None:
 
     The whole resulting file is validated before it is written (atomically); a refusal
     leaves the file byte-identical. Governance keys are refused: every key of
-    [environment], the live limits of [live_risk] and state.data_dir; a person edits those
+    [environment], the live limits of [live_risk], state.data_dir and state.url; a person edits those
     by hand.
     """
     from peaktrade_core.config import ConfigError, resolve_config_path, set_value

@@ -21,6 +21,7 @@ EXAMPLE_DIR = Path("examples") / "ma_crossover"
 EXIT_KILL_SWITCH = 3  # the kill switch engaged during the run
 EXIT_ORDER_ERROR = 4  # an order ended in error (executor, venue, or refused by the accounts)
 EXIT_SIGNAL = {"SIGINT": 130, "SIGTERM": 143}  # stopped early, after the batch in hand
+EXIT_STATE_STORE = 6  # the state store could not be read or written: trading stopped
 
 
 def _find_example() -> Path:
@@ -176,6 +177,7 @@ def run_pipeline(pipeline: Any, orders: Any, *, total: int | None = None, **run_
     in hand, a damaged account or an unusable venue is one line (exit 2), the alert
     dispatcher is closed at the end. ``total``: show a progress bar of that length."""
     from peaktrade_core.accounts import AccountError
+    from peaktrade_core.store import StateError
     from peaktrade_core.venues import VenueError
 
     try:
@@ -186,6 +188,8 @@ def run_pipeline(pipeline: Any, orders: Any, *, total: int | None = None, **run_
             return pipeline.run(orders, **run_args)
     except (AccountError, VenueError) as exc:  # e.g. the venue's dead man's switch could not be armed
         fail(str(exc))
+    except StateError as exc:  # fail closed: the kill switch and the run log cannot be checked
+        fail(f"session stopped, nothing more is sent: {exc}", code=EXIT_STATE_STORE)
     except KeyboardInterrupt:  # a second signal: stopped at once; the run is on record
         if pipeline.summary is None or pipeline.summary.status != "interrupted":
             raise

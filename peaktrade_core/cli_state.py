@@ -18,6 +18,18 @@ from peaktrade_core.cli import Env, echo_json, fail, pass_env
 from peaktrade_core.cli_output import echo, history_options, json_option, newest_first
 
 _DATA_DIR_HELP = "The data directory (default: $PEAK_TRADE_DATA_DIR, else the config's [state] data_dir, read even if the config is invalid)."
+_URL_HELP = "The PostgreSQL database (default: the config's [state] url, read even if the config is invalid; none: SQLite in the data directory)."
+
+
+def _store_options(command: Any) -> Any:
+    command = click.option("--url", metavar="URL", help=_URL_HELP)(command)
+    return click.option("--data-dir", metavar="DIR", help=_DATA_DIR_HELP)(command)
+
+
+def _store_failure(store: Any, exc: BaseException, consequence: str = "") -> None:
+    from peaktrade_core.state import StateError, damage
+
+    fail(consequence + (str(exc) if isinstance(exc, StateError) else f"state store {store.location}: {damage(exc)}"))
 
 
 def _config_or_problem(env: Env) -> tuple[Any, str | None]:
@@ -32,26 +44,23 @@ def _config_or_problem(env: Env) -> tuple[Any, str | None]:
         return None, f"{env.config_path or 'config'}: {type(exc).__name__}: {exc}"
 
 
-def _data_dir(env: Env, config: Any, option: str | None) -> Path:
+def _open(env: Env, config: Any, data_dir: str | None, url: str | None, consequence: str = "") -> Any:
+    """The store to act on: the options, else the valid config's, else the one the config
+    names read leniently (the emergency stop works while the file is broken)."""
     from peaktrade_core.config import resolve_config_path
-    from peaktrade_core.state import lenient_data_dir
-
-    if option:
-        return Path(option).expanduser()
-    if config is not None:
-        return config.data_dir()
-    return lenient_data_dir(resolve_config_path(env.config_path))
-
-
-def _open(data_dir: Path, consequence: str = "") -> Any:
-    from peaktrade_core.state import StateError, StateStore
+    from peaktrade_core.state import lenient_store
+    from peaktrade_core.store import open_store, open_store_url, store_errors
 
     try:
-        return StateStore.in_dir(data_dir)
-    except StateError as exc:
+        if config is not None and not (data_dir or url):
+            return open_store(config)
+        if url and config is not None:
+            return open_store_url(url, data_dir=Path(data_dir).expanduser() if data_dir else config.data_dir())
+        return lenient_store(resolve_config_path(env.config_path), data_dir, url)
+    except store_errors() as exc:
         fail(f"{consequence}{exc}")
     except (sqlite3.Error, OSError) as exc:  # unwritable data dir and the like
-        fail(f"{consequence}state store in {data_dir}: {getattr(exc, 'strerror', None) or exc}")
+        fail(f"{consequence}state store: {getattr(exc, 'strerror', None) or exc}")
 
 
 # -- status -------------------------------------------------------------------------------
@@ -64,15 +73,16 @@ def _open(data_dir: Path, consequence: str = "") -> Any:
 def status(env: Env, as_json: bool, require_live: bool) -> None:
     """Operator console: mode, every gate, state store, kill switch, limits, verdict."""
     from peaktrade_core.killswitch import KillSwitch
-    from peaktrade_core.state import check_state, damage
+    from peaktrade_core.state import check_state
     from peaktrade_core.status import render_status, status_dict
+    from peaktrade_core.store import store_errors
 
     config = env.config
     store = env.store
     try:
         data = status_dict(config, KillSwitch(store).state(), check_state(store))
-    except sqlite3.DatabaseError as exc:
-        fail(f"state store {store.path}: {damage(exc)}")
+    except store_errors() as exc:
+        _store_failure(store, exc)
     data["failed_plugins"] = _failed_plugins()
     data["readiness"] = _readiness(store)
     if as_json:
@@ -89,10 +99,11 @@ def status(env: Env, as_json: bool, require_live: bool) -> None:
 
 def _readiness(store: Any) -> dict[str, Any] | None:
     from peaktrade_core.readiness import stage_summary
+    from peaktrade_core.store import store_errors
 
     try:
         return stage_summary(store)
-    except sqlite3.DatabaseError:  # a damaged store is named by the state_store gate
+    except store_errors():  # a damaged store is named by the state_store gate
         return None
 
 
@@ -112,24 +123,26 @@ def _failed_plugins() -> list[dict[str, Any]]:
 @click.option("--history", is_flag=True, help="Show every engage and release (and venue cancels), newest first.")
 @history_options()
 @json_option
-@click.option("--data-dir", metavar="DIR", help=_DATA_DIR_HELP)
+@_store_options
 @pass_env
-def kill(env: Env, reason: str | None, operator: str | None, release: bool, history: bool, limit: int | None, since: float | None,
-         as_json: bool, data_dir: str | None) -> None:
+def kill(
+    env: Env, reason: str | None, operator: str | None, release: bool, history: bool, limit: int | None, since: float | None,
+    as_json: bool, data_dir: str | None, url: str | None,
+) -> None:
     """Engage the kill switch: no new order passes until a person releases it.
 
-    Works with an invalid config file: only the data directory is needed.
+    Works with an invalid config file: only the data directory (or database) is needed.
     """
     from peaktrade_core.killswitch import KillSwitch, KillSwitchError
-    from peaktrade_core.state import current_operator, damage
+    from peaktrade_core.state import current_operator
+    from peaktrade_core.store import store_errors
 
     if not history and not reason:
         fail("--reason is required: say why you " + ("release" if release else "engage") + " the kill switch")
     config, config_problem = _config_or_problem(env)
-    directory = _data_dir(env, config, data_dir)
     # a damaged store: say plainly that nothing was recorded (the runbook says what to do)
     not_done = "" if history else f"kill switch NOT {'released' if release else 'engaged'}: "
-    store = _open(directory, not_done)
+    store = _open(env, config, data_dir, url, not_done)
     try:
         switch = KillSwitch(store)
         if history:
@@ -141,14 +154,14 @@ def kill(env: Env, reason: str | None, operator: str | None, release: bool, hist
         event = (switch.release if release else switch.engage)(reason, operator or current_operator())
     except KillSwitchError as exc:
         fail(str(exc))
-    except sqlite3.DatabaseError as exc:
-        fail(f"{not_done}state store {store.path}: {damage(exc)}")
+    except store_errors() as exc:
+        _store_failure(store, exc, not_done)
     action = "released" if release else "engaged"
     if as_json:
-        echo_json({**{k: v for k, v in event.items() if k != "chain"}, "engaged": not release, "store": str(store.path)})
+        echo_json({**{k: v for k, v in event.items() if k != "chain"}, "engaged": not release, "store": store.location})
     else:
         echo(f"kill switch {action.upper()} by {event['operator']}: {event['reason']}")
-        click.echo(f"  state store: {store.path}")
+        click.echo(f"  state store: {store.location}")
     if config_problem:
         click.echo(f"warning: config not used ({config_problem}); the alert goes to the log only", err=True)
     from peaktrade_core.alerts import AlertLevel, raise_alert
@@ -214,28 +227,31 @@ _ACTION_SHOWN = {"engage": "ENGAGED", "release": "RELEASED"}
 
 @click.group()
 def state() -> None:
-    """The state store's identity: show it, initialise it after a loss (a person, recorded)."""
+    """The state store: backend, schema and identity; initialise it after a loss; migrate it to PostgreSQL."""
 
 
-@state.command("show")
+@state.command("info")
 @json_option
-@click.option("--data-dir", metavar="DIR", help=_DATA_DIR_HELP)
+@_store_options
 @pass_env
-def state_show(env: Env, as_json: bool, data_dir: str | None) -> None:
-    """The store, its identity, what the check finds, and every initialisation."""
-    from peaktrade_core.state import check_state, damage, identity_history
+def state_info(env: Env, as_json: bool, data_dir: str | None, url: str | None) -> None:
+    """The store: backend, schema versions, identity, what the check finds, initialisations."""
+    from peaktrade_core.state import check_state, identity_history
+    from peaktrade_core.store import store_errors
 
     config, _ = _config_or_problem(env)
-    store = _open(_data_dir(env, config, data_dir))
+    store = _open(env, config, data_dir, url)
     try:
         check = check_state(store)
         inits = identity_history(store)
-    except sqlite3.DatabaseError as exc:
-        fail(f"state store {store.path}: {damage(exc)}")
+        versions = store.schema_versions()
+    except store_errors() as exc:
+        _store_failure(store, exc)
     if as_json:
-        echo_json({**check.to_dict(), "initialisations": inits})
+        echo_json({**check.to_dict(), "backend": store.backend, "schema_versions": versions, "initialisations": inits})
         return
-    click.echo(f"state store: {check.store}")
+    click.echo(f"state store: {check.store} ({store.backend})")
+    click.echo("  schema:       " + ", ".join(f"{name} v{v}" for name, v in versions.items()))
     ident = check.identity
     if ident:
         click.echo(f"  store id:     {ident['store_id']} ({'initialised by a person' if ident['kind'] == 'person' else 'created by a paper/shadow session'})")
@@ -244,43 +260,45 @@ def state_show(env: Env, as_json: bool, data_dir: str | None) -> None:
     click.echo(f"  check:        {check.problem or 'ok'}")
 
 
+state.add_command(click.Command("show", callback=state_info.callback, params=state_info.params, hidden=True, help=state_info.help))
+
+
 @state.command("init")
 @click.option("--reason", help="Why (required): what happened to the old store, who checked.")
 @click.option("--operator", help="Who (default: the OS user).")
 @json_option
-@click.option("--data-dir", metavar="DIR", help=_DATA_DIR_HELP)
+@_store_options
 @pass_env
-def state_init(env: Env, reason: str | None, operator: str | None, as_json: bool, data_dir: str | None) -> None:
+def state_init(env: Env, reason: str | None, operator: str | None, as_json: bool, data_dir: str | None, url: str | None) -> None:
     """Give the state store a new, recorded identity, so testnet/live may trade on it.
 
     Needed once for a new data directory, and after the store was lost, emptied, replaced
     or altered (status names the problem). A kill switch the data directory last knew as
     engaged stays engaged.
     """
-    from peaktrade_core.state import StateError, check_state, damage, init_identity
+    from peaktrade_core.state import check_state, init_identity
+    from peaktrade_core.store import store_errors
 
     if not reason or not reason.strip():
         fail("--reason is required: say why the state store is (re-)initialised and who checked")
     config, _ = _config_or_problem(env)
-    store = _open(_data_dir(env, config, data_dir))
+    store = _open(env, config, data_dir, url)
     try:
         before = check_state(store)
         if before.kind == "ok":
             ident = before.identity or {}
-            click.echo(f"state store {store.path} is intact: store {ident.get('store_id')} (initialised by {ident.get('operator')} at {ident.get('at')}); nothing to do")
+            click.echo(f"state store {store.location} is intact: store {ident.get('store_id')} (initialised by {ident.get('operator')} at {ident.get('at')}); nothing to do")
             return
         record = init_identity(store, reason, operator)
-    except StateError as exc:
-        fail(str(exc))
-    except sqlite3.DatabaseError as exc:
-        fail(f"state store {store.path}: {damage(exc)}")
+    except store_errors() as exc:
+        _store_failure(store, exc)
     from peaktrade_core.killswitch import KillSwitch
 
     ks = KillSwitch(store).state()
     if as_json:
-        echo_json({**record, "store": str(store.path), "kill_switch_engaged": ks.engaged})
+        echo_json({**record, "store": store.location, "kill_switch_engaged": ks.engaged})
     else:
-        click.echo(f"state store {store.path} initialised: store {record['store_id']} by {record['operator']}: {record['reason']}")
+        click.echo(f"state store {store.location} initialised: store {record['store_id']} by {record['operator']}: {record['reason']}")
         if record["found"]:
             click.echo(f"  found: {record['found']}")
         if ks.engaged:
@@ -297,3 +315,50 @@ def state_init(env: Env, reason: str | None, operator: str | None, as_json: bool
         config=config or PeakTradeConfig(),
         store=store,
     )
+
+
+@state.command("migrate")
+@click.option("--to", "to_url", required=True, metavar="URL", help="The PostgreSQL database to copy into (empty); e.g. postgresql://user@host/db.")
+@json_option
+@_store_options
+@pass_env
+def state_migrate(env: Env, to_url: str, as_json: bool, data_dir: str | None, url: str | None) -> None:
+    """Copy this SQLite state store into an empty PostgreSQL database and verify the copy.
+
+    Every table moves (the kill switch with its chain, the run log, alerts, records, the
+    identity); then every run-log chain is verified on the copy. Stop every session first.
+    The source is left as it was; point [state] url at the database by hand afterwards.
+    """
+    from peaktrade_core.runlog import list_runs, verify_run
+    from peaktrade_core.store import StateError, describe_url, open_store_url, store_errors
+    from peaktrade_core.store.copy import copy_state
+
+    config, _ = _config_or_problem(env)
+    source = _open(env, config, data_dir, url)
+    if source.backend != "sqlite":
+        fail(f"state migrate copies an SQLite store; {source.location} is {source.backend}")
+    try:
+        target = open_store_url(to_url, data_dir=source.data_dir)
+    except store_errors() as exc:
+        fail(f"nothing copied: {exc}")
+    if target.backend != "postgresql":
+        fail(f"--to must name a PostgreSQL database (postgresql://…), not {describe_url(to_url)}")
+    try:
+        copied = copy_state(source, target)
+        runs = [m.run_id for m in list_runs(target)]
+        broken = [(run_id, result) for run_id in runs if not (result := verify_run(target, run_id)).ok]
+    except StateError as exc:
+        fail(f"migration failed: {exc}; the source is unchanged")
+    data = {"source": source.location, "target": target.location, "rows": copied, "runs_verified": len(runs) - len(broken),
+            "runs_broken": [{"run_id": r, "problems": res.problems[:5]} for r, res in broken]}
+    if as_json:
+        echo_json(data)
+    else:
+        click.echo(f"copied {source.location} -> {target.location}: " + ", ".join(f"{t} {n:,}" for t, n in sorted(copied.items())))
+        click.echo(f"run log: {len(runs) - len(broken)} of {len(runs)} run(s) verify on the copy")
+        for run_id, res in broken:
+            click.echo(f"  run {run_id}: {res.problems[0]}")
+        if not broken:
+            click.echo('next: set [state] url = { env = "PEAK_TRADE_DB_URL" } in the config (by hand: a governance key) and export the URL')
+    if broken:
+        sys.exit(1)

@@ -94,6 +94,10 @@ class StateConfig:
     #: default: $PEAK_TRADE_DATA_DIR, else the per-user data directory, so that every
     #: process of a user shares one kill switch
     data_dir: str | None = None
+    #: a PostgreSQL database shared by several hosts (``postgresql://…``, best given by
+    #: reference, e.g. ``{ env = "PEAK_TRADE_DB_URL" }``: it may carry a password); none:
+    #: SQLite in the data directory
+    url: str | SecretRef | None = None
 
 
 @frozen
@@ -173,6 +177,11 @@ class PeakTradeConfig:
         from peaktrade_core.state import resolve_data_dir
 
         return resolve_data_dir(self.state.data_dir)
+
+    def state_url(self) -> str | None:
+        """``[state] url`` resolved (a reference is read now); ``None``: SQLite."""
+        url = self.state.url
+        return url.resolve() if isinstance(url, SecretRef) else url
 
 
 _SECTIONS = {a.name for a in attrs.fields(PeakTradeConfig)} - {"source", "sha256"}

@@ -23,7 +23,6 @@ import json
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, NamedTuple
 
 PRESETS = ("pre-open", "end-of-day")
@@ -138,38 +137,31 @@ def _plugins(config: Any) -> list[Check]:
     return out
 
 
-def _data_dir(config: Any, config_path: str | None) -> Path:
-    from peaktrade_core.config import resolve_config_path
-    from peaktrade_core.state import lenient_data_dir
-
-    if config is not None:
-        return config.data_dir()
-    return lenient_data_dir(resolve_config_path(config_path))
-
-
-def _open_store(directory: Path) -> tuple[Any, Check | None]:
+def _open_store(config: Any, config_path: str | None) -> tuple[Any, Check | None]:
+    """The configured store; with an invalid config, the one it names (read leniently)."""
     import sqlite3
 
-    from peaktrade_core.state import StateError, StateStore
+    from peaktrade_core.config import resolve_config_path
+    from peaktrade_core.state import lenient_store
+    from peaktrade_core.store import open_store, store_errors
 
     try:
-        return StateStore.in_dir(directory), None
-    except StateError as exc:
-        problem = str(exc)
-    except (sqlite3.Error, OSError) as exc:
-        problem = f"state store in {directory}: {getattr(exc, 'strerror', None) or exc}"
+        if config is not None:
+            return open_store(config), None
+        return lenient_store(resolve_config_path(config_path)), None
+    except (*store_errors(), sqlite3.Error, OSError) as exc:
+        problem = str(exc) if isinstance(exc, store_errors()) else f"state store: {getattr(exc, 'strerror', None) or exc}"
     return None, Check("state", FAIL, problem, "see the runbook 'State store lost, replaced or damaged' in docs/operators.md")
 
 
 def _state(store: Any, config: Any) -> Check:
-    import sqlite3
-
     from peaktrade_core.state import check_state, damage
+    from peaktrade_core.store import store_errors
 
     try:
         found = check_state(store)
-    except sqlite3.DatabaseError as exc:
-        return Check("state", FAIL, f"state store {store.path}: {damage(exc)}", "see the runbook 'State store lost, replaced or damaged'")
+    except store_errors() as exc:
+        return Check("state", FAIL, f"state store {store.location}: {damage(exc)}", "see the runbook 'State store lost, replaced or damaged'")
     mode = config.environment.mode.value if config is not None else "live"  # no config: judge strictly
     problem = found.problem_for(mode)
     if problem is None:
@@ -184,14 +176,14 @@ def _state(store: Any, config: Any) -> Check:
 
 
 def _runs(store: Any, preset: str, now: float) -> list[Check]:
-    import sqlite3
     from datetime import datetime
 
     from peaktrade_core.runlog import list_runs, load_run_snapshot, verify_run
+    from peaktrade_core.store import store_errors
 
     try:
         metas = list_runs(store)
-    except sqlite3.DatabaseError as exc:
+    except store_errors() as exc:
         return [Check("runs", FAIL, f"run log unreadable: {exc}", "see the runbook 'State store lost, replaced or damaged'")]
     if preset == "end-of-day":
 
@@ -213,7 +205,7 @@ def _runs(store: Any, preset: str, now: float) -> list[Check]:
     for meta in picked:
         try:
             result = verify_run(store, meta.run_id)
-        except sqlite3.DatabaseError as exc:
+        except store_errors() as exc:
             out.append(Check("runs", FAIL, f"run {meta.run_id}: unreadable: {exc}", "keep the store as evidence; see the runbook"))
             continue
         records += result.records
@@ -244,13 +236,12 @@ def _runs(store: Any, preset: str, now: float) -> list[Check]:
 
 
 def _kill_switch(store: Any, preset: str) -> Check:
-    import sqlite3
-
     from peaktrade_core.killswitch import KillSwitch
+    from peaktrade_core.store import store_errors
 
     try:
         ks = KillSwitch(store).state()
-    except sqlite3.DatabaseError as exc:
+    except store_errors() as exc:
         return Check("kill_switch", FAIL, f"unreadable: {exc}", "see the runbook 'State store lost, replaced or damaged'")
     if not ks.engaged:
         return Check("kill_switch", OK, "released")
@@ -422,7 +413,7 @@ def run_health(config_path: str | None, options: HealthOptions, now: float | Non
     config, first = _config(config_path)
     checks = [first]
     checks += _plugins(config)
-    store, problem = _open_store(_data_dir(config, config_path))
+    store, problem = _open_store(config, config_path)
     if problem:
         checks.append(problem)
     else:

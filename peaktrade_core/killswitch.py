@@ -21,18 +21,7 @@ from peaktrade_core.state import (
     note_kill_switch_event,
     now_iso,
 )
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS kill_switch_events (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    action TEXT NOT NULL CHECK (action IN ('engage', 'release')),
-    operator TEXT NOT NULL,
-    reason TEXT NOT NULL,
-    at TEXT NOT NULL,
-    source TEXT NOT NULL,
-    chain TEXT
-);
-"""
+from peaktrade_core.store.killswitch import KillSwitchRepository
 
 __all__ = ["KillSwitch", "KillSwitchError", "current_operator"]
 
@@ -44,27 +33,25 @@ class KillSwitchError(Exception):
 class KillSwitch:
     def __init__(self, store: StateStore):
         self.store = store
-        store.ensure_schema("kill_switch", _SCHEMA)
-        store.add_column("kill_switch_events", "chain", "TEXT")  # stores from before the chain
+        self.events = KillSwitchRepository(store)
         self._lock = threading.Lock()
-        self._version: tuple[int, int] | None = None
+        self._version: Any = None
         self._cached: KillSwitchState = RELEASED
 
-    def state(self) -> KillSwitchState:
+    def state(self, fresh: bool = False) -> KillSwitchState:
+        """The switch's state: cached until the store reports a commit, or read now
+        (``fresh``: testnet/live read every batch, so an unreachable store stops them)."""
         with self._lock:
-            version = self.store.version()
-            if version != self._version:
+            version = self.store.changes()
+            if fresh or version != self._version:
                 self._cached = self._read()
                 self._version = version
             return self._cached
 
     def _read(self) -> KillSwitchState:
-        rows = self.store.query(
-            "SELECT action, operator, reason, at, source FROM kill_switch_events ORDER BY id DESC LIMIT 1"
-        )
-        if not rows or rows[0]["action"] == "release":
+        r = self.events.last()
+        if r is None or r["action"] == "release":
             return RELEASED
-        r = rows[0]
         return KillSwitchState(True, r["operator"], r["reason"], r["at"], r["source"])
 
     def _append(self, action: str, reason: str, operator: str | None, source: str) -> dict[str, Any]:
@@ -72,13 +59,8 @@ class KillSwitch:
             raise KillSwitchError(f"a reason is required to {action} the kill switch")
         event = {"action": action, "operator": operator or current_operator(), "reason": reason.strip(), "at": now_iso(), "source": source}
         with self.store.transaction() as conn:
-            last = conn.execute("SELECT chain FROM kill_switch_events ORDER BY id DESC LIMIT 1").fetchone()
-            event["chain"] = chain_hash((last and last[0]) or "", event)
-            cur = conn.execute(
-                "INSERT INTO kill_switch_events (action, operator, reason, at, source, chain) VALUES (?, ?, ?, ?, ?, ?)",
-                tuple(event.values()),
-            )
-            event["id"] = cur.lastrowid
+            event["chain"] = chain_hash(self.events.last_chain(conn), event)
+            event["id"] = self.events.append(conn, event)
             note_kill_switch_event(self.store, conn)
         logger.bind(tag=SAFETY).warning("kill switch {}d by {} ({}): {}", action, event["operator"], source, event["reason"])
         return event
@@ -95,7 +77,5 @@ class KillSwitch:
         return self._append("release", reason, operator, source)
 
     def history(self, limit: int | None = None) -> list[dict[str, Any]]:
-        sql = "SELECT id, action, operator, reason, at, source FROM kill_switch_events ORDER BY id"
-        rows = self.store.query(sql)
-        out = [dict(r) for r in rows]
+        out = self.events.history()
         return out[-limit:] if limit else out

@@ -25,6 +25,7 @@ from peaktrade_core.alerts import AlertEvent, AlertLevel
 from peaktrade_core.config import PeakTradeConfig
 from peaktrade_core.environment import EffectiveMode, TradingMode
 from peaktrade_core.gates import (
+    RELEASED,
     GateContext,
     GateDecision,
     GateReport,
@@ -52,7 +53,8 @@ from peaktrade_core.risk import (
     blocked_orders,
     run_risk_checks,
 )
-from peaktrade_core.state import StateStore, ensure_state_identity
+from peaktrade_core.state import GUARDED_MODES, StateStore, ensure_state_identity
+from peaktrade_core.store import StateError, open_store
 from peaktrade_core.venues import _GENERATED, ClientOrderIds, cancel_open_orders, venue_info
 
 #: statuses of orders that reached the market (count for the runaway throttle)
@@ -180,10 +182,13 @@ class ExecutionPipeline:
         self.config = config
         self.env = config.environment
         self.pm = plugin_manager or get_plugin_manager()
-        self.store = store or StateStore.in_dir(config.data_dir())
+        self.store = store or open_store(config)
         # testnet/live refuse a lost, emptied, replaced or altered store (StateIdentityError)
         ensure_state_identity(self.store, self.env.mode)
         self.kill_switch = KillSwitch(self.store)
+        #: testnet/live read the kill switch from the store every batch (fail closed on a
+        #: store that cannot be read); paper/shadow trust change notices
+        self._guarded = self.env.mode.value in GUARDED_MODES
         self.alerts = alerts
         self.confirm = confirm
         self.clock = clock
@@ -278,7 +283,7 @@ class ExecutionPipeline:
 
     def process_batch(self, batch: Sequence[OrderRequest], batch_no: int = 0) -> list[OrderExecutionResult]:
         """One batch through risk, gates and the executor. Returns one result per order."""
-        kill = self.kill_switch.state()
+        kill = self.kill_switch.state(fresh=self._guarded)
         report = evaluate_gates(self.env, kill)
         if kill.engaged and kill != self._venue_cancelled:
             self._cancel_on_venue(kill)
@@ -583,6 +588,15 @@ class ExecutionPipeline:
             status = "interrupted"
             self.stop_requested = self.stop_requested or "SIGINT"
             raise
+        except StateError as exc:  # the store cannot be read or written: nothing more is sent
+            status = "failed"
+            self._alert(
+                AlertLevel.CRITICAL,
+                "state_store_unreachable",
+                f"trading stopped ({self.env.mode.value}): {exc}; the kill switch and the run log cannot be checked",
+                run_id=summary.run_id,
+            )
+            raise
         except BaseException:
             status = "failed"
             raise
@@ -590,7 +604,10 @@ class ExecutionPipeline:
             if status == "interrupted":
                 summary.interrupted_by = self.stop_requested
                 logger.bind(tag=SAFETY).warning("session stopped by {} after {} orders", self.stop_requested, summary.orders)
-            kill = self.kill_switch.state()
+            try:
+                kill = self.kill_switch.state()
+            except StateError:  # already failing on it (above)
+                kill = RELEASED
             summary.kill_switch_engaged_during_run = not switch_at_start and kill.engaged
             if kill.engaged and kill != self._venue_cancelled:  # engaged during the last batch
                 self._cancel_on_venue(kill)
@@ -618,6 +635,10 @@ class ExecutionPipeline:
                     self.runlog.commit()
                 try:
                     self.runlog.finish_run(self.run_id, status, summary.to_dict())
+                except StateError as exc:
+                    if status != "failed":
+                        raise
+                    logger.error("run {}: end not recorded: {}", self.run_id, exc)
                 finally:
                     self.runlog.on_commit = None
             self._alert(AlertLevel.INFO, "session_end", f"session {summary.run_id} {status}: {summary.orders} orders", run_id=summary.run_id)

@@ -1,8 +1,8 @@
-"""Shared state in the data directory: one SQLite file (WAL), one small interface.
+"""The state store's identity, and where the data directory is.
 
-Everything that must outlive a process or be shared between processes goes through
-:class:`StateStore`: the kill switch, the run log, the alert history, risk records, the
-drill log. A later PostgreSQL store implements the same methods.
+Everything that must outlive a process or be shared between processes goes through a
+:class:`~peaktrade_core.store.StateStore` (:mod:`peaktrade_core.store`: SQLite in the data
+directory, or PostgreSQL when ``[state] url`` names one).
 
 The store has an identity (see :func:`check_state`): losing, emptying or replacing it, or
 deleting kill-switch events, is detected, and testnet/live refuse to trade until a person
@@ -14,30 +14,26 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sqlite3
-import threading
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from attrs import frozen
 
-STATE_FILE = "peaktrade.sqlite3"
-#: next to the store: the identity the data dir expects and the kill-switch chain head, so
-#: a deleted, emptied or swapped store (or deleted events) cannot pass for a good one
-IDENTITY_FILE = "peaktrade.identity"
+from peaktrade_core.store import StateError, StateStore
+from peaktrade_core.store.base import IDENTITY_FILE
+from peaktrade_core.store.identity import IdentityRepository
+from peaktrade_core.store.killswitch import EVENT_FIELDS, KillSwitchRepository
+from peaktrade_core.store.sqlite import STATE_FILE, damage
+
+__all__ = ["IDENTITY_FILE", "STATE_FILE", "StateError", "StateStore", "damage"]
 DATA_DIR_ENV_VAR = "PEAK_TRADE_DATA_DIR"
 #: config keys that move the state store: a governance decision, never ``config set``
-GOVERNED_STATE_KEYS = frozenset({"state.data_dir"})
+GOVERNED_STATE_KEYS = frozenset({"state.data_dir", "state.url"})
 #: modes that refuse to trade on a store without a person-recorded, intact identity
 GUARDED_MODES = frozenset({"testnet", "live"})
-
-
-class StateError(Exception):
-    """The state store cannot be opened or read (damaged file, unwritable directory)."""
 
 
 class StateIdentityError(StateError):
@@ -70,25 +66,51 @@ def resolve_data_dir(configured: str | None = None) -> Path:
     return Path(base) / "peaktrade"
 
 
-def lenient_data_dir(config_path: Path | None) -> Path:
-    """The data dir without validating the config: the emergency stop must work while the
-    file is broken. Reads ``[state] data_dir`` line by line if the TOML does not parse."""
-    configured = None
-    if config_path is not None:
-        try:
-            text = config_path.read_text(encoding="utf-8", errors="replace")[:1_000_000]
-        except OSError:
-            text = ""
-        configured = _state_data_dir(text)
-    return resolve_data_dir(configured)
+def lenient_store(config_path: Path | None, data_dir: str | None = None, url: str | None = None) -> StateStore:
+    """The state store without validating the config: the emergency stop must work while
+    the file is broken. Reads ``[state] data_dir`` and ``[state] url`` line by line if the
+    TOML does not parse; ``data_dir`` / ``url`` (command-line options) win."""
+    from peaktrade_core.store import open_store_url
+
+    text = _config_text(config_path)
+    directory = Path(data_dir).expanduser() if data_dir else lenient_data_dir(config_path, text)
+    url = url or _resolve_url(_state_value(text, "url"), config_path)
+    return open_store_url(url, data_dir=directory) if url else StateStore.in_dir(directory)
 
 
-def _state_data_dir(text: str) -> str | None:
+def lenient_data_dir(config_path: Path | None, text: str | None = None) -> Path:
+    """The data dir without validating the config (see :func:`lenient_store`)."""
+    configured = _state_value(_config_text(config_path) if text is None else text, "data_dir")
+    return resolve_data_dir(configured if isinstance(configured, str) else None)
+
+
+def _config_text(config_path: Path | None) -> str:
+    if config_path is None:
+        return ""
+    try:
+        return config_path.read_text(encoding="utf-8", errors="replace")[:1_000_000]
+    except OSError:
+        return ""
+
+
+def _resolve_url(value: Any, config_path: Path | None) -> str | None:
+    from peaktrade_core.secrets import SecretError, SecretRef
+
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        return value
+    try:
+        return SecretRef(**{k: str(v) for k, v in dict(value).items()}).resolve()
+    except (SecretError, TypeError, ValueError) as exc:
+        raise StateError(f"{config_path}: [state] url: {exc}") from None
+
+
+def _state_value(text: str, key: str) -> Any:
     import tomllib
 
     try:
-        value = tomllib.loads(text).get("state", {}).get("data_dir")
-        return value if isinstance(value, str) else None
+        return tomllib.loads(text).get("state", {}).get(key)
     except (tomllib.TOMLDecodeError, AttributeError):
         pass
     import re
@@ -99,127 +121,20 @@ def _state_data_dir(text: str) -> str | None:
         header = re.match(r"\[\s*([^\]]*?)\s*\]", stripped)
         if header:
             section = header.group(1)
-        elif section == "state" and stripped.partition("=")[0].strip() == "data_dir":
+        elif section == "state" and stripped.partition("=")[0].strip() == key:
             try:
-                value = tomllib.loads("v = " + stripped.partition("=")[2])["v"]
+                return tomllib.loads("v = " + stripped.partition("=")[2])["v"]
             except tomllib.TOMLDecodeError:
                 return None
-            return value if isinstance(value, str) else None
     return None
-
-
-class StateStore:
-    """A thread-safe handle on the state database. Each subsystem creates its own tables
-    with :meth:`ensure_schema`; all of them share the connection's WAL journal."""
-
-    def __init__(self, path: str | os.PathLike[str], *, synchronous: str = "NORMAL"):
-        self.path = Path(path)
-        self.in_memory = str(path) == ":memory:"
-        try:
-            if not self.in_memory:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None)
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute(f"PRAGMA synchronous={synchronous}")
-            self._conn.execute("PRAGMA busy_timeout=30000")
-            # fewer, larger WAL checkpoints: each one syncs, and at 100k orders/s the default
-            # (1,000 pages) checkpoints every few batches
-            self._conn.execute("PRAGMA wal_autocheckpoint=10000")
-            self._conn.execute("SELECT count(*) FROM sqlite_master").fetchone()  # damaged? say so now
-        except sqlite3.DatabaseError as exc:
-            if isinstance(exc, sqlite3.OperationalError):
-                raise  # cannot open (permissions, a sandbox): not a damaged file
-            raise StateError(f"state store {self.path}: {damage(exc)}") from None
-        self._lock = threading.RLock()
-        self._schemas: set[str] = set()
-
-    @classmethod
-    def in_dir(cls, data_dir: str | os.PathLike[str], **kwargs: Any) -> StateStore:
-        return cls(Path(data_dir) / STATE_FILE, **kwargs)
-
-    def ensure_schema(self, name: str, ddl: str) -> None:
-        if name in self._schemas:
-            return
-        with self._lock:
-            self._conn.executescript(ddl)
-            self._schemas.add(name)
-
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """``BEGIN IMMEDIATE`` … ``COMMIT``: writers serialise across processes."""
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
-
-    def query(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
-        with self._lock:
-            cur = self._conn.execute(sql, tuple(params))
-            cur.row_factory = sqlite3.Row
-            return cur.fetchall()
-
-    def data_version(self) -> int:
-        """Changes whenever *another* connection commits: a cheap "did anything change?"."""
-        with self._lock:
-            return self._conn.execute("PRAGMA data_version").fetchone()[0]
-
-    def version(self) -> tuple[int, int]:
-        """Changes on every commit by anyone: other connections (``data_version``) and this
-        one (``total_changes``, which ``data_version`` does not see)."""
-        with self._lock:
-            return self._conn.execute("PRAGMA data_version").fetchone()[0], self._conn.total_changes
-
-    def add_column(self, table: str, column: str, decl: str) -> None:
-        """Add a column to a table of an older store (once per handle)."""
-        key = f"{table}.{column}"
-        if key in self._schemas:
-            return
-        with self._lock:
-            names = {r[1] for r in self._conn.execute(f"PRAGMA table_info({table})")}
-            if column not in names:
-                self._conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
-            self._schemas.add(key)
-
-    @property
-    def identity_file(self) -> Path | None:
-        return None if self.in_memory else self.path.parent / IDENTITY_FILE
-
-    def close(self) -> None:
-        with self._lock:
-            self._conn.close()
-
-
-def damage(exc: BaseException) -> str:
-    """One line for an error opening or reading the store."""
-    if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError):
-        return f"damaged ({exc}); see 'State store lost, replaced or damaged' in docs/operators.md"
-    return str(getattr(exc, "strerror", None) or exc)
 
 
 # -- identity -----------------------------------------------------------------------------
 
-_IDENTITY_SCHEMA = """
-CREATE TABLE IF NOT EXISTS state_identity (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    store_id TEXT NOT NULL,
-    kind TEXT NOT NULL CHECK (kind IN ('person', 'automatic')),
-    operator TEXT NOT NULL,
-    reason TEXT NOT NULL,
-    at TEXT NOT NULL,
-    previous_store_id TEXT,
-    found TEXT
-);
-"""
-
-
 def chain_hash(previous: str, event: Mapping[str, Any]) -> str:
     """Each kill-switch event seals the one before it: a deleted or edited event breaks the
     chain, and the head recorded in the identity file reveals deleted last events."""
-    fields = (previous, event["action"], event["operator"], event["reason"], event["at"], event["source"])
+    fields = (previous, *(event[k] for k in EVENT_FIELDS))
     return hashlib.sha256("\x1f".join(fields).encode()).hexdigest()
 
 
@@ -248,24 +163,8 @@ class StateCheck:
         return {"store": self.store, "status": self.kind, "problem": self.problem, "identity": self.identity, "kill_switch_events": self.events}
 
 
-def _identity_row(conn: Any) -> dict[str, Any] | None:
-    cur = conn.execute("SELECT store_id, kind, operator, reason, at, previous_store_id FROM state_identity ORDER BY id DESC LIMIT 1")
-    row = cur.fetchone()
-    keys = ("store_id", "kind", "operator", "reason", "at", "previous_store_id")
-    return dict(zip(keys, row, strict=True)) if row else None
-
-
-def _event_rows(conn: Any) -> list[dict[str, Any]]:
-    cur = conn.execute("SELECT id, action, operator, reason, at, source, chain FROM kill_switch_events ORDER BY id")
-    keys = ("id", "action", "operator", "reason", "at", "source", "chain")
-    return [dict(zip(keys, r, strict=True)) for r in cur.fetchall()]
-
-
-def _prepare(store: StateStore) -> None:
-    from peaktrade_core.killswitch import KillSwitch
-
-    KillSwitch(store)  # its table, with the chain column
-    store.ensure_schema("state_identity", _IDENTITY_SCHEMA)
+def _prepare(store: StateStore) -> tuple[KillSwitchRepository, IdentityRepository]:
+    return KillSwitchRepository(store), IdentityRepository(store)
 
 
 def read_identity_file(path: Path) -> dict[str, Any] | None:
@@ -284,15 +183,15 @@ def read_identity_file(path: Path) -> dict[str, Any] | None:
 
 def check_state(store: StateStore) -> StateCheck:
     """Compare the store with the identity file next to it. Reads only."""
-    where = str(store.path)
+    where = store.location
     if store.in_memory:
         return StateCheck(where, "in-memory")  # made by code for one process (drills, tests)
-    _prepare(store)
+    kill, ids = _prepare(store)
     file = store.identity_file
-    assert file is not None
-    with store._lock:
-        identity = _identity_row(store._conn)
-        rows = _event_rows(store._conn)
+    if file is None:
+        return StateCheck(where, "no-data-dir", f"state store {where} has no data directory for its identity file")
+    identity = ids.current()
+    rows = kill.chained_events()
     try:
         expected = read_identity_file(file)
     except StateError as exc:
@@ -341,8 +240,10 @@ def ensure_state_identity(store: StateStore, mode: Any) -> StateCheck:
     mode = str(getattr(mode, "value", mode))
     try:
         check = check_state(store)
-    except sqlite3.DatabaseError as exc:
-        raise StateError(f"state store {store.path}: {damage(exc)}") from None
+    except StateError:
+        raise
+    except Exception as exc:  # a damaged SQLite file surfaces here as a DatabaseError
+        raise StateError(f"state store {store.location}: {damage(exc)}") from None
     problem = check.problem_for(mode)
     if mode in GUARDED_MODES:
         if problem:
@@ -351,7 +252,7 @@ def ensure_state_identity(store: StateStore, mode: Any) -> StateCheck:
     if check.kind == "uninitialised":
         init_identity(store, f"created by a {mode} session", kind="automatic", expect_kind="uninitialised")
         logger.bind(tag=SAFETY).warning(
-            "new state store {} created by this {} session (testnet/live need `peaktrade state init`)", store.path, mode
+            "new state store {} created by this {} session (testnet/live need `peaktrade state init`)", store.location, mode
         )
     elif problem:
         logger.bind(tag=SAFETY).warning("state store: {} (testnet/live refuse to trade)", problem)
@@ -367,7 +268,8 @@ def init_identity(
     expect_kind: str | None = None,
 ) -> dict[str, Any]:
     """Give the store a new identity, recorded (who, when, why, what was found), seal its
-    kill-switch history and write the identity file. If the data dir's last known kill
+    kill-switch history and write the identity file (a new host of a shared database store
+    joins its identity instead). If the data dir's last known kill
     switch was engaged and this store does not show it, the engage is carried over.
 
     ``expect_kind``: do nothing (return ``{}``) unless the store is still in that state
@@ -375,7 +277,7 @@ def init_identity(
     """
     if not reason or not reason.strip():
         raise StateError("a reason is required to initialise the state store")
-    _prepare(store)
+    kill, ids = _prepare(store)
     operator = operator or current_operator()
     file = store.identity_file
     assert file is not None, "an in-memory store needs no identity"
@@ -389,11 +291,17 @@ def init_identity(
             expected = None
         at = now_iso()
         head = ""
-        rows = _event_rows(conn)
+        rows = kill.chained_events(conn)
+        if _joins(store, check, rows):  # another host's shared store: keep its identity
+            record = {**check.identity, "kind": "person", "operator": operator, "reason": reason.strip(), "at": at,  # type: ignore[dict-item]
+                      "previous_store_id": check.identity["store_id"], "found": f"{check.problem} (joined from {_host()})"}  # type: ignore[index]
+            ids.add(conn, record)
+            _write_identity_file(store, conn, file, record)
+            return record
         for row in rows:  # seal what is there (older stores have no chain)
             head = chain_hash(head, row)
             if row["chain"] != head:
-                conn.execute("UPDATE kill_switch_events SET chain = ? WHERE id = ?", (head, row["id"]))
+                kill.reseal(conn, row["id"], head)
         engaged_now = bool(rows) and rows[-1]["action"] == "engage"
         last_known = (expected or {}).get("kill_switch", {})
         if kind == "person" and last_known.get("engaged") and not engaged_now:
@@ -405,11 +313,8 @@ def init_identity(
                 "at": at,
                 "source": "state-init",
             }
-            head = chain_hash(head, carried)
-            conn.execute(
-                "INSERT INTO kill_switch_events (action, operator, reason, at, source, chain) VALUES (?, ?, ?, ?, ?, ?)",
-                (*(carried[k] for k in ("action", "operator", "reason", "at", "source")), head),
-            )
+            carried["chain"] = chain_hash(head, carried)
+            kill.append(conn, carried)
         record = {
             "store_id": uuid.uuid4().hex,
             "kind": kind,
@@ -419,12 +324,29 @@ def init_identity(
             "previous_store_id": (check.identity or {}).get("store_id") or (expected or {}).get("store_id"),
             "found": check.problem,
         }
-        conn.execute(
-            "INSERT INTO state_identity (store_id, kind, operator, reason, at, previous_store_id, found) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            tuple(record.values()),
-        )
-        _write_identity_file(conn, file, record)
+        ids.add(conn, record)
+        _write_identity_file(store, conn, file, record)
     return record
+
+
+def _joins(store: StateStore, check: StateCheck, rows: list[dict[str, Any]]) -> bool:
+    """A database store shared by several hosts, intact, whose identity this data dir has
+    no file for (a new host): ``state init`` joins it instead of replacing its identity,
+    which would make every other host see a replaced store."""
+    if store.backend == "sqlite" or check.kind != "file-missing" or check.identity is None:
+        return False
+    head = ""
+    for row in rows:
+        head = chain_hash(head, row)
+        if row["chain"] != head:
+            return False
+    return True
+
+
+def _host() -> str:
+    import socket
+
+    return f"host {socket.gethostname()}"
 
 
 def note_kill_switch_event(store: StateStore, conn: Any) -> None:
@@ -434,24 +356,23 @@ def note_kill_switch_event(store: StateStore, conn: Any) -> None:
     if file is None:
         return
     try:
-        identity = _identity_row(conn)
         expected = read_identity_file(file)
-    except (StateError, sqlite3.OperationalError):  # no identity table yet, or a bad file
+    except StateError:  # a bad file: the check reports it
         return
+    identity = IdentityRepository(store).current(conn) if expected is not None else None
     if identity is None or expected is None or expected["store_id"] != identity["store_id"]:
         return
-    _write_identity_file(conn, file, identity)
+    _write_identity_file(store, conn, file, identity)
 
 
-def _write_identity_file(conn: Any, file: Path, identity: Mapping[str, Any]) -> None:
+def _write_identity_file(store: StateStore, conn: Any, file: Path, identity: Mapping[str, Any]) -> None:
     from peaktrade_core.log import SAFETY, logger
 
-    count, last = conn.execute("SELECT count(*), max(id) FROM kill_switch_events").fetchone()
-    row = conn.execute("SELECT action, operator, reason, at, chain FROM kill_switch_events WHERE id = ?", (last,)).fetchone()
+    count, row = KillSwitchRepository.head(conn)
     engaged = bool(row) and row[0] == "engage"
     data = {
         "store_id": identity["store_id"],
-        "store": str(file.with_name(STATE_FILE)),
+        "store": store.location,
         "kind": identity["kind"],
         "initialised_by": identity["operator"],
         "initialised_at": identity["at"],
@@ -465,6 +386,7 @@ def _write_identity_file(conn: Any, file: Path, identity: Mapping[str, Any]) -> 
     }
     tmp = file.with_name(f"{file.name}.{os.getpid()}.tmp")
     try:
+        file.parent.mkdir(parents=True, exist_ok=True)  # a database store: the data dir may be new
         with open(tmp, "w", encoding="utf-8") as fh:
             fh.write(json.dumps(data, indent=2) + "\n")
             fh.flush()
@@ -475,5 +397,5 @@ def _write_identity_file(conn: Any, file: Path, identity: Mapping[str, Any]) -> 
 
 
 def identity_history(store: StateStore) -> list[dict[str, Any]]:
-    _prepare(store)
-    return [dict(r) for r in store.query("SELECT * FROM state_identity ORDER BY id")]
+    return _prepare(store)[1].history()
+

@@ -93,7 +93,11 @@ def test_clock_skew_beyond_the_bound_fails_naming_the_fix(peaktrade, venue):
     code, checks = health(peaktrade, "--max-clock-skew", "1")
     assert code == 1
     clock = checks["clock"][0]
-    assert clock["status"] == "fail" and "+5." in clock["detail"] and "bound 1s" in clock["detail"]
+    assert clock["status"] == "fail" and "bound 1s" in clock["detail"]
+    # the skew is measured against the request's midpoint: on a loaded machine a slow round
+    # trip shaves some off the 5 s, never enough to pass the 1 s bound
+    skew = float(clock["detail"].split("differs by ")[1].split("s")[0])
+    assert 1 < skew <= 5.01
     assert "NTP" in clock["fix"]
     code, checks = health(peaktrade, "--max-clock-skew", "30")
     assert code == 0 and checks["clock"][0]["status"] == "ok"

@@ -47,3 +47,38 @@ def _installed(name: str) -> bool:
     except PackageNotFoundError:
         return False
     return True
+
+
+# -- PostgreSQL ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Any:
+    """One throwaway PostgreSQL server for the test session (see
+    :mod:`peaktrade_core.testing.postgres`); skipped with the reason where none can run."""
+    from peaktrade_core.testing.postgres import REQUIRE_ENV, PostgresServer
+
+    try:
+        import psycopg  # noqa: F401
+
+        server = PostgresServer().start()
+    except (ImportError, FileNotFoundError) as exc:
+        if os.environ.get(REQUIRE_ENV) == "1":
+            pytest.fail(f"PostgreSQL is required here ({REQUIRE_ENV}=1) but cannot run: {exc}")
+        pytest.skip(f"no PostgreSQL to test against: {exc}")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: Any) -> str:
+    """A fresh, empty database on the session's server."""
+    return postgres_server.create_database()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_store_url(request: Any, tmp_path: Any) -> str:
+    """The same test on both backends: an SQLite file, then a PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite://{tmp_path / 'peaktrade.sqlite3'}"
+    return request.getfixturevalue("postgres_url")
