@@ -91,7 +91,7 @@ def test_state_words_coloured_as_whole_words_only():
 
 #: commands that print data, and the arguments they need here; each must take --json
 DATA_COMMANDS = [
-    ["status"], ["plugins", "list"], ["config", "show"], ["config", "path"], ["state", "show"], ["kill", "--history"],
+    ["status"], ["plugins", "list"], ["config", "show"], ["config", "path"], ["state", "info"], ["kill", "--history"],
     ["alerts", "history"], ["drills", "list"], ["drills", "log"], ["health"], ["readiness"], ["evidence"],
     ["testnet", "list"], ["testnet", "budget"], ["runs", "list"], ["risk", "history"],
 ]
@@ -139,17 +139,29 @@ def test_a_bad_since_is_one_line_and_exit_2(args):
     assert done.stdout == ""
 
 
-def test_kill_history_is_newest_first_with_limit_and_since():
+def _on_store(tmp_path: Path, url: str) -> dict:
+    """Environment for a CLI on the store at ``url`` (``[state] url``; SQLite or PostgreSQL)."""
+    config = tmp_path / "store.toml"
+    config.write_text('[state]\nurl = { env = "PEAK_TRADE_DB_URL" }\n')
+    return {"PEAK_TRADE_DB_URL": url, "PEAK_TRADE_CONFIG_PATH": str(config)}
+
+
+def test_kill_history_is_newest_first_with_limit_and_since(any_store_url, tmp_path):
+    env = _on_store(tmp_path, any_store_url)
     for reason in ("first", "second", "third"):
-        peaktrade("kill", "--reason", reason, check=True)
-        peaktrade("kill", "--release", "--reason", f"{reason} over", check=True)
-    history = json.loads(peaktrade("kill", "--history", "--json", check=True).stdout)
-    assert [h["reason"] for h in history] == ["third over", "third", "second over", "second", "first over", "first"]
-    assert [h["reason"] for h in json.loads(peaktrade("kill", "--history", "--json", "--limit", "2", check=True).stdout)] == ["third over", "third"]
-    since = history[2]["at"]  # "second over" and newer
-    assert [h["reason"] for h in json.loads(peaktrade("kill", "--history", "--json", "--since", since, check=True).stdout)] == ["third over", "third", "second over"]
-    assert json.loads(peaktrade("kill", "--history", "--json", "--since", "1h", check=True).stdout) == history
-    text = peaktrade("kill", "--history", "--limit", "1", check=True).stdout.splitlines()
+        peaktrade("kill", "--reason", reason, env=env, check=True)
+        peaktrade("kill", "--release", "--reason", f"{reason} over", env=env, check=True)
+
+    def history(*args: str) -> list[dict]:
+        return json.loads(peaktrade("kill", "--history", "--json", *args, env=env, check=True).stdout)
+
+    everything = history()
+    assert [h["reason"] for h in everything] == ["third over", "third", "second over", "second", "first over", "first"]
+    assert [h["reason"] for h in history("--limit", "2")] == ["third over", "third"]
+    since = everything[2]["at"]  # "second over" and newer
+    assert [h["reason"] for h in history("--since", since)] == ["third over", "third", "second over"]
+    assert history("--since", "1h") == everything
+    text = peaktrade("kill", "--history", "--limit", "1", env=env, check=True).stdout.splitlines()
     assert len(text) == 1 and "RELEASED" in text[0] and "third over" in text[0]
 
 
@@ -169,27 +181,28 @@ def test_drills_log_is_newest_first_with_limit_and_since():
     assert len(text) == 2 and text[0].startswith("2026-03-03") and "PASSED" in text[0]
 
 
-def test_alerts_history_run_filter_shows_only_that_runs_alerts(tmp_path):
-    orders = tmp_path / "orders.csv"
-    orders.write_text("symbol,side,quantity,reference_price\nBTC/EUR,buy,0.01,40000\n")
-    peaktrade("kill", "--reason", "an alert outside any run", check=True)
-    # no executor plugin in the core tests: the session is refused before it starts; the
-    # alerts of a run are recorded by the pipeline, so record one the same way
+def test_alerts_history_run_filter_shows_only_that_runs_alerts(any_store_url, tmp_path, request):
+    if any_store_url.startswith("postgresql"):  # strict: passes (and so fails here) once the run log is ported
+        request.applymarker(pytest.mark.xfail(strict=True, reason="the run log's SQL is not yet portable to PostgreSQL"))
+    env = _on_store(tmp_path, any_store_url)
+    peaktrade("kill", "--reason", "an alert outside any run", env=env, check=True)
+    # no executor plugin in the core tests: record two runs and their alerts as the
+    # pipeline does (every pipeline alert names its run in its context)
     from peaktrade_core.alerts import AlertEvent, AlertHistory, AlertLevel
-    from peaktrade_core.config import load_config
     from peaktrade_core.runlog import LiveRunLogger
-    from peaktrade_core.state import StateStore
+    from peaktrade_core.store import open_store_url
 
-    store = StateStore.in_dir(load_config().data_dir())
+    store = open_store_url(any_store_url, data_dir=tmp_path / "data")
     runlog = LiveRunLogger(store)
     run_ids = [runlog.start_run(mode="paper", effective_mode="paper", config_sha256="", strategy="t") for _ in range(2)]
     history = AlertHistory(store)
     for run_id in run_ids:
         history.record([AlertEvent(AlertLevel.WARNING, "pipeline", "gate.x", f"blocked in {run_id}", {"run_id": run_id})], ())
-    mine = json.loads(peaktrade("alerts", "history", "--json", "--run", run_ids[0], check=True).stdout)
+    store.close()
+    mine = json.loads(peaktrade("alerts", "history", "--json", "--run", run_ids[0], env=env, check=True).stdout)
     assert [a["message"] for a in mine] == [f"blocked in {run_ids[0]}"]
-    assert len(json.loads(peaktrade("alerts", "history", "--json", check=True).stdout)) == 3
-    missing = peaktrade("alerts", "history", "--run", "nosuchrun")
+    assert len(json.loads(peaktrade("alerts", "history", "--json", env=env, check=True).stdout)) == 3
+    missing = peaktrade("alerts", "history", "--run", "nosuchrun", env=env)
     assert missing.returncode == 2 and len(missing.stderr.strip().splitlines()) == 1 and missing.stderr.startswith("--run: ")
 
 
