@@ -6,7 +6,6 @@ and exit code 2 — never a traceback.
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
@@ -18,18 +17,8 @@ EXIT_USER_ERROR = 2
 EXIT_OUTPUT_ERROR = 74
 
 
-def fail(lines: str | list[str], code: int = EXIT_USER_ERROR) -> NoReturn:
-    for line in [lines] if isinstance(lines, str) else lines:
-        click.echo(line, err=True)
-    sys.exit(code)
-
-
-def echo_json(data: Any) -> None:
-    try:  # NaN/Infinity are not JSON: refuse to print them rather than emit invalid output
-        text = json.dumps(data, indent=2, sort_keys=False, default=str, allow_nan=False)
-    except ValueError as exc:
-        fail(f"error: refusing to print invalid JSON: {exc}", 1)
-    click.echo(text)
+# one place for output conventions (JSON, colour, history options): cli_output
+from peaktrade_core.cli_output import echo_json, fail  # noqa: E402,F401 - re-exported for the command modules
 
 
 class Env:
@@ -137,18 +126,56 @@ def _installed(name: str) -> bool:
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--config", "config_path", metavar="PATH", envvar="PEAK_TRADE_CONFIG_PATH", help="Config file (default: ./config/config.toml).")
+@click.option("--config", "config_path", metavar="PATH", help="Config file. Default: $PEAK_TRADE_CONFIG_PATH, else ./config/config.toml, else ~/.config/peaktrade/config.toml ($XDG_CONFIG_HOME), else the built-in defaults; `peaktrade config path` shows which.")
 @click.option("-v", "--verbose", count=True, help="More log output (-vv: debug).")
 @click.option("-q", "--quiet", is_flag=True, help="Errors only.")
 @click.option("--log-json", is_flag=True, help="Log as JSON lines on stderr.")
+@click.option("--log-file", metavar="PATH", help="Also append the log (info and above, secrets redacted) to PATH.")
+@click.option("--no-color", is_flag=True, help="No colour (also: NO_COLOR set; colour only on a terminal unless FORCE_COLOR is set).")
 @click.version_option(package_name="peaktrade-core", prog_name="peaktrade")
 @click.pass_context
-def cli(ctx: click.Context, config_path: str | None, verbose: int, quiet: bool, log_json: bool) -> None:
-    """peaktrade: safety-first order execution."""
+def cli(ctx: click.Context, config_path: str | None, verbose: int, quiet: bool, log_json: bool, log_file: str | None, no_color: bool) -> None:
+    """peaktrade: safety-first order execution.
+
+    Commands that print data take --json; history commands list newest first and take
+    --limit and --since. Shell completion: `peaktrade completion bash|zsh|fish`.
+    """
+    from peaktrade_core.cli_output import disable_colour
     from peaktrade_core.log import configure_logging
 
-    configure_logging(-1 if quiet else verbose, log_json)
+    if no_color:
+        disable_colour()
+    if log_file is not None:
+        try:  # a path that cannot be written is the user's mistake: one line, before anything runs
+            Path(log_file).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            with open(Path(log_file).expanduser(), "a", encoding="utf-8"):
+                pass
+        except OSError as exc:
+            fail(f"--log-file {log_file}: {exc.strerror or exc}")
+    configure_logging(-1 if quiet else verbose, log_json, log_file=str(Path(log_file).expanduser()) if log_file else None)
     ctx.obj = Env(config_path)
+
+
+# -- completion ---------------------------------------------------------------------------
+
+_SHELLS = ("bash", "zsh", "fish")
+
+
+@cli.command("completion")
+@click.argument("shell", type=click.Choice(_SHELLS))
+def completion(shell: str) -> None:
+    """Print the shell completion script for SHELL (bash, zsh or fish).
+
+    \b
+    bash:  eval "$(peaktrade completion bash)"       (in ~/.bashrc)
+    zsh:   eval "$(peaktrade completion zsh)"        (in ~/.zshrc)
+    fish:  peaktrade completion fish > ~/.config/fish/completions/peaktrade.fish
+    """
+    from click.shell_completion import get_completion_class
+
+    cls = get_completion_class(shell)
+    assert cls is not None  # click ships all three
+    click.echo(cls(cli, {}, "peaktrade", "_PEAKTRADE_COMPLETE").source())
 
 
 # -- plugins ------------------------------------------------------------------------------
@@ -195,13 +222,14 @@ def plugins_list(as_json: bool, hook: str | None, strict: bool) -> None:
 
 @cli.group()
 def config() -> None:
-    """Validate, show, create and edit the config file."""
+    """Validate, show, locate, create and edit the config file."""
 
 
 @config.command("validate")
 @click.argument("path", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output (JSON).")
 @pass_env
-def config_validate(env: Env, path: str | None) -> None:
+def config_validate(env: Env, path: str | None, as_json: bool) -> None:
     """Check a config file; every mistake is one line. Exit 2 if any."""
     from peaktrade_core.config import ConfigError, load_config, resolve_config_path
 
@@ -209,15 +237,41 @@ def config_validate(env: Env, path: str | None) -> None:
     try:
         load_config(target)
     except ConfigError as exc:
+        if as_json:
+            echo_json({"path": str(target) if target else None, "ok": False, "problems": exc.lines})
+            sys.exit(EXIT_USER_ERROR)
         fail(exc.lines)
-    click.echo(f"{target or 'built-in defaults'}: ok")
+    if as_json:
+        echo_json({"path": str(target) if target else None, "ok": True, "problems": []})
+    else:
+        click.echo(f"{target or 'built-in defaults'}: ok")
+
+
+@config.command("path")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output (JSON).")
+@pass_env
+def config_path_cmd(env: Env, as_json: bool) -> None:
+    """Which config file is in force, and every place looked at, in order."""
+    from peaktrade_core.config import config_search_order
+
+    places = config_search_order(env.config_path)
+    if as_json:
+        echo_json([{"source": what, "path": str(where) if where else None, "used": used} for what, where, used in places])
+        return
+    used = next((where for _w, where, u in places if u), None)
+    click.echo(str(used) if used else "built-in defaults")
+    for what, where, is_used in places:
+        mark = "*" if is_used else " "
+        shown = str(where) if where else ("(packaged default_config.toml)" if what == "built-in defaults" else "(not set)")
+        click.echo(f"  {mark} {what:<24} {shown}")
 
 
 @config.command("show")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output (JSON).")
 @pass_env
 def config_show(env: Env, as_json: bool) -> None:
-    """The effective config (profiles applied), secrets redacted."""
+    """The effective config (profiles applied), secrets redacted: TOML that `config
+    validate` accepts and that loads to the same config (the confirm token as a comment)."""
     from peaktrade_core.config import to_display_dict
 
     data = to_display_dict(env.config)
@@ -226,7 +280,16 @@ def config_show(env: Env, as_json: bool) -> None:
         return
     import tomlkit
 
+    # a file `config validate` accepts: the confirm token is never printed (its state is a
+    # comment); a reference to it shows where it lives, which is not secret
+    token = env.config.environment.confirm_token
+    state = data["environment"].pop("confirm_token")
+    if not isinstance(token, str) and token is not None:
+        import attrs
+
+        data["environment"]["confirm_token"] = {k: v for k, v in attrs.asdict(token).items() if v is not None}
     click.echo(f"# effective config from {env.config.source or 'built-in defaults'}")
+    click.echo(f"# environment.confirm_token: {state}" + (" (not shown)" if isinstance(token, str) and token else ""))
     click.echo(tomlkit.dumps(_toml_safe(data)))
 
 
@@ -239,13 +302,23 @@ def _toml_safe(node: Any) -> Any:
 
 
 @config.command("init")
-@click.argument("path", required=False, default="config/config.toml")
+@click.argument("path", required=False)
+@click.option("--user", is_flag=True, help="Write the user config (~/.config/peaktrade/config.toml, or under $XDG_CONFIG_HOME).")
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
-def config_init(path: str, force: bool) -> None:
-    """Write the documented default config (every live gate closed)."""
-    from peaktrade_core.config import PACKAGED_DEFAULT, ConfigError, write_atomically
+def config_init(path: str | None, user: bool, force: bool) -> None:
+    """Write the documented default config (every live gate closed) to PATH (default:
+    config/config.toml; --user: the user config)."""
+    from peaktrade_core.config import (
+        DEFAULT_CONFIG_PATH,
+        PACKAGED_DEFAULT,
+        ConfigError,
+        user_config_path,
+        write_atomically,
+    )
 
-    target = Path(path)
+    if path and user:
+        fail("give PATH or --user, not both")
+    target = user_config_path() if user else Path(path) if path else DEFAULT_CONFIG_PATH
     if target.exists() and not force:
         fail(f"{target}: exists; use --force to overwrite")
     try:

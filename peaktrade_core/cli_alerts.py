@@ -2,30 +2,12 @@
 
 from __future__ import annotations
 
-import re
 import sys
-import time
 
 import click
 
 from peaktrade_core.cli import Env, echo_json, fail, pass_env
-
-_RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def parse_since(value: str, now: float | None = None) -> float:
-    """``1h``, ``30m``, ``2d``, ``90s`` (that long ago) or an ISO date/time (UTC if no zone)."""
-    from datetime import UTC, datetime
-
-    match = _RELATIVE.match(value.strip())
-    if match:
-        return (time.time() if now is None else now) - float(match[1]) * _UNIT_SECONDS[match[2]]
-    try:
-        moment = datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise ValueError(f"expected an ISO date/time or a duration such as 30m, 1h, 2d; got {value!r}") from None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+from peaktrade_core.cli_output import echo, history_options, json_option, parse_since  # noqa: F401 - parse_since: imported from here too
 
 
 @click.group()
@@ -35,7 +17,7 @@ def alerts() -> None:
 
 @alerts.command("test")
 @click.option("--sink", "only", metavar="NAME", help="Only this sink (default: every configured sink).")
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 @pass_env
 def alerts_test(env: Env, only: str | None, as_json: bool) -> None:
     """Send a test alert and report delivery per sink. Exit 1 if a sink failed."""
@@ -62,7 +44,7 @@ def alerts_test(env: Env, only: str | None, as_json: bool) -> None:
         echo_json({"alert_id": event.id, "enabled": settings.enabled, "deliveries": rows})
     else:
         for row in rows:
-            click.echo(f"{row['sink']}: " + ("delivered" if row["ok"] else f"FAILED: {row['error']}"))
+            echo(f"{row['sink']}: " + ("delivered" if row["ok"] else f"FAILED: {row['error']}"))
         if not settings.enabled:
             click.echo("note: [live_alerts] enabled = false: sessions deliver no alerts")
     if not all(row["ok"] for row in rows):
@@ -71,21 +53,22 @@ def alerts_test(env: Env, only: str | None, as_json: bool) -> None:
 
 @alerts.command("history")
 @click.option("--level", type=click.Choice(["info", "warning", "critical"], case_sensitive=False), help="At least this level.")
-@click.option("--since", metavar="WHEN", help="ISO date/time, or a duration: 30m, 1h, 2d.")
-@click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True)
-@click.option("--json", "as_json", is_flag=True)
+@history_options(limit=100, run=True)
+@json_option
 @pass_env
-def alerts_history(env: Env, level: str | None, since: str | None, limit: int, as_json: bool) -> None:
+def alerts_history(env: Env, level: str | None, limit: int, since: float | None, run_filter: str | None, as_json: bool) -> None:
     """Recorded alerts, newest first, with each sink's delivery status."""
     from peaktrade_core.alerts import AlertHistory, AlertLevel
     from peaktrade_core.secrets import register_secrets_in
 
     register_secrets_in(env.config)  # rows are redacted with every secret the config names
-    try:
-        since_ts = parse_since(since) if since else None
-    except ValueError as exc:
-        fail(f"--since: {exc}")
-    rows = AlertHistory(env.store).query(AlertLevel.parse(level) if level else None, since_ts, limit)
+    history = AlertHistory(env.store)
+    min_level = AlertLevel.parse(level) if level else None
+    if run_filter is None:
+        rows = history.query(min_level, since, limit)
+    else:  # alerts name their run in their context
+        run_id = _resolve_run(env, run_filter)
+        rows = [r for r in history.query(min_level, since) if (r.get("context") or {}).get("run_id") == run_id][:limit]
     if as_json:
         echo_json(rows)
         return
@@ -93,9 +76,18 @@ def alerts_history(env: Env, level: str | None, since: str | None, limit: int, a
         click.echo("no alerts recorded")
     for row in rows:
         repeat = f" (x{row['repeat']})" if row["repeat"] > 1 else ""
-        click.echo(f"{row['time']}  {row['level']:<8}  {row['source']}/{row['code']}: {row['message']}{repeat}")
+        echo(f"{row['time']}  {row['level']:<8}  {row['source']}/{row['code']}: {row['message']}{repeat}")
         if not row["delivery_enabled"]:
             click.echo("    not delivered: [live_alerts] enabled = false")
         for d in row["deliveries"]:
             error = f" ({d['error']})" if d["error"] and d["status"] != "delivered" else ""
             click.echo(f"    {d['sink']}: {d['status']}, {d['attempts']} attempt(s){error}")
+
+
+def _resolve_run(env: Env, ref: str) -> str:
+    from peaktrade_core.runlog import RunNotFound, resolve_run_id
+
+    try:
+        return resolve_run_id(env.store, ref)
+    except RunNotFound as exc:
+        fail(f"--run: {exc}")

@@ -1,4 +1,4 @@
-"""``peaktrade drills``: list and run the safety drills, read the drill log (DRILL-3, DRILL-4)."""
+"""``peaktrade drills``: list and run the safety drills, read the drill log."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from peaktrade_core.cli import Env, echo_json, fail, pass_env
+from peaktrade_core.cli_output import echo, history_options, json_option
 
 _WIDE = "=" * 70
 _THIN = "─" * 70
@@ -23,7 +24,7 @@ def drills() -> None:
 
 @drills.command("list")
 @click.option("--pack", metavar="NAME", help="Only this drill pack's scenarios.")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@json_option
 @pass_env
 def drills_list(env: Env, pack: str | None, as_json: bool) -> None:
     """The drill scenarios of every installed drill pack."""
@@ -53,8 +54,10 @@ def drills_list(env: Env, pack: str | None, as_json: bool) -> None:
 )
 @click.option("--pack", metavar="NAME", help="Run only this drill pack's scenarios.")
 @click.option(
-    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+    help="Report format (--json is the same as --format json).",
 )
+@json_option
 @click.option(
     "--output",
     metavar="FILE",
@@ -63,7 +66,7 @@ def drills_list(env: Env, pack: str | None, as_json: bool) -> None:
 )
 @pass_env
 def drills_run(
-    env: Env, scenario: str | None, pack: str | None, fmt: str, output: Path | None
+    env: Env, scenario: str | None, pack: str | None, fmt: str, as_json: bool, output: Path | None
 ) -> None:
     """Run the drills against the current config, in memory; exit 1 if any failed.
 
@@ -75,6 +78,7 @@ def drills_run(
     from peaktrade_core.killswitch import current_operator
     from peaktrade_core.log import muted
 
+    fmt = "json" if as_json else fmt
     config = env.config
     runner = LiveDrillRunner(config)
     try:
@@ -93,7 +97,7 @@ def drills_run(
     except ValueError as exc:
         fail(f"error: refusing to write an invalid JSON report: {exc}", 1)
     if output is None:
-        click.echo(text)
+        (click.echo if fmt == "json" else echo)(text)
     else:
         try:
             output.parent.mkdir(parents=True, exist_ok=True)
@@ -101,22 +105,21 @@ def drills_run(
         except OSError as exc:
             fail(f"--output: {output}: {exc}")
         verdict = "PASSED" if report.passed else "FAILED"
-        click.echo(
-            f"{verdict}: {data['passed_count']}/{data['count']} drills passed; report written to {output}"
-        )
+        echo(f"{verdict}: {data['passed_count']}/{data['count']} drills passed; report written to {output}")
     if not report.passed:
         sys.exit(1)
 
 
 @drills.command("log")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-@click.option("--limit", type=click.IntRange(min=1), help="Only the last N runs.")
+@history_options()
+@json_option
 @pass_env
-def drills_log(env: Env, as_json: bool, limit: int | None) -> None:
-    """Every recorded drill run: when, who, how many, passed or failed."""
+def drills_log(env: Env, limit: int | None, since: float | None, as_json: bool) -> None:
+    """Every recorded drill run, newest first: when, who, how many, passed or failed."""
+    from peaktrade_core.cli_output import newest_first
     from peaktrade_core.drills import DrillLog
 
-    entries = DrillLog.of(env.config, env.store).entries(limit)
+    entries = newest_first(DrillLog.of(env.config, env.store).entries(), key="at", since=since, limit=limit)
     if as_json:
         echo_json(entries)
         return
@@ -130,7 +133,7 @@ def drills_log(env: Env, as_json: bool, limit: int | None) -> None:
         verdict = "PASSED" if e.get("passed") else "FAILED"
         verified = "read-only verified" if e.get("read_only_verified") else "READ-ONLY NOT VERIFIED"
         failed = f"  failed: {', '.join(e['failed'])}" if e.get("failed") else ""
-        click.echo(
+        echo(
             f"{e.get('at')}  {e.get('operator', '?'):<12} {e.get('count', 0):>3} drills  {verdict}  {verified}  {e.get('config')}{failed}"
         )
 

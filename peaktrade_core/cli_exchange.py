@@ -19,10 +19,9 @@ from typing import Any, NoReturn
 import click
 
 from peaktrade_core.cli import Env, echo_json, fail, pass_env
+from peaktrade_core.cli_output import json_option as _json_option
 
 EXIT_VENUE_FAILED = 1
-
-_json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 
 
 def _safe(text: str) -> str:

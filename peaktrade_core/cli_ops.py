@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from peaktrade_core.cli import Env, echo_json, pass_env
+from peaktrade_core.cli_output import echo, json_option
 
 
 @click.command()
@@ -18,7 +19,7 @@ from peaktrade_core.cli import Env, echo_json, pass_env
               help="Largest accepted difference between the venue clock and this host's.")
 @click.option("--venue-timeout", type=click.FloatRange(min=0.1), default=10.0, show_default=True, metavar="SECONDS",
               help="A venue call taking longer counts as a hung venue.")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@json_option
 @pass_env
 def health(env: Env, preset: str, alert_test: bool, max_clock_skew: float, venue_timeout: float, as_json: bool) -> None:
     """Check config, plugins, state store, run log, kill switch, limits, venue and alerts.
@@ -36,7 +37,7 @@ def health(env: Env, preset: str, alert_test: bool, max_clock_skew: float, venue
     if as_json:
         echo_json({"preset": preset, "ok": ok, "checks": [c.to_dict() for c in checks]})
     else:
-        click.echo(render(checks, preset))
+        echo(render(checks, preset))
     if not ok:
         sys.exit(1)
 
@@ -99,7 +100,7 @@ _stage_option = click.option("--stage", type=click.IntRange(1, 4), metavar="N", 
 
 @click.group(invoke_without_command=True)
 @_stage_option
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@json_option
 @_criteria_options
 @click.pass_context
 def readiness(ctx: click.Context, stage: int | None, as_json: bool, days: float, min_sessions: int, min_hours: float) -> None:
@@ -120,7 +121,7 @@ def readiness(ctx: click.Context, stage: int | None, as_json: bool, days: float,
         echo_json({"current_stage": current, "current_stage_name": STAGES[current], "stage": target, "stage_name": STAGES[target],
                    "measurable_met": ok, "items": [i.to_dict() for i in items], "signoffs": signoffs(store)})
     else:
-        click.echo(render(target, items, current))
+        echo(render(target, items, current))
     if not ok:
         sys.exit(1)
 
@@ -129,7 +130,7 @@ def readiness(ctx: click.Context, stage: int | None, as_json: bool, days: float,
 @click.option("--stage", type=click.IntRange(1, 4), metavar="N", required=True, help="The stage entered (1-4).")
 @click.option("--reason", help="What was reviewed and decided (required).")
 @click.option("--operator", help="Who signs (default: the OS user).")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@json_option
 @_criteria_options
 @pass_env
 def readiness_sign_off(env: Env, stage: int, reason: str | None, operator: str | None, as_json: bool,
@@ -157,7 +158,7 @@ def readiness_sign_off(env: Env, stage: int, reason: str | None, operator: str |
 
 
 @click.command()
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@json_option
 @click.option("--output", "-o", metavar="FILE", help="Write the report to FILE (text, or JSON with --json) instead of printing it.")
 @pass_env
 def evidence(env: Env, as_json: bool, output: str | None) -> None:
@@ -180,6 +181,6 @@ def evidence(env: Env, as_json: bool, output: str | None) -> None:
     if output:
         _write(Path(output), text + "\n")
     else:
-        click.echo(text)
+        (click.echo if as_json else echo)(text)
     if any(e["result"] == FAILED for e in entries):
         sys.exit(1)

@@ -25,7 +25,11 @@ EXIT_STATE_STORE = 6  # the state store could not be read or written: trading st
 
 
 def _find_example() -> Path:
-    for base in (Path.cwd(), Path(__file__).resolve().parents[1]):
+    import site
+
+    # a checkout (cwd, or beside the package), else where the wheel put it (<prefix>/share/peaktrade)
+    installed = [Path(prefix) / "share" / "peaktrade" for prefix in (sys.prefix, site.USER_BASE or "") if prefix]
+    for base in (Path.cwd(), Path(__file__).resolve().parents[1], *installed):
         candidate = base / EXAMPLE_DIR / "strategy.py"
         if candidate.is_file():
             return candidate
@@ -121,9 +125,22 @@ def session_run(env: Env, orders_file: str | None, fmt: str | None, example: boo
     the configured [marketdata] source).
 
     Exit codes: 0 finished; 1 an unexpected error, or the strategy raised (run `failed`);
-    2 refused (bad input, nothing ran); 3 the kill switch engaged during the run; 4 an
-    order ended in error; 74 the output could not be written; 130 / 143 stopped by
-    Ctrl-C / SIGTERM after the batch in hand (run `interrupted`)."""
+    2 refused (bad input, nothing ran); 3 the kill switch engaged during the run; 4 an order ended in error;
+    6 the state store could not be read or written (trading stopped); 74 the output could
+    not be written; 130 / 143 stopped by Ctrl-C / SIGTERM after the batch in hand (run
+    `interrupted`).
+
+    Orders file (docs/orders.md): CSV with a header, or JSON Lines (one object per line).
+    Required: symbol, side (buy/sell), quantity (> 0). Optional: order_type (market/limit),
+    limit_price (with limit), time_in_force (gtc/ioc/fok), reduce_only (true/false),
+    strategy, reference_price, client_order_id. A bad row refuses the whole file
+    (--skip-invalid: runs the valid rows).
+
+    \b
+      symbol,side,quantity,order_type,limit_price,reference_price
+      BTC/EUR,buy,0.01,,,40000
+      ETH/EUR,sell,0.5,limit,2100,2000
+    """
 
     # --strategy alone runs a strategy (on [marketdata] source); beside --orders/--example it names the run
     strategy_session = bool(feed) or bool(strategy and not orders_file and not example)

@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from peaktrade_core.cli import Env, echo_json, fail, pass_env
+from peaktrade_core.cli_output import echo, history_options, json_option, newest_first
 
 _DATA_DIR_HELP = "The data directory (default: $PEAK_TRADE_DATA_DIR, else the config's [state] data_dir, read even if the config is invalid)."
 _URL_HELP = "The PostgreSQL database (default: the config's [state] url, read even if the config is invalid; none: SQLite in the data directory)."
@@ -66,7 +67,7 @@ def _open(env: Env, config: Any, data_dir: str | None, url: str | None, conseque
 
 
 @click.command()
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 @click.option("--require-live", is_flag=True, help="Exit 1 unless live execution is allowed.")
 @pass_env
 def status(env: Env, as_json: bool, require_live: bool) -> None:
@@ -88,7 +89,7 @@ def status(env: Env, as_json: bool, require_live: bool) -> None:
     if as_json:
         echo_json(data)
     else:
-        click.echo(render_status(data))
+        echo(render_status(data))
         for p in data["failed_plugins"]:
             effect = "every batch is blocked" if p["blocks_trading"] else "trading goes on without it"
             click.echo(f"! plugin {p['name']} failed ({p['error']}): {effect}")
@@ -120,12 +121,14 @@ def _failed_plugins() -> list[dict[str, Any]]:
 @click.option("--reason", help="Why (required to engage and to release).")
 @click.option("--operator", help="Who (default: the OS user).")
 @click.option("--release", is_flag=True, help="Release the kill switch.")
-@click.option("--history", is_flag=True, help="Show every engage and release.")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--history", is_flag=True, help="Show every engage and release (and venue cancels), newest first.")
+@history_options()
+@json_option
 @_store_options
 @pass_env
 def kill(
-    env: Env, reason: str | None, operator: str | None, release: bool, history: bool, as_json: bool, data_dir: str | None, url: str | None
+    env: Env, reason: str | None, operator: str | None, release: bool, history: bool, limit: int | None, since: float | None,
+    as_json: bool, data_dir: str | None, url: str | None,
 ) -> None:
     """Engage the kill switch: no new order passes until a person releases it.
 
@@ -146,7 +149,7 @@ def kill(
         if history:
             from peaktrade_core.venues import venue_cancel_history
 
-            _print_history(switch.history(), venue_cancel_history(store), as_json)
+            _print_history(switch.history(), venue_cancel_history(store), as_json, limit, since)
             return
         assert reason is not None
         event = (switch.release if release else switch.engage)(reason, operator or current_operator())
@@ -158,7 +161,7 @@ def kill(
     if as_json:
         echo_json({**{k: v for k, v in event.items() if k != "chain"}, "engaged": not release, "store": store.location})
     else:
-        click.echo(f"kill switch {action.upper()} by {event['operator']}: {event['reason']}")
+        echo(f"kill switch {action.upper()} by {event['operator']}: {event['reason']}")
         click.echo(f"  state store: {store.location}")
     if config_problem:
         click.echo(f"warning: config not used ({config_problem}); the alert goes to the log only", err=True)
@@ -201,17 +204,23 @@ def _kill_cancels_on_venue(config: Any, store: Any, operator: str, reason: str) 
     click.echo(f"cancelled {event['cancelled']} open order(s) on {event['venue']} ({event['endpoint']})")
 
 
-def _print_history(rows: list[dict[str, Any]], cancels: list[dict[str, Any]], as_json: bool) -> None:
+def _print_history(rows: list[dict[str, Any]], cancels: list[dict[str, Any]], as_json: bool, limit: int | None = None,
+                   since: float | None = None) -> None:
+    merged = newest_first([*rows, *({"action": "venue_cancel_all", **c} for c in cancels)], since=since, limit=limit)
     if as_json:
-        echo_json(rows + [{"action": "venue_cancel_all", **c} for c in cancels])
+        echo_json(merged)
         return
-    for r in rows:
-        click.echo(f"{r['at']}  {r['action']:<7}  {r['operator']:<12}  {r['source']:<10}  {r['reason']}")
-    for c in cancels:
-        outcome = f"failed: {c['error']}" if c["error"] else f"{c['cancelled']} open order(s) cancelled"
-        click.echo(f"{c['at']}  venue    {c['operator']:<12}  {c['source']:<10}  {c['venue']} ({c['endpoint']}): {outcome}")
+    for r in merged:
+        if r["action"] == "venue_cancel_all":
+            outcome = f"failed: {r['error']}" if r["error"] else f"{r['cancelled']} open order(s) cancelled"
+            click.echo(f"{r['at']}  venue    {r['operator']:<12}  {r['source']:<10}  {r['venue']} ({r['endpoint']}): {outcome}")
+        else:
+            echo(f"{r['at']}  {_ACTION_SHOWN.get(r['action'], r['action']):<8}  {r['operator']:<12}  {r['source']:<10}  {r['reason']}")
     if not rows:
         click.echo("no kill switch events")
+
+
+_ACTION_SHOWN = {"engage": "ENGAGED", "release": "RELEASED"}
 
 
 # -- state store --------------------------------------------------------------------------
@@ -223,7 +232,7 @@ def state() -> None:
 
 
 @state.command("info")
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 @_store_options
 @pass_env
 def state_info(env: Env, as_json: bool, data_dir: str | None, url: str | None) -> None:
@@ -258,7 +267,7 @@ state.add_command(click.Command("show", callback=state_info.callback, params=sta
 @state.command("init")
 @click.option("--reason", help="Why (required): what happened to the old store, who checked.")
 @click.option("--operator", help="Who (default: the OS user).")
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 @_store_options
 @pass_env
 def state_init(env: Env, reason: str | None, operator: str | None, as_json: bool, data_dir: str | None, url: str | None) -> None:
@@ -294,7 +303,7 @@ def state_init(env: Env, reason: str | None, operator: str | None, as_json: bool
         if record["found"]:
             click.echo(f"  found: {record['found']}")
         if ks.engaged:
-            click.echo(f"  kill switch ENGAGED by {ks.operator}: {ks.reason}")
+            echo(f"  kill switch ENGAGED by {ks.operator}: {ks.reason}")
     from peaktrade_core.alerts import AlertLevel, raise_alert
     from peaktrade_core.config import PeakTradeConfig
 
@@ -311,7 +320,7 @@ def state_init(env: Env, reason: str | None, operator: str | None, as_json: bool
 
 @state.command("migrate")
 @click.option("--to", "to_url", required=True, metavar="URL", help="The PostgreSQL database to copy into (empty); e.g. postgresql://user@host/db.")
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 @_store_options
 @pass_env
 def state_migrate(env: Env, to_url: str, as_json: bool, data_dir: str | None, url: str | None) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from peaktrade_core.cli import Env, echo_json, fail, pass_env
+from peaktrade_core.cli_output import echo, history_options, json_option, newest_first
 
 #: `testnet run` stopped at its budget (or the profile's duration); the rest was refused
 EXIT_BUDGET = 5
@@ -19,7 +20,7 @@ def testnet() -> None:
 
 
 @testnet.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@json_option
 @pass_env
 def testnet_list(env: Env, as_json: bool) -> None:
     """The configured profiles and limits."""
@@ -53,11 +54,11 @@ def testnet_list(env: Env, as_json: bool) -> None:
 
 
 @testnet.command("budget")
-@click.option("--limit", type=click.IntRange(min=1), default=10, show_default=True, help="Sessions shown, newest first.")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@history_options(limit=10)
+@json_option
 @pass_env
-def testnet_budget(env: Env, limit: int, as_json: bool) -> None:
-    """Today's usage (UTC) of every limits set, and the latest testnet sessions."""
+def testnet_budget(env: Env, limit: int, since: float | None, as_json: bool) -> None:
+    """Today's usage (UTC) of every limits set, and the latest testnet sessions (newest first)."""
     from peaktrade_core.testnet import day_usage, sessions, today
 
     config, store = env.config, env.store
@@ -69,7 +70,8 @@ def testnet_budget(env: Env, limit: int, as_json: bool) -> None:
                      "max_orders_per_day": lim.max_orders_per_day, "max_notional_per_day": lim.max_notional_per_day,
                      "orders_left": max(lim.max_orders_per_day - used.orders, 0),
                      "notional_left": max(lim.max_notional_per_day - used.notional, 0.0)})
-    recent = sessions(store, limit)
+    # --since filters the sessions listed; the day's budget is the day's, whatever --since says
+    recent = newest_first(sessions(store, limit if since is None else 1_000_000), key="started_at", since=since, limit=limit)
     if as_json:
         echo_json({"day": day, "budgets": rows, "sessions": recent})
         return
@@ -87,7 +89,7 @@ def testnet_budget(env: Env, limit: int, as_json: bool) -> None:
 @testnet.command("run")
 @click.option("--profile", "profile_name", metavar="NAME", help="The profile (default: [testnet_orchestration] default_profile).")
 @click.option("--dry-run", is_flag=True, help="Show the orders and their budget verdicts; send and record nothing.")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@json_option
 @pass_env
 def testnet_run(env: Env, profile_name: str | None, dry_run: bool, as_json: bool) -> None:
     """Run a profile's orders through the normal pipeline in testnet mode, stopping at its
@@ -114,7 +116,7 @@ def testnet_run(env: Env, profile_name: str | None, dry_run: bool, as_json: bool
             return
         for r in rows:
             verdict = "would send" if r["would_send"] else f"REFUSED  {r['reason']}"
-            click.echo(f"{r['source']:<28} {r['side']:<4} {r['quantity']:>10g} {r['symbol']:<10} notional {r['notional']:>12,.2f}  {verdict}")
+            echo(f"{r['source']:<28} {r['side']:<4} {r['quantity']:>10g} {r['symbol']:<10} notional {r['notional']:>12,.2f}  {verdict}")
         sent = sum(r["would_send"] for r in rows)
         click.echo(f"{len(rows)} orders: {sent} within budget {limits_name}, {len(rows) - sent} refused; dry run, nothing sent")
         return
@@ -133,7 +135,7 @@ def testnet_run(env: Env, profile_name: str | None, dry_run: bool, as_json: bool
         click.echo(render_session_summary(data))
         click.echo(f"  testnet profile {name}: {budgeted.sent} of {profile.order_count} orders handed to the pipeline (limits {limits_name})")
         if budgeted.refused:
-            click.echo(f"  STOPPED: {len(budgeted.refused)} orders refused, first: {budgeted.refused[0]}")
+            echo(f"  STOPPED: {len(budgeted.refused)} orders refused, first: {budgeted.refused[0]}")
     from peaktrade_core.cli_session import session_exit_code
 
     code = session_exit_code(data) or (EXIT_BUDGET if budgeted.refused else 0)

@@ -4,9 +4,11 @@ Every mistake in a file is reported at once, one line each::
 
     config.toml: live_risk.max_order_notional: expected a number, got "abc"
 
-Lookup order of :func:`load_config`: the ``path`` argument, ``$PEAK_TRADE_CONFIG_PATH``,
-``./config/config.toml``, then the packaged default ``default_config.toml`` (byte-identical
-to the documented ``config/config.toml``: every gate closed, every limit set).
+Lookup order of :func:`load_config` (:func:`config_search_order`, docs/cli.md): the ``path``
+argument (``--config``), ``$PEAK_TRADE_CONFIG_PATH``, ``./config/config.toml``, the user's
+``$XDG_CONFIG_HOME/peaktrade/config.toml`` (default ``~/.config/peaktrade/config.toml``),
+then the packaged default ``default_config.toml`` (byte-identical to the documented
+``config/config.toml``: every gate closed, every limit set).
 """
 
 from __future__ import annotations
@@ -519,15 +521,53 @@ def _drop(data: dict[str, Any], where: list[str]) -> None:
 # -- files --------------------------------------------------------------------------------
 
 
+def user_config_path() -> Path:
+    """``$XDG_CONFIG_HOME/peaktrade/config.toml``; ``~/.config/peaktrade/config.toml``
+    when the variable is unset or not absolute (as the XDG spec says)."""
+    base = os.environ.get("XDG_CONFIG_HOME", "")
+    if base and os.path.isabs(base):
+        root = Path(base)
+    else:
+        try:
+            root = Path.home() / ".config"
+        except RuntimeError:  # no home directory known: a path that is never there
+            root = Path("~") / ".config"
+    return root / "peaktrade" / "config.toml"
+
+
+def _present(path: Path) -> bool:
+    """Is there something at ``path``? Even a dangling link or a FIFO counts (refused
+    visibly when read, not skipped); a place that cannot even be looked at does not (then
+    the next place, at worst the built-in defaults, every gate closed)."""
+    try:
+        return path.exists() or path.is_symlink()
+    except OSError:
+        return False
+
+
+def config_search_order(path: str | os.PathLike[str] | None = None) -> list[tuple[str, Path | None, bool]]:
+    """Every place looked at, in order, as ``(what, path, used)``; exactly one is used.
+    ``path`` None means the built-in defaults (the packaged ``default_config.toml``). The
+    places after the one used are not looked at."""
+    env_value = os.environ.get(CONFIG_ENV_VAR)
+    places: list[tuple[str, Path | None, typing.Callable[[], bool]]] = [
+        ("--config", Path(path) if path is not None else None, lambda: path is not None),
+        (f"${CONFIG_ENV_VAR}", Path(env_value) if env_value else None, lambda: bool(env_value)),
+        ("project", DEFAULT_CONFIG_PATH, lambda: _present(DEFAULT_CONFIG_PATH)),
+        ("user", user_config_path(), lambda: _present(user_config_path())),
+        ("built-in defaults", None, lambda: True),
+    ]
+    out, chosen = [], False
+    for what, where, present in places:
+        used = not chosen and present()
+        out.append((what, where, used))
+        chosen = chosen or used
+    return out
+
+
 def resolve_config_path(path: str | os.PathLike[str] | None = None) -> Path | None:
     """The config file to use, or ``None``: the packaged default (see module doc)."""
-    if path is not None:
-        return Path(path)
-    if os.environ.get(CONFIG_ENV_VAR):
-        return Path(os.environ[CONFIG_ENV_VAR])
-    if DEFAULT_CONFIG_PATH.exists() or DEFAULT_CONFIG_PATH.is_symlink():
-        return DEFAULT_CONFIG_PATH  # even a dangling link or a FIFO: refused visibly, not skipped
-    return None
+    return next(where for _what, where, used in config_search_order(path) if used)
 
 
 def read_config_bytes(path: Path) -> bytes:
@@ -645,6 +685,7 @@ def to_display_dict(config: PeakTradeConfig) -> dict[str, Any]:
     data.pop("source", None)
     data.pop("sha256", None)
     data["environment"]["confirm_token"] = config.environment.token_state().value
+    data["live_alerts"]["min_level"] = config.live_alerts.min_level.name.lower()  # as written in the file
     return _redact(data)
 
 

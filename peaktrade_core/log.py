@@ -54,8 +54,9 @@ class _RedactedStderr:
     def flush(self) -> None:
         sys.stderr.flush()
 
-    def isatty(self) -> bool:  # colours on a terminal, as before
-        return sys.stderr.isatty()
+    def isatty(self) -> bool:  # colours on a terminal, unless NO_COLOR / --no-color (the CLI's rule)
+        output = sys.modules.get("peaktrade_core.cli_output")
+        return output.colour_enabled(sys.stderr) if output is not None else sys.stderr.isatty()
 
 
 def _json_sink(message: Any) -> None:
@@ -74,10 +75,25 @@ def _json_sink(message: Any) -> None:
     sys.stderr.write(_redact(json.dumps(line)) + "\n")
 
 
+class _RedactedFile:
+    """The ``--log-file`` sink: appended, line by line, redacted like stderr, no colour."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def write(self, text: str) -> None:
+        with open(self.path, "a", encoding="utf-8") as out:  # opened per line: survives rotation by logrotate
+            out.write(_redact(text))
+
+
 def _apply(root: Any) -> None:
     if _settings is None:
         return
     root.remove()
+    if _settings.get("log_file"):  # info and above whatever -q/-v say: the file is the record
+        file_level = "DEBUG" if _settings["level"] == "DEBUG" else "INFO"
+        root.add(_RedactedFile(_settings["log_file"]), level=file_level, colorize=False, diagnose=False,
+                 format="{time:YYYY-MM-DDTHH:mm:ss.SSSZZ} {level: <7} {name}: {message}")
     if _settings["json_lines"]:
         root.add(_json_sink, level=_settings["level"])
     else:
@@ -95,12 +111,13 @@ def _real_logger() -> Any:
     return _logger
 
 
-def configure_logging(verbosity: int = 0, json_lines: bool = False) -> None:
-    """``verbosity``: -1 errors only, 0 warnings, 1 info, 2+ debug. Called by the CLI;
-    Python-API users call it to see peaktrade's log (it replaces loguru's handlers)."""
+def configure_logging(verbosity: int = 0, json_lines: bool = False, log_file: str | None = None) -> None:
+    """``verbosity``: -1 errors only, 0 warnings, 1 info, 2+ debug. ``log_file``: also
+    append info and above there (``--log-file``). Called by the CLI; Python-API users call
+    it to see peaktrade's log (it replaces loguru's handlers)."""
     global _settings
     level = {-1: "ERROR", 0: "WARNING", 1: "INFO"}.get(verbosity, "DEBUG" if verbosity > 1 else "ERROR")
-    _settings = {"level": level, "json_lines": json_lines}
+    _settings = {"level": level, "json_lines": json_lines, "log_file": log_file}
     if _logger is not None:
         from loguru import logger as root
 

@@ -261,6 +261,8 @@ class ExecutionPipeline:
     # -- alerts ----------------------------------------------------------------------------
 
     def _alert(self, level: AlertLevel, code: str, message: str, **context: Any) -> None:
+        if self.run_id is not None:  # every alert names its run (alerts history --run, readiness, report)
+            context.setdefault("run_id", self.run_id)
         event = AlertEvent(level, "pipeline", code, message, context)
         if self.alerts is not None:
             self.alerts.emit(event)

@@ -41,8 +41,8 @@ def test_kill_switch_engaged_in_one_process_is_seen_and_enforced_by_others(tmp_p
     released = peaktrade("kill", "--release", "--reason", "drill over", "--operator", "bob")
     assert released.returncode == 0 and "RELEASED" in released.stdout
     history = json.loads(peaktrade("kill", "--history", "--json").stdout)
-    assert [(h["action"], h["operator"], h["reason"]) for h in history] == [
-        ("engage", "alice", "drill"), ("release", "bob", "drill over")
+    assert [(h["action"], h["operator"], h["reason"]) for h in history] == [  # newest first
+        ("release", "bob", "drill over"), ("engage", "alice", "drill")
     ]
     assert all(h["at"] for h in history)
     assert json.loads(peaktrade("status", "--json").stdout)["kill_switch"]["engaged"] is False

@@ -175,8 +175,8 @@ def test_event_times_have_microseconds_and_old_second_rows_stay_readable(data_di
     assert status["kill_switch"]["engaged"] and status["kill_switch"]["at"] == "2026-01-02T03:04:05+00:00"
     assert cli("kill", "--release", "--reason", "done", "--operator", "bob").returncode == 0
     history = json.loads(cli("kill", "--history", "--json").stdout)
-    assert [h["at"] for h in history][0] == "2026-01-02T03:04:05+00:00"
-    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00", history[1]["at"])
+    assert [h["at"] for h in history][-1] == "2026-01-02T03:04:05+00:00"  # newest first
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00", history[0]["at"])
     from peaktrade_core.state import check_state
 
     assert cli("state", "init", "--reason", "upgrade").returncode == 0  # seals the old rows too

@@ -243,11 +243,11 @@ def test_peaktrade_kill_during_a_testnet_session_cancels_the_venues_open_orders(
     assert venue_rows(run.db, "SELECT COUNT(*) FROM calls WHERE call = 'submit_order'") == [(3,)]
 
     history = json.loads(run("kill", "--history", "--json", kind="sandbox").stdout)
-    assert [(h["action"], h["operator"], h["source"]) for h in history] == [
-        ("engage", "ops", "cli"),
-        ("venue_cancel_all", "ops", "cli"),
+    assert [(h["action"], h["operator"], h["source"]) for h in history] == [  # newest first
         ("venue_cancel_all", "ops", f"session {summary['run_id']}"),
+        ("venue_cancel_all", "ops", "cli"),
+        ("engage", "ops", "cli"),
     ]
-    assert [h.get("cancelled") for h in history[1:]] == [2, 1]
+    assert [h.get("cancelled") for h in history[:2]] == [1, 2]
     (cancel,) = [e for e in run_events(tmp_path, summary["run_id"]) if e.kind == "venue_cancel_all"]
     assert (cancel.extra["cancelled"], cancel.extra["operator"]) == (1, "ops")

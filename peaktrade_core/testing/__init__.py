@@ -35,6 +35,8 @@ def isolate(tmp_path: Path, monkeypatch: Any, plugins: str = "") -> Iterator[Non
     monkeypatch.setenv("PEAK_TRADE_PLUGINS", plugins)
     monkeypatch.delenv("PEAK_TRADE_DISABLE_PLUGINS", raising=False)
     monkeypatch.delenv("PEAK_TRADE_CONFIG_PATH", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))  # not the user's own config
+    monkeypatch.delenv("FORCE_COLOR", raising=False)
     monkeypatch.setenv("PEAK_TRADE_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.chdir(tmp_path)
     reset_plugin_manager()
