@@ -181,9 +181,7 @@ def test_drills_log_is_newest_first_with_limit_and_since():
     assert len(text) == 2 and text[0].startswith("2026-03-03") and "PASSED" in text[0]
 
 
-def test_alerts_history_run_filter_shows_only_that_runs_alerts(any_store_url, tmp_path, request):
-    if any_store_url.startswith("postgresql"):  # strict: passes (and so fails here) once the run log is ported
-        request.applymarker(pytest.mark.xfail(strict=True, reason="the run log's SQL is not yet portable to PostgreSQL"))
+def test_alerts_history_run_filter_shows_only_that_runs_alerts(any_store_url, tmp_path):
     env = _on_store(tmp_path, any_store_url)
     peaktrade("kill", "--reason", "an alert outside any run", env=env, check=True)
     # no executor plugin in the core tests: record two runs and their alerts as the

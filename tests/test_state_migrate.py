@@ -67,6 +67,7 @@ def test_migrate_refuses_a_target_that_is_not_postgresql(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)
 def test_migrate_of_a_million_recorded_orders_verifies_every_chain(postgres_url, tmp_path):
     config, source = _desk(tmp_path, 1_000_000, runs=2)
     done = _cli("state", "migrate", "--to", postgres_url, "--json", config=config)
