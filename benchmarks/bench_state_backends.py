@@ -49,7 +49,7 @@ def main() -> None:
             env["PEAK_TRADE_DB_URL"] = server.create_database()  # each round starts empty, like SQLite's
             for name, file in cases.items():
                 env["PEAK_TRADE_DATA_DIR"] = str(work / f"data-{file}-{round_no}")
-                times[name].append(timed([*base, file, "session", "run", "--orders", str(orders)], env, work))
+                times[name].append(timed([*base, file, "session", "run", "--orders", str(orders)], env, work)[0])
     table_rows = [("store", "median s", "orders/s", "min s")]
     for name, ts in times.items():
         median = statistics.median(ts)

@@ -18,7 +18,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-_CONFIG = '[environment]\nmode = "paper"\n\n[execution]\nbatch_size = 1\n'
+# the runaway throttle would engage the switch itself at this order rate: raised out of the way
+_CONFIG = '[environment]\nmode = "paper"\n\n[execution]\nbatch_size = 1\n\n[live_risk]\nrunaway_max_executions = 1000000000\n'
 
 
 class _FillAll:
