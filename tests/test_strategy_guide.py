@@ -52,7 +52,8 @@ def test_the_guides_strategy_runs_in_paper_on_the_recorded_feed_and_the_run_veri
     summary = outputs[0]
     assert "(finished)" in summary and "mode: paper  effective: paper  executor: paper" in summary
     assert re.search(r"orders: [1-9]\d*  fills: [1-9]", summary)
-    assert re.fullmatch(r"\S+: ok, \d+ records verified\n", outputs[-1])
+    # no [state] audit_key in the guide: verify says the chain is unkeyed, on its own line
+    assert re.fullmatch(r"\S+: ok, \d+ records verified\nunkeyed: [^\n]+\n", outputs[-1])
 
     show = json.loads(peaktrade(guide_dir, "runs", "show", "last", "--json").stdout)
     assert show["strategy"] == "trend_follower" and show["status"] == "finished"
