@@ -192,5 +192,8 @@ def test_a_drill_log_file_from_before_is_imported_once_and_kept_as_imported(tmp_
         assert invoke("run").exit_code == 0
     (data / "drills.jsonl.imported").rename(data / "drills.jsonl")  # a rename that did not happen
     logged = json.loads(invoke("log", "--json").output)
-    assert [e.get("operator") for e in logged] == ["carol", None, logged[2]["operator"]] and len(logged) == 3
+    # newest first: this run, then carol's from the file (imported once), then the unreadable
+    # line (no time: shown last rather than hidden)
+    assert [e.get("operator") for e in logged] == [logged[0]["operator"], "carol", None] and len(logged) == 3
+    assert logged[0]["at"] > old["at"] and "error" in logged[2]
     assert "carol          8 drills  PASSED  read-only verified  config.toml" in invoke("log").output
