@@ -10,22 +10,24 @@ from zoneinfo import ZoneInfo
 import click
 
 from peaktrade_core.cli import Env, echo_json, fail, pass_env
+from peaktrade_core.cli_output import echo, history_options, json_option
 
 if TYPE_CHECKING:
     from peaktrade_core.accounts import StoredAccount
     from peaktrade_core.portfolio import LivePortfolioSnapshot
     from peaktrade_core.runlog import LiveRunMetadata
 
-_SINCE_HELP = "ISO date/time (UTC if no zone), or a duration: 30m, 1h, 2d."
 
-
-def _since(value: str | None) -> float | None:
-    from peaktrade_core.cli_alerts import parse_since
+def _run_id(env: Env, ref: str | None) -> str | None:
+    """``--run``: a run id or a unique prefix (one line, exit 2, if it names none)."""
+    if ref is None:
+        return None
+    from peaktrade_core.runlog import RunNotFound, resolve_run_id
 
     try:
-        return parse_since(value) if value else None
-    except ValueError as exc:
-        fail(f"--since: {exc}")
+        return resolve_run_id(env.store, ref)
+    except RunNotFound as exc:
+        fail(f"--run: {exc}")
 
 
 def _number(value: float | None) -> str:
@@ -41,16 +43,15 @@ def risk() -> None:
 
 
 @risk.command("history")
-@click.option("--since", metavar="WHEN", help=_SINCE_HELP)
 @click.option("--code", metavar="CODE", help="Only this violation code, e.g. max_order_notional.")
-@click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@history_options(limit=100, run=True)
+@json_option
 @pass_env
-def risk_history(env: Env, since: str | None, code: str | None, limit: int, as_json: bool) -> None:
+def risk_history(env: Env, code: str | None, limit: int | None, since: float | None, run_filter: str | None, as_json: bool) -> None:
     """Every recorded violation, newest first: run, order, code, limit and value."""
     from peaktrade_core.riskrecords import RiskRecords
 
-    rows = RiskRecords(env.store).query(since=_since(since), code=code, limit=limit)
+    rows = RiskRecords(env.store).query(since=since, code=code, limit=limit, run_id=_run_id(env, run_filter))
     if as_json:
         echo_json(rows)
         return
@@ -60,7 +61,7 @@ def risk_history(env: Env, since: str | None, code: str | None, limit: int, as_j
     for r in rows:
         verdict = "BLOCKED" if r["blocked"] else "flagged"
         order = r["client_order_id"] or "whole batch"
-        click.echo(f"{r['time']}  {verdict:<7}  run {r['run_id'] or '-'}  batch {r['batch']}  {order}  {r['symbol'] or '-'}")
+        echo(f"{r['time']}  {verdict:<7}  run {r['run_id'] or '-'}  batch {r['batch']}  {order}  {r['symbol'] or '-'}")
         plugin = f"  [{r['plugin']}]" if r["plugin"] else ""
         click.echo(f"    {r['message']}{plugin}")
 
@@ -150,7 +151,7 @@ def _risk_dict(result: Any) -> dict[str, Any]:
 @click.group(invoke_without_command=True)
 @click.option("--config", "config_path", metavar="PATH", help="Config file (overrides the global --config).")
 @click.option("--no-risk", is_flag=True, help="Do not check the portfolio-level risk limits.")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@json_option
 @click.option("--starting-cash", type=click.FloatRange(min=0), metavar="X", help="Cash the portfolio started with, when there is no account or run yet or for a venue mode's run (default: [execution] starting_cash).")
 @click.option("--record", is_flag=True, help="Append this snapshot to the portfolio history.")
 @click.pass_context
@@ -202,7 +203,7 @@ def portfolio(ctx: click.Context, config_path: str | None, no_risk: bool, as_jso
             }
         )
         return
-    click.echo(render_portfolio(snapshot, meta, result, record, account))
+    echo(render_portfolio(snapshot, meta, result, record, account))
     if note:
         click.echo(f"note: {note}")
 
@@ -238,15 +239,14 @@ def render_portfolio(snapshot: LivePortfolioSnapshot, meta: LiveRunMetadata | No
 
 
 @portfolio.command("history")
-@click.option("--since", metavar="WHEN", help=_SINCE_HELP)
-@click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@history_options(limit=100, run=True)
+@json_option
 @pass_env
-def portfolio_history(env: Env, since: str | None, limit: int, as_json: bool) -> None:
+def portfolio_history(env: Env, limit: int | None, since: float | None, run_filter: str | None, as_json: bool) -> None:
     """Recorded portfolio snapshots (`peaktrade portfolio --record`), newest first."""
     from peaktrade_core.riskrecords import RiskRecords
 
-    rows = RiskRecords(env.store).portfolio_history(since=_since(since), limit=limit)
+    rows = RiskRecords(env.store).portfolio_history(since=since, limit=limit, run_id=_run_id(env, run_filter))
     if as_json:
         echo_json(rows)
         return
