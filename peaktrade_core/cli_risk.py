@@ -313,7 +313,8 @@ def _budget_view(env: Env, now: float) -> dict[str, Any]:
             "configured": book == configured,
             "leases": [{**lease, "expired": lease["expires_at"] < now, "reserved_notional": sum(
                 float(r["amount"]) for r in reservations if r["owner"] == lease["owner"] and r["book"] == book)}
-                for lease in leases if lease["book"] == book],
+                # the latest expiry first: the living leases above the expired ones
+                for lease in sorted(leases, key=lambda lease: -lease["expires_at"]) if lease["book"] == book],
             "symbols": symbols,
             "settled_total": settled_total, "reserved_total": reserved_total, "total": settled_total + reserved_total,
             "total_limit": _finite(total_limit),
