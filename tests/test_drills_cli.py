@@ -192,5 +192,6 @@ def test_a_drill_log_file_from_before_is_imported_once_and_kept_as_imported(tmp_
         assert invoke("run").exit_code == 0
     (data / "drills.jsonl.imported").rename(data / "drills.jsonl")  # a rename that did not happen
     logged = json.loads(invoke("log", "--json").output)
-    assert [e.get("operator") for e in logged] == ["carol", None, logged[2]["operator"]] and len(logged) == 3
+    # newest first: the run just made, the imported one, the unreadable line (no time) last
+    assert [e.get("operator") for e in logged] == [logged[0]["operator"], "carol", None] and len(logged) == 3
     assert "carol          8 drills  PASSED  read-only verified  config.toml" in invoke("log").output
