@@ -67,7 +67,7 @@ LAZY_COMMANDS = {
     "session": ("peaktrade_core.cli_session:session", "Run orders through risk, gates and the configured executor."),
     "orders": ("peaktrade_core.cli_session:orders", "Orders files: preview with risk and gate results."),
     "runs": ("peaktrade_core.cli_runs:runs", "Recorded runs: list, show (monitor), verify the tamper-evident log, report as HTML."),
-    "risk": ("peaktrade_core.cli_risk:risk", "Recorded risk-limit violations."),
+    "risk": ("peaktrade_core.cli_risk:risk", "Recorded risk-limit violations and the shared risk budget."),
     "portfolio": ("peaktrade_core.cli_risk:portfolio", "The portfolio: positions, exposure, cash, equity, PnL, and the portfolio-level risk limits."),
     "alerts": ("peaktrade_core.cli_alerts:alerts", "Alert sinks and the alert history."),
     "drills": ("peaktrade_core.cli_drills:drills", "Safety drills: prove every live gate, read-only, in memory."),

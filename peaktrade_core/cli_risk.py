@@ -1,4 +1,4 @@
-"""``peaktrade risk history`` (RISK-4) and ``peaktrade portfolio`` (PORT-2, PORT-3)."""
+"""``peaktrade risk history`` (RISK-4), ``peaktrade risk budget`` and ``peaktrade portfolio`` (PORT-2, PORT-3)."""
 
 from __future__ import annotations
 
@@ -10,22 +10,24 @@ from zoneinfo import ZoneInfo
 import click
 
 from peaktrade_core.cli import Env, echo_json, fail, pass_env
+from peaktrade_core.cli_output import echo, history_options, json_option
 
 if TYPE_CHECKING:
     from peaktrade_core.accounts import StoredAccount
     from peaktrade_core.portfolio import LivePortfolioSnapshot
     from peaktrade_core.runlog import LiveRunMetadata
 
-_SINCE_HELP = "ISO date/time (UTC if no zone), or a duration: 30m, 1h, 2d."
 
-
-def _since(value: str | None) -> float | None:
-    from peaktrade_core.cli_alerts import parse_since
+def _run_id(env: Env, ref: str | None) -> str | None:
+    """``--run``: a run id or a unique prefix (one line, exit 2, if it names none)."""
+    if ref is None:
+        return None
+    from peaktrade_core.runlog import RunNotFound, resolve_run_id
 
     try:
-        return parse_since(value) if value else None
-    except ValueError as exc:
-        fail(f"--since: {exc}")
+        return resolve_run_id(env.store, ref)
+    except RunNotFound as exc:
+        fail(f"--run: {exc}")
 
 
 def _number(value: float | None) -> str:
@@ -37,20 +39,19 @@ def _number(value: float | None) -> str:
 
 @click.group()
 def risk() -> None:
-    """Recorded risk-limit violations."""
+    """Recorded risk-limit violations and the shared risk budget."""
 
 
 @risk.command("history")
-@click.option("--since", metavar="WHEN", help=_SINCE_HELP)
 @click.option("--code", metavar="CODE", help="Only this violation code, e.g. max_order_notional.")
-@click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@history_options(limit=100, run=True)
+@json_option
 @pass_env
-def risk_history(env: Env, since: str | None, code: str | None, limit: int, as_json: bool) -> None:
+def risk_history(env: Env, code: str | None, limit: int | None, since: float | None, run_filter: str | None, as_json: bool) -> None:
     """Every recorded violation, newest first: run, order, code, limit and value."""
     from peaktrade_core.riskrecords import RiskRecords
 
-    rows = RiskRecords(env.store).query(since=_since(since), code=code, limit=limit)
+    rows = RiskRecords(env.store).query(since=since, code=code, limit=limit, run_id=_run_id(env, run_filter))
     if as_json:
         echo_json(rows)
         return
@@ -60,7 +61,7 @@ def risk_history(env: Env, since: str | None, code: str | None, limit: int, as_j
     for r in rows:
         verdict = "BLOCKED" if r["blocked"] else "flagged"
         order = r["client_order_id"] or "whole batch"
-        click.echo(f"{r['time']}  {verdict:<7}  run {r['run_id'] or '-'}  batch {r['batch']}  {order}  {r['symbol'] or '-'}")
+        echo(f"{r['time']}  {verdict:<7}  run {r['run_id'] or '-'}  batch {r['batch']}  {order}  {r['symbol'] or '-'}")
         plugin = f"  [{r['plugin']}]" if r["plugin"] else ""
         click.echo(f"    {r['message']}{plugin}")
 
@@ -150,7 +151,7 @@ def _risk_dict(result: Any) -> dict[str, Any]:
 @click.group(invoke_without_command=True)
 @click.option("--config", "config_path", metavar="PATH", help="Config file (overrides the global --config).")
 @click.option("--no-risk", is_flag=True, help="Do not check the portfolio-level risk limits.")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@json_option
 @click.option("--starting-cash", type=click.FloatRange(min=0), metavar="X", help="Cash the portfolio started with, when there is no account or run yet or for a venue mode's run (default: [execution] starting_cash).")
 @click.option("--record", is_flag=True, help="Append this snapshot to the portfolio history.")
 @click.pass_context
@@ -202,7 +203,7 @@ def portfolio(ctx: click.Context, config_path: str | None, no_risk: bool, as_jso
             }
         )
         return
-    click.echo(render_portfolio(snapshot, meta, result, record, account))
+    echo(render_portfolio(snapshot, meta, result, record, account))
     if note:
         click.echo(f"note: {note}")
 
@@ -238,15 +239,14 @@ def render_portfolio(snapshot: LivePortfolioSnapshot, meta: LiveRunMetadata | No
 
 
 @portfolio.command("history")
-@click.option("--since", metavar="WHEN", help=_SINCE_HELP)
-@click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@history_options(limit=100, run=True)
+@json_option
 @pass_env
-def portfolio_history(env: Env, since: str | None, limit: int, as_json: bool) -> None:
+def portfolio_history(env: Env, limit: int | None, since: float | None, run_filter: str | None, as_json: bool) -> None:
     """Recorded portfolio snapshots (`peaktrade portfolio --record`), newest first."""
     from peaktrade_core.riskrecords import RiskRecords
 
-    rows = RiskRecords(env.store).portfolio_history(since=_since(since), limit=limit)
+    rows = RiskRecords(env.store).portfolio_history(since=since, limit=limit, run_id=_run_id(env, run_filter))
     if as_json:
         echo_json(rows)
         return
@@ -262,3 +262,159 @@ def portfolio_history(env: Env, since: str | None, limit: int, as_json: bool) ->
     widths = [max(len(r[c]) for r in table) for c in range(len(table[0]))]
     for r in table:
         click.echo("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip())
+
+
+# -- the shared risk budget -----------------------------------------------------------------
+
+_BUDGET_OFF = "the shared risk budget is off ([state] shared_risk_budget = false): each process holds its limits alone"
+
+
+def _finite(value: float) -> float | None:
+    return None if value == float("inf") else value
+
+
+def _budget_view(env: Env, now: float) -> dict[str, Any]:
+    """Leases, live reservations and settled exposure of every book in the store, per symbol
+    and in total, against this config's limits."""
+    from peaktrade_core.budget import BudgetLimits, book_of
+    from peaktrade_core.risk import LiveRiskLimits
+    from peaktrade_core.store.budget import RiskBudgetRepository
+
+    config = env.config
+    limits = BudgetLimits.of(LiveRiskLimits(config.live_risk, config.environment))
+    total_limit = min(limits.total, limits.live_total)
+    repo = RiskBudgetRepository(env.store)
+    leases, reservations = repo.leases(), repo.reservations()
+    configured = book_of(config.environment.mode.value, True)
+    names = sorted({configured, *(r["book"] for r in leases), *(r["book"] for r in reservations)})
+    books = []
+    for book in names:
+        settled = repo.exposure(book)
+        reserved: dict[str, dict[str, float]] = {}
+        for r in reservations:
+            if r["book"] == book:
+                row = reserved.setdefault(r["symbol"], {"amount": 0.0, "buy": 0.0, "sell": 0.0})
+                row["amount"] += float(r["amount"])
+                row["buy" if r["side"] > 0 else "sell"] += float(r["quantity"])
+        symbols = []
+        for symbol in sorted({*settled, *reserved}):
+            quantity, mark = settled.get(symbol, (0.0, None))
+            notional = abs(quantity) * mark if mark is not None else 0.0
+            held = reserved.get(symbol, {"amount": 0.0, "buy": 0.0, "sell": 0.0})
+            symbols.append({
+                "symbol": symbol, "settled_quantity": quantity, "mark_price": mark, "settled_notional": notional,
+                "reserved_notional": held["amount"], "reserved_buy_quantity": held["buy"], "reserved_sell_quantity": held["sell"],
+                "total": notional + held["amount"], "limit": _finite(limits.symbol),
+            })
+        settled_total = sum(s["settled_notional"] for s in symbols)
+        reserved_total = sum(s["reserved_notional"] for s in symbols)
+        books.append({
+            "book": book,
+            "configured": book == configured,
+            "leases": [{**lease, "expired": lease["expires_at"] < now, "reserved_notional": sum(
+                float(r["amount"]) for r in reservations if r["owner"] == lease["owner"] and r["book"] == book)}
+                # the latest expiry first: the living leases above the expired ones
+                for lease in sorted(leases, key=lambda lease: -lease["expires_at"]) if lease["book"] == book],
+            "symbols": symbols,
+            "settled_total": settled_total, "reserved_total": reserved_total, "total": settled_total + reserved_total,
+            "total_limit": _finite(total_limit),
+        })
+    return {"enabled": True, "lease_seconds": config.state.budget_lease_seconds, "configured_book": configured,
+            "limits": {"max_symbol_exposure_notional": _finite(limits.symbol), "max_total_exposure_notional": _finite(limits.total),
+                       "max_live_notional_total": _finite(limits.live_total)},
+            "books": books}
+
+
+def _of_limit(value: float, limit: float | None) -> str:
+    if limit is None:
+        return _number(value) + " (no limit)"
+    return f"{_number(value)} of {_number(limit)}" + ("  OVER THE LIMIT" if value > limit + 1e-9 else "")
+
+
+def render_budget(view: dict[str, Any], now: float) -> str:
+    lines = [f"shared risk budget: on (lease {view['lease_seconds']:g}s); limits from this config, book {view['configured_book']}"]
+    for book in view["books"]:
+        lines.append(f"book {book['book']}" + ("  (this config's mode)" if book["configured"] else ""))
+        for lease in book["leases"]:
+            left = lease["expires_at"] - now
+            when = f"expires in {left:.0f}s" if left >= 0 else f"EXPIRED {-left:.0f}s ago (the next reservation releases it)"
+            lines.append(f"  lease {lease['owner']}  host {lease['host']}  pid {lease['pid']}  run {lease['run_id'] or '-'}  "
+                         f"{when}  reserved {_number(lease['reserved_notional'])}")
+        if not book["leases"]:
+            lines.append("  no process holds a lease")
+        if book["symbols"]:
+            table = [("SYMBOL", "SETTLED QTY", "MARK", "SETTLED", "RESERVED", "SETTLED + RESERVED")]
+            table += [(s["symbol"], f"{s['settled_quantity']:g}", _number(s["mark_price"]), _number(s["settled_notional"]),
+                       _number(s["reserved_notional"]), _of_limit(s["total"], s["limit"])) for s in book["symbols"]]
+            widths = [max(len(r[c]) for r in table) for c in range(len(table[0]))]
+            lines += ["  " + "  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in table]
+        lines.append(f"  total: settled {_number(book['settled_total'])} + reserved {_number(book['reserved_total'])} = "
+                     + _of_limit(book["total"], book["total_limit"]))
+    return "\n".join(lines)
+
+
+@risk.group("budget", invoke_without_command=True)
+@json_option
+@click.pass_context
+def risk_budget(ctx: click.Context, as_json: bool) -> None:
+    """The shared risk budget: leases (owner, host, pid, expiry), live reservations and the
+    settled exposure per symbol and in total, against the limits of this config."""
+    if ctx.invoked_subcommand is not None:
+        if as_json:
+            fail(f"--json belongs to `peaktrade risk budget`; give `{ctx.invoked_subcommand}` its own options after its name")
+        return
+    env: Env = ctx.find_object(Env)
+    if not env.config.state.shared_risk_budget:
+        if as_json:
+            echo_json({"enabled": False})
+        else:
+            echo(_BUDGET_OFF)
+        return
+    now = time.time()
+    view = _budget_view(env, now)
+    if as_json:
+        echo_json(view)
+        return
+    echo(render_budget(view, now))
+
+
+@risk_budget.command("reset-settled")
+@click.option("--symbol", required=True, metavar="SYMBOL", help="The symbol whose settled shared position is set.")
+@click.option("--quantity", required=True, type=float, metavar="Q", help="The position as reconciled with the venue (signed: negative for a short; 0: flat).")
+@click.option("--price", type=float, metavar="P", help="Its mark price (default: the mark it has now).")
+@click.option("--reason", metavar="TEXT", help="Why (recorded in the budget log with your name); required.")
+@click.option("--operator", help="Who resets it (default: the OS user).")
+@click.option("--book", metavar="BOOK", help="The budget's book: paper, shadow, testnet, live, live_dry_run … (default: this config's mode).")
+@json_option
+@pass_env
+def risk_budget_reset_settled(env: Env, symbol: str, quantity: float, price: float | None, reason: str | None, operator: str | None,
+                              book: str | None, as_json: bool) -> None:
+    """Set the settled shared position of SYMBOL after reconciling it with the venue (a
+    host died, positions closed outside peaktrade); recorded in the budget log."""
+    from peaktrade_core.budget import book_of, reset_settled
+    from peaktrade_core.state import current_operator
+    from peaktrade_core.store.budget import RiskBudgetRepository
+
+    if not env.config.state.shared_risk_budget:
+        fail(_BUDGET_OFF + "; nothing to reset")
+    if not (reason and reason.strip()):
+        fail("--reason: say why the settled position is reset (recorded in the budget log with your name)")
+    book = book or book_of(env.config.environment.mode.value, True)
+    before = RiskBudgetRepository(env.store).exposure(book).get(symbol)
+    if price is None:
+        if before is None:
+            fail(f"--price: {symbol} has no settled position in book {book}, so no mark to keep; give --price")
+        price = before[1]
+    operator = operator or current_operator()
+    try:
+        reset_settled(env.store, book, symbol, quantity, price, operator=operator, reason=reason.strip())
+    except ValueError as exc:
+        fail(f"--quantity/--price: {exc}")
+    done = {"book": book, "symbol": symbol, "before": list(before) if before else None, "after": [quantity, price],
+            "operator": operator, "reason": reason.strip()}
+    if as_json:
+        echo_json(done)
+        return
+    was = f"{before[0]:g} @ {_number(before[1])}" if before else "none"
+    echo(f"{symbol} in book {book}: settled {was} -> {quantity:g} @ {_number(price)}, by {operator}: {reason.strip()} "
+         "(recorded in the budget log)")

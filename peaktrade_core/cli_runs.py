@@ -8,6 +8,7 @@ import time
 import click
 
 from peaktrade_core.cli import Env, echo_json, fail, pass_env
+from peaktrade_core.cli_output import echo, history_options, json_option, newest_first
 
 #: seconds between re-renders of ``runs show --follow``
 FOLLOW_INTERVAL = 1.0
@@ -28,13 +29,17 @@ def runs() -> None:
 
 
 @runs.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@history_options()
+@json_option
 @pass_env
-def runs_list(env: Env, as_json: bool) -> None:
-    """Every recorded run, oldest first."""
+def runs_list(env: Env, limit: int | None, since: float | None, as_json: bool) -> None:
+    """Every recorded run, newest first."""
     from peaktrade_core.runlog import list_runs, load_run_snapshot
 
-    metas = list_runs(env.store)
+    # choose the runs first: only the shown ones have their snapshot (order count) loaded
+    chosen = newest_first(({"started_at": m.started_at, "meta": m} for m in list_runs(env.store)),
+                          key="started_at", since=since, limit=limit)
+    metas = [row["meta"] for row in chosen]
     orders = {m.run_id: load_run_snapshot(env.store, m.run_id).orders for m in metas}
     if as_json:
         echo_json([{**m.to_dict(), "orders": orders[m.run_id]} for m in metas])
@@ -54,7 +59,7 @@ def runs_list(env: Env, as_json: bool) -> None:
 
 @runs.command("show")
 @click.argument("run", default="last")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable snapshot.")
+@json_option
 @click.option("--follow", is_flag=True, help="Re-render every second until the run is no longer running.")
 @pass_env
 def runs_show(env: Env, run: str, as_json: bool, follow: bool) -> None:
@@ -86,7 +91,7 @@ def runs_show(env: Env, run: str, as_json: bool, follow: bool) -> None:
 @runs.command("verify")
 @click.argument("run", required=False)
 @click.option("--all", "all_runs", is_flag=True, help="Verify every recorded run.")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@json_option
 @pass_env
 def runs_verify(env: Env, run: str | None, all_runs: bool, as_json: bool) -> None:
     """Check RUN's hash chain (default: the last run; --all: every run): exit 0 if intact,
@@ -137,21 +142,21 @@ def runs_verify(env: Env, run: str | None, all_runs: bool, as_json: bool) -> Non
         for v in results:
             if v.ok:
                 note = {AUDIT_SIGNED: ", head signed", AUDIT_UNKEYED: ""}.get(v.audit, ", not signed (started before the audit key was configured)")
-                click.echo(f"{v.run_id}: ok, {v.records} records verified{note}")
+                echo(f"{v.run_id}: OK, {v.records} records verified{note}")
                 continue
-            click.echo(f"{v.run_id}: FAILED: {v.problems[0]}")
+            echo(f"{v.run_id}: FAILED: {v.problems[0]}")
             for problem in v.problems[1:]:
-                click.echo(f"  also: {problem}")
+                echo(f"  also: {problem}")
         for problem in broken:
-            click.echo(f"FAILED: {problem}")
+            echo(f"FAILED: {problem}")
         if all_runs:
             bad = sum(not v.ok for v in results)
-            click.echo(f"{len(results)} runs: {len(results) - bad} ok, {bad} FAILED" if results else "no runs recorded yet")
+            echo(f"{len(results)} runs: {len(results) - bad} OK, {bad} FAILED" if results else "no runs recorded yet")
         if sequence is None:
-            click.echo("unkeyed: no [state] audit_key is configured, so an edit that recomputes the hash chain is not detected")
+            echo("unkeyed: no [state] audit_key is configured, so an edit that recomputes the hash chain is not detected")
         elif all_runs and sequence.head is not None:
             seq, head = sequence.head
-            click.echo(f"signed run sequence: {sequence.entries} entries, head {seq}:{head[:16]} (note it elsewhere to anchor the newest runs)")
+            echo(f"signed run sequence: {sequence.entries} entries, head {seq}:{head[:16]} (note it elsewhere to anchor the newest runs)")
     if broken or any(not v.ok for v in results):
         sys.exit(1)
 
@@ -205,15 +210,13 @@ def _with_filters(function):
 @runs.command("orders")
 @click.argument("run", default="last")
 @_with_filters
-@click.option("--limit", type=click.IntRange(min=1), help="At most this many orders (the newest).")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@history_options()
+@json_option
 @pass_env
 def runs_orders(env: Env, run: str, status: tuple[str, ...], symbol: tuple[str, ...], side: str | None,
-                limit: int | None, as_json: bool) -> None:
+                limit: int | None, since: float | None, as_json: bool) -> None:
     """Every order of RUN as recorded (newest first): status, reasons, fills."""
-    rows = _filtered(_order_rows(env, _resolve(env, run)), status, symbol, side)[::-1]
-    if limit:
-        rows = rows[:limit]
+    rows = newest_first(_filtered(_order_rows(env, _resolve(env, run)), status, symbol, side), key="time", since=since, limit=limit)
     if as_json:
         echo_json(rows)
         return

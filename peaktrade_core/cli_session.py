@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from peaktrade_core.cli import Env, echo_json, fail, pass_env
+from peaktrade_core.cli_output import echo, json_option
 
 EXAMPLE_DIR = Path("examples") / "ma_crossover"
 
@@ -112,7 +113,7 @@ def session() -> None:
 @click.option("--strategy", default=None, metavar="module:Class", help="The strategy to run on the feed; with --orders/--example: the name recorded in the run log.")
 @click.option("--params", "param_pairs", multiple=True, metavar="k=v", help="A strategy parameter (repeatable; values are TOML: 12, 0.5, true, \"x\").")
 @click.option("--params-file", metavar="FILE", help="Strategy parameters from a TOML or JSON file (--params override it).")
-@click.option("--json", "as_json", is_flag=True, help="Summary as JSON.")
+@json_option
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal).")
 @click.option("--fresh-account", is_flag=True, help="Start the paper/shadow account over (flat, starting cash); recorded in the run log.")
 @pass_env
@@ -190,7 +191,7 @@ def _print_summary(data: dict[str, Any], as_json: bool) -> None:
     if as_json:
         echo_json(data)
     else:
-        click.echo(render_session_summary(data))
+        echo(render_session_summary(data))
     code = session_exit_code(data)
     if code:
         sys.exit(code)
@@ -363,10 +364,10 @@ def orders() -> None:
 @orders.command("preview")
 @click.argument("file")
 @click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), help="Orders format (default: by suffix; stdin: sniffed).")
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 @pass_env
 def orders_preview(env: Env, file: str, fmt: str | None, as_json: bool) -> None:
-    """Risk and gate results per order; nothing is executed (seed: preview_live_orders)."""
+    """Risk and gate results per order; nothing is executed."""
     from peaktrade_core.gates import evaluate_gates
     from peaktrade_core.pipeline import NullExecutor, batched
 
@@ -380,11 +381,11 @@ def orders_preview(env: Env, file: str, fmt: str | None, as_json: bool) -> None:
     for row in rows:
         verdict = "would pass" if row["would_pass"] else "BLOCKED"
         notional = f"{row['notional']:,.2f}" if row["notional"] is not None else "?"
-        click.echo(f"{row['source']:<20} {row['side']:<4} {row['quantity']:>12g} {row['symbol']:<10} notional {notional:>12}  {verdict}")
+        echo(f"{row['source']:<20} {row['side']:<4} {row['quantity']:>12g} {row['symbol']:<10} notional {notional:>12}  {verdict}")
         for v in row["risk_violations"]:
-            click.echo(f"    risk  {v}")
+            echo(f"    risk  {v}")
         for g in row["gate_blocks"]:
-            click.echo(f"    gate  {g}")
+            echo(f"    gate  {g}")
     blocked = sum(1 for r in rows if not r["would_pass"])
     mode = evaluate_gates(pipeline.env, pipeline.kill_switch.state()).effective_mode.value
-    click.echo(f"{len(rows)} orders: {len(rows) - blocked} would pass, {blocked} blocked (effective mode {mode})")
+    echo(f"{len(rows)} orders: {len(rows) - blocked} would pass, {blocked} blocked (effective mode {mode})")

@@ -62,6 +62,8 @@ _add("peaktrade_core.secrets", "SecretRef", "SecretError", "REDACTED", "redact",
 _add("peaktrade_core.state", "StateStore")
 # venue nonces: per key id a strictly increasing nonce, shared by every process and host
 _add("peaktrade_core.store.nonces", "VenueNonces")
+# command output: the same --json option, JSON and coloured state words as the core's commands
+_add("peaktrade_core.cli_output", "json_option", "echo_json", "echo")
 # logging
 _add("peaktrade_core.log", "logger", "LIVE_DRY_RUN", "SAFETY")
 # the core's own machinery, for drill packs that exercise it read-only

@@ -78,8 +78,8 @@ class RiskRecords:
             )
         self.repository.add_violations(rows)
 
-    def query(self, since: float | None = None, code: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
-        """Violations newest first; ``since`` in epoch seconds."""
+    def query(self, since: float | None = None, code: str | None = None, limit: int | None = None, run_id: str | None = None) -> list[dict[str, Any]]:
+        """Violations newest first; ``since`` in epoch seconds; ``run_id``: only that run's."""
         return [
             {
                 "time": _iso(r["time"]),
@@ -95,7 +95,7 @@ class RiskRecords:
                 "plugin": r["plugin"],
                 "blocked": bool(r["blocked"]),
             }
-            for r in self.repository.violations(since, code, limit)
+            for r in self.repository.violations(since, code, limit, run_id)
         ]
 
     # -- portfolio time series (PORT-3)
@@ -124,8 +124,8 @@ class RiskRecords:
             )
         )
 
-    def portfolio_history(self, since: float | None = None, limit: int | None = None) -> list[dict[str, Any]]:
-        """Recorded snapshots newest first; ``since`` in epoch seconds (of ``as_of``)."""
+    def portfolio_history(self, since: float | None = None, limit: int | None = None, run_id: str | None = None) -> list[dict[str, Any]]:
+        """Recorded snapshots newest first; ``since`` in epoch seconds (of ``as_of``); ``run_id``: only that run's."""
         return [
             {
                 "time": _iso(r["time"]),
@@ -141,5 +141,5 @@ class RiskRecords:
                 "daily_pnl": r["daily_pnl"],
                 "positions": json.loads(r["positions"]),
             }
-            for r in self.repository.snapshots(since, limit)
+            for r in self.repository.snapshots(since, limit, run_id)
         ]

@@ -89,19 +89,83 @@ def test_state_words_coloured_as_whole_words_only():
 
 # -- --json everywhere --------------------------------------------------------------------
 
-#: commands that print data, and the arguments they need here; each must take --json
-DATA_COMMANDS = [
-    ["status"], ["plugins", "list"], ["config", "show"], ["config", "path"], ["state", "info"], ["kill", "--history"],
-    ["alerts", "history"], ["drills", "list"], ["drills", "log"], ["health"], ["readiness"], ["evidence"],
-    ["testnet", "list"], ["testnet", "budget"], ["runs", "list"], ["risk", "history"],
-]
+def _commands(command: click.Command = cli, path: tuple[str, ...] = ()) -> dict[tuple[str, ...], click.Command]:
+    """Every command of the CLI by its path (a group that runs on its own, too)."""
+    found = {path: command} if path and (not isinstance(command, click.Group) or command.invoke_without_command) else {}
+    if isinstance(command, click.Group):
+        ctx = click.Context(command)
+        for name in command.list_commands(ctx):
+            found.update(_commands(command.get_command(ctx, name), (*path, name)))
+    return found
 
 
-@pytest.mark.parametrize("args", DATA_COMMANDS, ids=" ".join)
-def test_every_data_command_prints_json_with_json(args):
+def _options(command: click.Command) -> set[str]:
+    return {o for p in command.params for o in getattr(p, "opts", [])}
+
+
+#: commands that print no data of their own: a script, a file they write, or a format of
+#: their own (runs export --format jsonl); every other command must take --json
+NOT_DATA = {("completion",), ("config", "init"), ("config", "set"), ("feed", "record"), ("runs", "export"), ("runs", "report")}
+#: commands that act (engage, send, sign, write a store) or need a venue or a feed: --json is
+#: tested with them elsewhere; listed so a new *reading* command is invoked below unasked
+ACTS = {("alerts", "test"), ("drills", "run"), ("feed", "session"), ("kill",), ("readiness", "sign-off"), ("session", "run"),
+        ("state", "init"), ("state", "migrate"), ("testnet", "run"), ("risk", "budget", "reset-settled")}
+#: the arguments a reading command needs here
+READ_ARGS = {("kill",): ["--history"]}
+
+
+def _default_store():
+    from peaktrade_core.state import StateStore
+
+    return StateStore.in_dir(os.environ["PEAK_TRADE_DATA_DIR"])
+
+
+def _record_runs(store, count: int, orders: int = 3) -> list[str]:
+    """``count`` finished paper runs of ``orders`` orders each, as a session records them."""
+    from peaktrade_core.orders import OrderExecutionResult, OrderRequest, OrderStatus
+    from peaktrade_core.runlog import LiveRunLogger
+
+    log = LiveRunLogger(store)
+    run_ids = []
+    for _ in range(count):
+        run_id = log.start_run(mode="paper", effective_mode="paper", config_sha256="", strategy="t")
+        log.record_batch(run_id, 0, {"mode": "paper"}, {"allowed": True})
+        for i in range(orders):
+            order = OrderRequest("BTC/EUR", "buy", 1.0 + i, reference_price=100.0, source_ref=str(i))
+            log.record_order(run_id, OrderExecutionResult(order, OrderStatus.ACCEPTED))
+            log.commit()
+        log.finish_run(run_id, "finished", {"orders": orders})
+        run_ids.append(run_id)
+    store.close()
+    return run_ids
+
+
+def test_every_command_that_prints_data_takes_json():
+    commands = _commands()
+    assert len(commands) > 40
+    assert {path for path, command in commands.items() if "--json" not in _options(command)} == NOT_DATA
+
+
+def _reading_commands() -> list[list[str]]:
+    paths = [path for path, command in _commands().items() if path not in NOT_DATA and (path not in ACTS or path in READ_ARGS)
+             and path[0] != "exchange" and not any(isinstance(p, click.Argument) and p.required for p in command.params)]
+    return [[*path, *READ_ARGS.get(path, [])] for path in sorted(paths)]
+
+
+@pytest.mark.parametrize("args", _reading_commands(), ids=" ".join)
+def test_every_reading_command_prints_json_with_json(args, tmp_path):
+    _record_runs(_default_store(), 1)  # so `runs show/orders/verify` have one
     result = CliRunner().invoke(cli, [*args, "--json"])
     assert result.exit_code in (0, 1), result.output  # health/readiness: 1 = something is open
     json.loads(result.stdout)
+
+
+def test_orders_preview_prints_json_with_json(tmp_path):
+    orders = tmp_path / "orders.csv"
+    orders.write_text("symbol,side,quantity,reference_price\nBTC/EUR,buy,0.01,40000\n")
+    result = CliRunner().invoke(cli, ["orders", "preview", str(orders), "--json"])
+    assert result.exit_code == 0, result.output
+    assert [row["symbol"] for row in json.loads(result.stdout)] == ["BTC/EUR"]
 
 
 def test_drills_run_json_is_format_json():
@@ -131,7 +195,16 @@ def test_newest_first_sorts_filters_and_limits():
     assert [r["n"] for r in newest_first(rows, since=parse_since("2026-01-02"))] == [3, 2]
 
 
-@pytest.mark.parametrize("args", [["alerts", "history"], ["drills", "log"], ["kill", "--history"], ["testnet", "budget"]], ids=" ".join)
+#: every command that takes --since (the history commands)
+HISTORY = sorted(path for path, command in _commands().items() if "--since" in _options(command))
+
+
+def test_every_history_command_takes_limit_too():
+    assert len(HISTORY) >= 8
+    assert [path for path in HISTORY if "--limit" not in _options(_commands()[path])] == []
+
+
+@pytest.mark.parametrize("args", HISTORY, ids=" ".join)
 def test_a_bad_since_is_one_line_and_exit_2(args):
     done = peaktrade(*args, "--since", "last tuesday")
     assert done.returncode == 2
@@ -202,6 +275,88 @@ def test_alerts_history_run_filter_shows_only_that_runs_alerts(any_store_url, tm
     assert len(json.loads(peaktrade("alerts", "history", "--json", env=env, check=True).stdout)) == 3
     missing = peaktrade("alerts", "history", "--run", "nosuchrun", env=env)
     assert missing.returncode == 2 and len(missing.stderr.strip().splitlines()) == 1 and missing.stderr.startswith("--run: ")
+
+
+def test_runs_list_is_newest_first_with_limit_and_since():
+    first, second, third = _record_runs(_default_store(), 3)
+
+    def listed(*args: str) -> list[str]:
+        return [r["run_id"] for r in json.loads(peaktrade("runs", "list", "--json", *args, check=True).stdout)]
+
+    everything = json.loads(peaktrade("runs", "list", "--json", check=True).stdout)
+    assert [r["run_id"] for r in everything] == [third, second, first]
+    assert all(r["orders"] == 3 for r in everything)
+    assert listed("--limit", "2") == [third, second]
+    assert listed("--since", everything[1]["started_at"]) == [third, second]
+    text = peaktrade("runs", "list", "--limit", "1", check=True).stdout.splitlines()
+    assert len(text) == 2 and text[1].startswith(third)  # the header and the newest run
+
+
+def test_runs_orders_is_newest_first_with_limit_and_since():
+    (run_id,) = _record_runs(_default_store(), 1, orders=4)
+    everything = json.loads(peaktrade("runs", "orders", run_id, "--json", check=True).stdout)
+    assert [r["quantity"] for r in everything] == [4.0, 3.0, 2.0, 1.0]
+    assert [r["quantity"] for r in json.loads(peaktrade("runs", "orders", run_id, "--json", "--limit", "2", check=True).stdout)] == [4.0, 3.0]
+    since = json.loads(peaktrade("runs", "orders", run_id, "--json", "--since", everything[1]["time"], check=True).stdout)
+    assert [r["quantity"] for r in since] == [4.0, 3.0]
+
+
+def _record_violations_and_snapshots(store, run_ids: list[str]) -> None:
+    from peaktrade_core.orders import OrderRequest
+    from peaktrade_core.portfolio import LivePortfolioSnapshot
+    from peaktrade_core.risk import RiskViolation
+    from peaktrade_core.riskrecords import RiskRecords
+
+    records = RiskRecords(store)
+    for n, run_id in enumerate(run_ids):
+        order = OrderRequest("BTC/EUR", "buy", 1.0, reference_price=100.0, source_ref=str(n))
+        records.record_violations(run_id, 0, [order], [RiskViolation("max_order_notional", f"too big in {run_id}", 0, "BTC/EUR", 50.0, 100.0)], True)
+        records.record_portfolio(LivePortfolioSnapshot(as_of=1_000_000.0 + n, cash=1000.0 + n, realized_pnl=0.0, source="state"), run_id=run_id)
+    store.close()
+
+
+def test_risk_and_portfolio_history_take_run(any_store_url, tmp_path):
+    from peaktrade_core.store import open_store_url
+
+    env = _on_store(tmp_path, any_store_url)
+    run_ids = _record_runs(open_store_url(any_store_url, data_dir=tmp_path / "data"), 2, orders=1)
+    _record_violations_and_snapshots(open_store_url(any_store_url, data_dir=tmp_path / "data"), run_ids)
+
+    def history(*args: str) -> list[dict]:
+        return json.loads(peaktrade(*args, "--json", env=env, check=True).stdout)
+
+    assert [r["run_id"] for r in history("risk", "history")] == run_ids[::-1]  # newest first
+    assert [r["message"] for r in history("risk", "history", "--run", run_ids[0])] == [f"too big in {run_ids[0]}"]
+    assert [r["cash"] for r in history("portfolio", "history")] == [1001.0, 1000.0]
+    assert [r["cash"] for r in history("portfolio", "history", "--run", run_ids[1])] == [1001.0]
+    text = peaktrade("risk", "history", "--run", run_ids[1], env={**env, "FORCE_COLOR": "1"}, check=True).stdout
+    assert "\x1b[31m\x1b[1mBLOCKED\x1b[0m" in text and run_ids[0] not in text
+    missing = peaktrade("risk", "history", "--run", "nosuchrun", env=env)
+    assert missing.returncode == 2 and len(missing.stderr.strip().splitlines()) == 1 and missing.stderr.startswith("--run: ")
+
+
+def test_runs_verify_colours_ok_and_failed():
+    import sqlite3
+
+    from peaktrade_core.state import STATE_FILE
+
+    good, bad = _record_runs(_default_store(), 2, orders=1)
+    with sqlite3.connect(Path(os.environ["PEAK_TRADE_DATA_DIR"]) / STATE_FILE) as db:  # tamper with one recorded order
+        rid = db.execute("SELECT rid FROM runlog_runs WHERE run_id = ?", (bad,)).fetchone()[0]
+        db.execute("UPDATE runlog_records SET payload = replace(payload, 'BTC/EUR', 'ETH/EUR') WHERE rid = ? AND payload LIKE '[\"order%'", (rid,))
+    done = peaktrade("runs", "verify", "--all", env={"FORCE_COLOR": "1"})
+    assert done.returncode == 1
+    assert f"{good}: \x1b[32m\x1b[1mOK\x1b[0m, " in done.stdout
+    assert f"{bad}: \x1b[31m\x1b[1mFAILED\x1b[0m: " in done.stdout
+    assert "\x1b[" not in peaktrade("runs", "verify", "--all").stdout  # a pipe: plain
+
+
+def test_orders_preview_colours_blocked(tmp_path):
+    orders = tmp_path / "orders.csv"
+    orders.write_text("symbol,side,quantity,reference_price\nBTC/EUR,buy,1000,40000\n")  # far over the default limits
+    preview = peaktrade("orders", "preview", str(orders), env={"FORCE_COLOR": "1"}, check=True).stdout
+    assert "\x1b[31m\x1b[1mBLOCKED\x1b[0m" in preview.splitlines()[0]
+    assert "\x1b[" not in peaktrade("orders", "preview", str(orders), check=True).stdout
 
 
 # -- --log-file ---------------------------------------------------------------------------
@@ -333,15 +488,12 @@ def test_the_transcripts_in_docs_cli_md_are_what_the_cli_prints():
         assert (done.stdout + done.stderr) == expected, command
 
 
-@pytest.mark.parametrize(("command", "options"), [(("alerts", "history"), {"--limit", "--since", "--run", "--json"}),
-                                                  (("kill",), {"--limit", "--since", "--json"}),
-                                                  (("drills", "log"), {"--limit", "--since", "--json"}),
-                                                  (("testnet", "budget"), {"--limit", "--since", "--json"})])
-def test_the_history_table_in_docs_cli_md_holds(command, options):
-    ctx = click.Context(cli)
-    target = cli
-    for name in command:
-        target = target.get_command(ctx, name)
-    assert options <= {o for p in target.params for o in getattr(p, "opts", [])}
-    row = next(line for line in (ROOT / "docs" / "cli.md").read_text().splitlines() if line.startswith(f"| `{' '.join(command)}"))
-    assert row.count("yes") == len(options & {"--limit", "--since", "--run"})
+@pytest.mark.parametrize("command", HISTORY, ids=" ".join)
+def test_the_history_table_in_docs_cli_md_holds(command):
+    options = _options(_commands()[command])
+    assert "--json" in options
+    name = " ".join(command) + (" --history" if command == ("kill",) else "")
+    rows = [line for line in (ROOT / "docs" / "cli.md").read_text().splitlines() if line.startswith("| `") and f"`{name}`" in line.split("|")[1]]
+    assert len(rows) == 1, name
+    cells = [c.strip() for c in rows[0].split("|")[2:5]]
+    assert [c.startswith("yes") for c in cells] == [o in options for o in ("--limit", "--since", "--run")], rows[0]

@@ -194,7 +194,7 @@ def test_cancel_all_by_symbol_then_everything_even_with_the_kill_switch_engaged(
     assert "cancelled 1 open order(s) (by bob: kill switch: flatten" in second.stdout
     assert all(o["status"] == "cancelled" for o in venue.orders())
 
-    runs = [r for r in peaktrade.json("runs", "list") if r["strategy"] == "exchange cancel-all"]
+    runs = [r for r in peaktrade.json("runs", "list") if r["strategy"] == "exchange cancel-all"][::-1]  # newest first: reversed
     assert [(r["operator"], r["status"], r["strategy_params"]["reason"]) for r in runs] == [
         ("alice", "finished", "rebalance"),
         ("bob", "finished", "kill switch: flatten"),

@@ -119,7 +119,7 @@ def test_an_edited_and_rechained_run_passes_the_chain_check_unkeyed_but_fails_wi
     plain = peaktrade("runs", "verify", run_id, config=unkeyed)
     assert plain.returncode == 0, plain.stderr
     assert plain.stdout.splitlines() == [
-        f"{run_id}: ok, 8 records verified",
+        f"{run_id}: OK, 8 records verified",
         "unkeyed: no [state] audit_key is configured, so an edit that recomputes the hash chain is not detected",
     ]
     assert json.loads(peaktrade("runs", "verify", run_id, "--json", config=unkeyed).stdout)[0]["audit"] == "unkeyed"
@@ -140,9 +140,9 @@ def test_an_intact_signed_run_verifies_with_its_head_signed_and_the_sequence_hea
     assert out.returncode == 0, out.stdout + out.stderr
     lines = out.stdout.splitlines()
     assert lines[:3] == [
-        f"{first}: ok, 8 records verified, head signed",
-        f"{second}: ok, 7 records verified, head signed",
-        "2 runs: 2 ok, 0 FAILED",
+        f"{first}: OK, 8 records verified, head signed",
+        f"{second}: OK, 7 records verified, head signed",
+        "2 runs: 2 OK, 0 FAILED",
     ]
     assert lines[3].startswith("signed run sequence: 3 entries, head 3:")  # 2 starts, 1 end
 
@@ -214,8 +214,8 @@ def test_a_deleted_whole_run_is_named_by_verify_all(url, config, unkeyed):
     out = peaktrade("runs", "verify", "--all", config=config, key=KEY)
     assert out.returncode == 1
     assert f"{middle}: FAILED: deleted: the signed run sequence records its start (entry 3) but the run is not in the store" in out.stdout
-    assert f"{first}: ok" in out.stdout and f"{last}: ok" in out.stdout
-    assert "3 runs: 2 ok, 1 FAILED" in out.stdout
+    assert f"{first}: OK" in out.stdout and f"{last}: OK" in out.stdout
+    assert "3 runs: 2 OK, 1 FAILED" in out.stdout
     one = peaktrade("runs", "verify", middle, config=config, key=KEY)  # by its id, too
     assert one.returncode == 1 and one.stdout.startswith(f"{middle}: FAILED: deleted")
 
@@ -238,8 +238,8 @@ def test_a_stripped_signature_is_not_taken_for_a_run_from_before_the_key(url, co
     out = peaktrade("runs", "verify", "--all", config=config, key=KEY)
     assert out.returncode == 1
     lines = out.stdout.splitlines()
-    assert lines[0] == f"{old}: ok, 8 records verified, not signed (started before the audit key was configured)"
-    assert lines[1] == f"{signed}: ok, 8 records verified, head signed"
+    assert lines[0] == f"{old}: OK, 8 records verified, not signed (started before the audit key was configured)"
+    assert lines[1] == f"{signed}: OK, 8 records verified, head signed"
     assert lines[2].startswith(f"{stripped}: FAILED: not signed, but runs started before it are")
 
 
@@ -285,8 +285,8 @@ def test_after_rotation_runs_signed_with_a_retired_key_still_verify(url, tmp_pat
     finally:
         del os.environ["PEAK_TRADE_AUDIT_KEY_OLD"]
     assert out.returncode == 0, out.stdout
-    assert f"{old_run}: ok, 8 records verified, head signed" in out.stdout
-    assert f"{new_run}: ok, 8 records verified, head signed" in out.stdout
+    assert f"{old_run}: OK, 8 records verified, head signed" in out.stdout
+    assert f"{new_run}: OK, 8 records verified, head signed" in out.stdout
     without_old = peaktrade("runs", "verify", "--all", config=config, key=KEY)
     assert without_old.returncode == 1
     assert f"{old_run}: FAILED: signed run sequence entry 1: signed with an audit key that is not configured" in without_old.stdout

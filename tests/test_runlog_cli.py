@@ -46,10 +46,10 @@ def test_list_shows_every_run_with_its_status_and_orders(data_dir):
     assert out.exit_code == 0
     lines = out.output.splitlines()
     assert lines[0].split()[:3] == ["RUN", "STATUS", "MODE"]
-    assert lines[1].startswith(first) and " finished " in lines[1] and lines[1].endswith("4")
-    assert lines[2].startswith(second) and " running " in lines[2]
+    assert lines[1].startswith(second) and " running " in lines[1]  # newest first
+    assert lines[2].startswith(first) and " finished " in lines[2] and lines[2].endswith("4")
     listed = json.loads(invoke("runs", "list", "--json").output)
-    assert [(r["run_id"], r["status"], r["orders"]) for r in listed] == [(first, "finished", 4), (second, "running", 4)]
+    assert [(r["run_id"], r["status"], r["orders"]) for r in listed] == [(second, "running", 4), (first, "finished", 4)]
 
 
 def test_list_without_runs_says_so():
@@ -87,7 +87,7 @@ def test_verify_ok_then_one_changed_byte_fails_naming_the_record(data_dir):
     run_id = record_run(data_dir)
     out = invoke("runs", "verify", run_id)
     assert out.exit_code == 0 and out.output.splitlines() == [
-        f"{run_id}: ok, 4 records verified",
+        f"{run_id}: OK, 4 records verified",
         "unkeyed: no [state] audit_key is configured, so an edit that recomputes the hash chain is not detected",
     ]
 

@@ -67,7 +67,7 @@ def test_export_needs_a_format_and_an_unknown_run_is_one_line(shell):
 def test_verify_all_checks_every_run_and_names_the_damaged_one(shell):
     assert shell("session", "run", "--orders", "orders.csv").returncode == 0
     ok = shell("runs", "verify", "--all")
-    assert ok.returncode == 0 and "2 runs: 2 ok, 0 FAILED" in ok.stdout
+    assert ok.returncode == 0 and "2 runs: 2 OK, 0 FAILED" in ok.stdout
     with sqlite3.connect(shell.data / STATE_FILE) as db:
         rid = db.execute("SELECT rid FROM runlog_runs WHERE run_id = ?", (shell.run_id,)).fetchone()[0]
         db.execute("UPDATE runlog_records SET payload = replace(payload, 'BTC/EUR', 'ETH/EUR') "

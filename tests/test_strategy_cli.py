@@ -155,7 +155,7 @@ def test_a_strategy_that_raises_stops_the_session_in_one_line_and_the_run_log_sa
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 2 and lines[0].endswith("created by this paper session (testnet/live need `peaktrade state init`)"), lines
     line = lines[1]
-    run_id = json.loads(peaktrade(work, "runs", "list", "--json").stdout)[-1]["run_id"]
+    run_id = json.loads(peaktrade(work, "runs", "list", "--json").stdout)[0]["run_id"]
     assert line == (
         "strategy Breaks failed in on_quote(BTC/EUR at 2025-01-01T00:02:00Z): raised KeyError: 'BTC/EUR';"
         f" session stopped, nothing more sent (peaktrade runs show {run_id})"

@@ -53,12 +53,12 @@ def test_the_guides_strategy_runs_in_paper_on_the_recorded_feed_and_the_run_veri
     assert "(finished)" in summary and "mode: paper  effective: paper  executor: paper" in summary
     assert re.search(r"orders: [1-9]\d*  fills: [1-9]", summary)
     # no [state] audit_key in the guide: verify says the chain is unkeyed, on its own line
-    assert re.fullmatch(r"\S+: ok, \d+ records verified\nunkeyed: [^\n]+\n", outputs[-1])
+    assert re.fullmatch(r"\S+: OK, \d+ records verified\nunkeyed: [^\n]+\n", outputs[-1])
 
     show = json.loads(peaktrade(guide_dir, "runs", "show", "last", "--json").stdout)
     assert show["strategy"] == "trend_follower" and show["status"] == "finished"
     listed = json.loads(peaktrade(guide_dir, "runs", "list", "--json").stdout)
-    assert listed[-1]["strategy_params"] == {"window": 24, "size": 0.02}
+    assert listed[0]["strategy_params"] == {"window": 24, "size": 0.02}
 
     # the same command with --json: every order filled, flat at the end (stop() closes)
     again = peaktrade(guide_dir, *commands[0][1:], "--json")
@@ -126,7 +126,7 @@ def test_the_guides_strategy_runs_in_shadow_on_the_loopback_venues_feed_sends_no
     finally:
         store.close()
     verified = peaktrade(guide_dir, "runs", "verify", "last")
-    assert verified.returncode == 0 and " ok, " in verified.stdout
+    assert verified.returncode == 0 and " OK, " in verified.stdout
 
 
 def _rising_prices_until_an_order(venue, db: Path, session: subprocess.Popen) -> list[int]:

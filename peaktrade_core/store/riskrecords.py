@@ -81,9 +81,12 @@ class RiskRecordsRepository:
         with self.store.transaction() as conn:
             conn.executemany(_INSERT_VIOLATION, rows)
 
-    def violations(self, since: float | None = None, code: str | None = None, limit: int | None = None) -> list[Any]:
+    def violations(self, since: float | None = None, code: str | None = None, limit: int | None = None, run_id: str | None = None) -> list[Any]:
         where: list[str] = []
         params: list[Any] = []
+        if run_id is not None:
+            where.append("run_id = ?")
+            params.append(run_id)
         if since is not None:
             where.append("time >= ?")
             params.append(since)
@@ -96,6 +99,9 @@ class RiskRecordsRepository:
         with self.store.transaction() as conn:
             conn.execute(_INSERT_SNAPSHOT, row)
 
-    def snapshots(self, since: float | None = None, limit: int | None = None) -> list[Any]:
+    def snapshots(self, since: float | None = None, limit: int | None = None, run_id: str | None = None) -> list[Any]:
         where, params = (["time >= ?"], [since]) if since is not None else ([], [])
+        if run_id is not None:
+            where.append("run_id = ?")
+            params.append(run_id)
         return list(self.store.query(_select("portfolio_snapshots", where, limit), params))

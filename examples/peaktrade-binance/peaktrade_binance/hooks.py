@@ -84,17 +84,22 @@ class BinancePlugin:
         """``peaktrade binance simulate``: the loopback Binance for rehearsals."""
         import click
 
+        from peaktrade_core.plugin_api import json_option
+
         @cli.group("binance")
         def binance() -> None:
             """The Binance Spot adapter's tools."""
 
         @binance.command("simulate")
         @click.option("--port", type=int, default=8790, show_default=True, help="Port on 127.0.0.1 (0: any free one).")
-        def simulate(port: int) -> None:
+        @json_option
+        def simulate(port: int, as_json: bool) -> None:
             """Run a loopback Binance on 127.0.0.1 until Ctrl-C: point [plugins.binance] at it
             and rehearse testnet sessions, `peaktrade exchange ...` and the kill switch offline.
-            Its keys are made up for this run; it never reaches Binance."""
+            Its keys are made up for this run; it never reaches Binance. With --json: one
+            JSON object per line, one when it listens and one when it stops."""
             import contextlib
+            import json
             import signal
             import threading
 
@@ -102,15 +107,23 @@ class BinancePlugin:
 
             signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop cleanly either way
             with LoopbackBinance(port=port) as fake:
-                click.echo(f"loopback Binance on {fake.url} (Ctrl-C stops it); in your config:\n")
-                click.echo(f'[plugins.binance]\nbase_url = "{fake.url}"\ntestnet_base_url = "{fake.url}"\n')
-                click.echo("and in the environment of peaktrade (keys of this run only):\n")
-                for prefix in ("BINANCE", "BINANCE_TESTNET"):
-                    click.echo(f"export {prefix}_API_KEY={fake.api_key} {prefix}_API_SECRET={fake.api_secret}")
-                click.echo("", nl=True)
+                if as_json:  # one object per line, flushed: readable while it runs
+                    keys = {f"{p}_{k}": v for p in ("BINANCE", "BINANCE_TESTNET") for k, v in (("API_KEY", fake.api_key), ("API_SECRET", fake.api_secret))}
+                    click.echo(json.dumps({"event": "listening", "url": fake.url, "env": keys}))
+                else:
+                    click.echo(f"loopback Binance on {fake.url} (Ctrl-C stops it); in your config:\n")
+                    click.echo(f'[plugins.binance]\nbase_url = "{fake.url}"\ntestnet_base_url = "{fake.url}"\n')
+                    click.echo("and in the environment of peaktrade (keys of this run only):\n")
+                    for prefix in ("BINANCE", "BINANCE_TESTNET"):
+                        click.echo(f"export {prefix}_API_KEY={fake.api_key} {prefix}_API_SECRET={fake.api_secret}")
+                    click.echo("", nl=True)
                 with contextlib.suppress(KeyboardInterrupt):
                     threading.Event().wait()
             held = fake.orders()
+            if as_json:
+                click.echo(json.dumps({"event": "stopped", "requests": fake.requests, "orders": len(held),
+                                       "open": sum(o["status"] == "open" for o in held)}))
+                return
             click.echo(f"stopped: {fake.requests} request(s), {len(held)} order(s) held, "
                        f"{sum(o['status'] == 'open' for o in held)} open")
 

@@ -168,3 +168,29 @@ def test_binance_simulate_runs_a_loopback_binance_for_rehearsals(tmp_path):
         proc.kill()
     assert proc.returncode == 0, err
     assert "stopped: " in rest and "1 order(s) held, 1 open" in rest
+
+
+def test_binance_simulate_json_prints_one_object_per_line(tmp_path):
+    import signal
+
+    from peaktrade_binance.client import BinanceClient
+
+    from peaktrade_core.plugin_api import OrderRequest
+
+    env = dict(os.environ, PEAK_TRADE_PLUGINS="binance", PEAK_TRADE_DATA_DIR=str(tmp_path / "data"))
+    proc = subprocess.Popen([sys.executable, "-m", "peaktrade_core", "binance", "simulate", "--port", "0", "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    try:
+        listening = json.loads(proc.stdout.readline())  # one line, readable while it runs
+        assert listening["event"] == "listening"
+        keys = listening["env"]
+        client = BinanceClient(listening["url"], keys["BINANCE_TESTNET_API_KEY"], keys["BINANCE_TESTNET_API_SECRET"], testnet=True)
+        resting = OrderRequest("BTC/EUR", "buy", 0.01, "limit", limit_price=1000.0, client_order_id="cd" * 16)
+        assert client.submit_order(resting)["status"] == "accepted"
+        proc.send_signal(signal.SIGINT)
+        rest, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    stopped = json.loads(rest)
+    assert stopped == {"event": "stopped", "requests": stopped["requests"], "orders": 1, "open": 1} and stopped["requests"] >= 1

@@ -170,6 +170,33 @@ def test_simulate_runs_a_loopback_kraken_until_interrupted(tmp_path, monkeypatch
     assert "0 order(s) placed, 1 validated" in out
 
 
+def test_simulate_json_prints_one_object_per_line_to_connect_and_to_count(tmp_path, monkeypatch):
+    from peaktrade_kraken.client import KrakenClient
+    from peaktrade_kraken.testing import loopback_settings
+
+    monkeypatch.delenv("PEAK_TRADE_KRAKEN_API_KEY", raising=False)
+    monkeypatch.delenv("PEAK_TRADE_KRAKEN_API_SECRET", raising=False)
+    sim = subprocess.Popen(
+        [sys.executable, "-m", "peaktrade_core", "kraken", "simulate", "--port", "0", "--price", "BTC/EUR=42000", "--json"],
+        env=os.environ.copy(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        listening = json.loads(sim.stdout.readline())  # one line, readable while it runs
+        assert listening["event"] == "listening" and listening["status"] == "online" and listening["credentials"] == "made up"
+        for name, value in listening["env"].items():
+            monkeypatch.setenv(name, value)
+        client = KrakenClient(loopback_settings(listening["url"]), validate_only=True, data_dir=tmp_path / "data")
+        assert client.fetch_ticker("BTC/EUR") == 42000.0
+        assert client.submit_order(OrderRequest("BTC/EUR", "buy", 0.01, client_order_id="b" * 32))["status"] == "validated"
+        client.close()
+    finally:
+        sim.send_signal(signal.SIGINT)
+        out, err = sim.communicate(timeout=60)
+    assert sim.returncode == 0, err
+    stopped = json.loads(out)
+    assert stopped["event"] == "stopped" and stopped["orders"] == 0 and stopped["validated"] == 1 and stopped["requests"] >= 2
+
+
 def test_simulate_refuses_a_bad_price_or_a_taken_port_in_one_line(kraken):
     out = subprocess.run([sys.executable, "-m", "peaktrade_core", "kraken", "simulate", "--price", "BTCEUR"], capture_output=True, text=True, timeout=60)
     assert out.returncode == 2 and out.stderr.splitlines() == [
