@@ -131,6 +131,10 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}".rstrip(": ")
 
 
+def _no_clock() -> float:
+    return 0.0
+
+
 def _describe(value: Any) -> str:
     return type(value).__name__
 
@@ -254,7 +258,8 @@ class PluginManager:
         self._local = threading.local()
         #: per-batch answers that change only when a plugin is (un)registered or fails
         self._others: dict[str, bool] = {}
-        self._direct: dict[str, tuple[list[Any], list[tuple[str, Callable[..., Any], tuple[str, ...]]]] | None] = {}
+        #: hook -> (pluggy's live list of implementations, a copy of it, the direct calls or None)
+        self._direct: dict[str, tuple[Any, Any, list[tuple[str, Callable[..., Any], tuple[str, ...]]] | None]] = {}
         self._blockers: list[PluginInfo] | None = None
         self.trace = os.environ.get("PEAK_TRADE_TRACE_PLUGINS", "").strip() not in ("", "0")
 
@@ -486,24 +491,30 @@ class PluginManager:
         failed-plugin check and result validation apply unchanged. Only for hooks that are not
         ``firstresult``. Why: at one order per call pluggy's machinery was half the decision."""
         self.load()
-        impls = getattr(self.pm.hook, hook).get_hookimpls()
-        cached = self._direct.get(hook, False)
-        if cached is False or (cached is not None and cached[0] != impls):
-            direct = None
-            if all(i.plugin_name in ESSENTIAL_PLUGINS and not (i.wrapper or i.hookwrapper) for i in impls):
+        cached = self._direct.get(hook)
+        # any registration changes pluggy's list of implementations: compared every call,
+        # so even a plugin registered behind this facade's back switches the direct call off
+        if cached is None or cached[0] != cached[1]:
+            caller = getattr(self.pm.hook, hook)
+            live = getattr(caller, "_hookimpls", None)
+            impls = list(live) if isinstance(live, list) else None
+            calls = None
+            if impls is not None and all(i.plugin_name in ESSENTIAL_PLUGINS and not (i.wrapper or i.hookwrapper) for i in impls):
                 # pluggy calls the last registered first
-                direct = (impls, [(i.plugin_name, getattr(i.function, "__wrapped__", i.function), tuple(i.argnames)) for i in reversed(impls)])
-            self._direct[hook] = cached = direct
-        if cached is None:
+                calls = [(i.plugin_name, getattr(i.function, "__wrapped__", i.function), tuple(i.argnames)) for i in reversed(impls)]
+            self._direct[hook] = cached = (live, impls, calls)
+        calls = cached[2]
+        if calls is None:
             return None
         records = []
-        for plugin, function, argnames in cached[1]:
-            start = time.perf_counter()
+        clock = time.perf_counter if self.trace else _no_clock
+        for plugin, function, argnames in calls:
+            start = clock()
             try:
                 result, error = _settle(function(*[core[a] for a in argnames])), None
             except Exception as exc:  # recorded; the facade applies the policy
                 result, error = None, exc
-            records.append(_Record(plugin, result, error, time.perf_counter() - start))
+            records.append(_Record(plugin, result, error, clock() - start))
         return records
 
     def _has_others(self, hook: str) -> bool:

@@ -764,3 +764,4 @@ def test_the_direct_call_records_a_failing_builtin_and_blocks_fail_closed(monkey
     assert "raised RuntimeError: gate broke" in closed[0].reason and not closed[0].open
     monkeypatch.setattr(impl, "function", original)
     pm._changed()
+
