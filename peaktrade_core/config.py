@@ -1,4 +1,5 @@
-"""Configuration: TOML read and written with tomlkit, structured with cattrs (ENV-3).
+"""Configuration: TOML read and written with tomlkit, structured with cattrs (ENV-3); a
+plainly valid section is built directly into the same objects, without cattrs (start-up).
 
 Every mistake in a file is reported at once, one line each::
 

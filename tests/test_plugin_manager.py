@@ -747,21 +747,15 @@ def test_the_direct_builtin_call_refuses_exactly_what_the_hook_path_refuses(batc
 
 def test_the_direct_call_records_a_failing_builtin_and_blocks_fail_closed(monkeypatch):
     """A built-in that raises is handled as through pluggy: recorded, the batch closed."""
-    pm = get_plugin_manager()
-    pm.load()
-    impl = pm.pm.hook.check_gate.get_hookimpls()[0]
-    original = impl.function
+    from peaktrade_core.builtin import safety_gates
 
-    def raising(*args, **kwargs):
+    @hookimpl
+    def check_gate(env, orders, context):
         raise RuntimeError("gate broke")
 
-    raising.__wrapped__ = raising  # type: ignore[attr-defined]
-    monkeypatch.setattr(impl, "function", raising)
-    pm._changed()
+    monkeypatch.setattr(safety_gates, "check_gate", check_gate)
+    pm = PluginManager(allow=set())  # registers the built-ins as they are now
     env = EnvironmentConfig()
     closed = pm.check_gate(env, orders(), GateContext(evaluate_gates(env)))
     assert [d.plugin for d in closed] == ["safety-gates"]
     assert "raised RuntimeError: gate broke" in closed[0].reason and not closed[0].open
-    monkeypatch.setattr(impl, "function", original)
-    pm._changed()
-
