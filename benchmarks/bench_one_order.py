@@ -1,7 +1,7 @@
 """One order at a time: a Python strategy hands the pipeline one order per call (batch size
 1, paper, the run log on), as an event-driven strategy does.
 
-    python benchmarks/bench_one_order.py [orders=20000] [rounds=3]
+    python benchmarks/bench_one_order.py [orders=20000] [rounds=3] [--before DIR]
 
 Each round runs every durability once, alternated in one process, with ``gc.freeze()``
 after start-up (as ``peaktrade session run`` does); medians over the rounds. Per
@@ -11,14 +11,19 @@ fill, accounting, run log and account written as the durability says).
 
 Baseline in the same run: the same orders through the same pipeline with no run log and
 no stored account (``record=False``): the cost of everything but the writing.
+``--before DIR``: also run every case on an export of an older ``peaktrade_core`` (``DIR``
+put first on ``PYTHONPATH``); then each round runs the current code and the older one in a
+fresh process each, alternated, and the table has both.
 Needs the peaktrade-paper plugin.
 """
 
 from __future__ import annotations
 
 import gc
+import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -66,28 +71,69 @@ def session(n: int, durability: str | None) -> tuple[float, list[float]]:
     return elapsed, latencies
 
 
-def main() -> None:
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 20_000
-    rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 3
+def cases_of(n: int) -> tuple[dict[str, str | None], dict[str, int]]:
     cases: dict[str, str | None] = {"no run log, no account (baseline)": None}
     cases.update({f"durability={d}": d for d in DURABILITIES})
-    sizes = {name: (n if d != "order" else max(n // 20, 100)) for name, d in cases.items()}
-    session(1000, "batch")  # warm up imports and plugins
+    return cases, {name: (n if d != "order" else max(n // 20, 100)) for name, d in cases.items()}
+
+
+def one_round(n: int) -> dict[str, tuple[float, float, float]]:
+    """Every case once in this process: ``name -> (orders/s, p50 µs, p99 µs)``."""
+    cases, sizes = cases_of(n)
+    out = {}
+    for name, durability in cases.items():
+        elapsed, lat = session(sizes[name], durability)
+        lat.sort()
+        out[name] = (sizes[name] / elapsed, lat[len(lat) // 2] * 1e6, lat[int(len(lat) * 0.99)] * 1e6)
+    return out
+
+
+def warm_up() -> None:
+    session(1000, "batch")  # imports and plugins
     gc.collect()
     gc.freeze()
-    rates: dict[str, list[float]] = {name: [] for name in cases}
-    p50: dict[str, list[float]] = {name: [] for name in cases}
-    p99: dict[str, list[float]] = {name: [] for name in cases}
+
+
+def main() -> None:
+    args = sys.argv[1:]
+    before = None
+    if "--before" in args:
+        at = args.index("--before")
+        before = str(Path(args[at + 1]).resolve())
+        del args[at : at + 2]
+    if "--one-round" in args:  # a child of --before: one round, JSON on stdout
+        args.remove("--one-round")
+        warm_up()
+        print(json.dumps(one_round(int(args[0]))))
+        return
+    n = int(args[0]) if args else 20_000
+    rounds = int(args[1]) if len(args) > 1 else 3
+    cases, sizes = cases_of(n)
+    versions = {"": None} if before is None else {"": "", ", code from --before": before}
+    figures: dict[str, list[tuple[float, float, float]]] = {}
+    if before is None:
+        warm_up()
     for _ in range(rounds):
-        for name, durability in cases.items():
-            elapsed, lat = session(sizes[name], durability)
-            lat.sort()
-            rates[name].append(sizes[name] / elapsed)
-            p50[name].append(lat[len(lat) // 2] * 1e6)
-            p99[name].append(lat[int(len(lat) * 0.99)] * 1e6)
+        for label, path in versions.items():
+            if path is None:
+                got = one_round(n)
+            else:
+                env = {**os.environ, "PYTHONPATH": path} if path else dict(os.environ)
+                child = subprocess.run([sys.executable, __file__, str(n), "--one-round"], env=env, capture_output=True, text=True, check=True)
+                got = json.loads(child.stdout.splitlines()[-1])
+            for name, row in got.items():
+                figures.setdefault(name + label, []).append(tuple(row))
     rows = [("case (batch size 1, paper)", "orders", "orders/s", "p50 µs", "p99 µs")]
     for name in cases:
-        rows.append((name, f"{sizes[name]:,}", f"{statistics.median(rates[name]):,.0f}", f"{statistics.median(p50[name]):.1f}", f"{statistics.median(p99[name]):.1f}"))
+        for label in versions:
+            values = figures[name + label]
+            rows.append((
+                name + label,
+                f"{sizes[name]:,}",
+                f"{statistics.median(v[0] for v in values):,.0f}",
+                f"{statistics.median(v[1] for v in values):.1f}",
+                f"{statistics.median(v[2] for v in values):.1f}",
+            ))
     print(f"one order per call, {rounds} alternated rounds, medians; Python {sys.version.split()[0]}")
     print(table(rows))
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -80,11 +81,24 @@ class AccountStore:
         log's ``on_commit``, so the account and the log agree after a crash)."""
         return self.repository.save_statement(account, mode, _encode(portfolio), run_id, time.time())
 
+    def statement_later(self, account: str, mode: str, portfolio: PortfolioState, run_id: str | None) -> Callable[[], tuple[str, tuple[Any, ...]]]:
+        """:meth:`save_statement` of ``portfolio`` as it is now, encoded when called (the run
+        log's ``group`` writer encodes only the newest one of each window)."""
+        values = {name: getattr(portfolio, name) for name in _FIELDS}
+        for name in _MAPPINGS:
+            values[name] = dict(values[name])
+        at = time.time()
+        return lambda: self.repository.save_statement(account, mode, _encode_values(values), run_id, at)
+
 
 def _encode(portfolio: PortfolioState) -> str:
     # allow_nan=False: a non-finite number never reaches the store (apply_fill refuses it
     # first; this is the last line)
-    return json.dumps({name: getattr(portfolio, name) for name in _FIELDS}, allow_nan=False, sort_keys=True)
+    return _encode_values({name: getattr(portfolio, name) for name in _FIELDS})
+
+
+def _encode_values(values: dict[str, Any]) -> str:
+    return json.dumps(values, allow_nan=False, sort_keys=True)
 
 
 def _decode(text: str) -> PortfolioState:

@@ -1,4 +1,5 @@
-"""Configuration: TOML read and written with tomlkit, structured with cattrs (ENV-3).
+"""Configuration: TOML read and written with tomlkit, structured with cattrs (ENV-3); a
+plainly valid section is built directly into the same objects, without cattrs (start-up).
 
 Every mistake in a file is reported at once, one line each::
 
@@ -21,16 +22,15 @@ import math
 import os
 import re
 import stat
+import types
 import typing
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import attrs
-import cattrs
 from attrs import field, frozen
 from attrs.validators import ge, gt, in_
-from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
 
 from peaktrade_core.alerts import AlertLevel, LiveAlertsConfig
 from peaktrade_core.environment import ENVIRONMENT_PROFILES, EnvironmentConfig, TradingMode
@@ -38,6 +38,9 @@ from peaktrade_core.errors import ConfigError
 from peaktrade_core.risk import RISK_PROFILES, LiveRiskConfig
 from peaktrade_core.secrets import REDACTED, SecretRef, is_secret_key, reference_hint
 from peaktrade_core.state import GOVERNED_STATE_KEYS
+
+if typing.TYPE_CHECKING:
+    import cattrs
 
 CONFIG_ENV_VAR = "PEAK_TRADE_CONFIG_PATH"
 DEFAULT_CONFIG_PATH = Path("config") / "config.toml"
@@ -293,6 +296,8 @@ def _list_only(t: Any, conv: cattrs.Converter) -> Any:
 
 
 def _make_converter() -> cattrs.Converter:
+    import cattrs
+
     conv = cattrs.Converter(forbid_extra_keys=True)
     # cattrs' own bool("false") is True: unacceptable for a gate flag. Strict primitives.
     for kind, expected in ((bool, "true or false"), (int, "a whole number"), (float, "a number"), (str, "a string")):
@@ -312,7 +317,98 @@ def _make_converter() -> cattrs.Converter:
     return conv
 
 
-converter = _make_converter()
+@functools.cache
+def _converter() -> cattrs.Converter:
+    return _make_converter()
+
+
+def __getattr__(name: str) -> Any:
+    # ``converter`` is built on first use: a valid file is structured without cattrs (below),
+    # and importing cattrs and generating its code cost more than a whole ``status``
+    if name == "converter":
+        return _converter()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+#: "not plainly valid": let cattrs structure it and name every problem
+_DOUBT: Any = object()
+
+
+@functools.cache
+def _plain_fields(cls: type) -> tuple[tuple[str, Any], ...] | None:
+    """``(name, type)`` of every field of an attrs class the fast path can build, or None."""
+    if not attrs.has(cls):
+        return None
+    fields = attrs.fields(cls)
+    if any(a.alias != a.name or not a.init for a in fields):
+        return None
+    hints = typing.get_type_hints(cls)
+    return tuple((a.name, hints[a.name]) for a in fields)
+
+
+def _plain(value: Any, t: Any) -> Any:
+    """``value`` structured as cattrs with this module's hooks would, when it is plainly
+    valid; :data:`_DOUBT` for anything else (then cattrs runs and names the problem)."""
+    if t is bool:
+        return value if type(value) is bool else _DOUBT
+    if t is int:
+        return value if type(value) is int and -(2**63) <= value < 2**63 else _DOUBT
+    if t is float:
+        if type(value) is float:
+            return value if math.isfinite(value) else _DOUBT
+        return float(value) if type(value) is int and -_FLOAT_INT <= value <= _FLOAT_INT else _DOUBT
+    if t is str:
+        return value if type(value) is str else _DOUBT
+    if t is typing.Any:
+        return value
+    if t is SecretRef or t == str | SecretRef | None:
+        if t is not SecretRef and (value is None or type(value) is str):
+            return value or None
+        if not isinstance(value, Mapping):
+            return _DOUBT
+        try:
+            return _secret_hook(value, SecretRef)
+        except Exception:  # noqa: BLE001 - cattrs names it
+            return _DOUBT
+    if t is TradingMode or t is AlertLevel:
+        try:
+            return _enum_hook(value, t)
+        except Exception:  # noqa: BLE001 - cattrs names it
+            return _DOUBT
+    origin, args = typing.get_origin(t), typing.get_args(t)
+    if origin in (typing.Union, types.UnionType) and len(args) == 2 and type(None) in args:
+        return None if value is None else _plain(value, args[0] if args[1] is type(None) else args[1])
+    if _is_list_type(t):
+        if type(value) is not list and type(value) is not tuple:
+            return _DOUBT
+        items = [_plain(v, args[0]) for v in value]
+        if any(i is _DOUBT for i in items):
+            return _DOUBT
+        return items if origin is list else tuple(items)
+    if origin is Mapping and len(args) == 2 and args[0] is str:
+        if type(value) is not dict or any(type(k) is not str for k in value):
+            return _DOUBT
+        out = {k: _plain(v, args[1]) for k, v in value.items()}
+        return _DOUBT if any(v is _DOUBT for v in out.values()) else out
+    if isinstance(t, type):
+        return _plain_instance(value, t)
+    return _DOUBT
+
+
+def _plain_instance(value: Any, cls: type) -> Any:
+    fields = _plain_fields(cls)
+    if fields is None or type(value) is not dict or not value.keys() <= {name for name, _ in fields}:
+        return _DOUBT
+    kwargs = {}
+    for name, t in fields:
+        if name in value:
+            kwargs[name] = item = _plain(value[name], t)
+            if item is _DOUBT:
+                return _DOUBT
+    try:
+        return cls(**kwargs)
+    except Exception:  # noqa: BLE001 - a validator or a missing key: cattrs names it
+        return _DOUBT
 
 
 def _describe(exc: BaseException) -> str:
@@ -339,6 +435,8 @@ def _validator_attribute(exc: BaseException) -> str | None:
 
 
 def _walk(exc: BaseException, path: list[str], known: list[str]) -> typing.Iterator[tuple[str, str]]:
+    from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
+
     if isinstance(exc, ForbiddenExtraKeysError):
         for key in sorted(exc.extra_fields):
             close = difflib.get_close_matches(key, known, n=1)
@@ -375,8 +473,11 @@ def structure_section(data: Any, cls: type, prefix: str) -> tuple[Any, list[tupl
     """Structure ``data`` into ``cls``; return ``(instance or None, [(key, problem)])``."""
     if not isinstance(data, Mapping):
         return None, [(prefix, f"expected a table, got {_show(data)}")]
+    instance = _plain_instance(dict(data), cls)
+    if instance is not _DOUBT:
+        return instance, []
     try:
-        return converter.structure(dict(data), cls), []
+        return _converter().structure(dict(data), cls), []
     except Exception as exc:  # noqa: BLE001 - every mistake becomes a line, never a traceback
         known = [a.name for a in attrs.fields(cls)]
         return None, list(_walk(exc, [prefix], known))
@@ -681,7 +782,7 @@ def load_config(
 
 def to_display_dict(config: PeakTradeConfig) -> dict[str, Any]:
     """The effective config as plain data, secrets redacted, confirm token as its state."""
-    data = converter.unstructure(config)
+    data = _converter().unstructure(config)
     data.pop("source", None)
     data.pop("sha256", None)
     data["environment"]["confirm_token"] = config.environment.token_state().value

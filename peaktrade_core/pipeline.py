@@ -646,7 +646,7 @@ class ExecutionPipeline:
                 self.runlog.record_event(self.run_id, "venue", {**summary.venue, "effective_mode": effective.value})
         if accounts is not None and self.runlog is not None:  # written with each batch's run-log commit: they agree after a crash
             account, account_mode, portfolio = self.config.execution.account, report.effective_mode.value, self.portfolio
-            self.runlog.on_commit = lambda: accounts.save_statement(account, account_mode, portfolio, self.run_id)
+            self.runlog.on_commit = lambda: accounts.statement_later(account, account_mode, portfolio, self.run_id)
         self.ids = ClientOrderIds(self.run_id) if self.run_id else ClientOrderIds.fresh()
         self._position = 0
         self._alert(AlertLevel.INFO, "session_start", f"session {summary.run_id} started in {effective.value} mode", run_id=summary.run_id)

@@ -131,6 +131,10 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}".rstrip(": ")
 
 
+def _no_clock() -> float:
+    return 0.0
+
+
 def _describe(value: Any) -> str:
     return type(value).__name__
 
@@ -254,6 +258,8 @@ class PluginManager:
         self._local = threading.local()
         #: per-batch answers that change only when a plugin is (un)registered or fails
         self._others: dict[str, bool] = {}
+        #: hook -> (pluggy's live list of implementations, a copy of it, the direct calls or None)
+        self._direct: dict[str, tuple[Any, Any, list[tuple[str, Callable[..., Any], tuple[str, ...]]] | None]] = {}
         self._blockers: list[PluginInfo] | None = None
         self.trace = os.environ.get("PEAK_TRADE_TRACE_PLUGINS", "").strip() not in ("", "0")
 
@@ -314,6 +320,7 @@ class PluginManager:
 
     def _changed(self) -> None:
         self._others.clear()
+        self._direct.clear()
         self._blockers = None
 
     def _register(self, plugin: object, name: str, dist: str, version: str, source: str) -> bool:
@@ -476,6 +483,40 @@ class PluginManager:
             self._local.call = previous
         return result, active.records, wrapper_error
 
+    def _direct_records(self, hook: str, core: dict[str, Any]) -> list[_Record] | None:
+        """The records of ``hook`` called straight on the essential built-ins, or ``None``
+        when anything else implements it (another plugin, any hook wrapper): then only pluggy's
+        call keeps the order, ``firstresult`` and wrappers. Same records as :meth:`_call`
+        makes for the built-ins (inline, error recorded, lazy answer consumed): the facade's
+        failed-plugin check and result validation apply unchanged. Only for hooks that are not
+        ``firstresult``. Why: at one order per call pluggy's machinery was half the decision."""
+        self.load()
+        cached = self._direct.get(hook)
+        # any registration changes pluggy's list of implementations: compared every call,
+        # so even a plugin registered behind this facade's back switches the direct call off
+        if cached is None or cached[0] != cached[1]:
+            caller = getattr(self.pm.hook, hook)
+            live = getattr(caller, "_hookimpls", None)
+            impls = list(live) if isinstance(live, list) else None
+            calls = None
+            if impls is not None and all(i.plugin_name in ESSENTIAL_PLUGINS and not (i.wrapper or i.hookwrapper) for i in impls):
+                # pluggy calls the last registered first
+                calls = [(i.plugin_name, getattr(i.function, "__wrapped__", i.function), tuple(i.argnames)) for i in reversed(impls)]
+            self._direct[hook] = cached = (live, impls, calls)
+        calls = cached[2]
+        if calls is None:
+            return None
+        records = []
+        clock = time.perf_counter if self.trace else _no_clock
+        for plugin, function, argnames in calls:
+            start = clock()
+            try:
+                result, error = _settle(function(*[core[a] for a in argnames])), None
+            except Exception as exc:  # recorded; the facade applies the policy
+                result, error = None, exc
+            records.append(_Record(plugin, result, error, clock() - start))
+        return records
+
     def _has_others(self, hook: str) -> bool:
         """Does any plugin besides the essential built-ins implement ``hook``?"""
         others = self._others.get(hook)
@@ -555,8 +596,10 @@ class PluginManager:
             GateDecision("plugin", False, _blocking_line(i), plugin=i.name) for i in self.trading_blockers()
         ]
         core = {"env": env, "orders": orders, "context": context}
-        views = (lambda: {"env": env, "orders": orders, "context": _gate_view(context)}) if self._has_others("check_gate") else None
-        _, records, wrapper_error = self._call("check_gate", views() if views else core, timeout, core=core, views=views)
+        records, wrapper_error = self._direct_records("check_gate", core), None
+        if records is None:
+            views = (lambda: {"env": env, "orders": orders, "context": _gate_view(context)}) if self._has_others("check_gate") else None
+            _, records, wrapper_error = self._call("check_gate", views() if views else core, timeout, core=core, views=views)
         for r in records:
             if r.error is not None:
                 r.outcome = f"raised {_one_line(r.error)}"
@@ -592,12 +635,14 @@ class PluginManager:
         orders = tuple(orders)
         n = len(orders)
         core = {"orders": orders, "portfolio": portfolio, "limits": limits, "env": env}
-        views = (
-            (lambda: {"orders": orders, "portfolio": _portfolio_view(portfolio), "limits": limits, "env": env})
-            if self._has_others("check_risk")
-            else None
-        )
-        _, records, wrapper_error = self._call("check_risk", views() if views else core, timeout, core=core, views=views)
+        records, wrapper_error = self._direct_records("check_risk", core), None
+        if records is None:
+            views = (
+                (lambda: {"orders": orders, "portfolio": _portfolio_view(portfolio), "limits": limits, "env": env})
+                if self._has_others("check_risk")
+                else None
+            )
+            _, records, wrapper_error = self._call("check_risk", views() if views else core, timeout, core=core, views=views)
         out: list[Any] = []
         for r in records:
             if r.error is not None:

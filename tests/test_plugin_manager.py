@@ -661,3 +661,101 @@ def test_no_gate_plugin_behaviour_lets_an_order_past_an_engaged_kill_switch_or_a
         assert all(r.status is OrderStatus.GATE_BLOCKED for r in results)
     else:
         assert len(p.executor.received) == n
+
+
+# -- the built-ins called directly when nothing else implements the order-path hooks --------
+
+_gen_orders = st.lists(
+    st.builds(
+        OrderRequest,
+        symbol=st.sampled_from(["BTC/EUR", "ETH/EUR", "SOL/EUR"]),
+        side=st.sampled_from(["buy", "sell"]),
+        quantity=st.floats(0.001, 50.0),
+        reference_price=st.one_of(st.none(), st.floats(1.0, 60_000.0)),
+    ),
+    max_size=6,
+)
+_gen_limits = st.builds(
+    LiveRiskConfig,
+    enabled=st.booleans(),
+    max_order_notional=st.one_of(st.none(), st.floats(10.0, 50_000.0)),
+    min_order_notional=st.one_of(st.none(), st.floats(0.01, 100.0)),
+    max_total_exposure_notional=st.one_of(st.none(), st.floats(100.0, 100_000.0)),
+    max_open_positions=st.one_of(st.none(), st.integers(0, 3)),
+)
+_gen_env = st.builds(
+    EnvironmentConfig,
+    mode=st.sampled_from(list(TradingMode)),
+    enable_live_trading=st.booleans(),
+    live_mode_armed=st.booleans(),
+    live_dry_run_mode=st.booleans(),
+)
+
+
+class _Refuser:
+    """A trading plugin that refuses everything: its presence must switch the direct call off."""
+
+    @hookimpl
+    def check_gate(self, orders):
+        return GateDecision("refuser", False, "refuses everything")
+
+    @hookimpl
+    def check_risk(self, orders):
+        return [RiskViolation(code="refused", message="refused: everything")]
+
+
+def _decide(pm, env, batch, positions, limits, *, hooks: bool):
+    """Gate and risk answers for one batch, through pluggy (``hooks``) or the direct call.
+    Each run gets its own copy of the limits: the built-in caches its stateful checker per
+    limits object, so both paths start from the same state."""
+    from unittest import mock
+
+    portfolio = PortfolioState(cash=50_000.0, positions=dict(positions))
+    context = GateContext(evaluate_gates(env), portfolio.positions)
+    patch = mock.patch.object(PluginManager, "_direct_records", return_value=None) if hooks else contextlib.nullcontext()
+    with patch:
+        return pm.check_gate(env, batch, context), pm.check_risk(batch, portfolio, evolve(limits), env)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    batch=_gen_orders,
+    env=_gen_env,
+    limits=_gen_limits,
+    positions=st.dictionaries(st.sampled_from(["BTC/EUR", "ETH/EUR"]), st.floats(-2.0, 2.0), max_size=2),
+    other=st.sampled_from(["none", "failed", "refuser"]),
+)
+def test_the_direct_builtin_call_refuses_exactly_what_the_hook_path_refuses(batch, env, limits, positions, other):
+    pm = get_plugin_manager()
+    with contextlib.ExitStack() as stack:
+        if other == "failed":  # a trading plugin that failed after loading: blocks on both paths
+            stack.enter_context(registered_plugin(_Refuser(), "broken-gate"))
+            pm.mark_failed("broken-gate", "configure: boom")
+        elif other == "refuser":
+            stack.enter_context(registered_plugin(_Refuser(), "refuser"))
+        direct = pm._direct_records("check_gate", {}) if other == "refuser" else "used"
+        fast = _decide(pm, env, batch, positions, limits, hooks=False)
+        slow = _decide(pm, env, batch, positions, limits, hooks=True)
+    assert fast == slow
+    gates, violations = fast
+    if other == "failed":
+        assert any(d.plugin == "broken-gate" and "fail closed" in d.reason for d in gates)
+    if other == "refuser":
+        assert direct is None  # another implementation: pluggy's call, as before
+        assert any(d.plugin == "refuser" for d in gates) and any(v.plugin == "refuser" for v in violations)
+
+
+def test_the_direct_call_records_a_failing_builtin_and_blocks_fail_closed(monkeypatch):
+    """A built-in that raises is handled as through pluggy: recorded, the batch closed."""
+    from peaktrade_core.builtin import safety_gates
+
+    @hookimpl
+    def check_gate(env, orders, context):
+        raise RuntimeError("gate broke")
+
+    monkeypatch.setattr(safety_gates, "check_gate", check_gate)
+    pm = PluginManager(allow=set())  # registers the built-ins as they are now
+    env = EnvironmentConfig()
+    closed = pm.check_gate(env, orders(), GateContext(evaluate_gates(env)))
+    assert [d.plugin for d in closed] == ["safety-gates"]
+    assert "raised RuntimeError: gate broke" in closed[0].reason and not closed[0].open

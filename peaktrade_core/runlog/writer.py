@@ -39,6 +39,12 @@ from peaktrade_core.store.runlog import SEQUENCE_KEY, RunLogRepository, run_key
 
 #: ``(rid, seq, payload, hash)``: one chain record as written
 Record = tuple[int, int, str, bytes]
+#: what ``on_commit`` returns: ``(sql, params)``, or a function making them when the
+#: transaction is written (a snapshot, encoded once per write: with ``group`` once per window)
+Statement = tuple[str, tuple[Any, ...]] | Callable[[], tuple[str, tuple[Any, ...]]]
+
+
+_NO_VIOLATIONS = {"violations": []}
 
 
 def _new_run_id() -> str:
@@ -86,8 +92,11 @@ class LiveRunLogger:
         self._runs: dict[str, _RunState] = {}
         self._pending: list[Record] = []
         self._pending_orders = 0
-        #: called at every :meth:`commit`; its ``(sql, params)`` runs in the same transaction
-        self.on_commit: Callable[[], tuple[str, tuple[Any, ...]]] | None = None
+        #: called at every :meth:`commit`; its statement runs in the same transaction
+        self.on_commit: Callable[[], Statement] | None = None
+        #: the last batch context encoded: ``(gate report, executor, encoded)``; the pipeline
+        #: hands the same gate report object while the gates stay as they are
+        self._context: tuple[Any, str, str] | None = None
         self._group = _GroupWriter(self, GROUP_WINDOW_SECONDS) if durability == "group" else None
         self._repo = RunLogRepository(store)
         #: the lock key of this logger's commits (its newest run's)
@@ -191,10 +200,16 @@ class LiveRunLogger:
         state = self._state(run_id)
         self._flush_orders(state)
         state.orders_batch = batch_no
-        self._append(
-            state,
-            ["batch", state.seq + 1, time.time(), batch_no, {"executor": executor, "gate_report": gate_report, "risk": risk}],
-        )
+        record = ["batch", state.seq + 1, time.time(), batch_no]
+        if risk == _NO_VIOLATIONS:  # the common case: encode the unchanged context once
+            cached = self._context
+            if cached is None or cached[0] is not gate_report or cached[1] != executor:
+                context = encode({"executor": executor, "gate_report": gate_report, "risk": risk})
+                self._context = cached = (gate_report, executor, context)
+            self._append_encoded(state, f"{encode(record)[:-1]},{cached[2]}]")
+        else:
+            record.append({"executor": executor, "gate_report": gate_report, "risk": risk})
+            self._append(state, record)
         if self._per_order:
             self._commit()
 
@@ -286,7 +301,10 @@ class LiveRunLogger:
         repo.append_sequence(conn, (seq, run_id, event, head_seq, head_hash, key.key_id, sig))
 
     def _append(self, state: _RunState, record: list[Any]) -> None:
-        payload = redact(encode(record))  # a venue's error text may echo a key or a token
+        self._append_encoded(state, encode(record))
+
+    def _append_encoded(self, state: _RunState, payload: str) -> None:
+        payload = redact(payload)  # a venue's error text may echo a key or a token
         seq = state.seq + 1
         state.head = chain(state.head, payload.encode())
         state.seq = seq
@@ -362,7 +380,7 @@ class LiveRunLogger:
         records, self._pending = self._pending, []
         return records, rows
 
-    def _commit(self, end: tuple[_RunState, str, str, str] | None = None, extra: tuple[str, tuple[Any, ...]] | None = None) -> None:
+    def _commit(self, end: tuple[_RunState, str, str, str] | None = None, extra: Statement | None = None) -> None:
         if self._group is not None:  # what is sealed goes first: the chain stays in order
             self._group.drain()
         sealed = self._seal()
@@ -377,7 +395,7 @@ class LiveRunLogger:
     def _write(
         self,
         sealed: list[tuple[list[Record], list[tuple[Any, ...]]]],
-        extra: tuple[str, tuple[Any, ...]] | None,
+        extra: Statement | None,
         end: tuple[_RunState, str, str, str] | None = None,
         repo: RunLogRepository | None = None,
     ) -> None:
@@ -389,7 +407,7 @@ class LiveRunLogger:
             repo.insert_records(conn, records)
             repo.move_heads(conn, heads.values())
             if extra is not None:
-                conn.execute(*extra)
+                conn.execute(*(extra() if callable(extra) else extra))
             if end is not None:
                 state, status, ended_at, summary = end
                 repo.end_run(conn, state.rid, status, ended_at, summary)
@@ -434,13 +452,13 @@ class _GroupWriter:
         self._repo: RunLogRepository | None = None
         self._cond = threading.Condition()
         self._queue: list[Any] = []
-        self._extra: tuple[str, tuple[Any, ...]] | None = None
+        self._extra: Statement | None = None
         self._busy = False
         self._error: BaseException | None = None
         self._thread: threading.Thread | None = None
         self._threading = threading
 
-    def add(self, sealed: Any, extra: tuple[str, tuple[Any, ...]] | None) -> None:
+    def add(self, sealed: Any, extra: Statement | None) -> None:
         with self._cond:
             self._queue.append(sealed)  # kept even when a write failed: the chain stays whole
             if extra is not None:  # only the newest account state matters
@@ -478,7 +496,7 @@ class _GroupWriter:
             self._store.close()
         self._store = self._repo = None
 
-    def _write(self, queue: list[Any], extra: tuple[str, tuple[Any, ...]] | None) -> None:
+    def _write(self, queue: list[Any], extra: Statement | None) -> None:
         if self._repo is None:
             own = self._log.store
             self._store = own if own.in_memory else own.reopen()
