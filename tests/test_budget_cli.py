@@ -164,11 +164,10 @@ def _normalised(text: str) -> str:
     return re.sub(r"(expires in |EXPIRED )\d+s", r"\1Ns", text)
 
 
-def test_the_transcript_in_docs_budget_md_is_what_the_cli_prints(budget_env, any_store_url):
+@pytest.mark.parametrize("any_store_url", ["sqlite"], indirect=True)  # one backend is enough for the page
+def test_the_transcript_in_docs_budget_md_is_what_the_cli_prints(budget_env):
     import re
 
-    if not any_store_url.startswith("sqlite"):
-        pytest.skip("one backend is enough for the page")
     a_host_dies_holding_reservations(budget_env)
     page = (Path(__file__).resolve().parents[1] / "docs" / "budget.md").read_text()
     (expected,) = re.findall(r"```text\n\$ peaktrade risk budget\n(.*?)```", page, flags=re.S)
