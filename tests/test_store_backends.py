@@ -244,3 +244,14 @@ def test_an_engage_on_one_host_blocks_the_next_batch_of_each_of_four_other_proce
     found = measure(any_store_url, tmp_path, processes=4, rounds=2)
     assert len(found["engage_to_blocked"]) == 8 and len(found["release_to_passed"]) == 8
     assert all(0 < d < 60 for d in found["engage_to_blocked"] + found["release_to_passed"])
+
+
+def test_processes_opening_a_new_sqlite_store_at_once_all_get_it(tmp_path):
+    """Switching a new file to WAL can answer "database is locked" without waiting on the
+    busy timeout (seen on a loaded machine): every opener waits its turn instead of failing."""
+    code = "import sys; from peaktrade_core.store import open_store_url; from peaktrade_core.killswitch import KillSwitch; KillSwitch(open_store_url(sys.argv[1]))"
+    for attempt in range(5):
+        url = f"sqlite://{tmp_path / f'new-{attempt}.sqlite3'}"
+        procs = [subprocess.Popen([sys.executable, "-c", code, url], stderr=subprocess.PIPE, text=True) for _ in range(6)]
+        errors = [p.communicate(timeout=120)[1] for p in procs]
+        assert all(p.returncode == 0 for p in procs), errors

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,6 +22,20 @@ def damage(exc: BaseException) -> str:
     if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError):
         return f"damaged ({exc}); see 'State store lost, replaced or damaged' in docs/operators.md"
     return str(getattr(exc, "strerror", None) or exc)
+
+
+def _switch_to_wal(conn: sqlite3.Connection, patience: float = 30.0) -> None:
+    """``journal_mode=WAL``. Two processes opening a new file at once: the switch can answer
+    "database is locked" without waiting on the busy timeout, so wait here (bounded)."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 class SqliteStore(StateStore):
@@ -41,9 +56,9 @@ class SqliteStore(StateStore):
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             self._conn = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None)
             self._conn.row_factory = sqlite3.Row
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute(f"PRAGMA synchronous={synchronous}")
             self._conn.execute("PRAGMA busy_timeout=30000")
+            _switch_to_wal(self._conn)
+            self._conn.execute(f"PRAGMA synchronous={synchronous}")
             # fewer, larger WAL checkpoints: each one syncs, and at 100k orders/s the default
             # (1,000 pages) checkpoints every few batches
             self._conn.execute("PRAGMA wal_autocheckpoint=10000")
