@@ -588,7 +588,11 @@ def _peaktrade(site: Path, plugins: str, *args: str) -> subprocess.CompletedProc
 
 @pytest.mark.needs_plugins("peaktrade-paper")  # a real paper session
 def test_a_failed_command_only_plugin_is_shown_and_trading_goes_on(cli_site):
-    run = _peaktrade(cli_site, "paper,cmdboom", "session", "run", "--orders", "orders.csv", "--json")
+    # the WARNING alert is read from stderr: the exit's bounded flush (0.5 s by default) may
+    # leave it in the history for the next start on a loaded machine, so wait for it here
+    config = cli_site.parent / "patient-flush.toml"
+    config.write_text("[live_alerts]\nflush_timeout_seconds = 30.0\n")
+    run = _peaktrade(cli_site, "paper,cmdboom", "--config", str(config), "session", "run", "--orders", "orders.csv", "--json")
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout)["by_status"] == {"filled": 1}
     assert "plugin cmdboom failed: register_commands: RuntimeError: click group clash" in run.stderr  # the WARNING alert
