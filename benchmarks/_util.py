@@ -27,3 +27,14 @@ def synced_insert_seconds(path: Path, n: int) -> float:
     elapsed = time.perf_counter() - start
     conn.close()
     return elapsed
+
+
+def pop_before(args: list[str]) -> str | None:
+    """``--before DIR`` (an older export of peaktrade_core to alternate with): removed from
+    ``args``; its resolved path, or ``None``."""
+    if "--before" not in args:
+        return None
+    at = args.index("--before")
+    before = str(Path(args[at + 1]).resolve())
+    del args[at : at + 2]
+    return before

@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _util import table  # noqa: E402
+from _util import pop_before, table  # noqa: E402
 
 os.environ["PEAK_TRADE_PLUGINS"] = "paper"
 
@@ -96,11 +96,7 @@ def warm_up() -> None:
 
 def main() -> None:
     args = sys.argv[1:]
-    before = None
-    if "--before" in args:
-        at = args.index("--before")
-        before = str(Path(args[at + 1]).resolve())
-        del args[at : at + 2]
+    before = pop_before(args)
     if "--one-round" in args:  # a child of --before: one round, JSON on stdout
         args.remove("--one-round")
         warm_up()

@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _util import table  # noqa: E402
+from _util import pop_before, table  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -74,11 +74,7 @@ def timed(cmd: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float,
 
 def main() -> None:
     args = sys.argv[1:]
-    before = None
-    if "--before" in args:
-        at = args.index("--before")
-        before = str(Path(args[at + 1]).resolve())
-        del args[at : at + 2]
+    before = pop_before(args)
     rows = int(args[0]) if args else 1_000_000
     rounds = int(args[1]) if len(args) > 1 else 3
     with tempfile.TemporaryDirectory() as tmp:

@@ -105,6 +105,11 @@ def _row_factory(cursor: Any) -> Any:
     return lambda values: cls(values)
 
 
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def _lock_id(key: str) -> int:
     return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big", signed=True)
 
@@ -163,15 +168,13 @@ class PostgresStore(StateStore):
         return conn
 
     def _unavailable(self, exc: BaseException) -> StoreUnavailableError:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return StoreUnavailableError(f"state store {self.location} cannot be reached: {first}")
+        return StoreUnavailableError(f"state store {self.location} cannot be reached: {_first_line(exc)}")
 
     def _failed(self, exc: BaseException) -> StateError:
         """A database error as one line: unreachable, or anything else the server said."""
         if isinstance(exc, _psycopg().OperationalError):
             return self._unavailable(exc)
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return StateError(f"state store {self.location}: {first}")
+        return StateError(f"state store {self.location}: {_first_line(exc)}")
 
     def _live_connection(self) -> Any:
         """The connection, reconnecting once if the server dropped it."""
