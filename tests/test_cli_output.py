@@ -12,6 +12,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -136,6 +137,7 @@ def _record_runs(store, count: int, orders: int = 3) -> list[str]:
             log.commit()
         log.finish_run(run_id, "finished", {"orders": orders})
         run_ids.append(run_id)
+        time.sleep(0.002)  # a run's start time has milliseconds: the next run starts later
     store.close()
     return run_ids
 
