@@ -3,6 +3,8 @@ unsigned, no key; quotes stop while the tickers are down and resume when they an
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from peaktrade_binance.settings import BinanceSettings
 from peaktrade_binance.testing import LoopbackBinance
@@ -35,6 +37,13 @@ def next_where(feed, predicate) -> Quote:
             return quote
 
 
+def wait_until(condition) -> None:
+    deadline = time.monotonic() + WAIT
+    while not condition():
+        assert time.monotonic() < deadline, "not within the wait"
+        time.sleep(0.01)
+
+
 def test_the_book_ticker_is_quoted_at_its_mid(binance, feed):
     binance.set_price("BTCEUR", "43210.5", spread="1")
     quote = next_where(feed, lambda q: q.symbol == "BTC/EUR" and q.price == 43_210.5)
@@ -49,10 +58,13 @@ def test_the_book_ticker_is_quoted_at_its_mid(binance, feed):
 def test_quotes_stop_while_the_tickers_are_down_and_resume(binance, feed):
     next_where(feed, lambda q: True)
     binance.market_data_down = True
-    while feed.next_quote(timeout=0.2) is not None:  # the quotes polled before the outage
+    failed_polls = lambda: sum(c["status"] == 503 for c in binance.calls)  # noqa: E731
+    wait_until(lambda: failed_polls() >= 1)  # polls fail now: the quotes of earlier ones are queued
+    while feed.next_quote(timeout=0.05) is not None:  # the quotes polled before the outage
         pass
-    assert feed.next_quote(timeout=0.2) is None and not feed.ended
-    assert any(c["status"] == 503 for c in binance.calls)
+    seen = failed_polls()
+    wait_until(lambda: failed_polls() >= seen + 2)  # two more polls failed, none quoted
+    assert feed.next_quote(timeout=0.05) is None and not feed.ended and feed.error is None
     binance.set_price("BTCEUR", "44000")
     binance.market_data_down = False
     assert next_where(feed, lambda q: q.symbol == "BTC/EUR" and q.price == 44_000.0)
