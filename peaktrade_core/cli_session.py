@@ -96,6 +96,9 @@ def _dispatcher(env: Env) -> Any:
     get_plugin_manager().configure(env.config)  # sink plugins need their settings before resends
     dispatcher = AlertDispatcher(env.config.live_alerts, env.store)
     dispatcher.start()
+    # closed (flushed, the rest kept for the next start) however the command ends: a refusal
+    # before the run, `orders preview`; a session's run closes it earlier, before its summary
+    click.get_current_context().call_on_close(dispatcher.close)
     return dispatcher
 
 

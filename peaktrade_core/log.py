@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 SAFETY = "SAFETY"
@@ -22,6 +23,8 @@ LIVE_DRY_RUN = "LIVE-DRY-RUN"
 
 _settings: dict[str, Any] | None = None  # set by configure_logging (the application)
 _logger: Any = None
+_handler_ids: list[int] | None = None  # the handlers _apply installed (None: not yet applied)
+_setup_lock = threading.Lock()
 
 
 def register_secret(value: str) -> None:
@@ -87,27 +90,40 @@ class _RedactedFile:
 
 
 def _apply(root: Any) -> None:
+    """Install the configured handlers, then remove the ones they replace: a line another
+    thread logs meanwhile reaches the old handlers or the new ones, never none."""
+    global _handler_ids
     if _settings is None:
         return
-    root.remove()
+    if _handler_ids is None:  # the first time: loguru's default handler and any other go
+        root.remove()
+        _handler_ids = []
+    installed = []
     if _settings.get("log_file"):  # info and above whatever -q/-v say: the file is the record
         file_level = "DEBUG" if _settings["level"] == "DEBUG" else "INFO"
-        root.add(_RedactedFile(_settings["log_file"]), level=file_level, colorize=False, diagnose=False,
-                 format="{time:YYYY-MM-DDTHH:mm:ss.SSSZZ} {level: <7} {name}: {message}")
+        installed.append(root.add(_RedactedFile(_settings["log_file"]), level=file_level, colorize=False, diagnose=False,
+                                  format="{time:YYYY-MM-DDTHH:mm:ss.SSSZZ} {level: <7} {name}: {message}"))
     if _settings["json_lines"]:
-        root.add(_json_sink, level=_settings["level"])
+        installed.append(root.add(_json_sink, level=_settings["level"]))
     else:
         # diagnose=False: a traceback never prints variable values (a URL, a key)
-        root.add(_RedactedStderr(), level=_settings["level"], format="{time:HH:mm:ss} {level: <7} {message}", diagnose=False)
+        installed.append(root.add(_RedactedStderr(), level=_settings["level"], format="{time:HH:mm:ss} {level: <7} {message}",
+                                  diagnose=False))
+    for handler_id in _handler_ids:
+        with suppress(ValueError):  # already gone (the host application removed it)
+            root.remove(handler_id)
+    _handler_ids = installed
 
 
 def _real_logger() -> Any:
     global _logger
     if _logger is None:
-        from loguru import logger as root
+        with _setup_lock:  # the first log call may come from two threads at once (a session and its alert sinks)
+            if _logger is None:
+                from loguru import logger as root
 
-        _apply(root)
-        _logger = root.patch(_patch)
+                _apply(root)
+                _logger = root.patch(_patch)
     return _logger
 
 
@@ -121,7 +137,8 @@ def configure_logging(verbosity: int = 0, json_lines: bool = False, log_file: st
     if _logger is not None:
         from loguru import logger as root
 
-        _apply(root)
+        with _setup_lock:
+            _apply(root)
 
 
 class _Silent:

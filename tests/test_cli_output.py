@@ -168,6 +168,9 @@ def test_orders_preview_prints_json_with_json(tmp_path):
     result = CliRunner().invoke(cli, ["orders", "preview", str(orders), "--json"])
     assert result.exit_code == 0, result.output
     assert [row["symbol"] for row in json.loads(result.stdout)] == ["BTC/EUR"]
+    from peaktrade_core.alerts import active_dispatcher
+
+    assert active_dispatcher() is None  # its alerts flushed at the end, not left to a later command
 
 
 def test_drills_run_json_is_format_json():
