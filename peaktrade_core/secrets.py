@@ -215,9 +215,9 @@ def register_secret(value: str) -> None:
 
 def register_secrets_in(obj: Any) -> None:
     """Register every secret referenced anywhere in ``obj`` (a config, a section, a list, or
-    the TOML as parsed: ``{ env = "NAME" }`` under a secret key, e.g. a plugin's section
-    while the plugin is not installed) whose environment variable is set; keychain entries
-    are registered when resolved."""
+    the TOML as parsed, where a reference is still ``{ env = "NAME" }``: a plugin's section
+    while the plugin is not installed, a config that does not validate) whose environment
+    variable is set; keychain entries are registered when resolved."""
     seen: set[int] = set()
 
     def walk(node: Any) -> None:
@@ -227,12 +227,11 @@ def register_secrets_in(obj: Any) -> None:
         if isinstance(node, SecretRef):
             if node.env is not None and os.environ.get(node.env):
                 register_secret(os.environ[node.env])
+        elif isinstance(node, dict) and set(node) == {"env"} and isinstance(node["env"], str):
+            if os.environ.get(node["env"]):  # a reference as the TOML has it
+                register_secret(os.environ[node["env"]])
         elif isinstance(node, dict):
-            for key, item in node.items():
-                if isinstance(key, str) and is_secret_key(key):
-                    for ref in item if isinstance(item, list | tuple) else [item]:
-                        if isinstance(ref, dict) and set(ref) == {"env"} and os.environ.get(str(ref["env"])):
-                            register_secret(os.environ[str(ref["env"])])
+            for item in node.values():
                 walk(item)
         elif isinstance(node, list | tuple):
             for item in node:
