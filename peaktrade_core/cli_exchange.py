@@ -296,9 +296,11 @@ def cancel_all(env: Env, reason: str, symbol: str | None, operator: str | None, 
     Allowed while the kill switch is engaged (it only reduces risk); every other gate of a
     session applies. Recorded in the run history with operator and reason.
     """
-    reason = reason.strip()
-    if not reason:
+    if not reason.strip():
         _refuse("--reason is required: say why you cancel every open order")
+    from peaktrade_core.secrets import redact_reason
+
+    reason = redact_reason(reason, env.config)
     client = _client(env)
     gated = _ensure_gates_open(env, kill_switch=False)
     from peaktrade_core.killswitch import current_operator

@@ -139,10 +139,12 @@ def readiness_sign_off(env: Env, stage: int, reason: str | None, operator: str |
     measurable item is open or the stage below is not reached; stage 4 needs two people."""
     from peaktrade_core.cli import fail
     from peaktrade_core.readiness import STAGES, Criteria, ReadinessError, sign_off
+    from peaktrade_core.secrets import redact_reason
     from peaktrade_core.state import current_operator
 
     if not reason or not reason.strip():
         fail("--reason is required: say what was reviewed and decided")
+    reason = redact_reason(reason, env.config)
     try:
         entry = sign_off(env.config, env.store, stage, reason, operator or current_operator(), Criteria(days, min_sessions, min_hours))
     except ReadinessError as exc:

@@ -399,6 +399,9 @@ def risk_budget_reset_settled(env: Env, symbol: str, quantity: float, price: flo
         fail(_BUDGET_OFF + "; nothing to reset")
     if not (reason and reason.strip()):
         fail("--reason: say why the settled position is reset (recorded in the budget log with your name)")
+    from peaktrade_core.secrets import redact_reason
+
+    reason = redact_reason(reason, env.config)
     book = book or book_of(env.config.environment.mode.value, True)
     before = RiskBudgetRepository(env.store).exposure(book).get(symbol)
     if price is None:
@@ -407,14 +410,14 @@ def risk_budget_reset_settled(env: Env, symbol: str, quantity: float, price: flo
         price = before[1]
     operator = operator or current_operator()
     try:
-        reset_settled(env.store, book, symbol, quantity, price, operator=operator, reason=reason.strip())
+        reset_settled(env.store, book, symbol, quantity, price, operator=operator, reason=reason)
     except ValueError as exc:
         fail(f"--quantity/--price: {exc}")
     done = {"book": book, "symbol": symbol, "before": list(before) if before else None, "after": [quantity, price],
-            "operator": operator, "reason": reason.strip()}
+            "operator": operator, "reason": reason}
     if as_json:
         echo_json(done)
         return
     was = f"{before[0]:g} @ {_number(before[1])}" if before else "none"
-    echo(f"{symbol} in book {book}: settled {was} -> {quantity:g} @ {_number(price)}, by {operator}: {reason.strip()} "
+    echo(f"{symbol} in book {book}: settled {was} -> {quantity:g} @ {_number(price)}, by {operator}: {reason} "
          "(recorded in the budget log)")

@@ -44,6 +44,22 @@ def _config_or_problem(env: Env) -> tuple[Any, str | None]:
         return None, f"{env.config_path or 'config'}: {type(exc).__name__}: {exc}"
 
 
+def _typed_reason(env: Env, config: Any, reason: str) -> str:
+    """``reason`` with every secret the config references redacted; with a config that does
+    not load, the secrets its TOML references (the emergency stop works while it is broken)."""
+    from peaktrade_core.secrets import redact_reason
+
+    if config is None:
+        from peaktrade_core.config import read_config, resolve_config_path
+
+        try:
+            path = resolve_config_path(env.config_path)
+            config = read_config(path)[0] if path is not None else None
+        except Exception:  # noqa: BLE001, S110 - unreadable: only secrets already resolved are known
+            pass
+    return redact_reason(reason, config)
+
+
 def _open(env: Env, config: Any, data_dir: str | None, url: str | None, consequence: str = "") -> Any:
     """The store to act on: the options, else the valid config's, else the one the config
     names read leniently (the emergency stop works while the file is broken)."""
@@ -141,6 +157,8 @@ def kill(
     if not history and not reason:
         fail("--reason is required: say why you " + ("release" if release else "engage") + " the kill switch")
     config, config_problem = _config_or_problem(env)
+    if reason:
+        reason = _typed_reason(env, config, reason)
     # a damaged store: say plainly that nothing was recorded (the runbook says what to do)
     not_done = "" if history else f"kill switch NOT {'released' if release else 'engaged'}: "
     store = _open(env, config, data_dir, url, not_done)
@@ -283,6 +301,7 @@ def state_init(env: Env, reason: str | None, operator: str | None, as_json: bool
     if not reason or not reason.strip():
         fail("--reason is required: say why the state store is (re-)initialised and who checked")
     config, _ = _config_or_problem(env)
+    reason = _typed_reason(env, config, reason)
     store = _open(env, config, data_dir, url)
     try:
         before = check_state(store)

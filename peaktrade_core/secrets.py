@@ -214,8 +214,10 @@ def register_secret(value: str) -> None:
 
 
 def register_secrets_in(obj: Any) -> None:
-    """Register every secret referenced anywhere in ``obj`` (a config, a section, a list)
-    whose environment variable is set; keychain entries are registered when resolved."""
+    """Register every secret referenced anywhere in ``obj`` (a config, a section, a list, or
+    the TOML as parsed, where a reference is still ``{ env = "NAME" }``: a plugin's section
+    while the plugin is not installed, a config that does not validate) whose environment
+    variable is set; keychain entries are registered when resolved."""
     seen: set[int] = set()
 
     def walk(node: Any) -> None:
@@ -225,6 +227,9 @@ def register_secrets_in(obj: Any) -> None:
         if isinstance(node, SecretRef):
             if node.env is not None and os.environ.get(node.env):
                 register_secret(os.environ[node.env])
+        elif isinstance(node, dict) and set(node) == {"env"} and isinstance(node["env"], str):
+            if os.environ.get(node["env"]):  # a reference as the TOML has it
+                register_secret(os.environ[node["env"]])
         elif isinstance(node, dict):
             for item in node.values():
                 walk(item)
@@ -264,6 +269,16 @@ def redact_data(data: Any) -> Any:
     if isinstance(data, list | tuple):
         return type(data)(redact_data(v) for v in data)
     return data
+
+
+def redact_reason(reason: str, config: Any = None) -> str:
+    """A reason a person typed (``--reason``) as it is recorded, logged, sent and shown:
+    stripped, and every secret ``config`` references (its environment variable set) or
+    this process resolved replaced by ``***``. Redacted once, where it enters: the store,
+    the identity file, the log and the alerts then all hold the same text."""
+    if config is not None:
+        register_secrets_in(config)
+    return redact(reason.strip())
 
 
 def forget_secrets() -> None:

@@ -78,6 +78,23 @@ def test_every_package_has_complete_metadata_and_its_license(pyproject):
     assert "Programming Language :: Python :: 3.11" in meta["classifiers"]
 
 
+@pytest.mark.parametrize("pyproject", PYPROJECTS, ids=lambda p: p.parent.name if p.parent != ROOT else "core")
+def test_every_package_points_at_the_one_project_home(pyproject):
+    """Homepage and Issues are the core's; Documentation is a page that exists; Source is the
+    package's own folder. Until published the home is a reserved ``.example`` host, never a
+    guessed address that belongs to someone else."""
+    from urllib.parse import urlsplit
+
+    home = _project(PYPROJECTS[0])["urls"]["Homepage"]
+    assert urlsplit(home).hostname.endswith(".example"), f"{home}: confirm the real home, then change this check"
+    urls = _project(pyproject)["urls"]
+    folder = pyproject.parent.relative_to(ROOT).as_posix()
+    assert urls["Homepage"] == home and urls["Issues"] == f"{home}/issues"
+    assert urls["Source"] == (home if folder == "." else f"{home}/tree/main/{folder}")
+    page = urls["Documentation"].removeprefix(f"{home}/blob/main/")
+    assert page.startswith("docs/") and (ROOT / page).is_file(), urls["Documentation"]
+
+
 @pytest.mark.parametrize("pyproject", PYPROJECTS[1:], ids=lambda p: p.parent.name)
 def test_every_plugin_needs_a_compatible_core_range_that_holds_this_core(pyproject):
     (core,) = [d for d in _project(pyproject)["dependencies"] if d.startswith("peaktrade-core")]

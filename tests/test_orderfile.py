@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -37,6 +38,42 @@ def _one_line_refusal(done: subprocess.CompletedProcess[bytes]) -> str:
     assert done.returncode == 2, err
     assert "Traceback" not in err
     return err
+
+
+def _jsonl_file(tmp_path_factory, rows: list) -> Path:
+    """``rows`` as an ``orders.jsonl`` in a fresh folder (hypothesis runs many examples per test)."""
+    path = tmp_path_factory.mktemp("jsonl") / "orders.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    return path
+
+
+def _csv_file(tmp_path_factory, columns: list[str], rows: list[tuple[str, ...]]) -> Path:
+    """A header and ``rows`` as an ``orders.csv`` in a fresh folder, quoted as the csv module does."""
+    import csv
+    import io
+
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows(rows)
+    path = tmp_path_factory.mktemp("csv") / "orders.csv"
+    path.write_text(text.getvalue(), encoding="utf-8")
+    return path
+
+
+def _assert_the_public_constructor_builds_each(orders) -> None:
+    """Orders from a file are built without re-running the constructor's checks: each must be
+    exactly, type for type, what ``OrderRequest(...)`` builds from its values."""
+    import attrs
+
+    from peaktrade_core.orders import OrderRequest
+
+    for order in orders:
+        values = attrs.asdict(order, recurse=False)
+        rebuilt = OrderRequest(**values)  # raises on anything the constructor refuses
+        assert rebuilt == order
+        for name, value in values.items():
+            assert type(getattr(rebuilt, name)) is type(value), name
 
 
 # -- item 11: silent wrong values ------------------------------------------------------------
@@ -109,9 +146,7 @@ def test_a_csv_quantity_runs_only_as_the_plain_positive_number_it_is_written_as(
 @settings(deadline=None)
 @given(rows=st.lists(st.dictionaries(st.sampled_from(["symbol", "side", "quantity", "limit_price", "order_type", "reduce_only", "reference_price"]), json_values), min_size=1, max_size=10))
 def test_a_json_row_either_runs_as_exactly_its_values_or_is_refused_with_its_line(tmp_path_factory, rows):
-    path = tmp_path_factory.mktemp("j") / "orders.jsonl"
-    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
-    parsed = load_orders(path, skip_invalid=True)
+    parsed = load_orders(_jsonl_file(tmp_path_factory, rows), skip_invalid=True)
     assert len(parsed) + parsed.bad == len(rows)
     assert all(e.where.startswith("orders.jsonl:") for e in parsed.errors)
     for order in parsed:
@@ -137,20 +172,9 @@ every_key_values = st.one_of(json_values, st.sampled_from(["buy", "SELL", "limit
 def test_every_order_read_from_a_file_is_one_the_public_constructor_accepts_unchanged(tmp_path_factory, rows):
     """Orders from a file are built without re-running the constructor's checks: that is
     only safe while the parser refuses everything the constructor refuses."""
-    import attrs
-
-    from peaktrade_core.orders import OrderRequest
-
-    path = tmp_path_factory.mktemp("c") / "orders.jsonl"
-    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
-    for order in load_orders(path, skip_invalid=True):
-        values = attrs.asdict(order, recurse=False)
-        rebuilt = OrderRequest(**values)  # raises on anything the constructor refuses
-        assert rebuilt == order
-        for name, value in values.items():
-            assert type(getattr(rebuilt, name)) is type(value), name
-        assert order.client_order_id == rebuilt.client_order_id != ""
-        assert order.strategy_params == {}
+    orders = list(load_orders(_jsonl_file(tmp_path_factory, rows), skip_invalid=True))
+    _assert_the_public_constructor_builds_each(orders)
+    assert all(order.client_order_id != "" and order.strategy_params == {} for order in orders)
 
 
 # -- item 12: one line, never a traceback ---------------------------------------------------
@@ -187,17 +211,20 @@ def test_a_spreadsheet_byte_order_mark_is_not_part_of_the_first_column(tmp_path)
 # -- item 13: read once, run what was validated ---------------------------------------------
 
 
-def _filling_pipeline(original):
+@pytest.fixture
+def filling_sessions(monkeypatch):
+    """``session run`` in this process fills every order at its price (no executor plugin)."""
+    import peaktrade_core.cli_session as session
+
+    original = session._make_pipeline
+
     def make(env, record=True, executor=None):
         return original(env, record=record, executor=executor or FillingExecutor())
 
-    return make
+    monkeypatch.setattr(session, "_make_pipeline", make)
 
 
-def test_rows_appended_after_validation_are_not_executed(tmp_path, monkeypatch):
-    import peaktrade_core.cli_session as session
-
-    monkeypatch.setattr(session, "_make_pipeline", _filling_pipeline(session._make_pipeline))
+def test_rows_appended_after_validation_are_not_executed(tmp_path, monkeypatch, filling_sessions):
     orders = tmp_path / "orders.csv"
     orders.write_text(HEADER + "".join(f"BTC/EUR,buy,0.00{i},40000\n" for i in (1, 2, 3)))  # within the default limits
     validated_sha = __import__("hashlib").sha256(orders.read_bytes()).hexdigest()
@@ -238,10 +265,7 @@ def test_a_fifo_is_read_once_and_its_orders_previewed(tmp_path):
 # -- item 14: bounded --skip-invalid, standard input ----------------------------------------
 
 
-def test_skip_invalid_keeps_the_first_bad_rows_and_counts_all_of_them(tmp_path, monkeypatch):
-    import peaktrade_core.cli_session as session
-
-    monkeypatch.setattr(session, "_make_pipeline", _filling_pipeline(session._make_pipeline))
+def test_skip_invalid_keeps_the_first_bad_rows_and_counts_all_of_them(tmp_path, filling_sessions):
     bad = 5_000
     (tmp_path / "orders.csv").write_text(HEADER + "BTC/EUR,buy,-1,40000\n" * bad + GOOD_CSV_ROW)
     result = CliRunner().invoke(cli, ["session", "run", "--orders", "orders.csv", "--skip-invalid", "--json"])
@@ -356,18 +380,9 @@ def _as_tuple(order):
 def test_the_columnar_csv_checks_accept_and_refuse_exactly_what_the_row_checks_do(tmp_path_factory, data, skip_invalid, block):
     """Blocks of CSV rows are validated column by column when every value is plainly valid;
     a file must give the same orders, the same refusals and the same counts either way."""
-    import csv as csv_module
-    import io
-
     import peaktrade_core.orderfile as orderfile
 
-    columns, rows = data
-    text = io.StringIO()
-    writer = csv_module.writer(text, lineterminator="\n")
-    writer.writerow(columns)
-    writer.writerows(rows)
-    path = tmp_path_factory.mktemp("col") / "orders.csv"
-    path.write_text(text.getvalue(), encoding="utf-8")
+    path = _csv_file(tmp_path_factory, *data)
     got = {}
     with pytest.MonkeyPatch.context() as patch:  # per example (hypothesis runs many in one test)
         patch.setattr(orderfile, "BLOCK_ROWS", block)
@@ -428,23 +443,4 @@ def test_lines_read_in_blocks_are_the_lines_read_one_by_one(pieces, block):
 def test_every_order_of_a_csv_file_is_one_the_public_constructor_accepts_unchanged(tmp_path_factory, data):
     """CSV orders (checked column by column where a block allows) are built without the
     constructor's checks: each must be exactly what the public constructor builds."""
-    import csv as csv_module
-    import io
-
-    import attrs
-
-    from peaktrade_core.orders import OrderRequest
-
-    columns, rows = data
-    text = io.StringIO()
-    writer = csv_module.writer(text, lineterminator="\n")
-    writer.writerow(columns)
-    writer.writerows(rows)
-    path = tmp_path_factory.mktemp("cc") / "orders.csv"
-    path.write_text(text.getvalue(), encoding="utf-8")
-    for order in load_orders(path, skip_invalid=True):
-        values = attrs.asdict(order, recurse=False)
-        rebuilt = OrderRequest(**values)  # raises on anything the constructor refuses
-        assert rebuilt == order
-        for name, value in values.items():
-            assert type(getattr(rebuilt, name)) is type(value), name
+    _assert_the_public_constructor_builds_each(load_orders(_csv_file(tmp_path_factory, *data), skip_invalid=True))

@@ -10,6 +10,7 @@ import sqlite3
 import pytest
 
 from peaktrade_core.alerts import AlertEvent, AlertHistory, AlertLevel
+from peaktrade_core.runlog import iter_run_events
 from peaktrade_core.state import StateStore
 from peaktrade_core.testing import (
     ROUND_TRIP_ORDERS,
@@ -131,3 +132,29 @@ def test_a_damaged_run_does_not_count_either(operator):
     code, data = _items(operator, "--stage", "2", *LENIENT)
     sessions = next(i for i in data["items"] if i["key"] == "testnet_sessions")
     assert code == 1 and "does not verify" in sessions["detail"]
+
+
+def test_a_venue_secret_pasted_into_a_sign_off_or_cancel_all_reason_is_recorded_as_stars(operator):
+    """Must show: the reason of `readiness sign-off` and of `exchange cancel-all` is shown,
+    recorded (sign-offs, run log) and logged with the venue's secret as ``***``; no byte of
+    the data dir or the log file holds it (the shell checks every output too)."""
+    _operators_day(operator)
+    secret = operator.venue.api_secret
+    log = operator.tmp_path / "peaktrade.log"
+    signed = operator("--log-file", str(log), "readiness", "sign-off", "--stage", "1", "--reason", f"checked key {secret} rotates",
+                      "--operator", "alice", *LENIENT)
+    assert signed.returncode == 0, signed.stderr
+    cancelled = operator("--log-file", str(log), "exchange", "cancel-all", "--reason", f"pasted {secret}", "--json")
+    assert cancelled.returncode == 0, cancelled.stderr
+    assert json.loads(cancelled.stdout)["reason"] == "pasted ***"
+    _, data = _items(operator)
+    assert [s["reason"] for s in data["signoffs"]] == ["checked key *** rotates"]
+    store = StateStore.in_dir(operator.data)
+    try:
+        events = list(iter_run_events(store, json.loads(cancelled.stdout)["run_id"]))
+    finally:
+        store.close()
+    assert [e.extra["reason"] for e in events if e.kind == "cancel_all"] == ["pasted ***"]
+    files = [p for p in operator.data.rglob("*") if p.is_file()] + [log]
+    for path in files:
+        assert secret.encode() not in path.read_bytes(), path

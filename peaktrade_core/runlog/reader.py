@@ -46,6 +46,11 @@ def resolve_run_id(store: StateStore, ref: str) -> str:
     return ids[0]
 
 
+def summary_of(row: Any) -> dict[str, Any]:
+    """A run row's summary (empty while the run has none: running, or ended by a crash)."""
+    return json.loads(row["summary"]) if row["summary"] else {}
+
+
 def metadata_of(row: Any) -> LiveRunMetadata:
     return LiveRunMetadata(
         run_id=row["run_id"],
@@ -61,7 +66,7 @@ def metadata_of(row: Any) -> LiveRunMetadata:
         status=row["status"],
         pid=row["pid"],
         host=row["host"],
-        summary=json.loads(row["summary"]) if row["summary"] else {},
+        summary=summary_of(row),
     )
 
 
@@ -126,7 +131,7 @@ def load_run_snapshot(store: StateStore, run_id: str) -> LiveRunSnapshot:
         pid=row["pid"],
         host=row["host"],
         process_alive=alive,
-        summary=json.loads(row["summary"]) if row["summary"] else {},
+        summary=summary_of(row),
     )
 
 

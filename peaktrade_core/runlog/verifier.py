@@ -11,7 +11,7 @@ from attrs import Factory, frozen
 
 from peaktrade_core.runlog.audit import SEQUENCE_GENESIS, AuditKeys
 from peaktrade_core.runlog.models import AUDIT_BEFORE_KEY, AUDIT_SIGNED, AUDIT_UNKEYED, VerifyResult
-from peaktrade_core.runlog.reader import run_row
+from peaktrade_core.runlog.reader import run_row, summary_of
 from peaktrade_core.runlog.records import (
     GENESIS,
     JSON_META,
@@ -228,7 +228,7 @@ def _check_end(row: Any, end: dict[str, Any] | None, last_kind: Any) -> list[str
     if end is None:
         return [f"run metadata changed: status is {status!r} but no end record exists"]
     out = []
-    summary = json.loads(row["summary"]) if row["summary"] else {}
+    summary = summary_of(row)
     for name, value in (("status", status), ("ended_at", row["ended_at"]), ("summary", summary)):
         if end.get(name) != value:
             out.append(f"run metadata changed: {name} is {value!r} but the end record says {end.get(name)!r}")
