@@ -477,8 +477,8 @@ class ExecutionPipeline:
             try:
                 self.portfolio.apply_fills(map(_FIRST, fill_lists))
                 executed = len(results)
-            except NonFiniteAccountingError as exc:  # the rest order by order, from the fill refused
-                executed = exc.applied
+            except Exception as exc:  # noqa: BLE001 - the rest result by result, from the fill refused (raised again there)
+                executed = getattr(exc, "applied", 0)
             if executed:
                 self._fills += executed
                 by_status[OrderStatus.FILLED] += executed

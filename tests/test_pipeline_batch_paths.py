@@ -22,7 +22,7 @@ from peaktrade_core.venues import _GENERATED, ClientOrderIds
 OFF = dict(max_orders_per_second=0, max_orders_per_minute=0, duplicate_window_seconds=0, runaway_max_executions=0, price_collar_pct=0)
 
 symbols = st.sampled_from(["BTC/EUR", "ETH/EUR"])
-quantities = st.sampled_from([0.5, 1.0, 2.0, 3.0, 1e-13, 1e308])
+quantities = st.sampled_from([0.0, 0.5, 1.0, 2.0, 3.0, 1e-13, 1e308])
 prices = st.sampled_from([90.0, 100.0, 110.0, 1e300])
 fees = st.sampled_from([0.0, 0.25, 1e308])
 fills = st.builds(
@@ -39,24 +39,25 @@ def _state(p: PortfolioState) -> dict:
 @given(start=st.lists(fills, max_size=3), batch=st.lists(fills, max_size=12))
 def test_apply_fills_equals_apply_fill_one_by_one(start, batch):
     """Same positions, average prices, marks, cash, fees and PnL to the last bit, and the same
-    fill refused (non-finite numbers never enter the accounts)."""
+    fill refused with the same error (non-finite numbers never enter the accounts; a fill of
+    nothing on a flat position divides by zero either way)."""
     plain, fast = PortfolioState(cash=1000.0), PortfolioState(cash=1000.0)
     for p in (plain, fast):
         for f in start:
-            with contextlib.suppress(NonFiniteAccountingError):
+            with contextlib.suppress(NonFiniteAccountingError, ZeroDivisionError):
                 p.apply_fill(f.symbol, f.quantity if f.side is Side.BUY else -f.quantity, f.price, f.fee)
     refused_plain = None
     for i, f in enumerate(batch):
         try:
             plain.apply_fill(f.symbol, f.quantity if f.side is Side.BUY else -f.quantity, f.price, f.fee)
-        except NonFiniteAccountingError as exc:
-            refused_plain = (i, str(exc))
+        except (NonFiniteAccountingError, ZeroDivisionError) as exc:
+            refused_plain = (i, type(exc), str(exc))
             break
     refused_fast = None
     try:
         fast.apply_fills(batch)
-    except NonFiniteAccountingError as exc:
-        refused_fast = (exc.applied, str(exc))
+    except (NonFiniteAccountingError, ZeroDivisionError) as exc:
+        refused_fast = (exc.applied, type(exc), str(exc))
     assert refused_fast == refused_plain
     assert _state(fast) == _state(plain)
     assert all(math.isfinite(x) for x in (fast.cash, fast.fees_paid, fast.realized_pnl))
@@ -64,7 +65,7 @@ def test_apply_fills_equals_apply_fill_one_by_one(start, batch):
 
 # -- _account: a batch of single fills in one loop, or result by result ----------------------
 
-outcomes = st.sampled_from(["filled", "filled", "filled", "overflow", "two_fills", "partial", "rejected", "error", "no_fill"])
+outcomes = st.sampled_from(["filled", "filled", "filled", "overflow", "nothing", "two_fills", "partial", "rejected", "error", "no_fill"])
 
 
 class _ScriptedExecutor:
@@ -83,6 +84,8 @@ class _ScriptedExecutor:
             fill = OrderFill(o.client_order_id, o.symbol, o.side, o.quantity, 100.0, 0.1)
             if kind == "filled":
                 out.append(OrderExecutionResult(o, OrderStatus.FILLED, [fill]))
+            elif kind == "nothing":  # a fill of 0: on a flat position, apply_fill divides by zero
+                out.append(OrderExecutionResult(o, OrderStatus.FILLED, [attrs.evolve(fill, quantity=0.0)]))
             elif kind == "overflow":
                 out.append(OrderExecutionResult(o, OrderStatus.FILLED, [attrs.evolve(fill, quantity=1e308)]))
             elif kind == "two_fills":
@@ -121,7 +124,12 @@ def _session(batches: list[list[tuple[str, str, float]]], runaway: int) -> tuple
     seen = []
     for n, batch in enumerate(batches):
         orders = [OrderRequest(symbol, "buy" if q > 0 else "sell", abs(q), reference_price=100.0, source_ref=f"{n}:{i}") for i, (_, symbol, q) in enumerate(batch)]
-        seen.append([(r.status, [_TIME.sub("<time>", x) for x in r.reasons], len(r.fills)) for r in p.process_batch(orders)])
+        try:
+            results = p.process_batch(orders)
+        except ZeroDivisionError as exc:  # the session would fail here: where it stood
+            seen.append((repr(exc), dict(p._by_status), p._fills, _state(p.portfolio)))
+            break
+        seen.append([(r.status, [_TIME.sub("<time>", x) for x in r.reasons], len(r.fills)) for r in results])
         seen.append(dict(p._by_status))
     return (
         seen,
@@ -141,6 +149,7 @@ def _session(batches: list[list[tuple[str, str, float]]], runaway: int) -> tuple
     runaway=st.sampled_from([0, 6]),
 )
 @example(batches=[[("overflow", "BTC/EUR", 1.0)]], runaway=0)
+@example(batches=[[("filled", "ETH/EUR", 1.0), ("nothing", "BTC/EUR", 1.0), ("filled", "BTC/EUR", 1.0)]], runaway=0)
 def test_accounting_a_batch_of_single_fills_in_one_loop_equals_result_by_result(batches, runaway):
     """Results (a fill the accounts cannot hold turns the order into an error), the account,
     the session counters, the runaway count and the alerts come out the same."""

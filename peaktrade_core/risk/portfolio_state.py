@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
+from contextlib import suppress
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -16,11 +17,7 @@ from peaktrade_core.orders import Side
 POSITION_EPSILON = 1e-12
 
 class NonFiniteAccountingError(ValueError):
-    """A fill whose cash or position arithmetic would leave the finite numbers (NaN, inf).
-    ``applied``: from :meth:`PortfolioState.apply_fills`, how many fills before it were
-    accounted."""
-
-    applied = 0
+    """A fill whose cash or position arithmetic would leave the finite numbers (NaN, inf)."""
 
 
 
@@ -140,9 +137,10 @@ class PortfolioState:
     def apply_fills(self, fills: Iterable[Any]) -> None:
         """:meth:`apply_fill` for each fill in turn (``symbol``, ``side``, ``quantity``,
         ``price``, ``fee`` attributes, as :class:`~peaktrade_core.orders.OrderFill`), with
-        the same arithmetic in one loop. At a fill that cannot be accounted it raises
-        :class:`NonFiniteAccountingError` with ``applied`` set to the fills accounted before
-        it; that fill changed nothing."""
+        the same arithmetic in one loop. At a fill that cannot be accounted it raises what
+        :meth:`apply_fill` raises (:class:`NonFiniteAccountingError`, or e.g.
+        ``ZeroDivisionError`` for a fill of nothing on a flat position) with ``applied`` set
+        to the fills accounted before it; that fill changed nothing."""
         positions, averages, last_prices = self.positions, self.average_prices, self.last_prices
         cash, fees, realized = self.cash, self.fees_paid, self.realized_pnl
         isfinite, buy = math.isfinite, Side.BUY
@@ -166,12 +164,10 @@ class PortfolioState:
                 fees_1 = fees + fee
                 realized_1 -= fee
                 if not isfinite(new + avg + cash_1 + fees_1 + realized_1 + price + new * price):
-                    error = NonFiniteAccountingError(
+                    raise NonFiniteAccountingError(
                         f"fill of {signed_qty:g} {symbol} at {price:g} (fee {fee:g}) would make the "
                         "position or cash non-finite; not accounted"
                     )
-                    error.applied = applied
-                    raise error
                 if abs(new) < POSITION_EPSILON:
                     positions.pop(symbol, None)
                     averages.pop(symbol, None)
@@ -181,5 +177,9 @@ class PortfolioState:
                 last_prices[symbol] = price
                 cash, fees, realized = cash_1, fees_1, realized_1
                 applied += 1
+        except Exception as exc:
+            with suppress(AttributeError):
+                exc.applied = applied  # type: ignore[attr-defined]
+            raise
         finally:
             self.cash, self.fees_paid, self.realized_pnl = cash, fees, realized
