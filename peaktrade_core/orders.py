@@ -106,7 +106,7 @@ def orders_from_checked_values(rows: Iterable[tuple[Any, ...]]) -> Iterator[Orde
     property test holds the two equal): Side, OrderType and TimeInForce members, a
     non-empty symbol, a positive finite quantity and prices, a limit price exactly for
     limit orders. Everything else builds orders with the constructor."""
-    new, next_id = object.__new__, _PROCESS_IDS.next
+    new, ids = object.__new__, _PROCESS_IDS.stream()
     s_symbol, s_side, s_quantity, s_type, s_limit, s_tif, s_reduce, s_strategy, s_params, s_source, s_reference, s_client = _SETTERS
     for symbol, side, quantity, order_type, limit_price, time_in_force, reduce_only, strategy, source_ref, reference_price, client_order_id in rows:
         order = new(OrderRequest)
@@ -121,7 +121,7 @@ def orders_from_checked_values(rows: Iterable[tuple[Any, ...]]) -> Iterator[Orde
         s_params(order, {})
         s_source(order, source_ref)
         s_reference(order, reference_price)
-        s_client(order, client_order_id or next_id())
+        s_client(order, client_order_id or next(ids))
         yield order
 
 

@@ -15,9 +15,10 @@ the batch with a reason naming it. Memory stays flat however many orders stream 
 from __future__ import annotations
 
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from itertools import islice
+from operator import attrgetter, itemgetter
 from typing import Any
 
 from attrs import define, field
@@ -65,6 +66,13 @@ _EXECUTED = frozenset({OrderStatus.ACCEPTED, OrderStatus.VALIDATED, OrderStatus.
 
 #: the slot's own setter (past the frozen ``__setattr__``): ids are replaced on the hot path
 _SET_CLIENT_ORDER_ID = OrderRequest.client_order_id.__set__  # type: ignore[attr-defined]
+_CLIENT_ID = attrgetter("client_order_id")
+_HEAD = itemgetter(slice(16))
+_FILLS = attrgetter("fills")
+_STATUS = attrgetter("status")
+_FIRST = itemgetter(0)
+_JUST_FILLED = {OrderStatus.FILLED}
+_ONE = {1}
 
 #: orders between two kill-switch checks for executors that send nothing real (those that
 #: do are re-checked before every single order by the guard)
@@ -414,6 +422,12 @@ class ExecutionPipeline:
         """Give every order whose id the core made (not the user) this run's id for its
         position: a re-run gets new ids, the same run the same ones (reconcile by id)."""
         prefix, generated, position, set_id = self.ids.prefix, _GENERATED, self._position, _SET_CLIENT_ORDER_ID
+        ids = list(map(_CLIENT_ID, batch))
+        heads = set(map(_HEAD, ids))
+        if prefix not in heads and heads <= generated and set(map(len, ids)) <= {32}:  # every id core-made: all replaced
+            deque(map(set_id, batch, map(f"{prefix}{{:016x}}".format, range(position, position + len(batch)))), 0)
+            self._position = position + len(batch)
+            return
         for i, order in enumerate(batch, position):
             cid = order.client_order_id
             head = cid[:16]
@@ -458,6 +472,17 @@ class ExecutionPipeline:
         apply_fill = self.portfolio.apply_fill
         by_status = self._by_status
         executed = 0
+        fill_lists = list(map(_FILLS, results))
+        if set(map(_STATUS, results)) == _JUST_FILLED and set(map(len, fill_lists)) == _ONE:  # the common case: one loop
+            try:
+                self.portfolio.apply_fills(map(_FIRST, fill_lists))
+                executed = len(results)
+            except Exception as exc:  # noqa: BLE001 - the rest result by result, from the fill refused (raised again there)
+                executed = getattr(exc, "applied", 0)
+            if executed:
+                self._fills += executed
+                by_status[OrderStatus.FILLED] += executed
+                results = results[executed:]
         for r in results:
             status = r.status
             if status in _EXECUTED:

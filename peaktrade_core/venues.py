@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from attrs import frozen
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from peaktrade_core.environment import TradingMode
     from peaktrade_core.orders import OrderRequest
     from peaktrade_core.state import StateStore
@@ -136,6 +138,10 @@ class ClientOrderIds:
 
     def next(self) -> str:
         return f"{self.prefix}{next(self._counter):016x}"
+
+    def stream(self) -> Iterator[str]:
+        """The ids :meth:`next` gives, one after another (formatted in a C loop)."""
+        return map(f"{self.prefix}{{:016x}}".format, self._counter)
 
     def owns(self, client_order_id: str) -> bool:
         return client_order_id[:16] == self.prefix and len(client_order_id) == 32

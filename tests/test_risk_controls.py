@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import math
+
+from attrs import evolve
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from peaktrade_core.killswitch import KillSwitch
 from peaktrade_core.orders import OrderRequest
 from peaktrade_core.risk import LiveRiskConfig, PreTradeControls, ViolationCode
@@ -129,3 +135,87 @@ def test_runaway_without_kill_switch_blocks_every_later_order():
     found = c.check([order(1), order(2)], now=1.0)
     assert codes(found) == [(ViolationCode.RUNAWAY.value, 0), (ViolationCode.RUNAWAY.value, 1)]
     assert "runaway throttle: 3 executions" in found[0].message
+
+
+def test_identical_order_right_after_the_window_was_pruned_is_a_duplicate(monkeypatch):
+    """The batch that prunes the remembered orders must remember its own in what is kept."""
+    from peaktrade_core.risk import controls as module
+
+    for fast in (True, False):
+        monkeypatch.setattr(module, "BATCH_FAST_PATH", fast)
+        c = controls(duplicate_window_seconds=2.0)
+        assert c.check([order(i, qty=1.0 + i) for i in range(1100)], now=0.0) == []
+        assert c.check([order(2000, qty=0.5)], now=3.0) == []  # prunes the 1,100 orders
+        found = c.check([order(2001, qty=0.5)], now=3.5)
+        assert codes(found) == [("duplicate_order", 0)], f"fast path {fast}"
+
+
+# -- the whole-batch fast path against order by order ----------------------------------------
+
+_SOME_IDS = ["a" * 32, "b" * 32, "c" * 32]
+
+
+@st.composite
+def _orders(draw):
+    limit = draw(st.booleans())
+    return OrderRequest(
+        symbol=draw(st.sampled_from(["BTC/EUR", "ETH/EUR", "SOL/EUR"])),
+        side=draw(st.sampled_from(["buy", "sell"])),
+        quantity=draw(st.sampled_from([1.0, 2.0, 1e300, math.inf])),
+        order_type="limit" if limit else "market",
+        limit_price=draw(st.sampled_from([100.0, 1e10])) if limit else None,
+        reference_price=draw(st.sampled_from([None, 100.0, 1e300])),
+        client_order_id=draw(st.sampled_from(["", "", "", *_SOME_IDS])),
+    )
+
+
+@st.composite
+def _batches(draw):
+    pool = draw(st.lists(_orders(), min_size=1, max_size=6))
+    steps = []
+    for _ in range(draw(st.integers(1, 5))):
+        # the same order again, or an identical one under another client order id
+        picks = draw(st.lists(st.tuples(st.sampled_from(pool), st.booleans()), max_size=8))
+        batch = [evolve(o, client_order_id="") if again else o for o, again in picks]
+        skip = draw(st.sets(st.integers(0, max(len(batch) - 1, 0)), max_size=2)) if batch and draw(st.booleans()) else set()
+        steps.append((batch, draw(st.sampled_from([0.0, 0.4, 1.5, 3.0, 70.0])), skip))
+    return steps
+
+
+@settings(deadline=None, max_examples=300)
+@given(
+    steps=_batches(),
+    limits=st.fixed_dictionaries(
+        {
+            "max_orders_per_second": st.sampled_from([0, 3, 50]),
+            "max_orders_per_minute": st.sampled_from([0, 10, 1000]),
+            "duplicate_window_seconds": st.sampled_from([0.0, 2.0]),
+            "runaway_max_executions": st.sampled_from([0, 6, 10**6]),
+            "max_reference_age_seconds": st.sampled_from([0.0, 5.0]),
+        }
+    ),
+    message_limits=st.booleans(),
+    times=st.dictionaries(st.sampled_from(["BTC/EUR", "ETH/EUR", "SOL/EUR"]), st.sampled_from([-10.0, 999.0, 1e9])),
+)
+def test_whole_batch_fast_path_equals_order_by_order(steps, limits, message_limits, times):
+    """Violations, what is remembered (ids, identical orders, counts) and the runaway
+    throttle come out the same with the whole-batch path on or off."""
+    from peaktrade_core.risk import controls as module
+
+    def run(fast: bool):
+        module.BATCH_FAST_PATH = fast
+        try:
+            c = PreTradeControls(LiveRiskConfig(**limits), clock=lambda: 0.0, message_limits=message_limits)
+            out, now = [], 1000.0
+            for batch, step, skip in steps:
+                now += step
+                found = c.check(batch, now, times, skip=skip)
+                blocked = {v.order_index for v in found} | skip
+                tripped = c.record_executions(len(batch) - len(blocked), now)
+                out.append((found, tripped, c.runaway_reason))
+            state = (list(c._seen_ids), dict(c._recent), c._per_second.total, c._per_minute.total, c._executions.total)
+            return out, state
+        finally:
+            module.BATCH_FAST_PATH = True
+
+    assert run(True) == run(False)

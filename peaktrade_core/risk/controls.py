@@ -8,6 +8,7 @@ import math
 import time
 from collections import deque
 from collections.abc import Callable, Container, Mapping, Sequence
+from operator import add, attrgetter, mul
 from typing import TYPE_CHECKING, Any
 
 from peaktrade_core.log import SAFETY, logger
@@ -21,6 +22,17 @@ if TYPE_CHECKING:
 #: client order ids remembered per session for the duplicate check (the most recent ones)
 SEEN_IDS_KEPT = 200_000
 
+#: a batch in which no order can break any control is let through whole, its checks done
+#: column by column (C loops); anything else goes order by order (a property test holds
+#: both paths equal)
+BATCH_FAST_PATH = True
+
+_CLIENT_ID = attrgetter("client_order_id")
+_SYMBOL = attrgetter("symbol")
+_QUANTITY = attrgetter("quantity")
+_PRICE = attrgetter("price")
+#: what makes two orders identical for the duplicate window
+_IDENTITY = attrgetter("symbol", "side", "quantity", "order_type", "limit_price", "reference_price")
 
 
 class _SlidingCount:
@@ -135,6 +147,17 @@ class PreTradeControls:
         seen, recent = self._seen_ids, self._recent
         if window and now - self._recent_pruned_at > window and len(recent) > 1024:
             self._prune_recent(now)
+            recent = self._recent
+        if (
+            BATCH_FAST_PATH
+            and not skip
+            and len(orders) <= min(room_second, room_minute, room_runaway)
+            and self._let_through_whole(orders, now, window, max_age, times)
+        ):
+            self._per_second.add(now, len(orders))
+            self._per_minute.add(now, len(orders))
+            self._forget_oldest_ids()
+            return out
         passed = 0
         for i, order in enumerate(orders):
             if skip and i in skip:
@@ -241,11 +264,44 @@ class PreTradeControls:
                 recent[key] = now
         self._per_second.add(now, passed)
         self._per_minute.add(now, passed)
+        self._forget_oldest_ids()
+        return out
+
+    def _let_through_whole(
+        self, orders: Sequence[OrderRequest], now: float, window: float, max_age: float, times: Mapping[str, float]
+    ) -> bool:
+        """Let the whole batch through if no order in it breaks a control (rates and the
+        runaway count were checked by the caller); else change nothing and return False."""
+        ids = dict.fromkeys(map(_CLIENT_ID, orders))
+        if len(ids) != len(orders) or not self._seen_ids.keys().isdisjoint(ids):
+            return False
+        if window:
+            # a key seen before, even outside the window, goes order by order (which tells)
+            keys = dict.fromkeys(map(_IDENTITY, orders), now)
+            if len(keys) != len(orders) or not self._recent.keys().isdisjoint(keys):
+                return False
+        if max_age:
+            for symbol in set(map(_SYMBOL, orders)):
+                at = times.get(symbol)
+                if at is None or now - at > max_age:
+                    return False
+        # each order's own test (below) summed: a sum is finite only if every term is
+        quantities, prices = list(map(_QUANTITY, orders)), list(map(_PRICE, orders))
+        if None in prices:
+            prices = [1.0 if p is None else p for p in prices]
+        if not math.isfinite(sum(map(add, map(mul, quantities, prices), quantities))):
+            return False
+        self._seen_ids.update(ids)
+        if window:
+            self._recent.update(keys)
+        return True
+
+    def _forget_oldest_ids(self) -> None:
+        seen = self._seen_ids
         excess = len(seen) - SEEN_IDS_KEPT
         if excess > 0:  # forget the oldest ids: the venue still rejects a reused client id
             for key in list(itertools.islice(seen, excess)):
                 del seen[key]
-        return out
 
     def _prune_recent(self, now: float) -> None:
         cutoff = now - self.limits.duplicate_window_seconds

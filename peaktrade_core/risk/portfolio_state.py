@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from contextlib import suppress
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from attrs import define, field
+
+from peaktrade_core.orders import Side
 
 #: a position smaller than this is closed (float residue of partial fills)
 POSITION_EPSILON = 1e-12
@@ -129,3 +133,53 @@ class PortfolioState:
         self.cash = cash
         self.fees_paid = fees
         self.realized_pnl = realized
+
+    def apply_fills(self, fills: Iterable[Any]) -> None:
+        """:meth:`apply_fill` for each fill in turn (``symbol``, ``side``, ``quantity``,
+        ``price``, ``fee`` attributes, as :class:`~peaktrade_core.orders.OrderFill`), with
+        the same arithmetic in one loop. At a fill that cannot be accounted it raises what
+        :meth:`apply_fill` raises (:class:`NonFiniteAccountingError`, or e.g.
+        ``ZeroDivisionError`` for a fill of nothing on a flat position) with ``applied`` set
+        to the fills accounted before it; that fill changed nothing."""
+        positions, averages, last_prices = self.positions, self.average_prices, self.last_prices
+        cash, fees, realized = self.cash, self.fees_paid, self.realized_pnl
+        isfinite, buy = math.isfinite, Side.BUY
+        applied = 0
+        try:
+            for f in fills:
+                symbol, price, fee = f.symbol, f.price, f.fee
+                signed_qty = f.quantity if f.side is buy else -f.quantity
+                pos = positions.get(symbol, 0.0)
+                avg = averages.get(symbol, 0.0)
+                new = pos + signed_qty
+                realized_1 = realized
+                if pos == 0.0 or pos * signed_qty > 0:  # opening or adding
+                    avg = (abs(pos) * avg + abs(signed_qty) * price) / abs(new)
+                else:  # reducing, closing or flipping
+                    closed = min(abs(signed_qty), abs(pos))
+                    realized_1 += closed * (price - avg) * (1 if pos > 0 else -1)
+                    if abs(signed_qty) > abs(pos):
+                        avg = price
+                cash_1 = cash - (signed_qty * price + fee)
+                fees_1 = fees + fee
+                realized_1 -= fee
+                if not isfinite(new + avg + cash_1 + fees_1 + realized_1 + price + new * price):
+                    raise NonFiniteAccountingError(
+                        f"fill of {signed_qty:g} {symbol} at {price:g} (fee {fee:g}) would make the "
+                        "position or cash non-finite; not accounted"
+                    )
+                if abs(new) < POSITION_EPSILON:
+                    positions.pop(symbol, None)
+                    averages.pop(symbol, None)
+                else:
+                    positions[symbol] = new
+                    averages[symbol] = avg
+                last_prices[symbol] = price
+                cash, fees, realized = cash_1, fees_1, realized_1
+                applied += 1
+        except Exception as exc:
+            with suppress(AttributeError):
+                exc.applied = applied  # type: ignore[attr-defined]
+            raise
+        finally:
+            self.cash, self.fees_paid, self.realized_pnl = cash, fees, realized

@@ -129,7 +129,7 @@ class PaperOrderExecutor:
                 order.client_order_id, symbol, order.side, quantity, fill_price, fee, now
             )
             if status is _FILLED:
-                append(OrderExecutionResult(order, _FILLED, [fill]))
+                append(OrderExecutionResult(order, _FILLED, [fill], [], {}, None))
             else:
                 append(
                     OrderExecutionResult(
