@@ -17,7 +17,6 @@ Environment variables:
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import os
 import threading
@@ -47,6 +46,8 @@ TRADING_HOOKS = frozenset({"check_gate", "check_risk", "select_executor", "excha
 def _blocks_trading(hooks: Iterable[str]) -> bool:
     """Whether a failed plugin with these hook names must stop trading. A misspelt name close
     to a trading hook (``chek_gate``) counts as that hook: it was meant to guard orders."""
+    import difflib
+
     return any(h in TRADING_HOOKS or difflib.get_close_matches(h, TRADING_HOOKS, n=1, cutoff=0.75) for h in hooks)
 
 
@@ -97,8 +98,9 @@ def _distribution(ep: Any) -> tuple[str, str]:
         return "?", "?"
     folder = getattr(dist, "_path", None)
     stem = getattr(folder, "name", "")
-    if stem.endswith(".dist-info") and stem.count("-") == 1:
-        name, version = stem[: -len(".dist-info")].split("-")
+    stem = stem.removesuffix(".dist-info") if stem.endswith(".dist-info") else ""
+    if stem.count("-") == 1:  # (the suffix's own dash made this test fail for every plugin)
+        name, version = stem.split("-")
         return name.replace("_", "-").lower(), version
     return dist.name, dist.version
 
