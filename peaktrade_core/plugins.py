@@ -21,6 +21,7 @@ import importlib
 import os
 import threading
 import time
+import types
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
@@ -244,12 +245,33 @@ def _venue_error(message: str) -> Exception:
     return VenueError(message)
 
 
+_IMPL_MARKER = PROJECT + "_impl"
+_HOOKABLE = (types.FunctionType, types.MethodType, staticmethod, classmethod)
+_ABSENT = object()
+
+
+class _PluggyManager(pluggy.PluginManager):
+    """pluggy's manager, answering "no hook here" at once for a module attribute that is
+    neither a function nor a method (classes, modules, constants) or a function without the
+    hook marker: pluggy inspects every name of every plugin module statically, which cost
+    more than the rest of loading all plugins. Anything else is pluggy's own decision."""
+
+    def parse_hookimpl_opts(self, plugin: Any, name: str) -> Any:
+        if isinstance(plugin, types.ModuleType):
+            value = plugin.__dict__.get(name, _ABSENT)
+            if value is not _ABSENT and (
+                not isinstance(value, _HOOKABLE) or (isinstance(value, types.FunctionType) and not hasattr(value, _IMPL_MARKER))
+            ):
+                return None
+        return super().parse_hookimpl_opts(plugin, name)
+
+
 class PluginManager:
     """The typed facade over pluggy: one method per hook, each enforcing that hook's
     failure policy; implementations are isolated (own thread, timeout) and attributed."""
 
     def __init__(self, allow: set[str] | None = None, disable: set[str] | None = None):
-        self.pm = pluggy.PluginManager(PROJECT)
+        self.pm = _PluggyManager(PROJECT)
         self.pm.add_hookspecs(hookspecs)
         self.allow = allow
         self.disable = disable or set()
