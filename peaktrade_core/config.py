@@ -30,7 +30,7 @@ import attrs
 from attrs import field, frozen
 from attrs.validators import ge, gt, in_
 
-from peaktrade_core.alerts import AlertLevel, LiveAlertsConfig
+from peaktrade_core.alerts_config import AlertLevel, LiveAlertsConfig
 from peaktrade_core.environment import ENVIRONMENT_PROFILES, EnvironmentConfig, TradingMode
 from peaktrade_core.errors import ConfigError
 from peaktrade_core.risk.config import RISK_PROFILES, LiveRiskConfig

@@ -30,6 +30,7 @@ NOT_FOR_STATUS = [
     "peaktrade_core.risk.portfolio_state",
     "peaktrade_core.venues",  # no venue in paper mode
     "peaktrade_core.pipeline",
+    "peaktrade_core.alerts",  # events, deliveries, dispatcher: the config needs only alerts_config
     "cattrs",  # a valid config is structured without it
     "difflib",  # only to suggest a name for a mistake
     "email.parser",  # a plugin's version comes from its dist-info folder, not its METADATA
