@@ -611,7 +611,13 @@ def _documented_defaults() -> dict[str, dict[str, Any]]:
 
 
 def _resolve(section: str) -> type:
-    return typing.get_type_hints(PeakTradeConfig)[section]
+    return _section_types()[section]
+
+
+@functools.cache
+def _section_types() -> dict[str, Any]:
+    """The sections' types, evaluated once (not once per section: every start loads the config)."""
+    return typing.get_type_hints(PeakTradeConfig)
 
 
 def _drop(data: dict[str, Any], where: list[str]) -> None:
