@@ -737,10 +737,8 @@ class PluginManager:
         """The client for ``[environment] exchange``, built by the one plugin that declared
         that venue, in ``testnet`` and ``live`` mode only; ``None`` in paper/shadow or when
         no exchange is configured. Raises ``VenueError`` with one line otherwise."""
-        from peaktrade_core.environment import TradingMode
-
         env = config.environment
-        if not env.exchange or env.mode not in (TradingMode.TESTNET, TradingMode.LIVE):
+        if not builds_exchange_client(env):
             return None
         venues = self.exchange_venues()
         plugin = venues.get(env.exchange)
@@ -883,6 +881,11 @@ class PluginManager:
             problems.append(f"drill plugin {who} returned {type(result).__name__}, not a LiveDrillResult")
             result = None
         return result, problems
+
+
+def builds_exchange_client(env: Any) -> bool:
+    """Is a venue client built for this environment: an exchange, in testnet or live mode?"""
+    return bool(env.exchange) and env.mode in ("testnet", "live")  # TradingMode is a StrEnum
 
 
 _manager: PluginManager | None = None

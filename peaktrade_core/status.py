@@ -19,10 +19,9 @@ def _venue(config: PeakTradeConfig, report: Any) -> tuple[dict[str, Any] | None,
     """The venue status shows (testnet/live only; building a client touches no network)
     and the effective mode with it."""
     from peaktrade_core.gates import effective_mode_of
-    from peaktrade_core.plugins import get_plugin_manager
+    from peaktrade_core.plugins import builds_exchange_client, get_plugin_manager
 
-    if not config.environment.exchange or config.environment.mode.value not in GUARDED_MODES:
-        # no venue is built in paper/shadow or without an exchange (as the manager decides)
+    if not builds_exchange_client(config.environment):  # paper, shadow, no exchange: no venue layer
         return None, effective_mode_of(report, False).value
     from peaktrade_core.venues import VenueError, check_client_for_mode, venue_info
 
