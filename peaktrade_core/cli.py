@@ -368,6 +368,11 @@ def main(argv: list[str] | None = None) -> None:
     try:
         try:
             _register_plugin_commands()
+            import gc
+
+            # the modules, plugins and commands loaded so far live as long as the process:
+            # keep every later collection from scanning them again (~4 % of `status`)
+            gc.freeze()
             cli.main(args=argv, prog_name="peaktrade", standalone_mode=True)
         finally:
             sys.stdout.flush()  # a write error surfaces here, not in the interpreter's last flush

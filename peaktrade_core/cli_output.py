@@ -15,6 +15,7 @@ Import-light: only click (already loaded by the CLI) and re (click's too) at imp
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import sys
@@ -55,7 +56,7 @@ def json_option(function: _F) -> _F:
 
 # -- --since / --limit / --run ------------------------------------------------------------
 
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
+_DURATION = r"^(\d+(?:\.\d+)?)([smhdw])$"  # compiled (and cached by re) on first use
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 SINCE_HELP = "Only entries at or after WHEN: an ISO date/time (UTC if no zone) or a duration ago: 90s, 30m, 2h, 7d, 1w."
 LIMIT_HELP = "At most N entries, newest first."
@@ -65,7 +66,7 @@ def parse_since(value: str, now: float | None = None) -> float:
     """``2h``, ``30m``, ``7d``, ``90s``, ``1w`` (that long ago) or an ISO date/time (UTC if
     no zone), as epoch seconds. ``ValueError`` with a one-line message otherwise."""
     text = value.strip()
-    match = _DURATION.match(text)
+    match = re.match(_DURATION, text)
     if match:
         return (time.time() if now is None else now) - float(match[1]) * _UNIT_SECONDS[match[2]]
     moment = timestamp_of(text)
@@ -139,12 +140,17 @@ _STATE_COLOURS = {
     # worth a look: yellow
     "WARN": "yellow", "WARNING": "yellow", "[warn]": "yellow", "[OPEN]": "yellow",
 }
-_STATE_WORDS = re.compile(
-    "|".join(
-        re.escape(w) if w.startswith("[") else rf"(?<![\w-]){re.escape(w)}(?![\w-])"
-        for w in sorted(_STATE_COLOURS, key=len, reverse=True)  # NOT HEALTHY before HEALTHY
+
+
+@functools.cache
+def _state_words() -> re.Pattern[str]:
+    """Built when colour is first painted: every command imports this module."""
+    return re.compile(
+        "|".join(
+            re.escape(w) if w.startswith("[") else rf"(?<![\w-]){re.escape(w)}(?![\w-])"
+            for w in sorted(_STATE_COLOURS, key=len, reverse=True)  # NOT HEALTHY before HEALTHY
+        )
     )
-)
 
 
 def disable_colour() -> None:
@@ -171,7 +177,7 @@ def paint(text: str, enabled: bool | None = None) -> str:
     """``text`` with every upper-case state word coloured (unchanged when colour is off)."""
     if not (colour_enabled() if enabled is None else enabled):
         return text
-    return _STATE_WORDS.sub(lambda m: click.style(m[0], fg=_STATE_COLOURS[m[0]], bold=True), text)
+    return _state_words().sub(lambda m: click.style(m[0], fg=_STATE_COLOURS[m[0]], bold=True), text)
 
 
 def echo(text: str = "", err: bool = False) -> None:

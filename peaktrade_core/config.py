@@ -14,10 +14,8 @@ then the packaged default ``default_config.toml`` (byte-identical to the documen
 
 from __future__ import annotations
 
-import difflib
 import enum
 import functools
-import hashlib
 import math
 import os
 import re
@@ -32,10 +30,10 @@ import attrs
 from attrs import field, frozen
 from attrs.validators import ge, gt, in_
 
-from peaktrade_core.alerts import AlertLevel, LiveAlertsConfig
+from peaktrade_core.alerts_config import AlertLevel, LiveAlertsConfig
 from peaktrade_core.environment import ENVIRONMENT_PROFILES, EnvironmentConfig, TradingMode
 from peaktrade_core.errors import ConfigError
-from peaktrade_core.risk import RISK_PROFILES, LiveRiskConfig
+from peaktrade_core.risk.config import RISK_PROFILES, LiveRiskConfig
 from peaktrade_core.secrets import REDACTED, SecretRef, is_secret_key, reference_hint
 from peaktrade_core.state import GOVERNED_STATE_KEYS
 
@@ -434,12 +432,18 @@ def _validator_attribute(exc: BaseException) -> str | None:
     return named.group(1) if named else None
 
 
+def _close_matches(word: str, known: typing.Iterable[str], n: int = 1) -> list[str]:
+    import difflib  # only for a mistake: a valid config never needs it
+
+    return difflib.get_close_matches(word, known, n=n)
+
+
 def _walk(exc: BaseException, path: list[str], known: list[str]) -> typing.Iterator[tuple[str, str]]:
     from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
 
     if isinstance(exc, ForbiddenExtraKeysError):
         for key in sorted(exc.extra_fields):
-            close = difflib.get_close_matches(key, known, n=1)
+            close = _close_matches(key, known, n=1)
             hint = f" (did you mean {close[0]}?)" if close else ""
             yield ".".join([*path, key]), f"unknown key{hint}"
         return
@@ -554,7 +558,7 @@ def structure_config(
     values: dict[str, Any] = {}
     for key in data:
         if key not in _SECTIONS:
-            close = difflib.get_close_matches(key, sorted(_SECTIONS), n=1)
+            close = _close_matches(key, sorted(_SECTIONS), n=1)
             problems.append((key, "unknown section" + (f" (did you mean {close[0]}?)" if close else "")))
     for name, presets in (("environment", ENVIRONMENT_PROFILES), ("live_risk", RISK_PROFILES)):
         if isinstance(data.get(name), Mapping):
@@ -607,7 +611,13 @@ def _documented_defaults() -> dict[str, dict[str, Any]]:
 
 
 def _resolve(section: str) -> type:
-    return typing.get_type_hints(PeakTradeConfig)[section]
+    return _section_types()[section]
+
+
+@functools.cache
+def _section_types() -> dict[str, Any]:
+    """The sections' types, evaluated once (not once per section: every start loads the config)."""
+    return typing.get_type_hints(PeakTradeConfig)
 
 
 def _drop(data: dict[str, Any], where: list[str]) -> None:
@@ -770,6 +780,8 @@ def load_config(
         raw, _text, _data = read_config(PACKAGED_DEFAULT)
         return structure_config(raw, "<defaults>", plugin_sections)
     raw, _text, data = read_config(resolved)
+    import hashlib
+
     config = structure_config(raw, str(resolved), plugin_sections, hashlib.sha256(data).hexdigest())
     if pm is not None:  # the plugins are loaded: a sink none of them serves is a mistake
         from peaktrade_core.alerts import sink_problems

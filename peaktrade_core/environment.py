@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import enum
-import hmac
 from typing import Any
 
 from attrs import field, frozen
@@ -91,6 +90,8 @@ class EnvironmentConfig:
                 return TokenState.NOT_SET
         if not token:
             return TokenState.NOT_SET
+        import hmac  # here, not at the top: it loads OpenSSL (~2 ms of every CLI start)
+
         if hmac.compare_digest(token.encode(), LIVE_CONFIRM_TOKEN.encode()):
             return TokenState.VALID
         return TokenState.INVALID

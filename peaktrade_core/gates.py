@@ -13,13 +13,15 @@ anything live, and the live gates never open testnet.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from attrs import field, frozen
 
 from peaktrade_core.environment import EffectiveMode, EnvironmentConfig, TokenState, TradingMode
 from peaktrade_core.log import SAFETY, logger
-from peaktrade_core.orders import OrderRequest
+
+if TYPE_CHECKING:  # annotations only: status evaluates the gates without the order model
+    from peaktrade_core.orders import OrderRequest
 
 
 @frozen

@@ -52,7 +52,8 @@ _add(
     "RiskViolation", "ViolationCode", "LiveRiskConfig", "LiveRiskLimits", "PortfolioState", "PreTradeControls",
 )
 # alerts
-_add("peaktrade_core.alerts", "AlertEvent", "AlertLevel", "AlertDelivery", "AlertDispatcher", "LiveAlertsConfig")
+_add("peaktrade_core.alerts", "AlertEvent", "AlertDelivery", "AlertDispatcher")
+_add("peaktrade_core.alerts_config", "AlertLevel", "LiveAlertsConfig")
 # drills
 _add("peaktrade_core.drills", "DrillContext", "LiveDrillResult", "LiveDrillScenario", "apply_overrides")
 # configuration and secrets

@@ -17,11 +17,11 @@ Environment variables:
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import os
 import threading
 import time
+import types
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
@@ -47,6 +47,8 @@ TRADING_HOOKS = frozenset({"check_gate", "check_risk", "select_executor", "excha
 def _blocks_trading(hooks: Iterable[str]) -> bool:
     """Whether a failed plugin with these hook names must stop trading. A misspelt name close
     to a trading hook (``chek_gate``) counts as that hook: it was meant to guard orders."""
+    import difflib
+
     return any(h in TRADING_HOOKS or difflib.get_close_matches(h, TRADING_HOOKS, n=1, cutoff=0.75) for h in hooks)
 
 
@@ -97,8 +99,9 @@ def _distribution(ep: Any) -> tuple[str, str]:
         return "?", "?"
     folder = getattr(dist, "_path", None)
     stem = getattr(folder, "name", "")
-    if stem.endswith(".dist-info") and stem.count("-") == 1:
-        name, version = stem[: -len(".dist-info")].split("-")
+    stem = stem.removesuffix(".dist-info") if stem.endswith(".dist-info") else ""
+    if stem.count("-") == 1:  # (the suffix's own dash made this test fail for every plugin)
+        name, version = stem.split("-")
         return name.replace("_", "-").lower(), version
     return dist.name, dist.version
 
@@ -242,12 +245,33 @@ def _venue_error(message: str) -> Exception:
     return VenueError(message)
 
 
+_IMPL_MARKER = PROJECT + "_impl"
+_HOOKABLE = (types.FunctionType, types.MethodType, staticmethod, classmethod)
+_ABSENT = object()
+
+
+class _PluggyManager(pluggy.PluginManager):
+    """pluggy's manager, answering "no hook here" at once for a module attribute that is
+    neither a function nor a method (classes, modules, constants) or a function without the
+    hook marker: pluggy inspects every name of every plugin module statically, which cost
+    more than the rest of loading all plugins. Anything else is pluggy's own decision."""
+
+    def parse_hookimpl_opts(self, plugin: Any, name: str) -> Any:
+        if isinstance(plugin, types.ModuleType):
+            value = plugin.__dict__.get(name, _ABSENT)
+            if value is not _ABSENT and (
+                not isinstance(value, _HOOKABLE) or (isinstance(value, types.FunctionType) and not hasattr(value, _IMPL_MARKER))
+            ):
+                return None
+        return super().parse_hookimpl_opts(plugin, name)
+
+
 class PluginManager:
     """The typed facade over pluggy: one method per hook, each enforcing that hook's
     failure policy; implementations are isolated (own thread, timeout) and attributed."""
 
     def __init__(self, allow: set[str] | None = None, disable: set[str] | None = None):
-        self.pm = pluggy.PluginManager(PROJECT)
+        self.pm = _PluggyManager(PROJECT)
         self.pm.add_hookspecs(hookspecs)
         self.allow = allow
         self.disable = disable or set()
@@ -713,10 +737,8 @@ class PluginManager:
         """The client for ``[environment] exchange``, built by the one plugin that declared
         that venue, in ``testnet`` and ``live`` mode only; ``None`` in paper/shadow or when
         no exchange is configured. Raises ``VenueError`` with one line otherwise."""
-        from peaktrade_core.environment import TradingMode
-
         env = config.environment
-        if not env.exchange or env.mode not in (TradingMode.TESTNET, TradingMode.LIVE):
+        if not builds_exchange_client(env):
             return None
         venues = self.exchange_venues()
         plugin = venues.get(env.exchange)
@@ -859,6 +881,11 @@ class PluginManager:
             problems.append(f"drill plugin {who} returned {type(result).__name__}, not a LiveDrillResult")
             result = None
         return result, problems
+
+
+def builds_exchange_client(env: Any) -> bool:
+    """Is a venue client built for this environment: an exchange, in testnet or live mode?"""
+    return bool(env.exchange) and env.mode in ("testnet", "live")  # TradingMode is a StrEnum
 
 
 _manager: PluginManager | None = None

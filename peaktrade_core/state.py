@@ -11,7 +11,6 @@ runs ``peaktrade state init --reason``. The design is in docs/operators.md.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import uuid
@@ -134,6 +133,8 @@ def _state_value(text: str, key: str) -> Any:
 def chain_hash(previous: str, event: Mapping[str, Any]) -> str:
     """Each kill-switch event seals the one before it: a deleted or edited event breaks the
     chain, and the head recorded in the identity file reveals deleted last events."""
+    import hashlib
+
     fields = (previous, *(event[k] for k in EVENT_FIELDS))
     return hashlib.sha256("\x1f".join(fields).encode()).hexdigest()
 

@@ -19,7 +19,10 @@ def _venue(config: PeakTradeConfig, report: Any) -> tuple[dict[str, Any] | None,
     """The venue status shows (testnet/live only; building a client touches no network)
     and the effective mode with it."""
     from peaktrade_core.gates import effective_mode_of
-    from peaktrade_core.plugins import get_plugin_manager
+    from peaktrade_core.plugins import builds_exchange_client, get_plugin_manager
+
+    if not builds_exchange_client(config.environment):  # paper, shadow, no exchange: no venue layer
+        return None, effective_mode_of(report, False).value
     from peaktrade_core.venues import VenueError, check_client_for_mode, venue_info
 
     try:
@@ -35,10 +38,12 @@ def _venue(config: PeakTradeConfig, report: Any) -> tuple[dict[str, Any] | None,
 def capital_status(risk: Any, stage: int | None) -> dict[str, Any]:
     """The capital limits as configured, and the ramp-up limit in force at ``stage`` (the
     readiness stage; ``None``: not known here)."""
-    from peaktrade_core.risk.capital import ramp_up_limit
-
     schedule = dict(sorted(risk.ramp_up_max_capital.items()))
-    in_force = ramp_up_limit(schedule, stage) if schedule and stage is not None else None
+    in_force = None
+    if schedule and stage is not None:
+        from peaktrade_core.risk.capital import ramp_up_limit
+
+        in_force = ramp_up_limit(schedule, stage)
     return {
         "max_capital_pct_per_strategy": dict(risk.max_capital_pct_per_strategy),
         "ramp_up_max_capital": schedule,

@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Any
 from attrs import field, frozen
 from attrs.validators import gt, in_, min_len
 
-from peaktrade_core.plugin_api import AlertDelivery, AlertEvent
-
 if TYPE_CHECKING:
     from email.message import EmailMessage
+
+    from peaktrade_core.plugin_api import AlertDelivery, AlertEvent
 from peaktrade_core.plugin_api import SecretError, SecretRef, redact, register_secrets_in
 
 SECTION = "email"
@@ -75,6 +75,9 @@ def emit_alert(event: AlertEvent, sinks: frozenset[str]) -> list[AlertDelivery]:
     if "email" not in sinks:
         return []
     if _config is None:
+        # imported here, not at the top: the settings class is built at every CLI start
+        from peaktrade_core.plugin_api import AlertDelivery
+
         return [AlertDelivery("email", False, _problem)]
     return [send_email(_config, event)]
 
@@ -110,6 +113,8 @@ def render(config: EmailConfig, event: AlertEvent) -> EmailMessage:
 def send_email(config: EmailConfig, event: AlertEvent) -> AlertDelivery:
     import smtplib  # the mail and TLS stacks load on first delivery, not with the plugin
     import ssl
+
+    from peaktrade_core.plugin_api import AlertDelivery
 
     try:
         login = None

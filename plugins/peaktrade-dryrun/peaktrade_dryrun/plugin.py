@@ -14,8 +14,6 @@ from typing import TYPE_CHECKING
 from attrs import field, frozen
 from peaktrade_core.plugin_api import LIVE_DRY_RUN, EnvironmentConfig, TradingMode, logger
 
-from peaktrade_dryrun.executor import LiveOrderExecutor, TestnetOrderExecutor
-
 if TYPE_CHECKING:
     from peaktrade_core.plugin_api import ExecutorContext, OrderExecutor, PeakTradeConfig
 
@@ -54,6 +52,11 @@ def select_executor(
     if env.mode not in (TradingMode.TESTNET, TradingMode.LIVE):
         return None
     from peaktrade_core.plugin_api import evaluate_gates, ticker_price
+
+    from peaktrade_dryrun.executor import (  # here: the settings class is built at every start
+        LiveOrderExecutor,
+        TestnetOrderExecutor,
+    )
 
     settings = dryrun_config(context.config)
     client = context.trading_client

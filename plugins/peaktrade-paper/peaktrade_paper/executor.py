@@ -23,7 +23,6 @@ from collections import deque
 from collections.abc import Callable, Sequence
 
 from attrs import define, field
-from attrs.validators import and_, deep_mapping, ge, gt, instance_of, lt
 from peaktrade_core.plugin_api import (
     OrderExecutionResult,
     OrderFill,
@@ -33,10 +32,8 @@ from peaktrade_core.plugin_api import (
     TimeInForce,
 )
 
-_BPS = 10_000.0
-#: slippage or fees of 100 % or more would make prices or fees meaningless
-basis_points = and_(ge(0.0), lt(_BPS))
-positive_per_symbol = deep_mapping(instance_of(str), gt(0.0))
+from peaktrade_paper.checks import BPS as _BPS
+from peaktrade_paper.checks import basis_points, positive_per_symbol
 
 _FILLED = OrderStatus.FILLED
 _PARTIAL = OrderStatus.PARTIALLY_FILLED

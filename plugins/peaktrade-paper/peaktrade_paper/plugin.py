@@ -8,16 +8,12 @@ from typing import TYPE_CHECKING
 from attrs import field, frozen
 from peaktrade_core.plugin_api import EnvironmentConfig, TradingMode
 
-from peaktrade_paper.executor import (
-    PaperMarketContext,
-    PaperOrderExecutor,
-    ShadowOrderExecutor,
-    basis_points,
-    positive_per_symbol,
-)
+from peaktrade_paper.checks import basis_points, positive_per_symbol
 
 if TYPE_CHECKING:
     from peaktrade_core.plugin_api import ExecutorContext, OrderExecutor, PeakTradeConfig
+
+    from peaktrade_paper.executor import PaperMarketContext
 
 SECTION = "paper"
 
@@ -34,6 +30,8 @@ class PaperConfig:
     liquidity: dict[str, float] = field(factory=dict, validator=positive_per_symbol)
 
     def market(self, simulated_prices: Mapping[str, float] = {}) -> PaperMarketContext:  # noqa: B006 - read only
+        from peaktrade_paper.executor import PaperMarketContext
+
         return PaperMarketContext(
             prices={**self.prices, **simulated_prices},
             fee_bps=self.fee_bps,
@@ -56,6 +54,8 @@ def config_sections() -> dict[str, type]:
 def select_executor(env: EnvironmentConfig, context: ExecutorContext) -> OrderExecutor | None:
     if env.mode not in (TradingMode.PAPER, TradingMode.SHADOW):
         return None
+    from peaktrade_paper.executor import PaperOrderExecutor, ShadowOrderExecutor
+
     market = paper_config(context.config).market(context.simulated_prices)
     if env.mode is TradingMode.PAPER:
         return PaperOrderExecutor(market)
