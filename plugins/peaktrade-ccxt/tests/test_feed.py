@@ -121,6 +121,17 @@ def test_an_unknown_symbol_is_a_failed_poll_not_a_crash(binance):
         feed.close()
 
 
+def test_configured_keys_are_never_resolved_by_the_feed(binance, monkeypatch):
+    monkeypatch.delenv("PT_CCXT_KEY")  # a key reference that cannot be resolved: the feed never tries
+    keys = {"api_key": SecretRef(env="PT_CCXT_KEY"), "api_secret": SecretRef(env="PT_CCXT_SECRET")}
+    feed = opened(feed_settings(binance, **keys), "ccxt:binance", ["BTC/EUR"])
+    try:
+        assert next_where(feed, lambda q: True).symbol == "BTC/EUR"
+    finally:
+        feed.close()
+    assert all(c["signature_valid"] is None for c in binance.calls)
+
+
 @pytest.mark.needs_plugins("peaktrade-kraken")
 def test_kraken_tickers_through_ccxt_are_stamped_when_they_arrive_and_nothing_private_is_called():
     loopback = pytest.importorskip("peaktrade_kraken.testing", reason="needs plugins/peaktrade-kraken installed")
