@@ -85,18 +85,7 @@ def build_client(venue: str, mode: Any, settings: Any, symbols: tuple[str, ...] 
         if ref is not None:
             credentials[ccxt_name] = value = ref.resolve()
             register_secret(value)
-    options = _merged(_merged(DEFAULT_OPTIONS, EXCHANGE_OPTIONS.get(exchange_id, {})), settings.options)
-    exchange = getattr(ccxt, exchange_id)(
-        {
-            **credentials,
-            "timeout": int(settings.timeout_seconds * 1000),  # ccxt counts milliseconds
-            "enableRateLimit": settings.rate_limit,
-            "options": options,
-        }
-    )
-    if not settings.fetch_currencies:
-        exchange.has["fetchCurrencies"] = False
-        exchange.options["fetchCurrencies"] = False
+    exchange = _new_exchange(exchange_id, settings, credentials)
     if testnet:
         if not exchange.urls.get("test"):
             raise VenueError(
@@ -113,6 +102,23 @@ def build_client(venue: str, mode: Any, settings: Any, symbols: tuple[str, ...] 
         raise VenueError(f"[plugins.ccxt] sandbox_urls: {host} is a production host of {exchange_id}: refused in testnet mode")
     lookup = settings.client_order_id_lookup or ("scan" if exchange_id in SCAN_LOOKUP else "param")
     return CcxtClient(venue, exchange, testnet=testnet, lookup=lookup, symbols=symbols)
+
+
+def _new_exchange(exchange_id: str, settings: CcxtSettings, credentials: Mapping[str, str]) -> Any:
+    """ccxt's exchange instance with the plugin's options, its production URLs."""
+    options = _merged(_merged(DEFAULT_OPTIONS, EXCHANGE_OPTIONS.get(exchange_id, {})), settings.options)
+    exchange = getattr(ccxt, exchange_id)(
+        {
+            **credentials,
+            "timeout": int(settings.timeout_seconds * 1000),  # ccxt counts milliseconds
+            "enableRateLimit": settings.rate_limit,
+            "options": options,
+        }
+    )
+    if not settings.fetch_currencies:
+        exchange.has["fetchCurrencies"] = False
+        exchange.options["fetchCurrencies"] = False
+    return exchange
 
 
 def _merged(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:

@@ -59,3 +59,18 @@ def _allowed_symbols(config: Any, mode: Any) -> tuple[str, ...]:
     env = getattr(config, "environment", None)
     name = "testnet_allowed_symbols" if str(getattr(mode, "value", mode)) == "testnet" else "live_allowed_symbols"
     return tuple(getattr(env, name, ()) or ())
+
+
+@hookimpl
+def open_market_feed(venue: str, symbols: Any, settings: Any, config: Any) -> Any:
+    """The exchange's public tickers, polled: no key, nothing signed, nothing sent."""
+    if not venue.startswith(PREFIX):
+        return None
+    from peaktrade_core.plugin_api import plugin_settings
+
+    from peaktrade_ccxt.feed import open_ticker_feed
+    from peaktrade_ccxt.settings import CcxtSettings
+
+    if not isinstance(settings, CcxtSettings):  # a raw table: the config was loaded before this plugin
+        settings = plugin_settings(config, NAME, CcxtSettings)
+    return open_ticker_feed(venue, list(symbols), settings)

@@ -53,3 +53,6 @@ class CcxtSettings:
     #: None: the plugin's choice for the exchange ("scan" where ccxt's fetch_order cannot
     #: take a client order id, e.g. kraken; "param" elsewhere)
     client_order_id_lookup: str | None = field(default=None, validator=_lookup)
+    #: how often the market-data feed polls the exchange's public tickers (ccxt's throttle,
+    #: ``rate_limit``, may space the polls further)
+    feed_interval_seconds: float = field(default=2.0, validator=_positive)

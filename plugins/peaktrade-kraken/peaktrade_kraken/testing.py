@@ -36,19 +36,20 @@ from typing import Any
 
 from peaktrade_kraken.auth import call_cost, sign
 
-#: pairs the loopback trades: Kraken's key, then its AssetPairs fields
+#: pairs the loopback trades: Kraken's key, then its AssetPairs fields (ccxt takes a pair without
+#: status "online" for inactive and leaves it out of Ticker requests)
 PAIRS: dict[str, dict[str, Any]] = {
     "XXBTZEUR": {
         "altname": "XBTEUR", "wsname": "XBT/EUR", "base": "XXBT", "quote": "ZEUR",
-        "pair_decimals": 1, "tick_size": "0.1", "lot_decimals": 8, "ordermin": "0.0001", "costmin": "0.5",
+        "pair_decimals": 1, "tick_size": "0.1", "lot_decimals": 8, "ordermin": "0.0001", "costmin": "0.5", "status": "online",
     },
     "XETHZEUR": {
         "altname": "ETHEUR", "wsname": "ETH/EUR", "base": "XETH", "quote": "ZEUR",
-        "pair_decimals": 2, "tick_size": "0.01", "lot_decimals": 8, "ordermin": "0.002", "costmin": "0.5",
+        "pair_decimals": 2, "tick_size": "0.01", "lot_decimals": 8, "ordermin": "0.002", "costmin": "0.5", "status": "online",
     },
     "XXBTZUSD": {
         "altname": "XBTUSD", "wsname": "XBT/USD", "base": "XXBT", "quote": "ZUSD",
-        "pair_decimals": 1, "tick_size": "0.1", "lot_decimals": 8, "ordermin": "0.0001", "costmin": "0.5",
+        "pair_decimals": 1, "tick_size": "0.1", "lot_decimals": 8, "ordermin": "0.0001", "costmin": "0.5", "status": "online",
     },
 }
 DEFAULT_PRICES = {"XXBTZEUR": 50_000.0, "XETHZEUR": 2_500.0, "XXBTZUSD": 54_000.0}
