@@ -18,6 +18,8 @@ from attrs import asdict
 from peaktrade_core.orders import OrderStatus
 
 DURABILITIES = ("batch", "order", "group")
+#: modes where nothing reaches a venue: the default durability there is "group"
+_UNSENT_MODES = ("paper", "shadow")
 #: durability "group": the longest a committed batch waits before a background writer puts
 #: it (with every other batch of the window) into the store in one transaction
 GROUP_WINDOW_SECONDS = 0.01
@@ -59,6 +61,15 @@ def _json_default(obj: Any) -> Any:
 # Built once: json.dumps with options builds a new encoder per call (slow on the hot path).
 encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, check_circular=False, default=_json_default).encode
 encode_sorted = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, sort_keys=True, default=_json_default).encode
+
+
+def durability_for(setting: str, mode: str) -> str:
+    """``[execution] durability`` for a session in ``mode``: ``"auto"`` is ``"group"`` where
+    nothing reaches a venue (a crash loses at most the last window of simulated orders) and
+    ``"batch"`` in testnet and live (what reached a venue is on record before the next batch)."""
+    if setting != "auto":
+        return setting
+    return "group" if mode in _UNSENT_MODES else "batch"
 
 
 def chain(prev: bytes, payload: bytes) -> bytes:
