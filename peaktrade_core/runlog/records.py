@@ -103,8 +103,12 @@ def count_orders(counts: dict[str, Any], statuses: list[str], reasons: list[list
     counts["orders"] += len(statuses)
     counts["fills"] += fills
     by_status = counts["status"]
-    for status, n in Counter(statuses).items():
-        by_status[status] = by_status.get(status, 0) + n
+    if len(statuses) == 1:  # one order at a time: no Counter to build
+        status = statuses[0]
+        by_status[status] = by_status.get(status, 0) + 1
+    else:
+        for status, n in Counter(statuses).items():
+            by_status[status] = by_status.get(status, 0) + n
     by_reason = counts["reasons"]
     for status, why in zip(statuses, reasons, strict=True):
         if why and status in _BLOCKED:

@@ -206,7 +206,9 @@ class LiveRunLogger:
             if cached is None or cached[0] is not gate_report or cached[1] != executor:
                 context = encode({"executor": executor, "gate_report": gate_report, "risk": risk})
                 self._context = cached = (gate_report, executor, context)
-            self._append_encoded(state, f"{encode(record)[:-1]},{cached[2]}]")
+            # what encode(record) gives for an int batch number (a float's JSON is its repr)
+            head = f'["batch",{record[1]},{record[2]!r},{batch_no}' if type(batch_no) is int else encode(record)[:-1]
+            self._append_encoded(state, f"{head},{cached[2]}]")
         else:
             record.append({"executor": executor, "gate_report": gate_report, "risk": risk})
             self._append(state, record)
