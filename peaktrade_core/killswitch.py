@@ -44,6 +44,7 @@ class KillSwitch:
         self._version: Any = None
         self._cached: KillSwitchState = RELEASED
         self._checked_at = -1e18
+        self._clock = time.monotonic
         self._changes_here = -1
 
     def state(self, fresh: bool = False, max_age: float = 0.0) -> KillSwitchState:
@@ -54,7 +55,7 @@ class KillSwitch:
         with self._lock:
             here = _CHANGES_HERE[0]
             if max_age and not fresh:
-                now = time.monotonic()
+                now = self._clock()
                 if now - self._checked_at < max_age and here == self._changes_here:
                     return self._cached
                 self._checked_at = now
