@@ -499,8 +499,12 @@ class _GroupWriter:
             if self._oldest is None:
                 self._oldest = now
         if self._thread is None:
-            self._thread = self._threading.Thread(target=self._run, name="peaktrade-runlog", daemon=True)
-            self._thread.start()
+            with self._lock:  # a retiring thread clears it under the same lock
+                start = self._thread is None
+                if start:
+                    self._thread = self._threading.Thread(target=self._run, name="peaktrade-runlog", daemon=True)
+            if start:
+                self._thread.start()
 
     def drain(self) -> None:
         """Write everything sealed now, in this thread, with the heads as they are (a
@@ -547,9 +551,9 @@ class _GroupWriter:
         log = self._log
         with self._writing:
             with self._lock:
-                mark, self._mark = self._mark, None
-                if mark is None or self._error is not None:
+                if self._mark is None or self._error is not None:
                     return
+                mark, self._mark = self._mark, None
                 count, heads, extra = mark
                 records = log._pending[:count]
                 del log._pending[:count]
@@ -578,15 +582,37 @@ class _GroupWriter:
     def _run(self) -> None:
         # polls instead of being woken per commit: waking a thread costs the caller more
         # than the write it saves
+        idle = 0
         while not self._stopping:
             oldest = self._oldest
-            wait = self._window if oldest is None else oldest + self._window - time.monotonic()
+            if oldest is None:
+                idle += 1
+                if idle >= _IDLE_POLLS and self._retire():
+                    return
+                time.sleep(self._window)
+                continue
+            idle = 0
+            wait = oldest + self._window - time.monotonic()
             if wait > 0:
                 time.sleep(min(wait, self._window))
                 continue
             self._write_marked()
-            if self._error is not None:
-                time.sleep(self._window)  # the caller raises it; do not spin on a broken store
+            if self._error is not None and self._retire(force=True):
+                return  # the caller raises it at its next commit and writes there
+
+    def _retire(self, force: bool = False) -> bool:
+        """End this thread when nothing waits to be written (or a write failed): an
+        abandoned logger leaves no thread behind; the next commit starts a new one."""
+        with self._lock:
+            if force or (self._oldest is None and self._mark is None):
+                if self._thread is self._threading.current_thread():
+                    self._thread = None
+                return True
+        return False
+
+
+#: polls of the window with nothing to write before the background writer ends (~1 s)
+_IDLE_POLLS = 100
 
 
 def _copy_counts(counts: dict[str, Any]) -> dict[str, Any]:
