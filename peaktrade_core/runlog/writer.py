@@ -35,6 +35,7 @@ from peaktrade_core.runlog.records import (
 )
 from peaktrade_core.secrets import redact
 from peaktrade_core.state import StateStore
+from peaktrade_core.store import StateError
 from peaktrade_core.store.runlog import SEQUENCE_KEY, RunLogRepository, run_key
 
 #: ``(rid, seq, payload, hash)``: one chain record as written
@@ -576,8 +577,11 @@ class _GroupWriter:
     def _raise(self) -> None:
         with self._lock:
             error, self._error = self._error, None
-        if error is not None:
-            raise RuntimeError(f"the run log could not be written: {error}") from error
+        if error is None:
+            return
+        if isinstance(error, StateError):  # the store is gone or broken: the session's own handling
+            raise type(error)(f"the run log could not be written: {error}") from error
+        raise RuntimeError(f"the run log could not be written: {error}") from error
 
     def _run(self) -> None:
         # polls instead of being woken per commit: waking a thread costs the caller more
