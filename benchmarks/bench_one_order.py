@@ -73,7 +73,8 @@ def session(n: int, durability: str | None) -> tuple[float, list[float]]:
 
 def cases_of(n: int) -> tuple[dict[str, str | None], dict[str, int]]:
     cases: dict[str, str | None] = {"no run log, no account (baseline)": None}
-    cases.update({f"durability={d}": d for d in DURABILITIES})
+    # "group" is what the default ("auto") gives a paper session
+    cases.update({f"durability={d}" + (" (the paper default)" if d == "group" else ""): d for d in DURABILITIES})
     return cases, {name: (n if d != "order" else max(n // 20, 100)) for name, d in cases.items()}
 
 

@@ -77,8 +77,9 @@ class ExecutionConfig:
     """``[execution]``: how the pipeline runs."""
 
     #: "batch": the run log commits once per batch; "order": once per order, fully synced;
-    #: "group": batches sealed at once, written within 10 ms (see peaktrade_core.runlog)
-    durability: str = field(default="batch", validator=in_(("batch", "order", "group")))
+    #: "group": batches sealed at once, written within 10 ms (see peaktrade_core.runlog);
+    #: "auto": "group" in paper and shadow, "batch" in testnet and live
+    durability: str = field(default="auto", validator=in_(("auto", "batch", "order", "group")))
     batch_size: int = field(default=1000, validator=ge(1))
     #: a gate or risk plugin that takes longer blocks the batch (fail closed)
     plugin_timeout_seconds: float = field(default=2.0, validator=gt(0.0))

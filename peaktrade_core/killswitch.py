@@ -10,6 +10,7 @@ the store reports a commit, by another connection or by this one.
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 from peaktrade_core.gates import RELEASED, KillSwitchState
@@ -26,6 +27,11 @@ from peaktrade_core.store.killswitch import KillSwitchRepository
 __all__ = ["KillSwitch", "KillSwitchError", "current_operator"]
 
 
+#: engages and releases made by this process, through any KillSwitch object: a change check
+#: allowed to be a little old still sees these at once
+_CHANGES_HERE = [0]
+
+
 class KillSwitchError(Exception):
     """A kill-switch action was refused (e.g. release without a reason)."""
 
@@ -37,15 +43,27 @@ class KillSwitch:
         self._lock = threading.Lock()
         self._version: Any = None
         self._cached: KillSwitchState = RELEASED
+        self._checked_at = -1e18
+        self._clock = time.monotonic
+        self._changes_here = -1
 
-    def state(self, fresh: bool = False) -> KillSwitchState:
+    def state(self, fresh: bool = False, max_age: float = 0.0) -> KillSwitchState:
         """The switch's state: cached until the store reports a commit, or read now
-        (``fresh``: testnet/live read every batch, so an unreachable store stops them)."""
+        (``fresh``: testnet/live read every batch, so an unreachable store stops them).
+        ``max_age``: the store's change check may be that many seconds old (sessions that
+        send nothing anywhere); an engage or release by this process is seen at once."""
         with self._lock:
+            here = _CHANGES_HERE[0]
+            if max_age and not fresh:
+                now = self._clock()
+                if now - self._checked_at < max_age and here == self._changes_here:
+                    return self._cached
+                self._checked_at = now
             version = self.store.changes()
-            if fresh or version != self._version:
+            if fresh or version != self._version or here != self._changes_here:
                 self._cached = self._read()
                 self._version = version
+            self._changes_here = here
             return self._cached
 
     def _read(self) -> KillSwitchState:
@@ -62,6 +80,7 @@ class KillSwitch:
             event["chain"] = chain_hash(self.events.last_chain(conn), event)
             event["id"] = self.events.append(conn, event)
             note_kill_switch_event(self.store, conn)
+        _CHANGES_HERE[0] += 1
         logger.bind(tag=SAFETY).warning("kill switch {}d by {} ({}): {}", action, event["operator"], source, event["reason"])
         return event
 

@@ -77,6 +77,11 @@ _ONE = {1}
 #: orders between two kill-switch checks for executors that send nothing real (those that
 #: do are re-checked before every single order by the guard)
 KILL_SWITCH_CHECK_EVERY = 64
+#: sessions whose executor sends nothing (paper, shadow) check the store for a kill switch
+#: engaged by another process at most this often (a check costs about as much as the rest
+#: of a one-order batch); one engaged by this process is seen by the next batch, and
+#: testnet/live read the switch from the store for every batch
+KILL_SWITCH_MAX_AGE_SECONDS = 0.001
 
 
 @define
@@ -199,6 +204,7 @@ class ExecutionPipeline:
         #: testnet/live read the kill switch from the store every batch (fail closed on a
         #: store that cannot be read); paper/shadow trust change notices
         self._guarded = self.env.mode.value in GUARDED_MODES
+        self._kill_max_age = 0.0  # set once the executor is known
         self.alerts = alerts
         self.confirm = confirm
         self.clock = clock
@@ -236,6 +242,7 @@ class ExecutionPipeline:
         #: whether orders leave the process (then the venue is cancelled on kill, the dead
         #: man's switch armed, and the effective mode is not a dry run)
         self.sends = bool(getattr(executor, "sends_real_orders", True))
+        self._kill_max_age = 0.0 if self._guarded or self.sends else KILL_SWITCH_MAX_AGE_SECONDS
         self._validate_only = bool(getattr(self.venue, "validate_only", False))
         #: one risk budget shared by every process on this store (docs/budget.md)
         self.budget = None
@@ -253,9 +260,10 @@ class ExecutionPipeline:
         self.risk_records = None
         if record:
             from peaktrade_core.riskrecords import RiskRecords
-            from peaktrade_core.runlog import LiveRunLogger, audit_keys_from
+            from peaktrade_core.runlog import LiveRunLogger, audit_keys_from, durability_for
 
-            self.runlog = LiveRunLogger(self.store, durability=config.execution.durability, audit=audit_keys_from(config))
+            durability = durability_for(config.execution.durability, self.env.mode.value)
+            self.runlog = LiveRunLogger(self.store, durability=durability, audit=audit_keys_from(config))
             self.runlog.mark_aborted_runs()
             self.risk_records = RiskRecords(self.store)
         self.run_id: str | None = None
@@ -345,7 +353,7 @@ class ExecutionPipeline:
 
     def process_batch(self, batch: Sequence[OrderRequest], batch_no: int = 0) -> list[OrderExecutionResult]:
         """One batch through risk, gates and the executor. Returns one result per order."""
-        kill = self.kill_switch.state(fresh=self._guarded)
+        kill = self.kill_switch.state(fresh=self._guarded, max_age=self._kill_max_age)
         report = self.gate_report(kill)
         if kill.engaged and kill != self._venue_cancelled:
             self._cancel_on_venue(kill)

@@ -69,7 +69,7 @@ def test_a_quoted_false_is_not_true_for_a_gate_flag():
         ({"environment": {"mode": "livee"}}, 'environment.mode: expected one of paper, shadow, testnet, live; got "livee"'),
         ({"live_risk": {"max_open_positions": 1.5}}, "live_risk.max_open_positions: expected a whole number, got 1.5"),
         ({"live_risk": {"max_order_notional": -5}}, "live_risk.max_order_notional: must be >= 0.0, got -5.0"),
-        ({"execution": {"durability": "sometimes"}}, "execution.durability: must be in ('batch', 'order', 'group'), got 'sometimes'"),
+        ({"execution": {"durability": "sometimes"}}, "execution.durability: must be in ('auto', 'batch', 'order', 'group'), got 'sometimes'"),
         ({"environmnet": {}}, "environmnet: unknown section (did you mean environment?)"),
         ({"environment": {"profile": "yolo"}}, 'environment.profile: unknown profile "yolo"; one of tiny_live, standard_live'),
         ({"plugins": {"kraken": {"api_secret": "hunter2"}}}, 'plugins.kraken.api_secret: literal secret not allowed; give a reference such as { env = "PEAK_TRADE_API_SECRET" }'),

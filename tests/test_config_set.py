@@ -162,7 +162,7 @@ def test_switching_the_limits_off_is_written_and_reported_not_a_traceback(config
         ("live_risk.max_open_positions", "3", "5 -> 3", 3),
         ("live_risk.max_order_notional", "250.5", "1000.0 -> 250.5", 250.5),
         ("live_risk.timezone", '"Europe/Berlin"', '"UTC" -> "Europe/Berlin"', "Europe/Berlin"),
-        ("execution.durability", "order", '"batch" -> "order"', "order"),
+        ("execution.durability", "order", '"auto" -> "order"', "order"),
         ("live_alerts.sinks", '["log", "stderr"]', '["log"] -> ["log", "stderr"]', ("log", "stderr")),
         ("live_risk.max_order_quantity", '{ "BTC/EUR" = 2.0 }', '(not set) -> {"BTC/EUR": 2.0}', {"BTC/EUR": 2.0}),
     ],

@@ -193,6 +193,31 @@ def test_group_durability_writes_each_commit_within_the_window_without_another_c
     assert verdict.ok and verdict.records == 8  # run, 3 x (batch, orders), end
 
 
+def test_group_durability_writes_what_was_committed_never_a_batch_in_progress(store, tmp_path):
+    """The background writer writes up to the newest commit, with the heads and counters as
+    of it: a batch recorded but not committed stays out, and the log verifies meanwhile."""
+    import time
+
+    log = LiveRunLogger(store, "group")
+    run_id = log.start_run(mode="paper", effective_mode="paper")
+    other = StateStore.in_dir(tmp_path / "data")
+    log.record_batch(run_id, 0, GATES, RISK)
+    log.record_orders(run_id, mixed_batch(0, 10))
+    log.commit()
+    log.record_batch(run_id, 1, GATES, RISK)
+    log.record_orders(run_id, mixed_batch(10, 5))  # in progress: no commit yet
+    deadline = time.monotonic() + 30
+    while load_run_snapshot(other, run_id).orders < 10 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.05)  # several windows: the batch in progress must not follow
+    snapshot, verdict = load_run_snapshot(other, run_id), verify_run(other, run_id)
+    assert snapshot.orders == 10 and verdict.ok and verdict.records == 3  # run, batch, orders
+    log.commit()
+    log.finish_run(run_id, "finished", {})
+    verdict = verify_run(other, run_id)
+    assert verdict.ok and load_run_snapshot(other, run_id).orders == 15
+
+
 def test_group_durability_a_run_finished_at_once_is_complete_and_verifies(store):
     run_id = write_run(store, batches=20, per_batch=7, durability="group")
     assert load_run_snapshot(store, run_id).orders == 140

@@ -107,6 +107,7 @@ from peaktrade_core.runlog.records import (
     MAX_REASON_KEYS,
     OTHER_REASON,
     RUN_STATUSES,
+    durability_for,
     reason_key,
 )
 from peaktrade_core.runlog.render import render_summary
@@ -118,6 +119,7 @@ __all__ = [
     "AUDIT_SIGNED",
     "AUDIT_UNKEYED",
     "DURABILITIES",
+    "durability_for",
     "END_STATUSES",
     "GENESIS",
     "GROUP_WINDOW_SECONDS",

@@ -18,6 +18,8 @@ from attrs import asdict
 from peaktrade_core.orders import OrderStatus
 
 DURABILITIES = ("batch", "order", "group")
+#: modes where nothing reaches a venue: the default durability there is "group"
+_UNSENT_MODES = ("paper", "shadow")
 #: durability "group": the longest a committed batch waits before a background writer puts
 #: it (with every other batch of the window) into the store in one transaction
 GROUP_WINDOW_SECONDS = 0.01
@@ -61,6 +63,15 @@ encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, check_circu
 encode_sorted = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, sort_keys=True, default=_json_default).encode
 
 
+def durability_for(setting: str, mode: str) -> str:
+    """``[execution] durability`` for a session in ``mode``: ``"auto"`` is ``"group"`` where
+    nothing reaches a venue (a crash loses at most the last window of simulated orders) and
+    ``"batch"`` in testnet and live (what reached a venue is on record before the next batch)."""
+    if setting != "auto":
+        return setting
+    return "group" if mode in _UNSENT_MODES else "batch"
+
+
 def chain(prev: bytes, payload: bytes) -> bytes:
     return blake2b(prev + payload, digest_size=32).digest()
 
@@ -92,8 +103,12 @@ def count_orders(counts: dict[str, Any], statuses: list[str], reasons: list[list
     counts["orders"] += len(statuses)
     counts["fills"] += fills
     by_status = counts["status"]
-    for status, n in Counter(statuses).items():
-        by_status[status] = by_status.get(status, 0) + n
+    if len(statuses) == 1:  # one order at a time: no Counter to build
+        status = statuses[0]
+        by_status[status] = by_status.get(status, 0) + 1
+    else:
+        for status, n in Counter(statuses).items():
+            by_status[status] = by_status.get(status, 0) + n
     by_reason = counts["reasons"]
     for status, why in zip(statuses, reasons, strict=True):
         if why and status in _BLOCKED:

@@ -35,6 +35,7 @@ from peaktrade_core.runlog.records import (
 )
 from peaktrade_core.secrets import redact
 from peaktrade_core.state import StateStore
+from peaktrade_core.store import StateError
 from peaktrade_core.store.runlog import SEQUENCE_KEY, RunLogRepository, run_key
 
 #: ``(rid, seq, payload, hash)``: one chain record as written
@@ -206,7 +207,9 @@ class LiveRunLogger:
             if cached is None or cached[0] is not gate_report or cached[1] != executor:
                 context = encode({"executor": executor, "gate_report": gate_report, "risk": risk})
                 self._context = cached = (gate_report, executor, context)
-            self._append_encoded(state, f"{encode(record)[:-1]},{cached[2]}]")
+            # what encode(record) gives for an int batch number (a float's JSON is its repr)
+            head = f'["batch",{record[1]},{record[2]!r},{batch_no}' if type(batch_no) is int else encode(record)[:-1]
+            self._append_encoded(state, f"{head},{cached[2]}]")
         else:
             record.append({"executor": executor, "gate_report": gate_report, "risk": risk})
             self._append(state, record)
@@ -256,12 +259,14 @@ class LiveRunLogger:
 
     def commit(self) -> None:
         """One transaction for everything recorded since the last commit (per batch); with
-        durability ``"group"``, sealed now and written within the window."""
+        durability ``"group"``, sealed now (encoded, hash-chained) and written within the
+        window."""
         for state in self._runs.values():
             self._flush_orders(state)
         extra = self.on_commit() if self.on_commit is not None else None
         if self._group is not None:
-            self._group.add(self._seal(), extra)
+            if self._pending or extra is not None:
+                self._group.committed(extra)
         elif self._pending or extra is not None:
             self._commit(extra=extra)
 
@@ -380,6 +385,12 @@ class LiveRunLogger:
         records, self._pending = self._pending, []
         return records, rows
 
+    def _head_rows(self, heads: list[tuple[int, str, int, bytes, dict[str, Any]]]) -> list[tuple[Any, ...]]:
+        """The run rows of ``(rid, run id, seq, head, counts)`` as of a commit (group writes)."""
+        now = time.time()
+        sign = self._sign
+        return [(seq, head, sign(run_id, seq, head) if sign else None, encode(counts), now, rid) for rid, run_id, seq, head, counts in heads]
+
     def _commit(self, end: tuple[_RunState, str, str, str] | None = None, extra: Statement | None = None) -> None:
         if self._group is not None:  # what is sealed goes first: the chain stays in order
             self._group.drain()
@@ -439,95 +450,174 @@ class LiveRunLogger:
 
 
 class _GroupWriter:
-    """Durability ``"group"``: writes what :meth:`LiveRunLogger.commit` sealed, in order,
-    one transaction per window, from a daemon thread. A failed write keeps its records
-    and is raised in the logger's thread at the next commit (fail closed)."""
+    """Durability ``"group"``: what :meth:`LiveRunLogger.commit` sealed (encoded and
+    hash-chained at once, in order) is written in one transaction per window instead of one
+    per commit. The caller writes it itself at a commit once 80 % of the window has passed
+    since the oldest unwritten commit (no thread hand-off while orders keep coming); a
+    daemon thread writes what a caller that went quiet left, once the window has passed. A
+    failed write keeps its records and is raised in the logger's thread at the next commit
+    (fail closed)."""
 
     def __init__(self, log: LiveRunLogger, window: float):
         import threading
 
-        self._log, self._window = log, window
-        #: a connection of its own, so the pipeline's reads (kill switch) never wait for a write
-        self._store: StateStore | None = None
-        self._repo: RunLogRepository | None = None
-        self._cond = threading.Condition()
-        self._queue: list[Any] = []
-        self._extra: Statement | None = None
-        self._busy = False
+        # the caller writes a little before the window ends, so the background writer (whose
+        # every wake-up costs the caller a thread switch) seldom has to
+        self._log, self._window, self._early = log, window, window * 0.8
+        #: guards what the two threads share: the mark, the oldest time, the error
+        self._lock = threading.Lock()
+        #: held for each write: one at a time, in order
+        self._writing = threading.Lock()
+        #: the newest commit: ``(records sealed up to it, heads as of it, its extra statement)``
+        self._mark: tuple[int, list[tuple[Any, ...]], Statement | None] | None = None
+        #: ``time.monotonic()`` of the oldest commit not written yet
+        self._oldest: float | None = None
         self._error: BaseException | None = None
         self._thread: threading.Thread | None = None
+        self._stopping = False
         self._threading = threading
+        #: the background writer's own connection (a write never waits for the caller's)
+        self._store: StateStore | None = None
+        self._repo: RunLogRepository | None = None
 
-    def add(self, sealed: Any, extra: Statement | None) -> None:
-        with self._cond:
-            self._queue.append(sealed)  # kept even when a write failed: the chain stays whole
-            if extra is not None:  # only the newest account state matters
-                self._extra = extra
+    def committed(self, extra: Statement | None) -> None:
+        """The caller's :meth:`LiveRunLogger.commit`: write now if the oldest unwritten
+        commit is 80 % of a window old, else mark what the background writer may write."""
+        log = self._log
+        if self._error is not None:
             self._raise()
-            if self._thread is None:
-                self._thread = self._threading.Thread(target=self._run, name="peaktrade-runlog", daemon=True)
+        now = time.monotonic()
+        oldest = self._oldest
+        if oldest is not None and now - oldest >= self._early and self._writing.acquire(blocking=False):
+            try:
+                self._write_all(extra)
+            finally:
+                self._writing.release()
+            return
+        heads = [(s.rid, s.run_id, s.seq, s.head, _copy_counts(s.counts)) for s in log._runs.values()]
+        with self._lock:
+            self._mark = (len(log._pending), heads, extra if extra is not None else self._mark[2] if self._mark else None)
+            if self._oldest is None:
+                self._oldest = now
+        if self._thread is None:
+            with self._lock:  # a retiring thread clears it under the same lock
+                start = self._thread is None
+                if start:
+                    self._thread = self._threading.Thread(target=self._run, name="peaktrade-runlog", daemon=True)
+            if start:
                 self._thread.start()
-            self._cond.notify()
 
     def drain(self) -> None:
-        """Wait for a write in progress, then write the rest here (a failure here raises;
-        one the background writer met before is retried, not reported twice)."""
-        with self._cond:
-            while self._busy:
-                self._cond.wait()
-            self._error = None
-            queue, extra = self._queue, self._extra
-            self._queue, self._extra = [], None
-            if queue or extra is not None:
-                try:
-                    self._write(queue, extra)
-                except BaseException:
-                    self._queue[:0], self._extra = queue, self._extra or extra
-                    raise
+        """Write everything sealed now, in this thread, with the heads as they are (a
+        failure here raises; one the background writer met before is retried, not
+        reported twice)."""
+        with self._writing:
+            with self._lock:
+                self._error = None
+                mark, self._mark = self._mark, None
+            if self._log._pending or mark is not None:
+                self._write_all(mark[2] if mark is not None else None)
 
     def stop(self) -> None:
         self.drain()
-        with self._cond:
-            thread, self._thread = self._thread, None
-            self._cond.notify_all()
+        self._stopping = True
+        thread, self._thread = self._thread, None
         if thread is not None:
             thread.join()
+        self._stopping = False
         if self._store is not None and self._store is not self._log.store:
             self._store.close()
         self._store = self._repo = None
 
-    def _write(self, queue: list[Any], extra: Statement | None) -> None:
-        if self._repo is None:
-            own = self._log.store
-            self._store = own if own.in_memory else own.reopen()
-            self._repo = RunLogRepository(self._store)
-        self._log._write(queue, extra, repo=self._repo)
+    def _write_all(self, extra: Statement | None) -> None:
+        """Caller's thread, holding ``_writing``: every pending record, heads as they are."""
+        log = self._log
+        with self._lock:
+            records = log._pending[:]
+            del log._pending[: len(records)]
+            mark, self._mark, self._oldest = self._mark, None, None
+        if extra is None and mark is not None:
+            extra = mark[2]
+        heads = [(s.rid, s.run_id, s.seq, s.head, s.counts) for s in log._runs.values()]
+        try:
+            log._write([(records, log._head_rows(heads))], extra)
+        except BaseException:  # raised to the caller; its next commit marks them again
+            with self._lock:
+                log._pending[:0] = records
+                self._oldest = self._oldest or time.monotonic()
+            raise
+
+    def _write_marked(self) -> None:
+        """Background thread: the records up to the newest commit, heads as of it."""
+        log = self._log
+        with self._writing:
+            with self._lock:
+                if self._mark is None or self._error is not None:
+                    return
+                mark, self._mark = self._mark, None
+                count, heads, extra = mark
+                records = log._pending[:count]
+                del log._pending[:count]
+                self._oldest = None
+            try:
+                if self._repo is None:
+                    own = log.store
+                    self._store = own if own.in_memory else own.reopen()
+                    self._repo = RunLogRepository(self._store)
+                log._write([(records, log._head_rows(heads))], extra, repo=self._repo)
+            except BaseException as exc:  # kept for the logger's thread; nothing is lost
+                with self._lock:
+                    log._pending[:0] = records
+                    if self._mark is None:
+                        self._mark = (count, heads, extra)
+                    else:  # a newer commit came meanwhile: its mark now covers these too
+                        self._mark = (self._mark[0] + count, self._mark[1], self._mark[2] or extra)
+                    self._error = exc
 
     def _raise(self) -> None:
-        if self._error is not None:
+        with self._lock:
             error, self._error = self._error, None
-            raise RuntimeError(f"the run log could not be written: {error}") from error
+        if error is None:
+            return
+        if isinstance(error, StateError):  # the store is gone or broken: the session's own handling
+            raise type(error)(f"the run log could not be written: {error}") from error
+        raise RuntimeError(f"the run log could not be written: {error}") from error
 
     def _run(self) -> None:
-        me = self._threading.current_thread()
-        while True:
-            with self._cond:
-                while not self._queue and self._thread is me:
-                    self._cond.wait()
-                if self._thread is not me:
+        # polls instead of being woken per commit: waking a thread costs the caller more
+        # than the write it saves
+        idle = 0
+        while not self._stopping:
+            oldest = self._oldest
+            if oldest is None:
+                idle += 1
+                if idle >= _IDLE_POLLS and self._retire():
                     return
-            time.sleep(self._window)  # let the window fill
-            with self._cond:
-                if not self._queue or self._error is not None:
-                    continue
-                queue, extra = self._queue, self._extra
-                self._queue, self._extra, self._busy = [], None, True
-            try:
-                self._write(queue, extra)
-            except BaseException as exc:  # kept for the logger's thread; nothing is lost
-                with self._cond:
-                    self._queue[:0], self._extra, self._error = queue, self._extra or extra, exc
-            finally:
-                with self._cond:
-                    self._busy = False
-                    self._cond.notify_all()
+                time.sleep(self._window)
+                continue
+            idle = 0
+            wait = oldest + self._window - time.monotonic()
+            if wait > 0:
+                time.sleep(min(wait, self._window))
+                continue
+            self._write_marked()
+            if self._error is not None and self._retire(force=True):
+                return  # the caller raises it at its next commit and writes there
+
+    def _retire(self, force: bool = False) -> bool:
+        """End this thread when nothing waits to be written (or a write failed): an
+        abandoned logger leaves no thread behind; the next commit starts a new one."""
+        with self._lock:
+            if force or (self._oldest is None and self._mark is None):
+                if self._thread is self._threading.current_thread():
+                    self._thread = None
+                return True
+        return False
+
+
+#: polls of the window with nothing to write before the background writer ends (~1 s)
+_IDLE_POLLS = 100
+
+
+def _copy_counts(counts: dict[str, Any]) -> dict[str, Any]:
+    return {"orders": counts["orders"], "fills": counts["fills"], "status": dict(counts["status"]), "reasons": dict(counts["reasons"])}
