@@ -51,6 +51,12 @@ class Env:
                 fail(str(exc))
             except Exception as exc:  # unwritable data dir and the like
                 fail(f"state store in {self.config.data_dir()}: {exc}")
+            # closed when the command ends (after what it started, e.g. its alert
+            # dispatcher), not whenever the collector gets to it: a close checkpoints the
+            # SQLite WAL, which must not happen in the middle of later work in this process
+            ctx = click.get_current_context(silent=True)
+            if ctx is not None:
+                ctx.find_root().call_on_close(self._store.close)
         return self._store
 
     def kill_switch(self):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import json
 import shutil
@@ -189,10 +188,6 @@ def test_a_drill_log_file_from_before_is_imported_once_and_kept_as_imported(tmp_
     first = json.loads(invoke("log", "--json").output)
     assert first[0] == old and first[1]["error"].endswith("drills.jsonl:2: not a JSON line")
     assert not (data / "drills.jsonl").exists() and (data / "drills.jsonl.imported").exists()
-    # the log command's store connection, left to the collector in this shared process, must
-    # not be closed during the drills: its close checkpoints the WAL, which the read-only
-    # check rightly reports (each real command is its own process)
-    gc.collect()
     with registered_plugin(Pack(GOOD), PACK):
         assert invoke("run").exit_code == 0
     (data / "drills.jsonl.imported").rename(data / "drills.jsonl")  # a rename that did not happen
@@ -202,3 +197,23 @@ def test_a_drill_log_file_from_before_is_imported_once_and_kept_as_imported(tmp_
     assert [e.get("operator") for e in logged] == [logged[0]["operator"], "carol", None] and len(logged) == 3
     assert logged[0]["at"] > old["at"] and "error" in logged[2]
     assert "carol          8 drills  PASSED  read-only verified  config.toml" in invoke("log").output
+
+
+def test_a_command_closes_its_store_when_it_ends(tmp_path):
+    # a connection left to the collector would be closed whenever it runs, e.g. in the middle
+    # of the drills of a later command in this process, and its close rewrites the WAL
+    import contextlib
+    import gc
+    import sqlite3
+
+    assert invoke("log", "--json").exit_code == 0
+    gc.disable()  # nothing may be closed by collection while looking
+    try:
+        files = set()
+        for obj in gc.get_objects():
+            if isinstance(obj, sqlite3.Connection):
+                with contextlib.suppress(sqlite3.ProgrammingError):  # closed
+                    files.update(row[2] for row in obj.execute("PRAGMA database_list"))
+    finally:
+        gc.enable()
+    assert not {f for f in files if f.startswith(str(tmp_path))}
