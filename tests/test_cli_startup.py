@@ -36,6 +36,7 @@ NOT_FOR_STATUS = [
     "email.parser",  # a plugin's version comes from its dist-info folder, not its METADATA
     "zoneinfo",  # the default [live_risk] timezone is UTC, which needs no zone database
     "peaktrade_core.store.copy",  # its table definitions serve only copying a store
+    "peaktrade_core.gate_decisions",  # the per-order gates: status shows the environment-level report
 ]
 NOT_FOR_HELP = [*NOT_FOR_STATUS, "attrs", "peaktrade_core.config", "peaktrade_core.gates", "sqlite3", "tomllib"]
 
