@@ -5,12 +5,12 @@ from __future__ import annotations
 import time
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
 
 import click
 
 from peaktrade_core.cli import Env, echo_json, fail, pass_env
 from peaktrade_core.cli_output import echo, history_options, json_option
+from peaktrade_core.risk.config import risk_zone
 
 if TYPE_CHECKING:
     from peaktrade_core.accounts import StoredAccount
@@ -102,7 +102,7 @@ def _snapshot_from_run(meta: LiveRunMetadata, starting_cash: float, timezone: st
     market_value = sum(p.size * p.mark_price for p in positions if p.mark_price is not None)
     cash = summary["cash"] if "cash" in summary and summary.get("starting_cash") == starting_cash else starting_cash + pnl - market_value
     ended = meta.ended_at or meta.started_at
-    zone = ZoneInfo(timezone)
+    zone = risk_zone(timezone)
     today = datetime.fromisoformat(ended).astimezone(zone).date() == datetime.now(zone).date()
     return LivePortfolioSnapshot(
         as_of=datetime.fromisoformat(ended).timestamp(),

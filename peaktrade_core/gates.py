@@ -3,7 +3,8 @@
 Environment-level facts (mode, gate 1, gate 2, confirm token, dry-run, kill switch, live
 limits) are evaluated once per batch into a :class:`GateReport`; per-order gates (symbol and
 exchange allow-lists, manual confirmation, kill switch reduce-only exception) run over the
-batch in :func:`builtin_gate_decisions`, the essential built-in ``check_gate`` plugin.
+batch in :func:`~peaktrade_core.gate_decisions.builtin_gate_decisions`, the essential
+built-in ``check_gate`` plugin (exported here too, with ``GateDecision`` and ``GateContext``).
 
 Testnet mode has gates of its own (``testnet_gates``: mode, ``enable_testnet_trading``, a
 configured exchange, the kill switch; per order ``testnet_allowed_symbols``). They never open
@@ -12,10 +13,10 @@ anything live, and the live gates never open testnet.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from attrs import field, frozen
+from attrs import frozen
 
 from peaktrade_core.environment import EffectiveMode, EnvironmentConfig, TokenState, TradingMode
 from peaktrade_core.log import SAFETY, logger
@@ -39,22 +40,6 @@ class KillSwitchState:
 
 
 RELEASED = KillSwitchState()
-
-
-@frozen
-class GateDecision:
-    """One gate's verdict on (part of) a batch. A closed decision blocks the orders it names
-    (``orders`` = indices into the batch; ``None`` = the whole batch). Open decisions are for
-    the report only: nothing a plugin returns can unblock an order another gate blocked."""
-
-    gate: str
-    open: bool
-    reason: str
-    orders: tuple[int, ...] | None = None
-    plugin: str = ""
-
-    def blocks(self, index: int) -> bool:
-        return not self.open and (self.orders is None or index in self.orders)
 
 
 @frozen
@@ -254,98 +239,22 @@ class SafetyGuard:
             except VenueError as exc:
                 reasons = [str(exc)]
         if order is not None and not reasons:
+            from peaktrade_core.gate_decisions import builtin_gate_decisions
+
             reasons = [d.reason for d in builtin_gate_decisions(self.env, [order], report) if not d.open]
         if reasons:
             logger.bind(tag=SAFETY).warning("order blocked: {}", "; ".join(reasons))
             raise LiveExecutionBlocked(reasons)
 
 
-@frozen
-class GateContext:
-    """What gates may consult besides the environment and the orders. Read-only: plugins
-    get their own copy (positions as a read-only mapping), never the core's."""
-
-    report: GateReport
-    #: signed position per symbol, for the reduce-only exception of the kill switch
-    positions: Mapping[str, float] = field(factory=dict)
-    #: asks a person to confirm one live order; ``None`` = no terminal, so never confirmed
-    confirm: Callable[[OrderRequest], bool] | None = None
+#: defined in :mod:`peaktrade_core.gate_decisions`, imported from here on first use
+_DECISIONS = ("GateDecision", "GateContext", "builtin_gate_decisions")
 
 
-def _reduces_position(order: OrderRequest, positions: Mapping[str, float]) -> bool:
-    position = positions.get(order.symbol, 0.0)
-    signed = order.signed_quantity
-    return position != 0.0 and position * signed < 0 and abs(signed) <= abs(position)
+def __getattr__(name: str) -> Any:
+    if name in _DECISIONS:
+        from peaktrade_core import gate_decisions
 
-
-def builtin_gate_decisions(
-    env: EnvironmentConfig,
-    orders: Sequence[OrderRequest],
-    report: GateReport,
-    positions: Mapping[str, float] | None = None,
-    confirm: Callable[[OrderRequest], bool] | None = None,
-) -> list[GateDecision]:
-    """The essential gates over a batch. Only closed decisions and per-gate summaries."""
-    decisions: list[GateDecision] = []
-    positions = positions or {}
-    if report.kill_switch.engaged:
-        reason = f"kill switch {report.kill_switch.describe()}"
-        if env.kill_switch_allow_reduce_only:
-            blocked = tuple(
-                i
-                for i, o in enumerate(orders)
-                if not (o.reduce_only and _reduces_position(o, positions))
-            )
-            if blocked:
-                decisions.append(GateDecision("kill_switch", False, reason, blocked))
-        else:
-            decisions.append(GateDecision("kill_switch", False, reason))
-    if report.effective_mode is EffectiveMode.TESTNET:
-        allowed = set(env.testnet_allowed_symbols)
-        outside = tuple(i for i, o in enumerate(orders) if o.symbol not in allowed)
-        if outside:
-            listed = ", ".join(sorted(allowed)) or "none"
-            decisions.append(
-                GateDecision("testnet_allowed_symbols", False, f"symbol not in testnet_allowed_symbols ({listed})", outside)
-            )
-        return decisions
-    if report.effective_mode is not EffectiveMode.LIVE:
-        return decisions
-    allowed_symbols = set(env.live_allowed_symbols)
-    not_allowed = tuple(i for i, o in enumerate(orders) if o.symbol not in allowed_symbols)
-    if not_allowed:
-        listed = ", ".join(sorted(allowed_symbols)) or "none"
-        decisions.append(
-            GateDecision(
-                "live_allowed_symbols",
-                False,
-                f"symbol not in live_allowed_symbols ({listed})",
-                not_allowed,
-            )
-        )
-    if env.exchange not in env.live_allowed_exchanges:
-        decisions.append(
-            GateDecision(
-                "live_allowed_exchanges",
-                False,
-                f"exchange {env.exchange!r} not in live_allowed_exchanges",
-            )
-        )
-    if env.require_manual_confirm_for_live:
-        if confirm is None:
-            decisions.append(
-                GateDecision(
-                    "manual_confirm",
-                    False,
-                    "manual confirmation required (require_manual_confirm_for_live) but no terminal to ask",
-                )
-            )
-        else:
-            refused = tuple(
-                i for i, o in enumerate(orders) if i not in not_allowed and not confirm(o)
-            )
-            if refused:
-                decisions.append(
-                    GateDecision("manual_confirm", False, "not confirmed by the operator", refused)
-                )
-    return decisions
+        value = globals()[name] = getattr(gate_decisions, name)
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

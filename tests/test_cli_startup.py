@@ -34,6 +34,9 @@ NOT_FOR_STATUS = [
     "cattrs",  # a valid config is structured without it
     "difflib",  # only to suggest a name for a mistake
     "email.parser",  # a plugin's version comes from its dist-info folder, not its METADATA
+    "zoneinfo",  # the default [live_risk] timezone is UTC, which needs no zone database
+    "peaktrade_core.store.copy",  # its table definitions serve only copying a store
+    "peaktrade_core.gate_decisions",  # the per-order gates: status shows the environment-level report
 ]
 NOT_FOR_HELP = [*NOT_FOR_STATUS, "attrs", "peaktrade_core.config", "peaktrade_core.gates", "sqlite3", "tomllib"]
 
@@ -97,6 +100,20 @@ def test_a_fresh_status_needs_no_openssl(site):
     out, loaded = _run(site, "status")
     assert "Kill switch\n  released" in out
     assert "hashlib" not in loaded and "hmac" not in loaded  # a token compare or a kill-switch chain would
+
+
+@pytest.mark.parametrize(("zone", "accepted"), [("Europe/Berlin", True), ("Mars/Olympus", False), ("UTC", True)])
+def test_status_checks_a_configured_time_zone_against_the_zone_database(site, tmp_path, zone, accepted):
+    config = tmp_path / "config.toml"
+    config.write_text(f'[live_risk]\ntimezone = "{zone}"\n')
+    env = {**os.environ, "PYTHONPATH": str(site), "PEAK_TRADE_PLUGINS": "gategood", "PEAK_TRADE_CONFIG_PATH": str(config)}
+    done = subprocess.run([sys.executable, "-c", PROBE, "status"], capture_output=True, text=True, env=env, timeout=120)
+    if accepted:
+        assert "Limits in force" in done.stdout
+        assert ("zoneinfo" in json.loads(done.stderr.strip().splitlines()[-1])) is (zone != "UTC")
+    else:
+        assert "Limits in force" not in done.stdout
+        assert f'config.toml: live_risk: timezone: unknown time zone "{zone}"' in done.stderr
 
 
 def test_plugins_list_shows_name_and_version_without_reading_metadata(site):

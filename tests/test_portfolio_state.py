@@ -71,6 +71,17 @@ def test_roll_day_rebases_daily_pnl_at_local_midnight():
     assert (p.day, p.daily_pnl(), p.day_start_equity) == ("2025-03-30", 0.0, 980.0)
 
 
+@settings(max_examples=60)
+@given(st.lists(st.floats(min_value=0.0, max_value=4.1e9, allow_nan=False), min_size=1, max_size=6))
+def test_the_utc_day_without_the_zone_database_is_the_zone_database_utc_day(times):
+    """``UTC`` is the fixed zone (no zone database, no zoneinfo import at start-up): the
+    days it rolls, their names and their ends equal those of the database's UTC."""
+    fixed, database = PortfolioState(cash=1000.0), PortfolioState(cash=1000.0)
+    for now in sorted(times):
+        assert fixed.roll_day(now, "UTC") == database.roll_day(now, ZoneInfo("UTC"))
+        assert (fixed.day, fixed.day_ends_at) == (database.day, database.day_ends_at)
+
+
 def test_snapshot_from_state():
     p = PortfolioState(cash=1000.0, starting_equity=1000.0)
     p.roll_day(0.0)

@@ -14,12 +14,12 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from peaktrade_core.environment import EnvironmentConfig
-    from peaktrade_core.gates import GateContext, GateDecision
+    from peaktrade_core.gate_decisions import GateContext, GateDecision
     from peaktrade_core.orders import OrderRequest
 
 
 @hookimpl(tryfirst=True)
 def check_gate(env: EnvironmentConfig, orders: Sequence[OrderRequest], context: GateContext) -> list[GateDecision]:
-    from peaktrade_core.gates import builtin_gate_decisions
+    from peaktrade_core.gate_decisions import builtin_gate_decisions
 
     return builtin_gate_decisions(env, orders, context.report, context.positions, context.confirm)

@@ -8,13 +8,12 @@ import math
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
 
 from attrs import frozen
 
 from peaktrade_core.environment import EnvironmentConfig, TradingMode
 from peaktrade_core.orders import OrderRequest, OrderType, Side
-from peaktrade_core.risk.config import LiveRiskConfig
+from peaktrade_core.risk.config import LiveRiskConfig, risk_zone
 from peaktrade_core.risk.portfolio_state import POSITION_EPSILON, PortfolioState
 
 if TYPE_CHECKING:
@@ -139,7 +138,7 @@ class LiveRiskLimits:
         env = env if env is not None else EnvironmentConfig()
         self.limits = limits
         self.env = env
-        self.zone = ZoneInfo(limits.timezone)
+        self.zone = risk_zone(limits.timezone)
         self.block = limits.block_on_violation
         on = limits.enabled
         own = limits if on else LiveRiskConfig(enabled=False)

@@ -5,13 +5,13 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from contextlib import suppress
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from attrs import define, field
 
 from peaktrade_core.orders import Side
+from peaktrade_core.risk.config import risk_zone
 
 #: a position smaller than this is closed (float residue of partial fills)
 POSITION_EPSILON = 1e-12
@@ -75,7 +75,7 @@ class PortfolioState:
             raise ValueError(f"prices must be finite numbers > 0, got {bad!r}")
         self.last_prices.update(prices)
 
-    def roll_day(self, now: float, timezone: str | ZoneInfo = "UTC") -> bool:
+    def roll_day(self, now: float, timezone: str | tzinfo = "UTC") -> bool:
         """Start a new calendar day if ``now`` (epoch seconds) is past the current one.
 
         The first call, and the first call after midnight in ``timezone``, records the PnL
@@ -85,7 +85,7 @@ class PortfolioState:
         """
         if now < self.day_ends_at:
             return False
-        zone = timezone if isinstance(timezone, ZoneInfo) else ZoneInfo(timezone)
+        zone = timezone if isinstance(timezone, tzinfo) else risk_zone(timezone)
         today = datetime.fromtimestamp(now, zone).date()
         tomorrow = today + timedelta(days=1)
         self.day = today.isoformat()

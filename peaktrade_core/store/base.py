@@ -21,10 +21,11 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
-from attrs import frozen
+if TYPE_CHECKING:  # built only to copy a store: every command opening one need not build it
+    from peaktrade_core.store.copy import TableDefinition
 
 #: next to a store: the identity the data dir expects (see :mod:`peaktrade_core.state`)
 IDENTITY_FILE = "peaktrade.identity"
@@ -231,14 +232,6 @@ class StateStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-@frozen
-class TableDefinition:
-    kind: str  # "table" or "index"
-    name: str
-    table: str
-    sql: str
 
 
 def add_column(table: str, column: str, decl: str) -> MigrationStep:

@@ -6,9 +6,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from attrs import frozen
+
 from peaktrade_core.store.base import StateError, StateStore
 
 PAGE = 5_000
+
+
+@frozen
+class TableDefinition:
+    """One table or index of a store, as its backend reports it (see ``table_definitions``)."""
+
+    kind: str  # "table" or "index"
+    name: str
+    table: str
+    sql: str
 
 
 def copy_state(source: StateStore, target: StateStore, progress: Callable[[str, int], None] | None = None) -> dict[str, int]:

@@ -10,9 +10,12 @@ import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from peaktrade_core.store.base import StateError, StateStore, TableDefinition
+from peaktrade_core.store.base import StateError, StateStore
+
+if TYPE_CHECKING:
+    from peaktrade_core.store.copy import TableDefinition
 
 STATE_FILE = "peaktrade.sqlite3"
 
@@ -100,6 +103,8 @@ class SqliteStore(StateStore):
         return {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
 
     def table_definitions(self) -> list[TableDefinition]:
+        from peaktrade_core.store.copy import TableDefinition
+
         rows = self.query(
             "SELECT type, name, tbl_name, sql FROM sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%' "
             "AND type IN ('table', 'index') ORDER BY type = 'index', rowid"
