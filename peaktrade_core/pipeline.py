@@ -256,6 +256,7 @@ class ExecutionPipeline:
         self._gates_key: tuple[KillSwitchState, Any] | None = None
         self._gates: GateReport | None = None
         self._gates_record: dict[str, Any] | None = None
+        self._gate_context: GateContext | None = None
         self.runlog = None
         self.risk_records = None
         if record:
@@ -330,7 +331,9 @@ class ExecutionPipeline:
 
     def check_gates(self, orders: Sequence[OrderRequest], report: GateReport) -> list[GateDecision]:
         """Closed decisions of every gate; a failing plugin closes the whole batch."""
-        context = GateContext(report, self.portfolio.positions, self.confirm)
+        context = self._gate_context  # frozen: the same one while its three parts are the same objects
+        if context is None or context.report is not report or context.positions is not self.portfolio.positions or context.confirm is not self.confirm:
+            context = self._gate_context = GateContext(report, self.portfolio.positions, self.confirm)
         return self.pm.check_gate(self.env, orders, context, self.timeout)
 
     def gate_report(self, kill: KillSwitchState) -> GateReport:
