@@ -770,11 +770,11 @@ def test_the_direct_call_records_a_failing_builtin_and_blocks_fail_closed(monkey
 _NOT_AN_ANSWER = object()  # one object: its repr (quoted in the refusal) is the same on both paths
 
 
-def _raise() -> None:
+def _answer_raises() -> None:
     raise RuntimeError("answer broke")
 
 
-def _raising_generator():
+def _answer_raises_while_consumed():
     yield from ()
     raise RuntimeError("broke while consumed")
 
@@ -784,8 +784,8 @@ _GARBAGE = {
     "empty dict": lambda n: {},
     "empty string": lambda n: "",
     "not an answer": lambda n: [_NOT_AN_ANSWER],
-    "raises": lambda n: _raise(),
-    "raises while consumed": lambda n: _raising_generator(),
+    "raises": lambda n: _answer_raises(),
+    "raises while consumed": lambda n: _answer_raises_while_consumed(),
 }
 _GATE_ANSWERS = {
     **_NOTHING,
