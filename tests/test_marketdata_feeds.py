@@ -25,11 +25,10 @@ from peaktrade_core.pipeline import ExecutionPipeline
 from peaktrade_core.plugins import get_plugin_manager
 from peaktrade_core.risk import LiveRiskConfig
 from peaktrade_core.state import StateStore
-from peaktrade_core.testing import FillingExecutor, registered_plugin
+from peaktrade_core.testing import FillingExecutor, next_quote_where, registered_plugin
 from peaktrade_core.testing.loopback import LoopbackSettings, LoopbackVenue, LoopbackVenuePlugin
 
 OFF = dict(max_orders_per_second=0, max_orders_per_minute=0, duplicate_window_seconds=0, runaway_max_executions=0)
-WAIT = 60.0  # generous: a quote that must come comes long before this on any machine
 
 
 class Clock:
@@ -57,14 +56,6 @@ def loopback_plugin():
 def config_for(venue: LoopbackVenue, **risk) -> PeakTradeConfig:
     settings = LoopbackSettings(base_url=venue.url, feed_interval_seconds=0.01)
     return PeakTradeConfig(plugins={"loopback": settings}, live_risk=LiveRiskConfig(**{**OFF, **risk}))
-
-
-def next_quote_where(feed: GuardedFeed, predicate) -> Quote:
-    while True:
-        quote = feed.next_quote(timeout=WAIT)
-        assert quote is not None, feed.error or "no quote within the wait"
-        if predicate(quote):
-            return quote
 
 
 def test_the_loopback_venue_serves_its_ticker_as_a_feed(venue, loopback_plugin):

@@ -101,6 +101,34 @@ def initialised_store(data_dir: str | Path | None = None) -> Any:
     if check_state(store).kind != "ok":
         init_identity(store, "test set-up", operator="tests")
     return store
+#: how long the waiting helpers wait before the test fails: generous, since what must come
+#: comes long before this on any machine, however loaded
+WAIT_SECONDS = 60.0
+
+
+def next_quote_where(feed: Any, predicate: Any, wait: float = WAIT_SECONDS) -> Any:
+    """The feed's next quote for which ``predicate`` holds; the test fails if no quote at
+    all comes within ``wait`` seconds (naming the feed's error, if it has one)."""
+    while True:
+        quote = feed.next_quote(timeout=wait)
+        if quote is None:
+            inner = getattr(feed, "inner", None)
+            raise AssertionError(getattr(feed, "error", None) or getattr(inner, "last_error", None) or "no quote within the wait")
+        if predicate(quote):
+            return quote
+
+
+def wait_until(condition: Any, wait: float = WAIT_SECONDS) -> None:
+    """Return once ``condition()`` holds (looked at every 10 ms); the test fails after ``wait`` seconds."""
+    import time
+
+    deadline = time.monotonic() + wait
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {wait:g} s")
+        time.sleep(0.01)
+
+
 #: what a plugin's tests drive besides the plugin API (peaktrade_core.plugin_api): the
 #: CLI, the state store, the kill switch, executor selection, the drill runner; loaded on
 #: first access, like the plugin API

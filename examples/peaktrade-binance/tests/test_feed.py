@@ -3,15 +3,12 @@ unsigned, no key; quotes stop while the tickers are down and resume when they an
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from peaktrade_binance.settings import BinanceSettings
 from peaktrade_binance.testing import LoopbackBinance
 
-from peaktrade_core.plugin_api import PeakTradeConfig, Quote, get_plugin_manager, open_feed
-
-WAIT = 60.0
+from peaktrade_core.plugin_api import PeakTradeConfig, get_plugin_manager, open_feed
+from peaktrade_core.testing import next_quote_where, wait_until
 
 
 @pytest.fixture
@@ -29,26 +26,11 @@ def feed(binance):
     feed.close()
 
 
-def next_where(feed, predicate) -> Quote:
-    while True:
-        quote = feed.next_quote(timeout=WAIT)
-        assert quote is not None, feed.error or "no quote within the wait"
-        if predicate(quote):
-            return quote
-
-
-def wait_until(condition) -> None:
-    deadline = time.monotonic() + WAIT
-    while not condition():
-        assert time.monotonic() < deadline, "not within the wait"
-        time.sleep(0.01)
-
-
 def test_the_book_ticker_is_quoted_at_its_mid(binance, feed):
     binance.set_price("BTCEUR", "43210.5", spread="1")
-    quote = next_where(feed, lambda q: q.symbol == "BTC/EUR" and q.price == 43_210.5)
+    quote = next_quote_where(feed, lambda q: q.symbol == "BTC/EUR" and q.price == 43_210.5)
     assert (quote.bid, quote.ask) == (43_210.0, 43_211.0)
-    next_where(feed, lambda q: q.symbol == "ETH/EUR")
+    next_quote_where(feed, lambda q: q.symbol == "ETH/EUR")
     tickers = [c for c in binance.calls if c["path"] == "/api/v3/ticker/bookTicker"]
     assert tickers and tickers[0]["params"] == {"symbols": '["BTCEUR","ETHEUR"]'}
     assert all(c["signature_valid"] is None for c in binance.calls)  # nothing signed
@@ -56,7 +38,7 @@ def test_the_book_ticker_is_quoted_at_its_mid(binance, feed):
 
 
 def test_quotes_stop_while_the_tickers_are_down_and_resume(binance, feed):
-    next_where(feed, lambda q: True)
+    next_quote_where(feed, lambda q: True)
     binance.market_data_down = True
     failed_polls = lambda: sum(c["status"] == 503 for c in binance.calls)  # noqa: E731
     wait_until(lambda: failed_polls() >= 1)  # polls fail now: the quotes of earlier ones are queued
@@ -67,7 +49,7 @@ def test_quotes_stop_while_the_tickers_are_down_and_resume(binance, feed):
     assert feed.next_quote(timeout=0.05) is None and not feed.ended and feed.error is None
     binance.set_price("BTCEUR", "44000")
     binance.market_data_down = False
-    assert next_where(feed, lambda q: q.symbol == "BTC/EUR" and q.price == 44_000.0)
+    assert next_quote_where(feed, lambda q: q.symbol == "BTC/EUR" and q.price == 44_000.0)
 
 
 def test_the_fake_answers_book_tickers_as_binance_documents_them(binance):

@@ -18,12 +18,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from peaktrade_core.plugin_api import (
     PeakTradeConfig,
-    Quote,
     SecretRef,
     get_plugin_manager,
     open_feed,
     open_recorded_feed,
 )
+from peaktrade_core.testing import next_quote_where, wait_until
 
 from peaktrade_ccxt.feed import ticker_quote
 from peaktrade_ccxt.settings import CcxtSettings
@@ -62,27 +62,12 @@ def binance_feed(binance):
     feed.close()
 
 
-def next_where(feed, predicate) -> Quote:
-    while True:
-        quote = feed.next_quote(timeout=WAIT)
-        assert quote is not None, feed.error or feed.inner.last_error or "no quote within the wait"
-        if predicate(quote):
-            return quote
-
-
-def wait_until(condition) -> None:
-    deadline = time.monotonic() + WAIT
-    while not condition():
-        assert time.monotonic() < deadline, "not within the wait"
-        time.sleep(0.01)
-
-
 def test_binance_tickers_are_quoted_at_their_last_price_and_time_and_nothing_is_signed(binance, binance_feed):
     assert binance_feed.name == "ccxt:binance:ticker"
     binance.set_price("BTCEUR", "43210.5")
-    quote = next_where(binance_feed, lambda q: q.symbol == "BTC/EUR" and q.price == 43_210.5)
+    quote = next_quote_where(binance_feed, lambda q: q.symbol == "BTC/EUR" and q.price == 43_210.5)
     assert (quote.bid, quote.ask, quote.at) == (43_210.5, 43_210.5, VENUE_TIME)  # the ticker's closeTime
-    assert next_where(binance_feed, lambda q: q.symbol == "ETH/EUR").price == 2_000.0
+    assert next_quote_where(binance_feed, lambda q: q.symbol == "ETH/EUR").price == 2_000.0
     tickers = [c for c in binance.calls if c["path"] == "/api/v3/ticker/24hr"]
     assert tickers and json.loads(tickers[0]["params"]["symbols"]) == ["BTCEUR", "ETHEUR"]  # one request per poll
     assert {c["path"] for c in binance.calls} <= PUBLIC
@@ -91,7 +76,7 @@ def test_binance_tickers_are_quoted_at_their_last_price_and_time_and_nothing_is_
 
 
 def test_quotes_stop_while_the_tickers_are_down_and_resume(binance, binance_feed):
-    next_where(binance_feed, lambda q: True)
+    next_quote_where(binance_feed, lambda q: True)
     binance.market_data_down = True
     failed_polls = lambda: sum(c["status"] == 503 for c in binance.calls)  # noqa: E731
     wait_until(lambda: failed_polls() >= 1)
@@ -104,7 +89,7 @@ def test_quotes_stop_while_the_tickers_are_down_and_resume(binance, binance_feed
     assert binance_feed.inner.failures >= 2 and "ccxt:binance tickers: OperationFailed" in binance_feed.inner.last_error
     binance.set_price("BTCEUR", "44000")
     binance.market_data_down = False
-    assert next_where(binance_feed, lambda q: q.symbol == "BTC/EUR" and q.price == 44_000.0)
+    assert next_quote_where(binance_feed, lambda q: q.symbol == "BTC/EUR" and q.price == 44_000.0)
     assert binance_feed.inner.failures == 0
     assert binance.orders() == []
 
@@ -126,7 +111,7 @@ def test_configured_keys_are_never_resolved_by_the_feed(binance, monkeypatch):
     keys = {"api_key": SecretRef(env="PT_CCXT_KEY"), "api_secret": SecretRef(env="PT_CCXT_SECRET")}
     feed = opened(feed_settings(binance, **keys), "ccxt:binance", ["BTC/EUR"])
     try:
-        assert next_where(feed, lambda q: True).symbol == "BTC/EUR"
+        assert next_quote_where(feed, lambda q: True).symbol == "BTC/EUR"
     finally:
         feed.close()
     assert all(c["signature_valid"] is None for c in binance.calls)
@@ -140,10 +125,10 @@ def test_kraken_tickers_through_ccxt_are_stamped_when_they_arrive_and_nothing_pr
         before = time.time()
         feed = opened(feed_settings(kraken), "ccxt:kraken", ["BTC/EUR", "ETH/EUR"])
         try:
-            quote = next_where(feed, lambda q: q.symbol == "BTC/EUR")
+            quote = next_quote_where(feed, lambda q: q.symbol == "BTC/EUR")
             assert (quote.price, quote.bid, quote.ask) == (43_210.5, 43_210.0, 43_211.0)
             assert before <= quote.at <= time.time()  # Kraken's ticker has no time of its own
-            assert next_where(feed, lambda q: q.symbol == "ETH/EUR").price == 2_500.0
+            assert next_quote_where(feed, lambda q: q.symbol == "ETH/EUR").price == 2_500.0
         finally:
             feed.close()
         assert kraken.by_endpoint["Ticker"] >= 1

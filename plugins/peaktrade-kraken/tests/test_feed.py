@@ -13,11 +13,11 @@ from peaktrade_kraken.testing import KEY_ENV, SECRET_ENV, loopback_settings
 
 from peaktrade_core.plugin_api import (
     PeakTradeConfig,
-    Quote,
     get_plugin_manager,
     open_feed,
     open_recorded_feed,
 )
+from peaktrade_core.testing import next_quote_where
 
 WAIT = 60.0
 
@@ -32,25 +32,17 @@ def feed(kraken, monkeypatch):
     feed.close()
 
 
-def next_where(feed, predicate) -> Quote:
-    while True:
-        quote = feed.next_quote(timeout=WAIT)
-        assert quote is not None, feed.error or "no quote within the wait"
-        if predicate(quote):
-            return quote
-
-
 def test_the_ticker_is_quoted_as_kraken_documents_it(kraken, feed):
     kraken.set_price("BTC/EUR", 43_210.5, spread=1.0)
-    quote = next_where(feed, lambda q: q.symbol == "BTC/EUR" and q.price == 43_210.5)
+    quote = next_quote_where(feed, lambda q: q.symbol == "BTC/EUR" and q.price == 43_210.5)
     assert (quote.bid, quote.ask, quote.volume) == (43_210.0, 43_211.0, 25.0)
-    assert next_where(feed, lambda q: q.symbol == "ETH/EUR").price == 2_500.0
+    assert next_quote_where(feed, lambda q: q.symbol == "ETH/EUR").price == 2_500.0
     private = [r["path"] for r in kraken.received if "/private/" in r["path"]]
     assert private == [] and kraken.orders() == []
 
 
 def test_quotes_stop_while_the_ticker_is_down_and_resume_when_it_answers(kraken, feed):
-    next_where(feed, lambda q: True)
+    next_quote_where(feed, lambda q: True)
     kraken.ticker_down = True
     before = kraken.by_endpoint["Ticker"]
     assert kraken.wait_for(lambda: kraken.by_endpoint["Ticker"] >= before + 3)  # it keeps polling
@@ -60,7 +52,7 @@ def test_quotes_stop_while_the_ticker_is_down_and_resume_when_it_answers(kraken,
     assert feed.next_quote(timeout=0.05) is None and not feed.ended and feed.error is None
     kraken.set_price("BTC/EUR", 44_000.0)
     kraken.ticker_down = False
-    assert next_where(feed, lambda q: q.price == 44_000.0).symbol == "BTC/EUR"
+    assert next_quote_where(feed, lambda q: q.price == 44_000.0).symbol == "BTC/EUR"
 
 
 def test_an_unknown_symbol_is_a_failed_poll_not_a_crash(kraken):
