@@ -433,6 +433,14 @@ class ExecutionPipeline:
         """Give every order whose id the core made (not the user) this run's id for its
         position: a re-run gets new ids, the same run the same ones (reconcile by id)."""
         prefix, generated, position, set_id = self.ids.prefix, _GENERATED, self._position, _SET_CLIENT_ORDER_ID
+        if len(batch) == 1:  # one order per call: the rule itself is cheaper than the C loops' set-up
+            order = batch[0]
+            cid = order.client_order_id
+            head = cid[:16]
+            if head != prefix and head in generated and len(cid) == 32:
+                set_id(order, f"{prefix}{position:016x}")
+            self._position = position + 1
+            return
         ids = list(map(_CLIENT_ID, batch))
         heads = set(map(_HEAD, ids))
         if prefix not in heads and heads <= generated and set(map(len, ids)) <= {32}:  # every id core-made: all replaced
@@ -523,6 +531,9 @@ class ExecutionPipeline:
         """Hand the passed orders to the executor in chunks, re-reading the kill switch
         between chunks so a switch engaged mid-batch stops the rest of the batch."""
         step = len(passed) if getattr(self.executor, "sends_real_orders", True) else KILL_SWITCH_CHECK_EVERY
+        if len(passed) == 1:  # one order per call: one chunk, no kill-switch re-read between chunks
+            self._execute_chunk(batch, passed, results)
+            return
         for start in range(0, len(passed), max(step, 1)):
             chunk = passed[start : start + step]
             if start and self.kill_switch.state().engaged:
@@ -531,14 +542,17 @@ class ExecutionPipeline:
                     results[i] = OrderExecutionResult(batch[i], OrderStatus.GATE_BLOCKED, reasons=[reason])
                 logger.bind(tag=SAFETY).warning("kill switch engaged mid-batch: {} orders stopped", len(passed) - start)
                 return
-            try:
-                out = self.executor.execute_orders([batch[i] for i in chunk])
-            except Exception as exc:  # an executor bug must not lose the batch's records
-                out = [OrderExecutionResult(batch[i], OrderStatus.ERROR, reasons=[f"executor {self.executor.name} raised {type(exc).__name__}: {exc}"]) for i in chunk]
-            if len(out) != len(chunk):
-                out = [OrderExecutionResult(batch[i], OrderStatus.ERROR, reasons=[f"executor {self.executor.name} returned {len(out)} results for {len(chunk)} orders"]) for i in chunk]
-            for i, r in zip(chunk, out, strict=True):
-                results[i] = r
+            self._execute_chunk(batch, chunk, results)
+
+    def _execute_chunk(self, batch: Sequence[OrderRequest], chunk: list[int], results: list[Any]) -> None:
+        try:
+            out = self.executor.execute_orders([batch[i] for i in chunk])
+        except Exception as exc:  # an executor bug must not lose the batch's records
+            out = [OrderExecutionResult(batch[i], OrderStatus.ERROR, reasons=[f"executor {self.executor.name} raised {type(exc).__name__}: {exc}"]) for i in chunk]
+        if len(out) != len(chunk):
+            out = [OrderExecutionResult(batch[i], OrderStatus.ERROR, reasons=[f"executor {self.executor.name} returned {len(out)} results for {len(chunk)} orders"]) for i in chunk]
+        for i, r in zip(chunk, out, strict=True):
+            results[i] = r
 
     def _alert_violations(self, violations: list[RiskViolation], blocking: bool) -> None:
         by_code = Counter(v.code for v in violations)
