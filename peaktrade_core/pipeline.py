@@ -256,6 +256,7 @@ class ExecutionPipeline:
         self._gates_key: tuple[KillSwitchState, Any] | None = None
         self._gates: GateReport | None = None
         self._gates_record: dict[str, Any] | None = None
+        self._gate_context: GateContext | None = None
         self.runlog = None
         self.risk_records = None
         if record:
@@ -330,7 +331,9 @@ class ExecutionPipeline:
 
     def check_gates(self, orders: Sequence[OrderRequest], report: GateReport) -> list[GateDecision]:
         """Closed decisions of every gate; a failing plugin closes the whole batch."""
-        context = GateContext(report, self.portfolio.positions, self.confirm)
+        context = self._gate_context  # frozen: the same one while its three parts are the same objects
+        if context is None or context.report is not report or context.positions is not self.portfolio.positions or context.confirm is not self.confirm:
+            context = self._gate_context = GateContext(report, self.portfolio.positions, self.confirm)
         return self.pm.check_gate(self.env, orders, context, self.timeout)
 
     def gate_report(self, kill: KillSwitchState) -> GateReport:
@@ -430,6 +433,14 @@ class ExecutionPipeline:
         """Give every order whose id the core made (not the user) this run's id for its
         position: a re-run gets new ids, the same run the same ones (reconcile by id)."""
         prefix, generated, position, set_id = self.ids.prefix, _GENERATED, self._position, _SET_CLIENT_ORDER_ID
+        if len(batch) == 1:  # one order per call: the rule itself is cheaper than the C loops' set-up
+            order = batch[0]
+            cid = order.client_order_id
+            head = cid[:16]
+            if head != prefix and head in generated and len(cid) == 32:
+                set_id(order, f"{prefix}{position:016x}")
+            self._position = position + 1
+            return
         ids = list(map(_CLIENT_ID, batch))
         heads = set(map(_HEAD, ids))
         if prefix not in heads and heads <= generated and set(map(len, ids)) <= {32}:  # every id core-made: all replaced
@@ -520,6 +531,9 @@ class ExecutionPipeline:
         """Hand the passed orders to the executor in chunks, re-reading the kill switch
         between chunks so a switch engaged mid-batch stops the rest of the batch."""
         step = len(passed) if getattr(self.executor, "sends_real_orders", True) else KILL_SWITCH_CHECK_EVERY
+        if len(passed) == 1:  # one order per call: one chunk, no kill-switch re-read between chunks
+            self._execute_chunk(batch, passed, results)
+            return
         for start in range(0, len(passed), max(step, 1)):
             chunk = passed[start : start + step]
             if start and self.kill_switch.state().engaged:
@@ -528,14 +542,17 @@ class ExecutionPipeline:
                     results[i] = OrderExecutionResult(batch[i], OrderStatus.GATE_BLOCKED, reasons=[reason])
                 logger.bind(tag=SAFETY).warning("kill switch engaged mid-batch: {} orders stopped", len(passed) - start)
                 return
-            try:
-                out = self.executor.execute_orders([batch[i] for i in chunk])
-            except Exception as exc:  # an executor bug must not lose the batch's records
-                out = [OrderExecutionResult(batch[i], OrderStatus.ERROR, reasons=[f"executor {self.executor.name} raised {type(exc).__name__}: {exc}"]) for i in chunk]
-            if len(out) != len(chunk):
-                out = [OrderExecutionResult(batch[i], OrderStatus.ERROR, reasons=[f"executor {self.executor.name} returned {len(out)} results for {len(chunk)} orders"]) for i in chunk]
-            for i, r in zip(chunk, out, strict=True):
-                results[i] = r
+            self._execute_chunk(batch, chunk, results)
+
+    def _execute_chunk(self, batch: Sequence[OrderRequest], chunk: list[int], results: list[Any]) -> None:
+        try:
+            out = self.executor.execute_orders([batch[i] for i in chunk])
+        except Exception as exc:  # an executor bug must not lose the batch's records
+            out = [OrderExecutionResult(batch[i], OrderStatus.ERROR, reasons=[f"executor {self.executor.name} raised {type(exc).__name__}: {exc}"]) for i in chunk]
+        if len(out) != len(chunk):
+            out = [OrderExecutionResult(batch[i], OrderStatus.ERROR, reasons=[f"executor {self.executor.name} returned {len(out)} results for {len(chunk)} orders"]) for i in chunk]
+        for i, r in zip(chunk, out, strict=True):
+            results[i] = r
 
     def _alert_violations(self, violations: list[RiskViolation], blocking: bool) -> None:
         by_code = Counter(v.code for v in violations)
@@ -687,6 +704,8 @@ class ExecutionPipeline:
         status = "finished"
         try:
             self._dead_man_switch("arm")
+            # the same test _dead_man_switch makes, once: none of its parts changes during a run
+            refresh = self.venue is not None and self.sends and bool(self.env.dead_man_switch_seconds)
             grouped = batched(orders, self.config.execution.batch_size) if batches is None else batches
             for batch_no, batch in enumerate(grouped):
                 if self.stop_requested is not None:
@@ -694,7 +713,8 @@ class ExecutionPipeline:
                 self.process_batch(batch, batch_no)  # its run-log commit also beats the heartbeat
                 summary.orders += len(batch)
                 summary.batches += 1
-                self._dead_man_switch("arm")  # refreshed every batch
+                if refresh:
+                    self._dead_man_switch("arm")  # refreshed every batch
                 if progress is not None:
                     progress(len(batch))
             if self.stop_requested is not None:

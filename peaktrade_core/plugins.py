@@ -23,6 +23,7 @@ import threading
 import time
 import types
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 import pluggy
@@ -166,10 +167,17 @@ class _Abort(Exception):
     """Stops pluggy's ``firstresult`` chain after an implementation failed."""
 
 
+#: answers that are already whole (a list is the usual one): kept as they are
+_WHOLE = (str, bytes, list, tuple, Mapping)
+_WHOLE_TYPES = frozenset({type(None), str, bytes, list, tuple, dict})
+#: an empty answer of these types closes nothing and names no violation: skipped unvalidated
+_EMPTY_ANSWER = frozenset({list, tuple})
+
+
 def _settle(result: Any) -> Any:
     """A lazy answer (a generator, any iterator) is consumed here, inside the plugin's
     isolation and timeout, so an error raised while iterating is the plugin's failure."""
-    if result is None or isinstance(result, str | bytes | list | tuple | Mapping):
+    if type(result) in _WHOLE_TYPES or isinstance(result, _WHOLE):  # the exact types first: no ABC check
         return result
     if isinstance(result, Iterable):
         return tuple(result)
@@ -184,6 +192,31 @@ def _with_plugin(item: Any, plugin: str) -> Any:
     from attrs import evolve
 
     return evolve(item, plugin=plugin)
+
+
+_answer_types: tuple[type, type] | None = None
+
+
+def _answer_classes() -> tuple[type, type]:
+    """``(GateDecision, RiskViolation)``, imported on the first order-path call (not at
+    start-up) and kept: an import statement per call cost more than the built-in gates."""
+    global _answer_types
+    if _answer_types is None:
+        from peaktrade_core.gate_decisions import GateDecision
+        from peaktrade_core.risk import RiskViolation
+
+        _answer_types = (GateDecision, RiskViolation)
+    return _answer_types
+
+
+def _arguments(argnames: tuple[str, ...]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
+    """The positional arguments named ``argnames``, taken from a facade call's ``core``."""
+    if len(argnames) == 1:
+        name = argnames[0]
+        return lambda core: (core[name],)
+    if not argnames:
+        return lambda core: ()
+    return itemgetter(*argnames)
 
 
 def _valid_decision(d: Any, n: int, cls: type) -> bool:
@@ -283,8 +316,10 @@ class PluginManager:
         #: per-batch answers that change only when a plugin is (un)registered or fails
         self._others: dict[str, bool] = {}
         #: hook -> (pluggy's live list of implementations, a copy of it, the direct calls or None)
-        self._direct: dict[str, tuple[Any, Any, list[tuple[str, Callable[..., Any], tuple[str, ...]]] | None]] = {}
+        self._direct: dict[str, tuple[Any, Any, list[tuple[str, Callable[..., Any], Callable[[Any], tuple[Any, ...]]]] | None]] = {}
         self._blockers: list[PluginInfo] | None = None
+        #: the closed decision each trading blocker adds to every batch (frozen: reused)
+        self._blocker_decisions: tuple[Any, ...] | None = None
         self.trace = os.environ.get("PEAK_TRADE_TRACE_PLUGINS", "").strip() not in ("", "0")
 
     # -- loading ---------------------------------------------------------------------------
@@ -346,6 +381,7 @@ class PluginManager:
         self._others.clear()
         self._direct.clear()
         self._blockers = None
+        self._blocker_decisions = None
 
     def _register(self, plugin: object, name: str, dist: str, version: str, source: str) -> bool:
         hooks = self._hook_names(plugin)
@@ -384,7 +420,9 @@ class PluginManager:
         self.load()
         name = name or getattr(plugin, "__name__", None) or f"{type(plugin).__name__}-{id(plugin):x}"
         if not self._register(plugin, name, "-", "-", "registered"):
-            raise PluginError(f"plugin {name}: {self._infos.pop(name).error}")
+            error = self._infos.pop(name).error
+            self._changed()  # it was never loaded: it blocks nothing
+            raise PluginError(f"plugin {name}: {error}")
         return name
 
     def unregister(self, name: str) -> None:
@@ -525,17 +563,17 @@ class PluginManager:
             calls = None
             if impls is not None and all(i.plugin_name in ESSENTIAL_PLUGINS and not (i.wrapper or i.hookwrapper) for i in impls):
                 # pluggy calls the last registered first
-                calls = [(i.plugin_name, getattr(i.function, "__wrapped__", i.function), tuple(i.argnames)) for i in reversed(impls)]
+                calls = [(i.plugin_name, getattr(i.function, "__wrapped__", i.function), _arguments(tuple(i.argnames))) for i in reversed(impls)]
             self._direct[hook] = cached = (live, impls, calls)
         calls = cached[2]
         if calls is None:
             return None
         records = []
         clock = time.perf_counter if self.trace else _no_clock
-        for plugin, function, argnames in calls:
+        for plugin, function, arguments in calls:
             start = clock()
             try:
-                result, error = _settle(function(*[core[a] for a in argnames])), None
+                result, error = _settle(function(*arguments(core))), None
             except Exception as exc:  # recorded; the facade applies the policy
                 result, error = None, exc
             records.append(_Record(plugin, result, error, clock() - start))
@@ -612,13 +650,16 @@ class PluginManager:
         (also while its generator is consumed), times out or returns anything but
         decisions about this batch closes the whole batch with a reason naming it.
         """
-        from peaktrade_core.gates import GateDecision
+        GateDecision = _answer_classes()[0]  # noqa: N806 - the class
 
         orders = tuple(orders)
         n = len(orders)
-        closed = [
-            GateDecision("plugin", False, _blocking_line(i), plugin=i.name) for i in self.trading_blockers()
-        ]
+        blockers = self._blocker_decisions
+        if blockers is None:  # rebuilt when a plugin is (un)registered or fails
+            blockers = self._blocker_decisions = tuple(
+                GateDecision("plugin", False, _blocking_line(i), plugin=i.name) for i in self.trading_blockers()
+            )
+        closed = list(blockers)
         core = {"env": env, "orders": orders, "context": context}
         records, wrapper_error = self._direct_records("check_gate", core), None
         if records is None:
@@ -629,7 +670,7 @@ class PluginManager:
                 r.outcome = f"raised {_one_line(r.error)}"
             else:
                 items = [r.result] if isinstance(r.result, GateDecision) else r.result
-                if items is None:
+                if items is None or (not items and type(items) in _EMPTY_ANSWER):  # nothing closed (the usual answer)
                     continue
                 if not isinstance(items, list | tuple) or not all(_valid_decision(d, n, GateDecision) for d in items):
                     r.outcome = f"returned something that is not a GateDecision about this batch ({_describe(r.result)})"
@@ -641,7 +682,8 @@ class PluginManager:
             )
         if wrapper_error is not None:
             closed.append(GateDecision("plugin", False, f"a check_gate hook wrapper raised {_one_line(wrapper_error)}; batch blocked (fail closed)"))
-        self._trace("check_gate", records, wrapper_error)
+        if self.trace:
+            self._trace("check_gate", records, wrapper_error)
         return closed
 
     def check_risk(
@@ -654,7 +696,7 @@ class PluginManager:
         while its generator is consumed), times out or returns anything but violations of
         this batch adds a ``plugin_failed`` violation for the whole batch, naming it.
         """
-        from peaktrade_core.risk import RiskViolation
+        RiskViolation = _answer_classes()[1]  # noqa: N806 - the class
 
         orders = tuple(orders)
         n = len(orders)
@@ -671,7 +713,7 @@ class PluginManager:
         for r in records:
             if r.error is not None:
                 r.outcome = f"failed: {_one_line(r.error)}"
-            elif r.result is None:
+            elif r.result is None or (not r.result and type(r.result) in _EMPTY_ANSWER):  # no violation (the usual answer)
                 continue
             elif not isinstance(r.result, list | tuple):
                 r.outcome = f"returned {_describe(r.result)}, not violations"
@@ -684,7 +726,8 @@ class PluginManager:
             out.append(_risk_failure(r.plugin, r.outcome))
         if wrapper_error is not None:
             out.append(_risk_failure("(hook wrapper)", f"raised {_one_line(wrapper_error)}"))
-        self._trace("check_risk", records, wrapper_error)
+        if self.trace:
+            self._trace("check_risk", records, wrapper_error)
         return out
 
     def select_executor(

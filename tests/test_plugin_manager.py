@@ -614,7 +614,7 @@ def test_select_executor_that_raises_is_one_line_and_exit_2(cli_site):
 
 # -- property: no plugin behaviour lets an order through a closed kill switch ----------------
 
-from hypothesis import given, settings  # noqa: E402
+from hypothesis import example, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 
@@ -763,3 +763,163 @@ def test_the_direct_call_records_a_failing_builtin_and_blocks_fail_closed(monkey
     closed = pm.check_gate(env, orders(), GateContext(evaluate_gates(env)))
     assert [d.plugin for d in closed] == ["safety-gates"]
     assert "raised RuntimeError: gate broke" in closed[0].reason and not closed[0].open
+
+
+# -- what the facade keeps between calls, and its skip of empty answers ---------------------
+
+_NOT_AN_ANSWER = object()  # one object: its repr (quoted in the refusal) is the same on both paths
+
+
+def _answer_raises() -> None:
+    raise RuntimeError("answer broke")
+
+
+def _answer_raises_while_consumed():
+    yield from ()
+    raise RuntimeError("broke while consumed")
+
+
+_NOTHING = {"empty list": lambda n: [], "empty tuple": lambda n: (), "nothing": lambda n: None, "empty generator": lambda n: iter(())}
+_GARBAGE = {
+    "empty dict": lambda n: {},
+    "empty string": lambda n: "",
+    "not an answer": lambda n: [_NOT_AN_ANSWER],
+    "raises": lambda n: _answer_raises(),
+    "raises while consumed": lambda n: _answer_raises_while_consumed(),
+}
+_GATE_ANSWERS = {
+    **_NOTHING,
+    **_GARBAGE,
+    "open": lambda n: [GateDecision("g", True, "open")],
+    "closes the first order": lambda n: [GateDecision("g", False, "first closed", (0,))] if n else [],
+    "one closed decision": lambda n: GateDecision("g", False, "whole batch closed"),
+    "an order outside the batch": lambda n: [GateDecision("g", False, "outside", (n,))],
+}
+_RISK_ANSWERS = {
+    **_NOTHING,
+    **_GARBAGE,
+    "flags the first order": lambda n: [RiskViolation(code="custom", message="custom: first", order_index=0)] if n else [],
+    "flags the whole batch": lambda n: (RiskViolation(code="custom", message="custom: all"),),
+    "an order outside the batch": lambda n: [RiskViolation(code="custom", message="custom: outside", order_index=n)],
+}
+
+
+class _Answering:
+    """A trading plugin answering each batch as told."""
+
+    def __init__(self, gate, risk):
+        self.gate, self.risk = gate, risk
+
+    @hookimpl
+    def check_gate(self, orders):
+        return self.gate(len(orders))
+
+    @hookimpl
+    def check_risk(self, orders):
+        return self.risk(len(orders))
+
+
+@contextlib.contextmanager
+def _plain_facade(pm):
+    """The facade keeping nothing between calls, validating every answer item by item and
+    consuming every answer through the ABC check."""
+    from unittest import mock
+
+    from peaktrade_core import plugins
+
+    with (
+        mock.patch.object(plugins, "_EMPTY_ANSWER", frozenset()),
+        mock.patch.object(plugins, "_WHOLE_TYPES", frozenset()),
+        mock.patch.object(plugins, "_answer_types", None),
+    ):
+        pm._changed()
+        yield
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    batch=_gen_orders,
+    env=_gen_env,
+    limits=_gen_limits,
+    gate=st.sampled_from(sorted(_GATE_ANSWERS)),
+    risk=st.sampled_from(sorted(_RISK_ANSWERS)),
+    plugins=st.sampled_from(["built-ins only", "answering", "answering and a failed one"]),
+)
+def test_the_facade_with_what_it_keeps_refuses_exactly_what_the_plain_facade_refuses(batch, env, limits, gate, risk, plugins):
+    pm = PluginManager(allow=set())
+    pm.load()
+    if plugins != "built-ins only":
+        pm.register(_Answering(_GATE_ANSWERS[gate], _RISK_ANSWERS[risk]), "answering")
+    if plugins == "answering and a failed one":
+        pm.register(_Refuser(), "broken")
+        pm.mark_failed("broken", "configure: boom")
+    _decide(pm, env, batch, {}, limits, hooks=False)  # fills what the facade keeps
+    fast = _decide(pm, env, batch, {}, limits, hooks=False)
+    with _plain_facade(pm):
+        plain = _decide(pm, env, batch, {}, limits, hooks=False)
+    assert fast == plain
+    gates, violations = fast
+    answered = plugins != "built-ins only"
+    silent_gate = gate in _NOTHING or gate == "open" or (gate == "closes the first order" and not batch)
+    silent_risk = risk in _NOTHING or (risk == "flags the first order" and not batch)
+    assert any(d.plugin == "answering" for d in gates) is (answered and not silent_gate)
+    assert any(v.plugin == "answering" for v in violations) is (answered and not silent_risk)
+    if answered and gate in _GARBAGE:
+        assert any(d.plugin == "answering" and "fail closed" in d.reason and d.orders is None for d in gates)
+    assert any(d.plugin == "broken" and "fail closed" in d.reason for d in gates) is (plugins == "answering and a failed one")
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    steps=st.lists(st.tuples(st.sampled_from(["register", "fail", "unregister"]), st.sampled_from(["a", "b"])), max_size=6),
+    batch=_gen_orders,
+)
+def test_what_the_facade_keeps_follows_plugins_registered_failed_and_unregistered(steps, batch):
+    pm = PluginManager(allow=set())
+    env, limits = EnvironmentConfig(), LiveRiskConfig()
+    _decide(pm, env, batch, {}, limits, hooks=False)
+    for action, name in steps:
+        if action == "register" and not pm.pm.has_plugin(name):
+            pm.register(_Refuser(), name)
+        elif action == "fail":
+            pm.mark_failed(name, "configure: boom")
+        elif action == "unregister":
+            pm.unregister(name)
+        fast = _decide(pm, env, batch, {}, limits, hooks=False)
+        with _plain_facade(pm):
+            plain = _decide(pm, env, batch, {}, limits, hooks=False)
+        assert fast == plain
+        failed = {i.name for i in pm.infos() if i.status == "failed"}
+        assert {d.plugin for d in fast[0] if d.gate == "plugin"} == failed  # every failed trading plugin closes the batch
+        assert {d.plugin for d in fast[0] if d.gate == "refuser"} == {n for n in ("a", "b") if pm.pm.has_plugin(n)}
+        _decide(pm, env, batch, {}, limits, hooks=False)  # kept again for the next step
+
+
+@settings(max_examples=40, deadline=None)
+@given(steps=st.lists(st.sampled_from(["buy", "reduce", "engage", "release", "adopt", "confirm"]), max_size=10))
+@example(steps=["engage", "buy", "adopt", "reduce"])  # the same report, a new positions table
+def test_the_gate_context_kept_between_batches_equals_a_fresh_one(steps):
+    """The pipeline hands the gates the same context object while the gate report, the
+    positions table and the confirm callback are the same objects; the reduce-only exception
+    of the kill switch reads the positions as they are at each batch."""
+    from peaktrade_core.accounts import adopt
+
+    env = EnvironmentConfig(kill_switch_allow_reduce_only=True)
+    config = PeakTradeConfig(environment=env, live_risk=LiveRiskConfig(duplicate_window_seconds=0, runaway_max_executions=0))
+    p = ExecutionPipeline(config, store=StateStore(":memory:"), executor=FillingExecutor(), record=False)
+    for i, step in enumerate(steps):
+        engaged = p.kill_switch.state().engaged
+        if step == "engage" and not engaged:
+            p.kill_switch.engage("test", operator="t")
+        elif step == "release" and engaged:
+            p.kill_switch.release("test", operator="t")
+        elif step == "adopt":  # a stored account adopted: a new positions table
+            adopt(p.portfolio, PortfolioState(cash=50_000.0, positions={"BTC/EUR": 1.0 + i}))
+        elif step == "confirm":
+            p.confirm = lambda order: True
+        side, reduce_only = ("sell", True) if step == "reduce" else ("buy", False)
+        batch = [OrderRequest("BTC/EUR", side, 0.01, reference_price=40_000.0, reduce_only=reduce_only)]
+        report = p.gate_report(p.kill_switch.state())
+        fresh = p.pm.check_gate(p.env, batch, GateContext(report, p.portfolio.positions, p.confirm))
+        assert p.check_gates(batch, report) == fresh
+        p.process_batch(batch, i)

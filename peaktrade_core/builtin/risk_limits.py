@@ -25,13 +25,13 @@ def check_risk(
     limits: LiveRiskConfig,
     env: EnvironmentConfig,
 ) -> list[RiskViolation]:
-    from peaktrade_core.risk import LiveRiskLimits
-
     global _last
     cached = _last
     if cached is not None and cached[0] is limits and cached[1] is env:
         checker = cached[2]
     else:
+        from peaktrade_core.risk import LiveRiskLimits
+
         checker = LiveRiskLimits(limits, env)
         _last = (limits, env, checker)
     return checker.violations(orders, portfolio)

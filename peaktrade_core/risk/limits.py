@@ -555,9 +555,11 @@ def run_risk_checks(
     the batch; each violation carries the plugin that found it. An implementation that
     raises, times out or returns something other than violations for this batch adds a
     ``plugin_failed`` violation for the whole batch, naming it."""
-    from peaktrade_core.plugins import get_plugin_manager
+    if plugin_manager is None:  # imported only then: a session passes its own, every batch
+        from peaktrade_core.plugins import get_plugin_manager
 
-    return (plugin_manager or get_plugin_manager()).check_risk(orders, portfolio, limits, env, timeout)
+        plugin_manager = get_plugin_manager()
+    return plugin_manager.check_risk(orders, portfolio, limits, env, timeout)
 
 
 def _violation(
