@@ -106,6 +106,30 @@ def test_an_unknown_symbol_is_a_failed_poll_not_a_crash(binance):
         feed.close()
 
 
+def test_an_exchange_without_fetch_tickers_is_polled_one_ticker_per_symbol(binance, monkeypatch):
+    """Many ccxt exchanges can read one ticker per request only: the feed asks each symbol."""
+    import ccxt
+
+    described = ccxt.binance.describe
+
+    def without_fetch_tickers(self):
+        description = described(self)
+        return {**description, "has": {**description["has"], "fetchTickers": False}}
+
+    monkeypatch.setattr(ccxt.binance, "describe", without_fetch_tickers)
+    binance.set_price("BTCEUR", "43210.5")
+    feed = opened(feed_settings(binance), "ccxt:binance", ["BTC/EUR", "ETH/EUR"])
+    try:
+        assert next_quote_where(feed, lambda q: q.symbol == "BTC/EUR").price == 43_210.5
+        assert next_quote_where(feed, lambda q: q.symbol == "ETH/EUR").price == 2_000.0
+    finally:
+        feed.close()
+    tickers = [c["params"] for c in binance.calls if c["path"] == "/api/v3/ticker/24hr"]
+    assert tickers and all("symbols" not in params for params in tickers)  # never the many-ticker request
+    assert {params["symbol"] for params in tickers} == {"BTCEUR", "ETHEUR"}
+    assert all(c["signature_valid"] is None for c in binance.calls) and binance.orders() == []
+
+
 def test_configured_keys_are_never_resolved_by_the_feed(binance, monkeypatch):
     monkeypatch.delenv("PT_CCXT_KEY")  # a key reference that cannot be resolved: the feed never tries
     keys = {"api_key": SecretRef(env="PT_CCXT_KEY"), "api_secret": SecretRef(env="PT_CCXT_SECRET")}
