@@ -272,6 +272,18 @@ def _portfolio_view(portfolio: Any) -> Any:
     )
 
 
+def _unserved(venue: str, venues: dict[str, str]) -> str:
+    """Why no plugin serves ``venue``, in one line of bounded length: the closest installed
+    venue names first (ccxt alone declares hundreds), then the plain names."""
+    import difflib
+
+    close = difflib.get_close_matches(venue, venues, n=3, cutoff=0.75)
+    hint = f"did you mean {', '.join(map(repr, close))}? " if close else ""
+    names = sorted(venues, key=lambda v: (":" in v, v))  # plain venue names first
+    served = ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "") or "none"
+    return f"no installed plugin serves this venue ({hint}installed venues: {served})"
+
+
 def _venue_error(message: str) -> Exception:
     from peaktrade_core.venues import VenueError
 
@@ -786,10 +798,7 @@ class PluginManager:
         venues = self.exchange_venues()
         plugin = venues.get(env.exchange)
         if plugin is None:
-            served = ", ".join(sorted(venues)) or "none"
-            raise _venue_error(
-                f"[environment] exchange = {env.exchange!r}: no installed plugin serves this venue (installed venues: {served})"
-            )
+            raise _venue_error(f"[environment] exchange = {env.exchange!r}: {_unserved(env.exchange, venues)}")
         kwargs = {"venue": env.exchange, "mode": env.mode, "settings": config.plugins.get(plugin), "config": config}
         _, records, wrapper_error = self._call("create_exchange_client", kwargs, 30.0, only=plugin)
         self._trace("create_exchange_client", records, wrapper_error)
@@ -821,9 +830,7 @@ class PluginManager:
             raise FeedError(str(exc)) from None
         plugin = venues.get(venue)
         if plugin is None:
-            names = sorted(venues, key=lambda v: (":" in v, v))  # plain venue names first
-            served = ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "") or "none"
-            raise FeedError(f"market-data source {venue!r}: not a recorded file (.csv, .jsonl) and no installed plugin serves this venue (installed venues: {served})")
+            raise FeedError(f"market-data source {venue!r}: not a recorded file (.csv, .jsonl) and {_unserved(venue, venues)}")
         settings = (getattr(config, "plugins", None) or {}).get(plugin)
         kwargs = {"venue": venue, "symbols": list(symbols), "settings": settings, "config": config}
         _, records, wrapper_error = self._call("open_market_feed", kwargs, timeout, only=plugin)

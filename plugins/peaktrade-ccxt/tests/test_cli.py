@@ -112,6 +112,17 @@ def test_testnet_mode_on_an_exchange_without_a_sandbox_is_refused_in_one_line(tm
     assert "ccxt has no sandbox for bitstamp: testnet mode is refused" in line, line
 
 
+def test_a_mistyped_venue_is_refused_in_one_short_line_that_names_the_closest_venues(tmp_path):
+    """ccxt declares a venue per exchange it knows: the refusal names the likely ones, not all."""
+    initialised_store().close()
+    config = TESTNET.format(url="http://127.0.0.1:9").replace('"ccxt:binance"', '"ccxt:binanc"')
+    out = peaktrade(tmp_path, "exchange", "ping", config=config, env={"PT_CCXT_KEY": "k" * 64, "PT_CCXT_SECRET": "f" * 64, "PEAK_TRADE_PLUGINS": "ccxt"})
+    assert out.returncode == 2
+    [line] = out.stderr.strip().splitlines()
+    assert "exchange = 'ccxt:binanc': no installed plugin serves this venue (did you mean 'ccxt:binance'" in line, line
+    assert line.count("ccxt:") < 20 and line.endswith(" more)"), line
+
+
 def test_a_literal_secret_in_the_section_is_refused_in_one_line(tmp_path):
     config = TESTNET.replace('{{ env = "PT_CCXT_SECRET" }}', '"hunter2hunter2"').format(url="http://127.0.0.1:9")
     out = peaktrade(tmp_path, "config", "validate", config=config, env={"PEAK_TRADE_PLUGINS": "ccxt"})

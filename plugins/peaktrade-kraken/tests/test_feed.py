@@ -106,6 +106,6 @@ def test_recording_a_silent_feed_stops_at_its_duration_and_bad_sources_are_one_l
     refused = _peaktrade(tmp_path, "feed", "record", "--source", "krakn", "--symbols", "BTC/EUR", "--output", "x.csv", "--count", "1")
     assert refused.returncode == 2
     assert refused.stderr.strip().splitlines() == [
-        "market-data source 'krakn': not a recorded file (.csv, .jsonl) and no installed plugin serves this venue (installed venues: kraken)"
+        "market-data source 'krakn': not a recorded file (.csv, .jsonl) and no installed plugin serves this venue (did you mean 'kraken'? installed venues: kraken)"
     ]
     assert not (tmp_path / "x.csv").exists()  # refused before anything was written
