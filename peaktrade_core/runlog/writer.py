@@ -285,22 +285,24 @@ class LiveRunLogger:
         durability ``"group"``, sealed now (encoded, hash-chained) and written within the
         window."""
         group = self._group
-        for state in self._runs.values():
-            if group is not None and not state.results:
-                if state.batches:  # sealed when the window is written
-                    with group._lock:
-                        state.committed += state.batches
-                        self._unsealed = True
-                    state.batches = []
-            else:
+        if group is None:
+            for state in self._runs.values():
                 self._flush_orders(state)
+            self._pending_orders = 0
+            extra = self.on_commit() if self.on_commit is not None else None
+            if self._pending or extra is not None:
+                self._commit(extra=extra)
+            return
+        batches = []  # the runs whose batches are now committed: sealed when the window is written
+        for state in self._runs.values():
+            if state.results:
+                self._flush_orders(state)
+            elif state.batches:
+                batches.append(state)
         self._pending_orders = 0  # everything recorded is committed now
         extra = self.on_commit() if self.on_commit is not None else None
-        if group is not None:
-            if self._pending or self._unsealed or extra is not None:
-                group.committed(extra)
-        elif self._pending or extra is not None:
-            self._commit(extra=extra)
+        if batches or self._pending or self._unsealed or extra is not None:
+            group.committed(extra, batches)
 
     def flush(self) -> None:
         """Durability ``"group"``: write what is sealed now, in this thread (no-op otherwise)."""
@@ -567,9 +569,10 @@ class _GroupWriter:
         self._store: StateStore | None = None
         self._repo: RunLogRepository | None = None
 
-    def committed(self, extra: Statement | None) -> None:
-        """The caller's :meth:`LiveRunLogger.commit`: write now if the oldest unwritten
-        commit is 80 % of a window old, else mark what the background writer may write."""
+    def committed(self, extra: Statement | None, runs: list[_RunState]) -> None:
+        """The caller's :meth:`LiveRunLogger.commit` (``runs``: those with batches to
+        commit): write now if the oldest unwritten commit is 80 % of a window old, else mark
+        what the background writer may write."""
         log = self._log
         if self._error is not None:
             self._raise()
@@ -577,11 +580,16 @@ class _GroupWriter:
         oldest = self._oldest
         if oldest is not None and now - oldest >= self._early and self._writing.acquire(blocking=False):
             try:
+                if runs:
+                    with self._lock:
+                        _commit_batches(log, runs)
                 self._write_all(extra)
             finally:
                 self._writing.release()
             return
         with self._lock:
+            if runs:
+                _commit_batches(log, runs)
             extra = extra if extra is not None else self._mark[2] if self._mark else None
             # committed batches not sealed yet: the writer seals them, then writes it all
             self._mark = (None, None, extra) if log._unsealed else (len(log._pending), log._heads(), extra)
@@ -710,6 +718,15 @@ class _GroupWriter:
 
 #: polls of the window with nothing to write before the background writer ends (~1 s)
 _IDLE_POLLS = 100
+
+
+def _commit_batches(log: LiveRunLogger, runs: list[_RunState]) -> None:
+    """Holding the writer's lock: the runs' batches recorded since the last commit join
+    the committed ones (sealed by whichever thread writes the window)."""
+    for state in runs:
+        state.committed += state.batches
+        state.batches = []
+    log._unsealed = True
 
 
 def _copy_counts(counts: dict[str, Any]) -> dict[str, Any]:
