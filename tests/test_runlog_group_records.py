@@ -149,3 +149,31 @@ def test_a_batches_record_rewritten_with_its_chain_recomputed_is_still_checked(t
     conn.close()
     verdict = verify_run(StateStore(tmp_path / "state.sqlite3"), run_id)
     assert not verdict.ok and verdict.problems[0] == f"record {seq}: unreadable batches record"
+
+
+def test_a_group_run_on_either_backend_reads_and_verifies_with_the_audit_key(any_store_url):
+    """The same statements on SQLite and PostgreSQL: the windows written by the caller and
+    by the background writer (a pause past the window), signed heads, the run sequence."""
+    from peaktrade_core.runlog import AuditKeys
+    from peaktrade_core.store import open_store_url
+
+    audit = AuditKeys.from_texts("k" * 64)
+    store = open_store_url(any_store_url)
+    log = LiveRunLogger(store, "group", audit=audit)
+    run_id = log.start_run(mode="paper", effective_mode="paper")
+    for b in range(40):
+        log.record_batch(run_id, b, GATES, BLOCKED if b % 7 == 3 else CLEAN, executor="paper")
+        log.record_orders(run_id, [result(b)])
+        log.commit()
+        if b % 10 == 9:
+            time.sleep(0.05)  # the caller goes quiet: the background writer writes the window
+    log.finish_run(run_id, "finished", {"orders": 40})
+    store.close()
+    store = open_store_url(any_store_url)
+    verdict = verify_run(store, run_id, audit=audit)
+    assert verdict.ok, verdict.problems
+    events = list(iter_run_events(store, run_id))
+    assert [e.client_order_id for e in events if e.kind == "order"] == [f"o-{b}" for b in range(40)]
+    assert [e.extra["risk"] for e in events if e.kind == "batch"] == [BLOCKED if b % 7 == 3 else CLEAN for b in range(40)]
+    assert load_run_snapshot(store, run_id).orders == 40
+    store.close()
