@@ -81,7 +81,8 @@ class LiveRunLogger:
 
     Hot path: :meth:`record_order` / :meth:`record_orders` take the executor's
     :class:`~peaktrade_core.orders.OrderExecutionResult` as is and only buffer a tuple; the
-    encoding, hashing and one ``executemany`` happen in :meth:`commit`.
+    encoding, hashing and one ``executemany`` happen in :meth:`commit` (durability
+    ``group``: once per window, for every batch committed in it).
 
     ``audit``: the configured audit keys (:func:`~peaktrade_core.runlog.audit.audit_keys_from`);
     with them every commit signs the run's head and each run start and end is appended to
@@ -235,8 +236,8 @@ class LiveRunLogger:
 
     def record_order(self, run_id: str, result: OrderExecutionResult, batch_no: int | None = None) -> None:
         """One order's outcome, belonging to ``batch_no`` (default: the last
-        :meth:`record_batch`). The result is encoded at the next commit: do not mutate it
-        after recording it."""
+        :meth:`record_batch`). The result is encoded at the next commit (durability
+        ``group``: when its window is written): do not mutate it after recording it."""
         state = self._runs[run_id]
         if batch_no is not None and batch_no != state.orders_batch:
             self._flush_orders(state)
@@ -282,8 +283,8 @@ class LiveRunLogger:
 
     def commit(self) -> None:
         """One transaction for everything recorded since the last commit (per batch); with
-        durability ``"group"``, sealed now (encoded, hash-chained) and written within the
-        window."""
+        durability ``"group"``, committed now (nothing recorded after it joins it) and
+        sealed (encoded, hash-chained) and written within the window."""
         group = self._group
         if group is None:
             for state in self._runs.values():
@@ -305,7 +306,7 @@ class LiveRunLogger:
             group.committed(extra, batches)
 
     def flush(self) -> None:
-        """Durability ``"group"``: write what is sealed now, in this thread (no-op otherwise)."""
+        """Durability ``"group"``: seal and write what is committed now, in this thread (no-op otherwise)."""
         if self._group is not None:
             self._group.drain()
 
@@ -537,9 +538,9 @@ class LiveRunLogger:
 
 
 class _GroupWriter:
-    """Durability ``"group"``: what :meth:`LiveRunLogger.commit` sealed (encoded and
-    hash-chained at once, in order) is written in one transaction per window instead of one
-    per commit. The caller writes it itself at a commit once 80 % of the window has passed
+    """Durability ``"group"``: what :meth:`LiveRunLogger.commit` committed is sealed
+    (encoded into ``batches`` records and hash-chained, in order, under ``_lock``) and
+    written in one transaction per window instead of one per commit. The caller writes it itself at a commit once 80 % of the window has passed
     since the oldest unwritten commit (no thread hand-off while orders keep coming); a
     daemon thread writes what a caller that went quiet left, once the window has passed. A
     failed write keeps its records and is raised in the logger's thread at the next commit
