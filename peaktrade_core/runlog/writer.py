@@ -64,9 +64,9 @@ class _RunState:
     #: the batch the buffered results belong to
     orders_batch: int | None = None
     results: list[OrderExecutionResult] = Factory(list)
-    #: batches recorded since the last commit, each ``[batch_no, ts, encoded context,
-    #: results]``: with durability ``batch`` / ``group`` a commit's batches (and with
-    #: ``group`` a window's) become one ``batches`` record, the context stated once
+    #: ``group``: batches recorded since the last commit, each ``[batch_no, ts, encoded
+    #: context, results]``; a window's batches become one ``batches`` record, the context
+    #: stated once
     batches: list[list[Any]] = Factory(list)
     #: ``group``: the batches committed but not sealed yet (sealed when the window is
     #: written, by whichever thread writes it, under the writer's lock)
@@ -224,7 +224,7 @@ class LiveRunLogger:
             context = cached[2]
         else:
             context = encode({"executor": executor, "gate_report": gate_report, "risk": risk})
-        if self._grouping and type(batch_no) is int:  # encoded with its orders at the commit
+        if self._grouping and type(batch_no) is int:  # encoded with its orders when its window is written
             state.batches.append([batch_no, time.time(), context, []])
             return
         self._flush_orders(state)
@@ -540,9 +540,10 @@ class LiveRunLogger:
 class _GroupWriter:
     """Durability ``"group"``: what :meth:`LiveRunLogger.commit` committed is sealed
     (encoded into ``batches`` records and hash-chained, in order, under ``_lock``) and
-    written in one transaction per window instead of one per commit. The caller writes it itself at a commit once 80 % of the window has passed
-    since the oldest unwritten commit (no thread hand-off while orders keep coming); a
-    daemon thread writes what a caller that went quiet left, once the window has passed. A
+    written in one transaction per window instead of one per commit. The caller seals and
+    writes it itself at a commit once 80 % of the window has passed since the oldest
+    unwritten commit (no thread hand-off while orders keep coming); a daemon thread seals
+    and writes what a caller that went quiet left, once the window has passed. A
     failed write keeps its records and is raised in the logger's thread at the next commit
     (fail closed)."""
 
