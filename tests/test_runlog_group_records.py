@@ -177,3 +177,30 @@ def test_a_group_run_on_either_backend_reads_and_verifies_with_the_audit_key(any
     assert [e.extra["risk"] for e in events if e.kind == "batch"] == [BLOCKED if b % 7 == 3 else CLEAN for b in range(40)]
     assert load_run_snapshot(store, run_id).orders == 40
     store.close()
+
+
+def test_runs_orders_and_verify_read_a_group_run_order_by_order():
+    """What an operator runs on a paper session's log: every order, in order, with its
+    executor and fills; the chain verifies."""
+    import json
+    import os
+
+    from click.testing import CliRunner
+
+    from peaktrade_core.cli import cli
+
+    store = StateStore.in_dir(os.environ["PEAK_TRADE_DATA_DIR"])
+    run_id = drive(store, "group", [("batch", 1, "clean"), ("commit", 0, ""), ("batch", 1, "blocked"), ("commit", 0, "")] * 5)
+    store.close()
+    verified = CliRunner().invoke(cli, ["runs", "verify", run_id], catch_exceptions=False)
+    # run, one record per batch (the contexts alternate, so no two batches share one), end:
+    # the record per batch and the record per order before it made 22
+    assert verified.exit_code == 0 and "OK, 12 records verified" in verified.output
+    out = CliRunner().invoke(cli, ["runs", "orders", run_id, "--json"], catch_exceptions=False)
+    assert out.exit_code == 0
+    rows = json.loads(out.output)
+    assert sorted(r["client_order_id"] for r in rows) == sorted(f"o-{i}" for i in range(10))
+    by_id = {r["client_order_id"]: r for r in rows}
+    assert all(r["executor"] == "paper" for r in rows)
+    assert by_id["o-0"]["status"] == "filled" and by_id["o-0"]["filled_quantity"] == pytest.approx(0.01)
+    assert by_id["o-1"]["status"] == "risk_blocked" and by_id["o-1"]["reasons"] == ["max_order_notional: 1.0 > 500.0"]
