@@ -13,6 +13,10 @@ Measures only the run log (result objects are built once, up front):
 - logger group:   the same calls with durability "group" (written by the background
   writer; the time includes draining it at the end);
 - logger keyed:   durability "batch" with an audit key (every commit signs the head);
+- one order per batch (as a strategy calling the pipeline per order): ``record_batch`` +
+  ``record_orders`` + ``commit`` per order, durability "group", beside its baseline: per
+  10 ms window one row holding every order's fields and batch number as compact JSON, and
+  the run's row updated, in one transaction (no chain, no counters, no batch context);
 - baseline synced: one row per transaction, ``synchronous=FULL`` (the disk's limit);
 - logger order:   durability "order" (every order its own synced transaction).
 """
@@ -37,6 +41,7 @@ from peaktrade_core.state import StateStore
 
 BATCH = 1000
 GATE_REPORT = {"mode": "paper", "effective_mode": "paper", "gates": [{"gate": "mode", "open": False}] * 7}
+NO_VIOLATIONS = {"violations": []}  # what the pipeline hands over for a batch no limit refused
 RISK = {"allowed": True, "violations": [], "limits": {"max_order_notional": 10_000.0, "max_total_exposure_notional": 1e6}}
 
 
@@ -97,6 +102,46 @@ def baseline_batch(path: Path, results: list[OrderExecutionResult], n: int) -> f
     return elapsed
 
 
+def baseline_window(path: Path, results: list[OrderExecutionResult], n: int) -> float:
+    conn = _plain(path)
+    conn.execute("CREATE TABLE records (seq INTEGER PRIMARY KEY, payload TEXT)")
+    conn.execute("CREATE TABLE runs (rid INTEGER PRIMARY KEY, head INTEGER)")
+    conn.execute("INSERT INTO runs VALUES (1, 0)")
+    dumps = json.JSONEncoder(separators=(",", ":")).encode
+    window: list[list[object]] = []
+    seq, oldest = 0, None
+    start = time.perf_counter()
+    for i in range(n):
+        r = results[i % len(results)]
+        window.append([i, r.order.client_order_id, r.order.symbol, r.order.side, r.order.quantity, r.order.price, r.status, r.reasons, [[f.quantity, f.price, f.fee] for f in r.fills]])
+        now = time.monotonic()
+        oldest = oldest or now
+        if now - oldest >= 0.008 or i == n - 1:
+            seq += 1
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("INSERT INTO records VALUES (?, ?)", (seq, dumps(["orders", seq, time.time(), window])))
+            conn.execute("UPDATE runs SET head = ? WHERE rid = 1", (seq,))
+            conn.execute("COMMIT")
+            window, oldest = [], None
+    elapsed = time.perf_counter() - start
+    conn.close()
+    return elapsed
+
+
+def logger_one_by_one(store: StateStore, results: list[OrderExecutionResult], n: int) -> float:
+    log = LiveRunLogger(store, "group")
+    run_id = log.start_run(mode="paper", effective_mode="paper", strategy="bench")
+    start = time.perf_counter()
+    for i in range(n):
+        log.record_batch(run_id, i, GATE_REPORT, NO_VIOLATIONS, executor="paper")
+        log.record_orders(run_id, [results[i % len(results)]], i)
+        log.commit()
+    log.flush()
+    elapsed = time.perf_counter() - start
+    log.finish_run(run_id, "finished", {"orders": n})
+    return elapsed
+
+
 def logger_run(store: StateStore, durability: str, results: list[OrderExecutionResult], n: int, audit: AuditKeys | None = None) -> tuple[float, str]:
     log = LiveRunLogger(store, durability, audit=audit)
     run_id = log.start_run(mode="paper", effective_mode="paper", strategy="bench")
@@ -121,7 +166,8 @@ def main() -> None:
     args = parser.parse_args()
     n = args.orders // BATCH * BATCH
     results = make_results(BATCH)
-    t: dict[str, list[float]] = {k: [] for k in ("rows", "base", "batch", "group", "keyed", "synced_base", "order")}
+    t: dict[str, list[float]] = {k: [] for k in ("rows", "base", "batch", "group", "keyed", "synced_base", "order", "one_base", "one")}
+    one = min(n, 50_000)
     audit = AuditKeys.from_texts("bench" * 8)
     verify_s, size, records = [], 0, 0
     for _ in range(args.rounds):
@@ -134,6 +180,8 @@ def main() -> None:
             t["rows"].append(baseline_rows(d / "rows.sqlite3", results, n))
             t["group"].append(logger_run(StateStore(d / "group.sqlite3"), "group", results, n)[0])
             t["keyed"].append(logger_run(StateStore(d / "keyed.sqlite3"), "batch", results, n, audit)[0])
+            t["one_base"].append(baseline_window(d / "one_base.sqlite3", results, one))
+            t["one"].append(logger_one_by_one(StateStore(d / "one.sqlite3"), results, one))
             t0 = time.perf_counter()
             verified = verify_run(store, run_id)
             verify_s.append(time.perf_counter() - t0)
@@ -150,6 +198,9 @@ def main() -> None:
     print(f"run log, batch + audit key       : {n / m['keyed']:>12,.0f} orders/s  {m['keyed'] / n * 1e6:6.2f} µs/order  ({m['keyed'] / m['base']:.2f}x)")
     print(f"baseline: one row per order      : {n / m['rows']:>12,.0f} orders/s  {m['rows'] / n * 1e6:6.2f} µs/order  (other layout: a row per order)")
     print(f"  verify                         : {n / statistics.median(verify_s):>12,.0f} orders/s  ({records} records, db+wal {size / n:.0f} B/order)")
+    print(f"one order per batch, {one:,} orders:")
+    print(f"baseline: one JSON row per 10 ms : {one / m['one_base']:>12,.0f} orders/s  {m['one_base'] / one * 1e6:6.2f} µs/order  (no chain, counters or context)")
+    print(f"run log, durability=group        : {one / m['one']:>12,.0f} orders/s  {m['one'] / one * 1e6:6.2f} µs/order  ({m['one'] / m['one_base']:.2f}x)")
     print(f"baseline synced, 1 row/txn       : {args.synced / m['synced_base']:>12,.0f} rows/s")
     print(f"run log, durability=order        : {args.synced / m['order']:>12,.0f} orders/s  ({m['synced_base'] / m['order']:.2f} of the baseline rate)")
 

@@ -25,7 +25,12 @@ Layout (tables in the :class:`~peaktrade_core.state.StateStore`):
       [[fill_qty, fill_price, fee], …], venue_response, metadata]``: one record holds
       every order of a commit (durability ``"batch"`` / ``"group"``);
     - ``["order", seq, ts, batch_no, entry]`` — one order: every order with durability
-      ``"order"``, and a commit that holds a single order in the other modes;
+      ``"order"``, and a commit that holds a single order with ``"batch"``;
+    - ``["batches", seq, ts, {"context": {...}, columns…, "batch", "batch_ts",
+      "batch_orders"}]`` — durability ``"group"``: the batches of one window that share a
+      context, with their orders as columns (as in ``orders``) and each batch's number,
+      time and order count packed; the reader gives them back as ``batch`` and ``order``
+      events, the same as the per-batch records;
     - ``[kind, seq, ts, {data}]`` — anything else (``"session"``, ``"alert"`` …) via
       :meth:`LiveRunLogger.record_event`;
     - ``["end", seq, ts, {"status", "ended_at", "summary"}]`` — finish, failure or abort.
@@ -52,11 +57,11 @@ live in Python (a buffer reaching ``max_pending`` orders is committed on its own
 Durability: ``"batch"`` (default) — the pipeline calls :meth:`LiveRunLogger.commit` once
 per batch, one transaction each. ``"order"`` — every record is its own transaction and the
 store is asked for durable (synced) commits (this affects every user of that store).
-``"group"`` — :meth:`~LiveRunLogger.commit` seals the batch's records (encoded and
-hash-chained at once, in order) and a background writer stores everything sealed within
-``GROUP_WINDOW_SECONDS`` in one transaction: the caller never waits for the disk, and a
-process that dies loses at most the batches sealed in the last window (and the one being
-written). SIGKILL never loses a committed transaction in any mode; the difference is power
+``"group"`` — :meth:`~LiveRunLogger.commit` hands the batch over as it is; everything
+committed within ``GROUP_WINDOW_SECONDS`` is sealed (encoded into one ``batches`` record
+per context, hash-chained) and stored in one transaction, by the caller at a commit once
+80 % of the window passed or by a background writer once it passed: a process that dies
+loses at most the batches committed in the last window (and the one being written). SIGKILL never loses a committed transaction in any mode; the difference is power
 loss and how much is uncommitted when the process dies.
 
 Concurrent writers: each run's commits take the lock of that run only (where the store

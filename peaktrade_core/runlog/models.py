@@ -34,8 +34,9 @@ class LiveRunMetadata:
 @frozen
 class LiveRunEvent:
     """One recorded event as read back by :func:`iter_run_events`. ``seq`` is the chain
-    record holding it (all orders of one commit share it); for orders, ``executor`` comes
-    from the batch record and ``timestamp`` is when the record was written."""
+    record holding it (all orders of one commit share it; with durability ``group`` all
+    batches of one write); for orders, ``executor`` comes from the batch's context and
+    ``timestamp`` is when the record was made (``group``: when its batch was recorded)."""
 
     seq: int
     kind: str

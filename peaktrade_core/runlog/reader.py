@@ -6,6 +6,7 @@ import json
 import socket
 import time
 from collections.abc import Iterator
+from itertools import islice
 from typing import Any
 
 from peaktrade_core.orders import OrderStatus
@@ -159,6 +160,11 @@ def order_rows(columns: dict[str, Any]) -> Iterator[tuple[Any, ...]]:
     )
 
 
+def batches_of(body: dict[str, Any]) -> Iterator[tuple[int, float, int]]:
+    """``(batch_no, ts, orders)`` of each batch of a ``batches`` record, in order."""
+    return zip(unpack("q", body["batch"]), unpack("d", body["batch_ts"]), unpack("I", body["batch_orders"]), strict=True)
+
+
 def iter_run_events(store: StateStore, run_id: str) -> Iterator[LiveRunEvent]:
     """Every recorded event of a run, oldest first (does not verify: see verify_run)."""
     repo = RunLogRepository(store)
@@ -187,6 +193,32 @@ def iter_run_events(store: StateStore, run_id: str) -> Iterator[LiveRunEvent]:
                     batch=batch_no,
                     extra=meta or {},
                 )
+        elif kind == "batches":
+            body = rest[0]
+            context = body["context"]
+            executor = context.get("executor", "")
+            rows = order_rows(body)
+            for batch_no, at, n in batches_of(body):
+                executors = {batch_no: executor}
+                yield LiveRunEvent(seq=seq, kind="batch", timestamp=at, executor=executor, batch=batch_no, extra=context)
+                for coid, symbol, side, qty, price, status, reasons, fills, venue, meta in islice(rows, n):
+                    yield LiveRunEvent(
+                        seq=seq,
+                        kind="order",
+                        timestamp=at,
+                        client_order_id=coid,
+                        symbol=symbol,
+                        side=side,
+                        quantity=qty,
+                        price=price,
+                        status=status,
+                        reasons=reasons,
+                        executor=executor,
+                        fills=fills,
+                        venue_response=venue,
+                        batch=batch_no,
+                        extra=meta or {},
+                    )
         elif kind == "batch":
             batch_no, context = rest
             executors = {batch_no: context.get("executor", "")}

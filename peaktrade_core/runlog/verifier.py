@@ -11,7 +11,7 @@ from attrs import Factory, frozen
 
 from peaktrade_core.runlog.audit import SEQUENCE_GENESIS, AuditKeys
 from peaktrade_core.runlog.models import AUDIT_BEFORE_KEY, AUDIT_SIGNED, AUDIT_UNKEYED, VerifyResult
-from peaktrade_core.runlog.reader import run_row, summary_of
+from peaktrade_core.runlog.reader import batches_of, run_row, summary_of
 from peaktrade_core.runlog.records import (
     GENESIS,
     JSON_META,
@@ -141,6 +141,15 @@ def verify_run(store: StateStore, run_id: str, *, audit: AuditKeys | None = None
                     count_orders(counts, columns["status"], columns["reasons"], fills)
                 except (LookupError, TypeError, ValueError):
                     problems.append(f"record {seq}: unreadable orders record")
+            elif kind == "batches":
+                try:
+                    body = rest[0]
+                    statuses = body["status"]
+                    if sum(n for _, _, n in batches_of(body)) != len(statuses) or not isinstance(body["context"], dict):
+                        raise ValueError("batch sizes differ from the orders")
+                    count_orders(counts, statuses, body["reasons"], sum(unpack("I", body["fill_count"])))
+                except (LookupError, TypeError, ValueError):
+                    problems.append(f"record {seq}: unreadable batches record")
             elif kind == "order":
                 try:
                     body = rest[1]

@@ -64,6 +64,13 @@ class _RunState:
     #: the batch the buffered results belong to
     orders_batch: int | None = None
     results: list[OrderExecutionResult] = Factory(list)
+    #: ``group``: batches recorded since the last commit, each ``[batch_no, ts, encoded
+    #: context, results]``; a window's batches become one ``batches`` record, the context
+    #: stated once
+    batches: list[list[Any]] = Factory(list)
+    #: ``group``: the batches committed but not sealed yet (sealed when the window is
+    #: written, by whichever thread writes it, under the writer's lock)
+    committed: list[list[Any]] = Factory(list)
     counts: dict[str, Any] = Factory(new_counts)
     dirty: bool = False
 
@@ -74,7 +81,8 @@ class LiveRunLogger:
 
     Hot path: :meth:`record_order` / :meth:`record_orders` take the executor's
     :class:`~peaktrade_core.orders.OrderExecutionResult` as is and only buffer a tuple; the
-    encoding, hashing and one ``executemany`` happen in :meth:`commit`.
+    encoding, hashing and one ``executemany`` happen in :meth:`commit` (durability
+    ``group``: once per window, for every batch committed in it).
 
     ``audit``: the configured audit keys (:func:`~peaktrade_core.runlog.audit.audit_keys_from`);
     with them every commit signs the run's head and each run start and end is appended to
@@ -99,6 +107,12 @@ class LiveRunLogger:
         #: hands the same gate report object while the gates stay as they are
         self._context: tuple[Any, str, str] | None = None
         self._group = _GroupWriter(self, GROUP_WINDOW_SECONDS) if durability == "group" else None
+        #: ``group``: the batches committed in a window become one ``batches`` record (per
+        #: context), encoded and chained when the window is written; ``batch`` and ``order``
+        #: keep a ``batch`` record and an ``orders`` / ``order`` record per batch
+        self._grouping = durability == "group"
+        #: ``group``: some run has committed batches not sealed yet
+        self._unsealed = False
         self._repo = RunLogRepository(store)
         #: the lock key of this logger's commits (its newest run's)
         self._key = "runlog"
@@ -199,27 +213,31 @@ class LiveRunLogger:
         """The context shared by every order of a batch (gate report, risk result with the
         limits in force, executor), stored once. Orders recorded next belong to it."""
         state = self._state(run_id)
-        self._flush_orders(state)
+        if state.results:
+            self._flush_orders(state)
         state.orders_batch = batch_no
-        record = ["batch", state.seq + 1, time.time(), batch_no]
         if risk == _NO_VIOLATIONS:  # the common case: encode the unchanged context once
             cached = self._context
             if cached is None or cached[0] is not gate_report or cached[1] != executor:
                 context = encode({"executor": executor, "gate_report": gate_report, "risk": risk})
                 self._context = cached = (gate_report, executor, context)
-            # what encode(record) gives for an int batch number (a float's JSON is its repr)
-            head = f'["batch",{record[1]},{record[2]!r},{batch_no}' if type(batch_no) is int else encode(record)[:-1]
-            self._append_encoded(state, f"{head},{cached[2]}]")
+            context = cached[2]
         else:
-            record.append({"executor": executor, "gate_report": gate_report, "risk": risk})
-            self._append(state, record)
+            context = encode({"executor": executor, "gate_report": gate_report, "risk": risk})
+        if self._grouping and type(batch_no) is int:  # encoded with its orders when its window is written
+            state.batches.append([batch_no, time.time(), context, []])
+            return
+        self._flush_orders(state)
+        # what encode(record) gives (a float's JSON is its repr)
+        head = f'["batch",{state.seq + 1},{time.time()!r},{batch_no}' if type(batch_no) is int else encode(["batch", state.seq + 1, time.time(), batch_no])[:-1]
+        self._append_encoded(state, f"{head},{context}]")
         if self._per_order:
             self._commit()
 
     def record_order(self, run_id: str, result: OrderExecutionResult, batch_no: int | None = None) -> None:
         """One order's outcome, belonging to ``batch_no`` (default: the last
-        :meth:`record_batch`). The result is encoded at the next commit: do not mutate it
-        after recording it."""
+        :meth:`record_batch`). The result is encoded at the next commit (durability
+        ``group``: when its window is written): do not mutate it after recording it."""
         state = self._runs[run_id]
         if batch_no is not None and batch_no != state.orders_batch:
             self._flush_orders(state)
@@ -227,7 +245,10 @@ class LiveRunLogger:
         if self._per_order:
             self._record_synced(state, result)
             return
-        state.results.append(result)
+        if state.batches:  # the batch recorded last (the orders after a commit start a record)
+            state.batches[-1][3].append(result)
+        else:
+            state.results.append(result)
         self._pending_orders += 1
         if self._pending_orders >= self.max_pending:
             self.commit()
@@ -242,7 +263,10 @@ class LiveRunLogger:
         if batch_no is not None and batch_no != state.orders_batch:
             self._flush_orders(state)
             state.orders_batch = batch_no
-        state.results.extend(results)
+        if state.batches:
+            state.batches[-1][3].extend(results)
+        else:
+            state.results.extend(results)
         self._pending_orders += len(results)
         if self._pending_orders >= self.max_pending:
             self.commit()
@@ -259,19 +283,30 @@ class LiveRunLogger:
 
     def commit(self) -> None:
         """One transaction for everything recorded since the last commit (per batch); with
-        durability ``"group"``, sealed now (encoded, hash-chained) and written within the
-        window."""
-        for state in self._runs.values():
-            self._flush_orders(state)
-        extra = self.on_commit() if self.on_commit is not None else None
-        if self._group is not None:
+        durability ``"group"``, committed now (nothing recorded after it joins it) and
+        sealed (encoded, hash-chained) and written within the window."""
+        group = self._group
+        if group is None:
+            for state in self._runs.values():
+                self._flush_orders(state)
+            self._pending_orders = 0
+            extra = self.on_commit() if self.on_commit is not None else None
             if self._pending or extra is not None:
-                self._group.committed(extra)
-        elif self._pending or extra is not None:
-            self._commit(extra=extra)
+                self._commit(extra=extra)
+            return
+        batches = []  # the runs whose batches are now committed: sealed when the window is written
+        for state in self._runs.values():
+            if state.results:
+                self._flush_orders(state)
+            elif state.batches:
+                batches.append(state)
+        self._pending_orders = 0  # everything recorded is committed now
+        extra = self.on_commit() if self.on_commit is not None else None
+        if batches or self._pending or self._unsealed or extra is not None:
+            group.committed(extra, batches)
 
     def flush(self) -> None:
-        """Durability ``"group"``: write what is sealed now, in this thread (no-op otherwise)."""
+        """Durability ``"group"``: seal and write what is committed now, in this thread (no-op otherwise)."""
         if self._group is not None:
             self._group.drain()
 
@@ -341,6 +376,17 @@ class LiveRunLogger:
         self._append(state, ["order", state.seq + 1, time.time(), state.orders_batch, row])
 
     def _flush_orders(self, state: _RunState) -> None:
+        """Everything ``state`` holds in Python into sealed records, in order: the batches
+        committed (of every run: they come first), the batches recorded since, the orders
+        recorded without a batch."""
+        if self._unsealed:
+            assert self._group is not None
+            with self._group._lock:
+                self._seal_committed()
+        if state.batches:
+            batches, state.batches = state.batches, []
+            self._pending_orders -= sum(len(b[3]) for b in batches)
+            self._append_batches(state, batches)
         results = state.results
         if not results:
             return
@@ -349,6 +395,48 @@ class LiveRunLogger:
         if len(results) == 1:  # one order at a time: no columns to pack
             self._append_order(state, results[0])
             return
+        self._append(state, ["orders", state.seq + 1, time.time(), state.orders_batch, self._order_columns(state, results)])
+
+    def _seal_committed(self) -> None:
+        """``group``, holding the writer's lock, in whichever thread gets there first: every
+        run's committed batches into records; what the background writer may write then
+        ends after them, with the heads as of them."""
+        group = self._group
+        assert group is not None
+        sealed = False
+        for state in self._runs.values():
+            if state.committed:
+                self._append_batches(state, state.committed)
+                state.committed = []
+                sealed = True
+        mark = group._mark
+        if sealed and mark is not None:
+            group._mark = (len(self._pending), self._heads(), mark[2])
+        self._unsealed = False  # last: the caller's thread reads the chain once this is clear
+
+    def _heads(self) -> list[tuple[int, str, int, bytes, dict[str, Any]]]:
+        return [(s.rid, s.run_id, s.seq, s.head, _copy_counts(s.counts)) for s in self._runs.values()]
+
+    def _append_batches(self, state: _RunState, batches: list[list[Any]]) -> None:
+        """``["batches", seq, ts, {"context": …, order columns, "batch", "batch_ts",
+        "batch_orders"}]``: consecutive batches with the same context, one record."""
+        start, n = 0, len(batches)
+        while start < n:
+            context = batches[start][2]
+            end = start + 1
+            while end < n and batches[end][2] == context:
+                end += 1
+            part = batches[start:end] if start or end < n else batches
+            results = [r for b in part for r in b[3]] if len(part) > 1 else part[0][3]
+            columns = self._order_columns(state, results)
+            columns["batch"] = pack("q", [b[0] for b in part])
+            columns["batch_ts"] = pack("d", [b[1] for b in part])
+            columns["batch_orders"] = pack("I", [len(b[3]) for b in part])
+            self._append_encoded(state, f'["batches",{state.seq + 1},{time.time()!r},{{"context":{context},{encode(columns)[1:]}]')
+            start = end
+
+    def _order_columns(self, state: _RunState, results: list[OrderExecutionResult]) -> dict[str, Any]:
+        """The orders as columns (numbers packed), counted into the run's counters."""
         orders = [r.order for r in results]
         statuses = [r.status for r in results]
         reasons = [r.reasons for r in results]
@@ -368,7 +456,7 @@ class LiveRunLogger:
             "fills": pack("d", [x for fs in fills for f in fs for x in (f.quantity, f.price, f.fee)]),
         }
         count_orders(state.counts, statuses, reasons, sum(fill_counts))
-        self._append(state, ["orders", state.seq + 1, time.time(), state.orders_batch, columns])
+        return columns
 
     def _seal(self) -> tuple[list[Record], list[tuple[Any, ...]]]:
         """Take the pending records and the run rows they move (heads, signatures, counts,
@@ -450,11 +538,12 @@ class LiveRunLogger:
 
 
 class _GroupWriter:
-    """Durability ``"group"``: what :meth:`LiveRunLogger.commit` sealed (encoded and
-    hash-chained at once, in order) is written in one transaction per window instead of one
-    per commit. The caller writes it itself at a commit once 80 % of the window has passed
-    since the oldest unwritten commit (no thread hand-off while orders keep coming); a
-    daemon thread writes what a caller that went quiet left, once the window has passed. A
+    """Durability ``"group"``: what :meth:`LiveRunLogger.commit` committed is sealed
+    (encoded into ``batches`` records and hash-chained, in order, under ``_lock``) and
+    written in one transaction per window instead of one per commit. The caller seals and
+    writes it itself at a commit once 80 % of the window has passed since the oldest
+    unwritten commit (no thread hand-off while orders keep coming); a daemon thread seals
+    and writes what a caller that went quiet left, once the window has passed. A
     failed write keeps its records and is raised in the logger's thread at the next commit
     (fail closed)."""
 
@@ -468,8 +557,10 @@ class _GroupWriter:
         self._lock = threading.Lock()
         #: held for each write: one at a time, in order
         self._writing = threading.Lock()
-        #: the newest commit: ``(records sealed up to it, heads as of it, its extra statement)``
-        self._mark: tuple[int, list[tuple[Any, ...]], Statement | None] | None = None
+        #: the newest commit: ``(records sealed up to it, heads as of it, its extra
+        #: statement)``; ``(None, None, extra)`` while committed batches wait to be sealed
+        #: (the writer seals them first: then everything pending is committed)
+        self._mark: tuple[int | None, list[tuple[Any, ...]] | None, Statement | None] | None = None
         #: ``time.monotonic()`` of the oldest commit not written yet
         self._oldest: float | None = None
         self._error: BaseException | None = None
@@ -480,9 +571,10 @@ class _GroupWriter:
         self._store: StateStore | None = None
         self._repo: RunLogRepository | None = None
 
-    def committed(self, extra: Statement | None) -> None:
-        """The caller's :meth:`LiveRunLogger.commit`: write now if the oldest unwritten
-        commit is 80 % of a window old, else mark what the background writer may write."""
+    def committed(self, extra: Statement | None, runs: list[_RunState]) -> None:
+        """The caller's :meth:`LiveRunLogger.commit` (``runs``: those with batches to
+        commit): write now if the oldest unwritten commit is 80 % of a window old, else mark
+        what the background writer may write."""
         log = self._log
         if self._error is not None:
             self._raise()
@@ -490,13 +582,19 @@ class _GroupWriter:
         oldest = self._oldest
         if oldest is not None and now - oldest >= self._early and self._writing.acquire(blocking=False):
             try:
+                if runs:
+                    with self._lock:
+                        _commit_batches(log, runs)
                 self._write_all(extra)
             finally:
                 self._writing.release()
             return
-        heads = [(s.rid, s.run_id, s.seq, s.head, _copy_counts(s.counts)) for s in log._runs.values()]
         with self._lock:
-            self._mark = (len(log._pending), heads, extra if extra is not None else self._mark[2] if self._mark else None)
+            if runs:
+                _commit_batches(log, runs)
+            extra = extra if extra is not None else self._mark[2] if self._mark else None
+            # committed batches not sealed yet: the writer seals them, then writes it all
+            self._mark = (None, None, extra) if log._unsealed else (len(log._pending), log._heads(), extra)
             if self._oldest is None:
                 self._oldest = now
         if self._thread is None:
@@ -515,7 +613,7 @@ class _GroupWriter:
             with self._lock:
                 self._error = None
                 mark, self._mark = self._mark, None
-            if self._log._pending or mark is not None:
+            if self._log._pending or self._log._unsealed or mark is not None:
                 self._write_all(mark[2] if mark is not None else None)
 
     def stop(self) -> None:
@@ -533,6 +631,8 @@ class _GroupWriter:
         """Caller's thread, holding ``_writing``: every pending record, heads as they are."""
         log = self._log
         with self._lock:
+            if log._unsealed:
+                log._seal_committed()
             records = log._pending[:]
             del log._pending[: len(records)]
             mark, self._mark, self._oldest = self._mark, None, None
@@ -554,6 +654,8 @@ class _GroupWriter:
             with self._lock:
                 if self._mark is None or self._error is not None:
                     return
+                if log._unsealed:  # encoded and chained here: the caller went quiet
+                    log._seal_committed()
                 mark, self._mark = self._mark, None
                 count, heads, extra = mark
                 records = log._pending[:count]
@@ -571,7 +673,8 @@ class _GroupWriter:
                     if self._mark is None:
                         self._mark = (count, heads, extra)
                     else:  # a newer commit came meanwhile: its mark now covers these too
-                        self._mark = (self._mark[0] + count, self._mark[1], self._mark[2] or extra)
+                        newer = self._mark[0]  # None: counted when its batches are sealed
+                        self._mark = (None if newer is None else newer + count, self._mark[1], self._mark[2] or extra)
                     self._error = exc
 
     def _raise(self) -> None:
@@ -617,6 +720,15 @@ class _GroupWriter:
 
 #: polls of the window with nothing to write before the background writer ends (~1 s)
 _IDLE_POLLS = 100
+
+
+def _commit_batches(log: LiveRunLogger, runs: list[_RunState]) -> None:
+    """Holding the writer's lock: the runs' batches recorded since the last commit join
+    the committed ones (sealed by whichever thread writes the window)."""
+    for state in runs:
+        state.committed += state.batches
+        state.batches = []
+    log._unsealed = True
 
 
 def _copy_counts(counts: dict[str, Any]) -> dict[str, Any]:
