@@ -368,9 +368,11 @@ def _register_plugin_commands() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from peaktrade_core import attrs_code_cache
     from peaktrade_core.errors import ConfigError
     from peaktrade_core.plugins import PluginError
 
+    attrs_code_cache.install()  # before the plugins or a command import attrs
     try:
         try:
             _register_plugin_commands()

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pluggy
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from peaktrade_core import hookimpl
 from peaktrade_core.plugins import _PluggyManager
@@ -183,3 +185,130 @@ def test_the_quick_hook_scan_answers_as_pluggy(module):
     assert answers == {name: plain.parse_hookimpl_opts(plugin, name) for name in names}
     if module == "sample":
         assert {n for n, a in answers.items() if a is not None} == {"alert_sinks", "my_configure", "chek_gate", "bound_check_gate", "check_risk"}
+
+
+# -- attrs' generated methods from the cache are the ones compile() gives ----------------------
+
+
+def _same_code(cached: types.CodeType, plain: types.CodeType) -> None:
+    for name in ("co_code", "co_names", "co_varnames", "co_freevars", "co_cellvars", "co_linetable",
+                 "co_exceptiontable", "co_flags", "co_argcount", "co_kwonlyargcount", "co_name", "co_qualname",
+                 "co_filename", "co_firstlineno", "co_stacksize"):
+        assert getattr(cached, name) == getattr(plain, name), name
+    assert list(cached.co_positions()) == list(plain.co_positions())
+    assert len(cached.co_consts) == len(plain.co_consts)
+    for a, b in zip(cached.co_consts, plain.co_consts, strict=True):
+        if isinstance(a, types.CodeType):
+            _same_code(a, b)
+        else:
+            assert type(a) is type(b) and (a == b or a is b), (a, b)
+
+
+def _attrs_scripts(frozen: bool, eq: bool, order: bool, names: list[str]) -> list[tuple[str, str]]:
+    """The ``(source, file name)`` attrs compiles for a class of this shape."""
+    import attr._make
+    import attrs
+
+    seen: list[tuple[str, str]] = []
+
+    def recording(source, filename, mode):
+        seen.append((source, filename))
+        return compile(source, filename, mode)
+
+    before = vars(attr._make).get("compile")
+    attr._make.compile = recording
+    try:
+        attrs.define(frozen=frozen, eq=eq, order=order if eq else False)(type("Shape", (), {"__annotations__": dict.fromkeys(names, "int")}))
+    finally:
+        if before is None:
+            del attr._make.compile
+        else:
+            attr._make.compile = before
+    return seen
+
+
+@settings(max_examples=40)
+@given(
+    frozen=st.booleans(), eq=st.booleans(), order=st.booleans(),
+    names=st.lists(st.from_regex(r"f_[a-z0-9_]{0,8}", fullmatch=True), min_size=0, max_size=6, unique=True),
+    salt=st.one_of(st.integers(-(2**63), 2**63 - 1), st.sampled_from([0, -1, 9, -9, 99, 999999, -9999999999999999999])),
+)
+def test_attrs_code_from_the_cache_is_the_code_compile_gives_for_any_hash_salt(tmp_path_factory, frozen, eq, order, names, salt):
+    """A cached entry stands for exactly one source text; the per-process ``__hash__`` salt is
+    put back into the constants: for any class shape and any salt, first from an empty cache
+    and then from the cache (another process's salt in the source), the code is compile()'s."""
+    import re
+
+    from peaktrade_core import attrs_code_cache as cache
+
+    saved = cache._entries, cache._used, cache._dirty
+    cache._entries, cache._used, cache._dirty = {}, {}, True  # True: nothing written at exit
+    try:
+        for source, filename in _attrs_scripts(frozen, eq, order, names):
+            resalted = re.sub(r"(hash\(\(\n +)(-?\d+)(,\n)", lambda m: f"{m.group(1)}{salt}{m.group(3)}", source)
+            for text in (source, resalted, source):  # with another process's salt, then this one's
+                _same_code(cache._compile(text, filename, "exec"), compile(text, filename, "exec"))
+        assert cache._used  # the calls above went through the cache
+    finally:
+        cache._entries, cache._used, cache._dirty = saved
+
+
+CACHE_PROBE = textwrap.dedent(
+    """
+    import json, linecache, sys, types
+    from peaktrade_core import attrs_code_cache as cache
+    cache.cache_path = lambda: sys.argv[1]
+    from peaktrade_core.cli import main
+    try:
+        main(["status"])
+    except SystemExit:
+        pass
+    import attr._make
+    flags = attr._make._compile_and_eval.__code__.co_flags & cache._future_flags()
+    checked = 0
+    for module in list(sys.modules.values()):
+        for value in list(vars(module).values()) if module is not None else ():
+            if not isinstance(value, type) or not hasattr(value, "__attrs_attrs__") or value.__module__ != module.__name__:
+                continue
+            for member in vars(value).values():
+                code = getattr(member, "__code__", None)
+                if code is None or code.co_filename not in linecache.cache or not code.co_filename.startswith("<attrs generated"):
+                    continue
+                plain = compile("".join(linecache.cache[code.co_filename][2]), code.co_filename, "exec", flags, True)
+                fresh = next(c for c in plain.co_consts if isinstance(c, types.CodeType) and c.co_name == code.co_name)
+                same = code == fresh and list(code.co_positions()) == list(fresh.co_positions()) and code.co_consts == fresh.co_consts
+                assert same, (value, code.co_name)
+                checked += 1
+    hits = sum(key in cache._entries for key in cache._used)
+    print(json.dumps({"checked": checked, "hits": hits, "used": len(cache._used)}), file=sys.stderr)
+    """
+)
+
+
+def _cache_probe(cache_file: Path, seed: str, **env: str) -> tuple[str, dict]:
+    run_env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    run_env.update(PYTHONHASHSEED=seed, PEAK_TRADE_PLUGINS="", **env)
+    done = subprocess.run([sys.executable, "-c", CACHE_PROBE, str(cache_file)], capture_output=True, text=True, env=run_env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout, json.loads(done.stderr.strip().splitlines()[-1])
+
+
+def test_status_from_another_process_s_attrs_cache_builds_the_same_classes(tmp_path):
+    """The first `status` writes the cache; the next, with another hash seed (so other
+    `__hash__` salts), builds its classes from it, and every generated method of every attrs
+    class is the code compiling the class's own source gives. A damaged file is ignored."""
+    cache_file = tmp_path / "attrs-methods.marshal"
+    first, cold = _cache_probe(cache_file, "1")
+    assert cache_file.exists() and cold["hits"] == 0 and cold["checked"] > 20
+    second, warm = _cache_probe(cache_file, "2")
+    assert second == first and warm["checked"] == cold["checked"]
+    assert warm["hits"] >= warm["used"] // 2  # every class whose salt has the same sign and width
+    cache_file.write_bytes(cache_file.read_bytes()[:1000])  # cut short
+    third, damaged = _cache_probe(cache_file, "3")
+    assert third == first and damaged["hits"] == 0 and damaged["checked"] == cold["checked"]
+
+
+def test_no_attrs_cache_is_written_without_bytecode_writing(tmp_path):
+    cache_file = tmp_path / "attrs-methods.marshal"
+    out, probe = _cache_probe(cache_file, "1", PYTHONDONTWRITEBYTECODE="1")
+    assert "Kill switch" in out and probe["checked"] > 20 and not cache_file.exists()
