@@ -78,16 +78,23 @@ def _save() -> None:
 
 
 def _split_salt(source: str) -> tuple[str, int | None, int | None]:
-    """``(source with the __hash__ salt as a same-width placeholder, salt, placeholder)``."""
-    import re
+    """``(source with the __hash__ salt as a same-width placeholder, salt, placeholder)``.
 
-    found = list(re.finditer(r"hash\(\(\n +(-?\d+),\n", source))
-    if len(found) != 1:
+    attrs writes the salt alone on the line after ``hash((``: ``        -1234...,``."""
+    at = source.find("hash((\n")
+    if at < 0 or source.find("hash((\n", at + 1) >= 0:
         return source, None, None
-    start, end = found[0].span(1)
-    text = found[0].group(1)
-    placeholder = text[0] + "9" * (len(text) - 1) if text[0] == "-" else "9" * len(text)
-    return source[:start] + placeholder + source[end:], int(text), int(placeholder)
+    start = at + len("hash((\n")
+    line_end = source.find(",\n", start)
+    if line_end < 0:
+        return source, None, None
+    text = source[start:line_end].lstrip(" ")
+    start = line_end - len(text)
+    digits = text[1:] if text.startswith("-") else text
+    if not digits or not digits.isascii() or not digits.isdigit() or source[start - 1] != " ":
+        return source, None, None
+    placeholder = text[: len(text) - len(digits)] + "9" * len(digits)
+    return source[:start] + placeholder + source[line_end:], int(text), int(placeholder)
 
 
 def _with_salt(code: CodeType, placeholder: int, salt: int) -> CodeType | None:

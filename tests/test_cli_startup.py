@@ -39,18 +39,21 @@ NOT_FOR_STATUS = [
     "zoneinfo",  # the default [live_risk] timezone is UTC, which needs no zone database
     "peaktrade_core.store.copy",  # its table definitions serve only copying a store
     "peaktrade_core.gate_decisions",  # the per-order gates: status shows the environment-level report
+    "json",  # the identity file is read by json's C scanner; the package's regexes are not needed
 ]
 NOT_FOR_HELP = [*NOT_FOR_STATUS, "attrs", "peaktrade_core.config", "peaktrade_core.gates", "sqlite3", "tomllib"]
 
 PROBE = textwrap.dedent(
     """
-    import json, sys
+    import sys
     from peaktrade_core.cli import main
     try:
         main(sys.argv[1:])
     except SystemExit:
         pass
-    print(json.dumps(sorted(sys.modules)), file=sys.stderr)
+    loaded = sorted(sys.modules)
+    import json
+    print(json.dumps(loaded), file=sys.stderr)
     """
 )
 
@@ -123,7 +126,7 @@ def test_plugins_list_shows_name_and_version_without_reading_metadata(site):
     listed = {p["name"]: p for p in json.loads(out)}
     assert listed["gategood"]["distribution"] == "peaktrade-startup-fakes" and listed["gategood"]["version"] == "2.0.1"
     assert listed["broken"]["status"] == "failed" and listed["gategood"]["hooks"] == ["check_gate"]
-    assert sorted(m for m in [*NOT_FOR_HELP, "peaktrade_core.cli_state"] if m in loaded) == []
+    assert sorted(m for m in [*NOT_FOR_HELP, "peaktrade_core.cli_state"] if m in loaded and m != "json") == []  # --json prints JSON
 
 
 def test_help_builds_no_config_and_opens_no_store(site):
@@ -312,3 +315,111 @@ def test_no_attrs_cache_is_written_without_bytecode_writing(tmp_path):
     cache_file = tmp_path / "attrs-methods.marshal"
     out, probe = _cache_probe(cache_file, "1", PYTHONDONTWRITEBYTECODE="1")
     assert "Kill switch" in out and probe["checked"] > 20 and not cache_file.exists()
+
+
+# -- the identity file is read as json.loads reads it ----------------------------------------
+
+_JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=12,
+)
+
+
+def _json_texts():
+    import json
+
+    whitespace = st.text(alphabet=" \t\n\r\f\v\u00a0\ufeff", max_size=3)
+    documents = st.builds(lambda v, indent: json.dumps(v, indent=indent), _JSON_VALUES, st.sampled_from([None, 2]))
+    broken = st.builds(lambda d, cut: d[:cut], documents, st.integers(0, 40))
+    tokens = st.lists(st.sampled_from(['{', '}', '[', ']', ',', ':', '"a"', '1', '-0', '1e400', 'NaN', '-Infinity', 'true', 'nul', '"\\u12"', '"x\ny"', "'a'"]), max_size=8).map("".join)
+    return st.builds(lambda a, d, b: a + d + b, whitespace, documents | broken | tokens | st.text(max_size=12), whitespace)
+
+
+@settings(max_examples=300)
+@given(text=_json_texts())
+def test_the_identity_file_is_read_as_json_loads_reads_it(text):
+    """The quick path (json's C scanner, no json package) and json.loads agree on every
+    text: the same value, or both refuse (with json's own message)."""
+    import json
+    import math
+
+    from peaktrade_core.state import _json_loads
+
+    def outcome(load):
+        try:
+            return "value", load(text)
+        except (ValueError, RecursionError) as exc:
+            return "refused", f"{type(exc).__name__}: {exc}"
+
+    quick, plain = outcome(_json_loads), outcome(json.loads)
+    if quick[0] == "value" and plain[0] == "value":
+        assert json.dumps(quick[1]) == json.dumps(plain[1]) or (isinstance(quick[1], float) and math.isnan(quick[1]) and math.isnan(plain[1]))
+    else:
+        assert quick == plain
+
+
+# -- the packaged defaults' parse, cached: never stale -----------------------------------------
+
+_TOML_SCALARS = st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.floats() | st.text(max_size=10)
+
+
+@settings(max_examples=40)
+@given(documents=st.lists(st.dictionaries(st.from_regex(r"[a-z_]{1,6}", fullmatch=True),
+                                          st.dictionaries(st.from_regex(r"[a-z_]{1,6}", fullmatch=True),
+                                                          _TOML_SCALARS.filter(lambda v: v is not None) | st.lists(st.integers(), max_size=3), max_size=4),
+                                          max_size=3), min_size=1, max_size=4))
+def test_the_cached_parse_of_the_defaults_is_always_the_file_s_own_parse(tmp_path_factory, documents):
+    """Whatever the packaged file holds now, and however it changed since the cache was
+    written (edited, replaced, the same length, a byte flipped), the parse read is the parse
+    of the file's current bytes: the cache is keyed by those very bytes."""
+    import tomllib
+
+    import tomlkit
+
+    import peaktrade_core.config as config
+
+    folder = tmp_path_factory.mktemp("defaults")
+    path, cache = folder / "default_config.toml", folder / "default_config.marshal"
+    texts = [tomlkit.dumps(doc) for doc in documents]
+    texts += [t.replace("1", "2", 1) for t in texts]  # same length, another value
+    parsed, parse = [], config.parse_toml
+    config.parse_toml = lambda where, text: parsed.append(text) or parse(where, text)
+    writing, sys.dont_write_bytecode = sys.dont_write_bytecode, False  # as installed
+    try:
+        for text in texts:
+            path.write_text(text, encoding="utf-8")
+            expected = tomllib.loads(text)
+            first, again = config.read_packaged_defaults(path, cache), config.read_packaged_defaults(path, cache)
+            assert _same_data(first, expected) and _same_data(again, expected)
+            assert parsed[-1] == text  # this very text was parsed, now or for the previous one
+    finally:
+        config.parse_toml, sys.dont_write_bytecode = parse, writing
+    # parsed once per change of the file, the second read of each from the cache
+    assert len(parsed) == 1 + sum(a != b for a, b in zip(texts, texts[1:], strict=False))
+
+
+def _same_data(a, b) -> bool:
+    import math
+
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(_same_data(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(_same_data(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, float):
+        return (math.isnan(a) and math.isnan(b)) or (a == b and math.copysign(1, a) == math.copysign(1, b))
+    return a == b
+
+
+def test_status_reads_the_packaged_defaults_without_tomllib_once_cached(tmp_path):
+    """`status` without a config file: the second start takes the defaults' parse from the
+    cache (no tomllib) and shows the same limits."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env.update(PEAK_TRADE_PLUGINS="", PEAK_TRADE_DATA_DIR=str(tmp_path))
+    probe = PROBE.replace("from peaktrade_core.cli import main", "from peaktrade_core.cli import main\nimport peaktrade_core.config as c\ncached = __import__('pathlib').Path(sys.argv.pop())\nc.defaults_cache_path = lambda: cached")
+    runs = [subprocess.run([sys.executable, "-c", probe, "status", str(tmp_path / "defaults.marshal")], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120) for _ in range(2)]
+    (first, cold), (second, warm) = [(r.stdout, set(json.loads(r.stderr.strip().splitlines()[-1]))) for r in runs]
+    assert "live_risk.max_order_notional             1000.0" in first and second == first
+    assert "tomllib" in cold and "tomllib" not in warm and (tmp_path / "defaults.marshal").exists()
