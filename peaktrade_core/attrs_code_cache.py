@@ -6,9 +6,11 @@ about a fifth of the instructions of ``peaktrade status`` went into parsing that
 The cache maps the exact source text (with its file name, mode and compiler flags) to the
 compiled code, so an entry cannot be stale: other source is another key. The only part of
 the source that differs between processes is the salt attrs writes into ``__hash__`` (the
-hash of the class's name, randomised per process): the source is cached with a placeholder
-of the same width and the salt is put back into the compiled constants, which gives the very
-code ``compile`` gives (tests/test_cli_startup.py holds both equal, for random salts).
+hash of the class's name, randomised per process): the source is cached with the salt
+written as 0, and ``__hash__`` alone (on the lines it has in the whole source) is cached with
+a placeholder of the salt's width, the salt put into its constants and the result put in
+place of the first one's ``__hash__``: the very code ``compile`` gives
+(tests/test_cli_startup.py holds both equal, for any class shape and salt).
 
 The file lives in the package's ``__pycache__`` and carries the interpreter's bytecode magic
 number: it is trusted exactly as the ``.pyc`` files beside it, written only where they may
@@ -77,29 +79,47 @@ def _save() -> None:
             os.remove(temporary)
 
 
-def _split_salt(source: str) -> tuple[str, int | None, int | None]:
-    """``(source with the __hash__ salt as a same-width placeholder, salt, placeholder)``.
+def _split_hash(source: str) -> tuple[str, str | None]:
+    """``(source with the __hash__ salt written as 0, the __hash__ definition alone)``.
 
-    attrs writes the salt alone on the line after ``hash((``: ``        -1234...,``."""
+    attrs writes the salt alone on the line after ``hash((`` (``        -1234...,``); the
+    definition alone is padded with empty lines to stand on the lines it has in ``source``,
+    so compiling it gives the very ``__hash__`` code compiling ``source`` gives."""
     at = source.find("hash((\n")
-    if at < 0 or source.find("hash((\n", at + 1) >= 0:
-        return source, None, None
-    start = at + len("hash((\n")
-    line_end = source.find(",\n", start)
-    if line_end < 0:
-        return source, None, None
-    text = source[start:line_end].lstrip(" ")
-    start = line_end - len(text)
+    start = source.rfind("\ndef __hash__(self", 0, at) + 1 if at >= 0 else -1
+    if start <= 0 and not source.startswith("def __hash__(self"):
+        return source, None
+    if source.find("hash((\n", at + 1) >= 0:
+        return source, None
+    salt_at = at + len("hash((\n")
+    salt_end = source.find(",\n", salt_at)
+    if salt_end < 0:
+        return source, None
+    text = source[salt_at:salt_end].lstrip(" ")
     digits = text[1:] if text.startswith("-") else text
-    if not digits or not digits.isascii() or not digits.isdigit() or source[start - 1] != " ":
-        return source, None, None
+    if not digits or not digits.isascii() or not digits.isdigit():
+        return source, None
+    end = source.find("\ndef ", salt_end)
+    end = len(source) if end < 0 else end
+    alone = "\n" * source.count("\n", 0, start) + source[start:end]
+    return source[: salt_end - len(text)] + "0" + source[salt_end:], alone
+
+
+def _split_salt(alone: str) -> tuple[str, int, int]:
+    """``(__hash__ definition with its salt as a placeholder of the same width, salt,
+    placeholder)``: same width, so every position in the compiled code stays the same."""
+    salt_at = alone.find("hash((\n") + len("hash((\n")
+    salt_end = alone.find(",\n", salt_at)
+    text = alone[salt_at:salt_end].lstrip(" ")
+    digits = text[1:] if text.startswith("-") else text
     placeholder = text[: len(text) - len(digits)] + "9" * len(digits)
-    return source[:start] + placeholder + source[line_end:], int(text), int(placeholder)
+    return alone[: salt_end - len(text)] + placeholder + alone[salt_end:], int(text), int(placeholder)
 
 
 def _with_salt(code: CodeType, placeholder: int, salt: int) -> CodeType | None:
-    """``code`` with the placeholder in ``__hash__`` replaced by ``salt``; ``None`` if that
-    would not be exactly the code of the salted source (a constant that could collide)."""
+    """``code`` (of a __hash__ definition alone) with the placeholder constant of ``__hash__``
+    replaced by ``salt``; ``None`` if that could differ from compiling the salted text (the
+    placeholder not exactly once, or the salt already a constant there)."""
     consts = list(code.co_consts)
     hashes = [i for i, const in enumerate(consts) if isinstance(const, CodeType) and const.co_name == "__hash__"]
     if len(hashes) != 1:
@@ -114,29 +134,49 @@ def _with_salt(code: CodeType, placeholder: int, salt: int) -> CodeType | None:
     return code.replace(co_consts=tuple(consts))
 
 
+def _with_hash(code: CodeType, alone: CodeType) -> CodeType | None:
+    """``code`` with its ``__hash__`` code replaced by the one of ``alone``; ``None`` unless
+    each holds exactly one."""
+    consts = list(code.co_consts)
+    ours = [i for i, const in enumerate(consts) if isinstance(const, CodeType) and const.co_name == "__hash__"]
+    theirs = [const for const in alone.co_consts if isinstance(const, CodeType) and const.co_name == "__hash__"]
+    if len(ours) != 1 or len(theirs) != 1:
+        return None
+    consts[ours[0]] = theirs[0]
+    return code.replace(co_consts=tuple(consts))
+
+
 def _compile(source: Any, filename: Any, mode: str, *args: Any, **kwargs: Any) -> CodeType:
     """``compile(source, filename, mode)`` as attrs calls it, through the cache."""
-    global _entries, _dirty
     if args or kwargs or not isinstance(source, str) or not isinstance(filename, str):
         return builtins.compile(source, filename, mode, *args, **kwargs)  # not a call attrs makes
     # what compile() would inherit: the `from __future__` flags of the calling code
     flags = sys._getframe(1).f_code.co_flags & _future_flags()
+    keyed, hash_alone = _split_hash(source)
+    code = _cached(keyed, filename, mode, flags)
+    if hash_alone is None:
+        return code
+    # this process's salt: __hash__ alone, cached by the sign and width of the salt
+    hash_keyed, salt, placeholder = _split_salt(hash_alone)
+    salted = _with_salt(_cached(hash_keyed, filename, mode, flags), placeholder, salt)
+    whole = _with_hash(code, salted) if salted is not None else None
+    return whole if whole is not None else builtins.compile(source, filename, mode, flags, True)
+
+
+def _cached(source: str, filename: str, mode: str, flags: int) -> CodeType:
+    global _entries, _dirty
     if _entries is None:
         _entries = _load()
-    keyed, salt, placeholder = _split_salt(source)
-    key = (filename, mode, flags, keyed)
+    key = (filename, mode, flags, source)
     code = _used.get(key) or _entries.get(key)
     if code is None:
-        code = builtins.compile(keyed, filename, mode, flags, True)
+        code = builtins.compile(source, filename, mode, flags, True)
         if not _dirty:
             import atexit
 
             atexit.register(_save)
             _dirty = True
     _used[key] = code
-    if salt is not None:
-        salted = _with_salt(code, placeholder, salt)
-        return salted if salted is not None else builtins.compile(source, filename, mode, flags, True)
     return code
 
 
