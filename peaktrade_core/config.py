@@ -20,6 +20,7 @@ import math
 import os
 import re
 import stat
+import sys
 import types
 import typing
 from collections.abc import Mapping
@@ -341,8 +342,41 @@ def _plain_fields(cls: type) -> tuple[tuple[str, Any], ...] | None:
     fields = attrs.fields(cls)
     if any(a.alias != a.name or not a.init for a in fields):
         return None
-    hints = typing.get_type_hints(cls)
+    hints = _field_types(cls)
     return tuple((a.name, hints[a.name]) for a in fields)
+
+
+_annotation_values: dict[tuple[str, str], tuple[Any, tuple[str, ...]]] = {}
+
+
+def _field_types(cls: type) -> dict[str, Any]:
+    """``typing.get_type_hints(cls)`` for a config class whose annotations are texts (``from
+    __future__ import annotations``): each distinct text evaluated once per module, not once
+    per field (every start structures every section, and the same few texts recur). Only
+    where the result cannot depend on the class: every name the text uses is the module's or,
+    not shadowed by the class, a builtin; anything else is left to ``typing`` (a test holds
+    both equal for every section of the config and of the repo's plugins)."""
+    import builtins
+
+    module = sys.modules.get(cls.__module__)
+    annotations = vars(cls).get("__annotations__", {})
+    if module is None or cls.__mro__[1:] != (object,) or not all(type(a) is str for a in annotations.values()):
+        return typing.get_type_hints(cls)
+    namespace, own = vars(module), vars(cls)
+    hints = {}
+    for name, text in annotations.items():
+        key = (cls.__module__, text)
+        if key not in _annotation_values:
+            code = compile(text, "<annotation>", "eval")
+            value = eval(code, {"__builtins__": builtins}, namespace)  # noqa: S307 - as typing evaluates it
+            if value is None or "'" in text or '"' in text or isinstance(value, str | typing.ForwardRef):
+                return typing.get_type_hints(cls)
+            _annotation_values[key] = value, code.co_names
+        value, names = _annotation_values[key]
+        if any(n not in namespace and (n in own or not hasattr(builtins, n)) for n in names):
+            return typing.get_type_hints(cls)
+        hints[name] = value
+    return hints
 
 
 def _plain(value: Any, t: Any) -> Any:

@@ -423,3 +423,64 @@ def test_status_reads_the_packaged_defaults_without_tomllib_once_cached(tmp_path
     (first, cold), (second, warm) = [(r.stdout, set(json.loads(r.stderr.strip().splitlines()[-1]))) for r in runs]
     assert "live_risk.max_order_notional             1000.0" in first and second == first
     assert "tomllib" in cold and "tomllib" not in warm and (tmp_path / "defaults.marshal").exists()
+
+
+# -- the config's field types, evaluated once per text, are typing's ---------------------------
+
+
+def _config_classes() -> list[type]:
+    import typing
+
+    import attrs
+
+    from peaktrade_core.config import PeakTradeConfig
+
+    seen, todo = [], [PeakTradeConfig]
+    while todo:
+        t = todo.pop()
+        if isinstance(t, type) and attrs.has(t) and t not in seen:
+            seen.append(t)
+            todo.extend(typing.get_type_hints(t).values())
+        todo.extend(typing.get_args(t))
+    return seen
+
+
+def test_the_config_field_types_are_the_ones_typing_gives():
+    """Every attrs class of the config tree (sections, their parts): the field types the
+    quick structuring uses are typing.get_type_hints' (a name the class shadows, a text with
+    a nested forward reference, an inherited annotation: typing decides)."""
+    import typing
+
+    from peaktrade_core.config import _field_types
+
+    classes = _config_classes()
+    assert len(classes) >= 10
+    for cls in classes:
+        assert _field_types(cls) == typing.get_type_hints(cls), cls
+        assert _field_types(cls) == typing.get_type_hints(cls), cls  # from the memo
+
+    namespace: dict = {}
+    exec(textwrap.dedent('''
+        from __future__ import annotations
+        import attrs
+        Amount = float
+
+        @attrs.define
+        class Shadowing:
+            limit: Amount | None = None
+            size: int = 0
+            int = 5  # shadows the builtin: typing resolves "int" to this attribute
+
+        @attrs.define
+        class Nested:
+            items: list["Amount"] = attrs.Factory(list)
+    '''), namespace)
+    module = types.ModuleType("fake_config_module")
+    module.__dict__.update(namespace)
+    sys.modules[module.__name__] = module
+    try:
+        for cls in (namespace["Shadowing"], namespace["Nested"]):
+            cls.__module__ = module.__name__
+            assert _field_types(cls) == typing.get_type_hints(cls)
+    finally:
+        del sys.modules[module.__name__]
