@@ -28,8 +28,8 @@ import sys
 from types import CodeType
 from typing import Any
 
-#: at most this many entries are kept (the classes of every installed plugin fit many times)
-MAX_ENTRIES = 1024
+#: at most this many entries are kept (a start of `status` uses about 70)
+MAX_ENTRIES = 512
 
 _entries: dict[tuple[str, str, int, str], CodeType] | None = None
 _used: dict[tuple[str, str, int, str], CodeType] = {}
@@ -60,13 +60,19 @@ def _load() -> dict[tuple[str, str, int, str], CodeType]:
     return entries
 
 
+def _bloated() -> bool:
+    """Mostly entries this process did not need (another command's, an older version's):
+    loading them costs every start more than recompiling costs the next miss."""
+    return len(_entries or ()) > 4 * len(_used) + 64
+
+
 def _save() -> None:
-    if not _dirty or sys.dont_write_bytecode:
+    if not (_dirty or _bloated()) or sys.dont_write_bytecode:
         return
     import marshal
 
     entries = {**(_entries or {}), **_used}
-    if len(entries) > MAX_ENTRIES:
+    if len(entries) > MAX_ENTRIES or _bloated():
         entries = dict(_used)
     path = cache_path()
     temporary = f"{path}.{os.getpid()}.tmp"
@@ -166,16 +172,15 @@ def _compile(source: Any, filename: Any, mode: str, *args: Any, **kwargs: Any) -
 def _cached(source: str, filename: str, mode: str, flags: int) -> CodeType:
     global _entries, _dirty
     if _entries is None:
+        import atexit
+
         _entries = _load()
+        atexit.register(_save)  # writes only after a miss, or to drop what is not used
     key = (filename, mode, flags, source)
     code = _used.get(key) or _entries.get(key)
     if code is None:
         code = builtins.compile(source, filename, mode, flags, True)
-        if not _dirty:
-            import atexit
-
-            atexit.register(_save)
-            _dirty = True
+        _dirty = True
     _used[key] = code
     return code
 

@@ -309,6 +309,17 @@ def test_status_from_another_process_s_attrs_cache_builds_the_same_classes(tmp_p
     cache_file.write_bytes(cache_file.read_bytes()[:1000])  # cut short
     third, damaged = _cache_probe(cache_file, "3")
     assert third == first and damaged["hits"] == 0 and damaged["checked"] == cold["checked"]
+    # entries nobody uses any more (older versions, other commands) are dropped, not loaded forever
+    import marshal
+    from importlib.util import MAGIC_NUMBER
+
+    _magic, entries = marshal.loads(cache_file.read_bytes())
+    stale = {(f"<attrs generated methods old.C{i}>", "exec", 0, f"x = {i}"): compile("x = 1", "<old>", "exec") for i in range(400)}
+    cache_file.write_bytes(marshal.dumps((MAGIC_NUMBER, {**entries, **stale})))
+    fourth, pruned = _cache_probe(cache_file, "4")
+    kept = marshal.loads(cache_file.read_bytes())[1]
+    assert fourth == first and pruned["hits"] > 0 and len(kept) == pruned["used"]
+    assert not any(key in kept for key in stale)
 
 
 def test_no_attrs_cache_is_written_without_bytecode_writing(tmp_path):
@@ -418,7 +429,7 @@ def test_status_reads_the_packaged_defaults_without_tomllib_once_cached(tmp_path
     cache (no tomllib) and shows the same limits."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     env.update(PEAK_TRADE_PLUGINS="", PEAK_TRADE_DATA_DIR=str(tmp_path))
-    probe = PROBE.replace("from peaktrade_core.cli import main", "from peaktrade_core.cli import main\nimport peaktrade_core.config as c\ncached = __import__('pathlib').Path(sys.argv.pop())\nc.defaults_cache_path = lambda: cached")
+    probe = PROBE.replace("from peaktrade_core.cli import main", "from peaktrade_core.cli import main\nimport peaktrade_core.config as c\ncached = __import__('pathlib').Path(sys.argv.pop())\nc.defaults_cache_path = lambda: cached\nfrom peaktrade_core import attrs_code_cache\nattrs_code_cache.cache_path = lambda: str(cached) + '.attrs'")
     runs = [subprocess.run([sys.executable, "-c", probe, "status", str(tmp_path / "defaults.marshal")], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120) for _ in range(2)]
     (first, cold), (second, warm) = [(r.stdout, set(json.loads(r.stderr.strip().splitlines()[-1]))) for r in runs]
     assert "live_risk.max_order_notional             1000.0" in first and second == first
