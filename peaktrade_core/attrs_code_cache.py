@@ -178,7 +178,7 @@ def _cached(source: str, filename: str, mode: str, flags: int) -> CodeType:
         atexit.register(_save)  # writes only after a miss, or to drop what is not used
     key = (filename, mode, flags, source)
     code = _used.get(key) or _entries.get(key)
-    if code is None:
+    if type(code) is not CodeType:  # a miss (or a file this module did not write)
         code = builtins.compile(source, filename, mode, flags, True)
         _dirty = True
     _used[key] = code
@@ -194,7 +194,6 @@ def _future_flags() -> int:
     return _FUTURE
 
 
-
 def patch(make: Any) -> None:
     """Let attrs' ``_make`` module compile through the cache: its global ``compile`` is looked
     up when a class is built (set before the module runs, its own classes use it too)."""
@@ -203,7 +202,8 @@ def patch(make: Any) -> None:
 
 
 class _AttrsFinder:
-    """Patches ``attr._make`` right after it is executed, before attrs builds its own classes."""
+    """Sets ``attr._make``'s ``compile`` as the module is about to run (then steps aside), so
+    that the classes attrs builds for itself come from the cache too."""
 
     @classmethod
     def find_spec(cls, name: str, path: Any = None, target: Any = None) -> Any:
