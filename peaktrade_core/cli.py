@@ -368,16 +368,24 @@ def _register_plugin_commands() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from peaktrade_core import attrs_code_cache
     from peaktrade_core.errors import ConfigError
     from peaktrade_core.plugins import PluginError
 
+    attrs_code_cache.install()  # before the plugins or a command import attrs
     try:
         try:
-            _register_plugin_commands()
             import gc
 
-            # the modules, plugins and commands loaded so far live as long as the process:
-            # keep every later collection from scanning them again (~4 % of `status`)
+            # loading the plugins makes modules and classes that live as long as the process:
+            # no collection looks for garbage among them, now or later (gc.freeze)
+            collecting = gc.isenabled()
+            gc.disable()
+            try:
+                _register_plugin_commands()
+            finally:
+                if collecting:
+                    gc.enable()
             gc.freeze()
             cli.main(args=argv, prog_name="peaktrade", standalone_mode=True)
         finally:

@@ -20,6 +20,7 @@ import math
 import os
 import re
 import stat
+import sys
 import types
 import typing
 from collections.abc import Mapping
@@ -341,8 +342,41 @@ def _plain_fields(cls: type) -> tuple[tuple[str, Any], ...] | None:
     fields = attrs.fields(cls)
     if any(a.alias != a.name or not a.init for a in fields):
         return None
-    hints = typing.get_type_hints(cls)
+    hints = _field_types(cls)
     return tuple((a.name, hints[a.name]) for a in fields)
+
+
+_annotation_values: dict[tuple[str, str], tuple[Any, tuple[str, ...]]] = {}
+
+
+def _field_types(cls: type) -> dict[str, Any]:
+    """``typing.get_type_hints(cls)`` for a config class whose annotations are texts (``from
+    __future__ import annotations``): each distinct text evaluated once per module, not once
+    per field (every start structures every section, and the same few texts recur). Only
+    where the result cannot depend on the class: every name the text uses is the module's or,
+    not shadowed by the class, a builtin; anything else is left to ``typing`` (a test holds
+    both equal for every section of the config and of the repo's plugins)."""
+    import builtins
+
+    module = sys.modules.get(cls.__module__)
+    annotations = vars(cls).get("__annotations__", {})
+    if module is None or cls.__mro__[1:] != (object,) or not all(type(a) is str for a in annotations.values()):
+        return typing.get_type_hints(cls)
+    namespace, own = vars(module), vars(cls)
+    hints = {}
+    for name, text in annotations.items():
+        key = (cls.__module__, text)
+        if key not in _annotation_values:
+            code = compile(text, "<annotation>", "eval")
+            value = eval(code, {"__builtins__": builtins}, namespace)  # noqa: S307 - as typing evaluates it
+            if value is None or "'" in text or '"' in text or isinstance(value, str | typing.ForwardRef):
+                return typing.get_type_hints(cls)
+            _annotation_values[key] = value, code.co_names
+        value, names = _annotation_values[key]
+        if any(n not in namespace and (n in own or not hasattr(builtins, n)) for n in names):
+            return typing.get_type_hints(cls)
+        hints[name] = value
+    return hints
 
 
 def _plain(value: Any, t: Any) -> Any:
@@ -607,7 +641,7 @@ def structure_config(
 @functools.cache
 def _documented_defaults() -> dict[str, dict[str, Any]]:
     """The core sections of the packaged default config, as raw tables."""
-    raw, _text, _data = read_config(PACKAGED_DEFAULT)
+    raw = read_packaged_defaults()
     return {name: dict(table) for name, table in raw.items() if name in _SECTIONS and name != "plugins" and isinstance(table, Mapping)}
 
 
@@ -760,6 +794,45 @@ def read_config(path: Path) -> tuple[dict[str, Any], str, bytes]:
     return parse_toml(path, text), text, data
 
 
+def defaults_cache_path() -> Path:
+    import sys
+
+    return PACKAGED_DEFAULT.parent / "__pycache__" / f"default_config.{sys.implementation.cache_tag}.marshal"
+
+
+def read_packaged_defaults(path: Path | None = None, cache: Path | None = None) -> dict[str, Any]:
+    """The packaged default config, parsed (every start without a config file needs it).
+
+    Its parse is kept beside the package's bytecode together with the exact bytes it was
+    parsed from, and used only while the file has those very bytes and the interpreter the
+    same bytecode magic (tomllib is part of it): it cannot be stale. Written only where the
+    bytecode may be written; a damaged cache is ignored. Never for a user's config file.
+    """
+    import marshal
+    import sys
+    from importlib.util import MAGIC_NUMBER
+
+    path = PACKAGED_DEFAULT if path is None else path
+    cache = defaults_cache_path() if cache is None and path == PACKAGED_DEFAULT else cache
+    data = read_config_bytes(path)
+    if cache is not None:
+        try:
+            magic, source, raw = marshal.loads(cache.read_bytes())
+            if magic == MAGIC_NUMBER and source == data and type(raw) is dict:
+                return raw
+        except (OSError, EOFError, ValueError, TypeError):
+            pass
+    raw = parse_toml(path, decode_config(path, data))
+    if cache is not None and not sys.dont_write_bytecode:
+        temporary = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
+        try:
+            temporary.write_bytes(marshal.dumps((MAGIC_NUMBER, data, raw)))
+            os.replace(temporary, cache)  # readers see the old file or the new one, never half
+        except (OSError, ValueError):  # read-only install; a value marshal cannot hold
+            temporary.unlink(missing_ok=True)
+    return raw
+
+
 def load_config(
     path: str | os.PathLike[str] | None = None, plugin_sections: Mapping[str, type] | None = None
 ) -> PeakTradeConfig:
@@ -778,8 +851,7 @@ def load_config(
         pm = get_plugin_manager()
         plugin_sections = pm.config_sections()
     if resolved is None:
-        raw, _text, _data = read_config(PACKAGED_DEFAULT)
-        return structure_config(raw, "<defaults>", plugin_sections)
+        return structure_config(read_packaged_defaults(), "<defaults>", plugin_sections)
     raw, _text, data = read_config(resolved)
     import hashlib
 
@@ -817,7 +889,7 @@ def _redact(node: Any, key: str = "") -> Any:
 
 # -- editing ------------------------------------------------------------------------------
 
-_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+_BARE_KEY = r"[A-Za-z0-9_-]+"
 
 
 def governing_key(dotted_key: str) -> str | None:
@@ -841,7 +913,7 @@ def set_value(
     import json
 
     parts = dotted_key.split(".")
-    if not all(_BARE_KEY.fullmatch(p) for p in parts):  # quoted: it may hold any character
+    if not all(re.fullmatch(_BARE_KEY, p) for p in parts):  # quoted: it may hold any character
         raise ConfigError([f"{path}: {json.dumps(dotted_key)}: expected section.key (letters, digits, _ and - between dots)"])
     governed = governing_key(dotted_key)
     if governed is not None:

@@ -11,7 +11,6 @@ loguru is imported on the first log call, not at import: a CLI command that logs
 
 from __future__ import annotations
 
-import json
 import sys
 import threading
 from collections.abc import Iterator
@@ -75,6 +74,8 @@ def _json_sink(message: Any) -> None:
         import traceback
 
         line["exception"] = "".join(traceback.format_exception(*r["exception"]))
+    import json  # only for JSON lines: a command that logs nothing does not import it
+
     sys.stderr.write(_redact(json.dumps(line)) + "\n")
 
 

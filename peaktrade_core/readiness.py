@@ -14,7 +14,6 @@ signed, when and why, and is refused while a measurable item is open (fail close
 
 from __future__ import annotations
 
-import json
 import time
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -272,6 +271,8 @@ def sign_off(config: Any, store: Any, stage: int, reason: str, operator: str, cr
         more = f" (+{len(open_items) - 1} more)" if len(open_items) > 1 else ""
         raise ReadinessError(f"refused: stage {stage} item {first.key} is not met: {first.detail}{more}")
     entry = {"stage": stage, "operator": operator, "at": now_iso(), "reason": reason.strip()}
+    import json  # here only: `status` shows the stage and needs no json
+
     evidence = json.dumps([i.to_dict() for i in items if i.measurable])
     if not SignoffRepository(store).add(stage, operator, entry["at"], entry["reason"], evidence):
         raise ReadinessError(f"{operator} has signed stage {stage} already; a second person must sign")

@@ -17,7 +17,6 @@ also in base64 (HTTP basic auth).
 from __future__ import annotations
 
 import base64
-import json
 import os
 import re
 import threading
@@ -26,10 +25,9 @@ from typing import Any
 
 from attrs import frozen
 
-#: Config keys whose values are secrets and must be given by reference.
-SECRET_KEY_PATTERN = re.compile(
-    r"(^|_)(api_key|api_secret|secret|password|passphrase|private_key|webhook_urls?|token)$"
-)
+#: Config keys whose values are secrets and must be given by reference (compiled on first
+#: use, by ``re``'s cache: a start that checks no key does not compile it)
+SECRET_KEY_PATTERN = r"(^|_)(api_key|api_secret|secret|password|passphrase|private_key|webhook_urls?|token)$"
 #: Keys that look like secrets but may be literal. The confirm token is a deliberate phrase
 #: a person types, not a credential; it is still never printed (only SET / NOT SET / INVALID).
 NOT_SECRET_KEYS = frozenset({"require_confirm_token", "confirm_token"})
@@ -92,7 +90,7 @@ def set_secret_resolver(resolver: Callable[[SecretRef], str] | None) -> None:
 
 
 def is_secret_key(key: str) -> bool:
-    return key not in NOT_SECRET_KEYS and bool(SECRET_KEY_PATTERN.search(key))
+    return key not in NOT_SECRET_KEYS and bool(re.search(SECRET_KEY_PATTERN, key))
 
 
 def reference_hint(key: str) -> str:
@@ -109,7 +107,7 @@ MIN_PART_LENGTH = 8
 _registered: set[str] = set()
 _pattern: re.Pattern[str] | None = None  # every form of every registered secret, longest first
 _register_lock = threading.Lock()
-_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+_URL = r"^[A-Za-z][A-Za-z0-9+.-]*://"
 
 
 def secret_like(part: str) -> bool:
@@ -122,7 +120,7 @@ def secret_like(part: str) -> bool:
 
 def _url_parts(url: str) -> list[str]:
     """The pieces of ``url`` a server or library may quote back on their own."""
-    rest = _URL.sub("", url, count=1)
+    rest = re.sub(_URL, "", url, count=1)
     authority, _, tail = rest.partition("/")
     if "?" in authority or "#" in authority:  # "https://host?x" has no path
         cut = min(i for i in (authority.find("?"), authority.find("#")) if i >= 0)
@@ -161,7 +159,7 @@ def secret_pieces(value: str) -> list[str]:
     """``value`` and, for a URL, the parts of it that are redacted on their own."""
     from urllib.parse import unquote, unquote_plus
 
-    pieces = [value, *(_url_parts(value) if _URL.match(value) else [])]
+    pieces = [value, *(_url_parts(value) if re.match(_URL, value) else [])]
     decoded = [d for p in pieces for d in (unquote(p), unquote_plus(p)) if d != p]  # a server decodes
     return list(dict.fromkeys(p for p in pieces + decoded if p))
 
@@ -177,6 +175,8 @@ def _char_pattern(c: str) -> str:
         return c
     forms = [re.escape(c)]
     forms.append("".join("%" + "".join(f"[{h}{h.lower()}]" if h.isalpha() else h for h in f"{b:02X}") for b in c.encode()))
+    import json  # only where a secret is registered: a start without secrets needs none
+
     escaped = json.dumps(c)[1:-1]
     if escaped != c:
         forms.append(re.escape(escaped))
@@ -205,7 +205,7 @@ def register_secret(value: str) -> None:
                 if len(piece) >= MIN_PART_LENGTH // 2 or piece == secret:
                     sources[_piece_pattern(piece)] = len(piece)
             # HTTP basic auth sends base64("user:password"); a whole secret may be sent so too
-            userinfo = _URL.sub("", secret, count=1).split("/", 1)[0].rpartition("@")[0] if _URL.match(secret) else ""
+            userinfo = re.sub(_URL, "", secret, count=1).split("/", 1)[0].rpartition("@")[0] if re.match(_URL, secret) else ""
             for piece in filter(None, (secret, userinfo)):
                 encoded = base64.b64encode(piece.encode()).decode().rstrip("=")
                 sources[re.escape(encoded)] = len(encoded)

@@ -11,7 +11,6 @@ runs ``peaktrade state init --reason``. The design is in docs/operators.md.
 
 from __future__ import annotations
 
-import json
 import os
 import uuid
 from collections.abc import Mapping
@@ -168,10 +167,47 @@ def _prepare(store: StateStore) -> tuple[KillSwitchRepository, IdentityRepositor
     return KillSwitchRepository(store), IdentityRepository(store)
 
 
+_scan_json: Any = None
+
+
+def _json_loads(text: str) -> Any:
+    """``json.loads(text)``, run by the C scanner ``json.loads`` itself uses, without importing
+    the ``json`` package (its regexes cost a tenth of ``status``'s own work): whatever the
+    quick path does not take as a whole document goes to ``json.loads``, so every refusal
+    and its message are json's (a property test holds both paths equal)."""
+    global _scan_json
+    if _scan_json is None:
+        try:
+            from _json import make_scanner
+        except ImportError:  # an interpreter without the C scanner
+            import json
+
+            return json.loads(text)
+
+        class Context:  # what json.JSONDecoder() hands its scanner
+            strict = True
+            object_hook = object_pairs_hook = None
+            parse_float, parse_int = float, int
+            parse_constant = {"-Infinity": float("-inf"), "Infinity": float("inf"), "NaN": float("nan")}.__getitem__
+
+        _scan_json = make_scanner(Context())
+    if not text.startswith("\ufeff"):
+        try:
+            value, end = _scan_json(text, len(text) - len(text.lstrip(" \t\n\r")))
+        except (StopIteration, ValueError):
+            pass
+        else:
+            if not text[end:].strip(" \t\n\r"):
+                return value
+    import json
+
+    return json.loads(text)
+
+
 def read_identity_file(path: Path) -> dict[str, Any] | None:
     """``None`` if there is none; :class:`StateError` if it is not what we wrote."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = _json_loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return None
     except (OSError, ValueError) as exc:
@@ -389,6 +425,8 @@ def _write_identity_file(store: StateStore, conn: Any, file: Path, identity: Map
     try:
         file.parent.mkdir(parents=True, exist_ok=True)  # a database store: the data dir may be new
         with open(tmp, "w", encoding="utf-8") as fh:
+            import json
+
             fh.write(json.dumps(data, indent=2) + "\n")
             fh.flush()
             os.fsync(fh.fileno())

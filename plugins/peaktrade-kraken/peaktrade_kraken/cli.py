@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any, NoReturn
 
@@ -79,6 +78,8 @@ def simulate(port: int, prices: tuple[str, ...], status: str, as_json: bool) -> 
 
 def _json_line(data: dict[str, Any]) -> None:
     """One JSON object on one line, flushed (a reader sees it while the simulator runs)."""
+    import json  # imported when a line is written: registering the command needs none
+
     click.echo(json.dumps(data, allow_nan=False))
 
 
