@@ -55,7 +55,6 @@ from peaktrade_core.risk import (
     PreTradeControls,
     RiskViolation,
     blocked_orders,
-    run_risk_checks,
 )
 from peaktrade_core.state import GUARDED_MODES, StateStore, ensure_state_identity
 from peaktrade_core.store import StateError, open_store
@@ -82,6 +81,9 @@ KILL_SWITCH_CHECK_EVERY = 64
 #: of a one-order batch); one engaged by this process is seen by the next batch, and
 #: testnet/live read the switch from the store for every batch
 KILL_SWITCH_MAX_AGE_SECONDS = 0.001
+#: a one-order batch (an event-driven strategy) takes the per-result rules without the set-up
+#: of the loops over a whole batch (a property test holds both paths equal)
+ONE_ORDER_FAST_PATH = True
 
 
 @define
@@ -319,8 +321,8 @@ class ExecutionPipeline:
         now = self.clock()
         limits = self.config.live_risk
         self.risk_limits.roll_day(self.portfolio, now)
-        violations = run_risk_checks(orders, self.portfolio, limits, self.env, self.timeout, self.pm)
-        whole, blocked = blocked_orders(violations, limits.block_on_violation)
+        violations = self.pm.check_risk(orders, self.portfolio, limits, self.env, self.timeout)
+        whole, blocked = blocked_orders(violations, limits.block_on_violation) if violations else (False, set())
         if not whole and self.capital.active:  # always blocking: the controls skip them too
             capital = self.capital.violations(orders, self.portfolio, skip=blocked)
             violations += capital
@@ -367,23 +369,24 @@ class ExecutionPipeline:
         self._assign_ids(batch)
 
         violations = self.check_risk(batch)
-        block_risk = self.config.live_risk.block_on_violation
-        whole, blocked = blocked_orders(violations, block_risk)
+        whole, blocked = False, None
         if violations:
+            block_risk = self.config.live_risk.block_on_violation
+            whole, blocked = blocked_orders(violations, block_risk)
             self._alert_violations(violations, block_risk)
             if self.risk_records is not None:
                 self.risk_records.record_violations(self.run_id, batch_no, batch, violations, blocked=block_risk)
         if whole or blocked:
             candidates = []
             for i, order in enumerate(batch):
-                if whole or i in blocked:
+                if whole or i in blocked:  # type: ignore[operator]
                     reasons = [v.message for v in violations if v.order_index in (None, i) and (block_risk or v.code in ALWAYS_BLOCKING)]
                     results[i] = OrderExecutionResult(order, OrderStatus.RISK_BLOCKED, reasons=reasons)
                 else:
                     candidates.append(i)
             gated = [batch[i] for i in candidates]
         else:  # the common case: nothing blocked by risk
-            candidates, gated = list(range(n)), batch
+            candidates, gated = [0] if n == 1 else list(range(n)), batch
 
         closed = self.check_gates(gated, report) if candidates else []
         if closed:
@@ -491,8 +494,14 @@ class ExecutionPipeline:
         apply_fill = self.portfolio.apply_fill
         by_status = self._by_status
         executed = 0
-        fill_lists = list(map(_FILLS, results))
-        if set(map(_STATUS, results)) == _JUST_FILLED and set(map(len, fill_lists)) == _ONE:  # the common case: one loop
+        if ONE_ORDER_FAST_PATH and len(results) == 1:  # one order per call: the same test on the one result
+            fills = results[0].fills
+            fill_lists = [fills]
+            common = results[0].status == OrderStatus.FILLED and len(fills) == 1
+        else:
+            fill_lists = list(map(_FILLS, results))
+            common = set(map(_STATUS, results)) == _JUST_FILLED and set(map(len, fill_lists)) == _ONE
+        if common:  # every result one fill: accounted in one loop
             try:
                 self.portfolio.apply_fills(map(_FIRST, fill_lists))
                 executed = len(results)
@@ -530,10 +539,10 @@ class ExecutionPipeline:
     def _execute(self, batch: Sequence[OrderRequest], passed: list[int], results: list[Any]) -> None:
         """Hand the passed orders to the executor in chunks, re-reading the kill switch
         between chunks so a switch engaged mid-batch stops the rest of the batch."""
-        step = len(passed) if getattr(self.executor, "sends_real_orders", True) else KILL_SWITCH_CHECK_EVERY
         if len(passed) == 1:  # one order per call: one chunk, no kill-switch re-read between chunks
             self._execute_chunk(batch, passed, results)
             return
+        step = len(passed) if getattr(self.executor, "sends_real_orders", True) else KILL_SWITCH_CHECK_EVERY
         for start in range(0, len(passed), max(step, 1)):
             chunk = passed[start : start + step]
             if start and self.kill_switch.state().engaged:
@@ -546,11 +555,15 @@ class ExecutionPipeline:
 
     def _execute_chunk(self, batch: Sequence[OrderRequest], chunk: list[int], results: list[Any]) -> None:
         try:
-            out = self.executor.execute_orders([batch[i] for i in chunk])
+            # (one order per call: a list display, not a comprehension's function call)
+            out = self.executor.execute_orders([batch[chunk[0]]] if ONE_ORDER_FAST_PATH and len(chunk) == 1 else [batch[i] for i in chunk])
         except Exception as exc:  # an executor bug must not lose the batch's records
             out = [OrderExecutionResult(batch[i], OrderStatus.ERROR, reasons=[f"executor {self.executor.name} raised {type(exc).__name__}: {exc}"]) for i in chunk]
         if len(out) != len(chunk):
             out = [OrderExecutionResult(batch[i], OrderStatus.ERROR, reasons=[f"executor {self.executor.name} returned {len(out)} results for {len(chunk)} orders"]) for i in chunk]
+        if ONE_ORDER_FAST_PATH and len(chunk) == 1:
+            results[chunk[0]] = out[0]
+            return
         for i, r in zip(chunk, out, strict=True):
             results[i] = r
 

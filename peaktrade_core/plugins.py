@@ -135,10 +135,6 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}".rstrip(": ")
 
 
-def _no_clock() -> float:
-    return 0.0
-
-
 def _describe(value: Any) -> str:
     return type(value).__name__
 
@@ -549,14 +545,17 @@ class PluginManager:
         """The records of ``hook`` called straight on the essential built-ins, or ``None``
         when anything else implements it (another plugin, any hook wrapper): then only pluggy's
         call keeps the order, ``firstresult`` and wrappers. Same records as :meth:`_call`
-        makes for the built-ins (inline, error recorded, lazy answer consumed): the facade's
-        failed-plugin check and result validation apply unchanged. Only for hooks that are not
-        ``firstresult``. Why: at one order per call pluggy's machinery was half the decision."""
-        self.load()
+        makes for the built-ins (inline, error recorded, lazy answer consumed), except that an
+        answer of nothing (``None``, an empty list or tuple: the usual one) leaves no record
+        unless the calls are traced, as the facade skips it anyway: the failed-plugin check
+        and the validation of every other answer apply unchanged. Only for hooks that are
+        not ``firstresult``. Why: at one order per call pluggy's machinery was half the
+        decision."""
         cached = self._direct.get(hook)
         # any registration changes pluggy's list of implementations: compared every call,
         # so even a plugin registered behind this facade's back switches the direct call off
         if cached is None or cached[0] != cached[1]:
+            self.load()
             caller = getattr(self.pm.hook, hook)
             live = getattr(caller, "_hookimpls", None)
             impls = list(live) if isinstance(live, list) else None
@@ -569,7 +568,19 @@ class PluginManager:
         if calls is None:
             return None
         records = []
-        clock = time.perf_counter if self.trace else _no_clock
+        if not self.trace:
+            empty = _EMPTY_ANSWER
+            for plugin, function, arguments in calls:
+                try:
+                    result = function(*arguments(core))
+                    if result is None or (type(result) in empty and not result):
+                        continue  # nothing closed, no violation: the facade skips it
+                    result, error = _settle(result), None
+                except Exception as exc:  # recorded; the facade applies the policy
+                    result, error = None, exc
+                records.append(_Record(plugin, result, error, 0.0))
+            return records
+        clock = time.perf_counter
         for plugin, function, arguments in calls:
             start = clock()
             try:
@@ -650,21 +661,23 @@ class PluginManager:
         (also while its generator is consumed), times out or returns anything but
         decisions about this batch closes the whole batch with a reason naming it.
         """
-        GateDecision = _answer_classes()[0]  # noqa: N806 - the class
-
         orders = tuple(orders)
-        n = len(orders)
         blockers = self._blocker_decisions
         if blockers is None:  # rebuilt when a plugin is (un)registered or fails
+            GateDecision = _answer_classes()[0]  # noqa: N806 - the class
             blockers = self._blocker_decisions = tuple(
                 GateDecision("plugin", False, _blocking_line(i), plugin=i.name) for i in self.trading_blockers()
             )
-        closed = list(blockers)
         core = {"env": env, "orders": orders, "context": context}
         records, wrapper_error = self._direct_records("check_gate", core), None
         if records is None:
             views = (lambda: {"env": env, "orders": orders, "context": _gate_view(context)}) if self._has_others("check_gate") else None
             _, records, wrapper_error = self._call("check_gate", views() if views else core, timeout, core=core, views=views)
+        elif not records and not blockers:  # the built-ins alone, nothing closed: the usual answer
+            return []
+        GateDecision = _answer_classes()[0]  # noqa: N806 - the class
+        n = len(orders)
+        closed = list(blockers)
         for r in records:
             if r.error is not None:
                 r.outcome = f"raised {_one_line(r.error)}"
@@ -696,10 +709,7 @@ class PluginManager:
         while its generator is consumed), times out or returns anything but violations of
         this batch adds a ``plugin_failed`` violation for the whole batch, naming it.
         """
-        RiskViolation = _answer_classes()[1]  # noqa: N806 - the class
-
         orders = tuple(orders)
-        n = len(orders)
         core = {"orders": orders, "portfolio": portfolio, "limits": limits, "env": env}
         records, wrapper_error = self._direct_records("check_risk", core), None
         if records is None:
@@ -709,6 +719,10 @@ class PluginManager:
                 else None
             )
             _, records, wrapper_error = self._call("check_risk", views() if views else core, timeout, core=core, views=views)
+        elif not records:  # the built-ins alone, no violation: the usual answer
+            return []
+        RiskViolation = _answer_classes()[1]  # noqa: N806 - the class
+        n = len(orders)
         out: list[Any] = []
         for r in records:
             if r.error is not None:
