@@ -151,3 +151,23 @@ def test_the_aged_check_reads_what_the_plain_read_does_except_another_process_ch
             else:
                 assert got == last_fast
             changed_here, last_fast = False, got
+
+
+def test_the_rate_windows_of_a_session_whose_orders_reach_no_venue_stay_empty(tmp_path):
+    """Paper and shadow keep no order-rate throttle (it protects a venue's message limits):
+    its sliding windows are never read, so they must not keep one entry per batch for the
+    whole session (memory flat at one order per call). Where a throttle is in force its
+    window holds the last second / minute only."""
+    from peaktrade_core.risk import PreTradeControls
+
+    # the default throttles (50/s, 1,000/min); no runaway throttle (it would stop at 500)
+    config = PeakTradeConfig(live_risk=LiveRiskConfig(runaway_max_executions=0), execution=ExecutionConfig(batch_size=1))
+    p = ExecutionPipeline(config, store=StateStore.in_dir(tmp_path), executor=FillingExecutor(), record=False)
+    summary = p.run(OrderRequest("BTC/EUR", "buy", 0.001 + i * 1e-9, reference_price=400.0) for i in range(2_000))
+    assert summary.by_status["filled"] == 2_000
+    assert (len(p.controls._per_second.events), len(p.controls._per_minute.events)) == (0, 0)
+    limited = PreTradeControls(config.live_risk, message_limits=True)
+    for i in range(200):  # one order every half second
+        now = 1000.0 + i / 2
+        assert limited.check([OrderRequest("BTC/EUR", "buy", 0.001 + i * 1e-9, reference_price=400.0)], now) == []
+    assert (len(limited._per_second.events), len(limited._per_minute.events)) == (2, 120)
