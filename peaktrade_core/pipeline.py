@@ -14,6 +14,7 @@ the batch with a reason naming it. Memory stays flat however many orders stream 
 
 from __future__ import annotations
 
+import gc
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -84,6 +85,12 @@ KILL_SWITCH_MAX_AGE_SECONDS = 0.001
 #: a one-order batch (an event-driven strategy) takes the per-result rules without the set-up
 #: of the loops over a whole batch (a property test holds both paths equal)
 ONE_ORDER_FAST_PATH = True
+#: between the batches of a session, the aged kill-switch check is renewed once it is this
+#: much of its maximum age old, so that the next batch's decision seldom pays for it
+KILL_SWITCH_RENEW_AT = 0.8
+#: between the batches of a session, a garbage collection due within this share of the
+#: collector's first threshold (new objects) is run there instead of inside the next batch
+COLLECT_HEADROOM = 0.1
 
 
 @define
@@ -417,6 +424,23 @@ class ExecutionPipeline:
             self.runlog.commit()
         return results
 
+    def _between_batches(self) -> None:
+        """Work the next batch would otherwise do inside its decision, done while the caller
+        prepares it: renew the aged kill-switch check (the batch still reads the store
+        itself if the check is older than its maximum age by then), and run a garbage
+        collection that the next few new objects would start (the same generation CPython
+        would collect; a full collection stays CPython's own decision)."""
+        if self._kill_max_age:
+            self.kill_switch.state(max_age=self._kill_max_age * KILL_SWITCH_RENEW_AT)
+        young, collections, full = gc.get_count()
+        threshold0, threshold1, threshold2 = gc.get_threshold()
+        if not threshold0 or young < threshold0 * (1.0 - COLLECT_HEADROOM) or not gc.isenabled():
+            return
+        if collections <= threshold1:  # the collector's next one: the young objects only
+            gc.collect(0)
+        elif full <= threshold2:  # the next one: the young and the middle generation
+            gc.collect(1)
+
     def _priced_by_quotes(self, batch: Sequence[OrderRequest]) -> Sequence[OrderRequest]:
         """An order without a reference price gets its symbol's last quote as one: risk
         (notional, collar) judges it, and dry-run and shadow fill it, at the live price."""
@@ -730,6 +754,7 @@ class ExecutionPipeline:
                     self._dead_man_switch("arm")  # refreshed every batch
                 if progress is not None:
                     progress(len(batch))
+                self._between_batches()
             if self.stop_requested is not None:
                 status = "interrupted"
         except KeyboardInterrupt:  # a second Ctrl-C: stop at once, still on record
@@ -815,6 +840,8 @@ def _report_dict(report: GateReport, closed: list[GateDecision], effective: Effe
 
 
 def _risk_dict(violations: list[RiskViolation]) -> dict[str, Any]:
+    if not violations:  # the usual batch (no comprehension to set up)
+        return {"violations": []}
     return {
         "violations": [
             {"code": str(v.code), "order_index": v.order_index, "symbol": v.symbol, "limit": v.limit, "value": v.value, "message": v.message, "plugin": v.plugin}

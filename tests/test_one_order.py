@@ -171,3 +171,37 @@ def test_the_rate_windows_of_a_session_whose_orders_reach_no_venue_stay_empty(tm
         now = 1000.0 + i / 2
         assert limited.check([OrderRequest("BTC/EUR", "buy", 0.001 + i * 1e-9, reference_price=400.0)], now) == []
     assert (len(limited._per_second.events), len(limited._per_minute.events)) == (2, 120)
+
+
+def test_a_one_order_session_collects_garbage_between_batches_not_inside_them(tmp_path):
+    """A collection the next few new objects would start runs between two batches (while
+    the caller prepares the next order), not inside an order's decision; the young and
+    middle generations are still collected as often as CPython would."""
+    import gc
+
+    p = ExecutionPipeline(PeakTradeConfig(live_risk=LIMITS, execution=ExecutionConfig(batch_size=1)), store=StateStore.in_dir(tmp_path), executor=FillingExecutor(), record=False)
+    inside, collected = [False], []
+    process = p.process_batch
+
+    def process_batch(batch, batch_no=0):
+        inside[0] = True
+        try:
+            return process(batch, batch_no)
+        finally:
+            inside[0] = False
+
+    def seen(phase, info):
+        if phase == "start":
+            collected.append((info["generation"], inside[0]))
+
+    p.process_batch = process_batch
+    saved = gc.get_threshold()
+    gc.callbacks.append(seen)
+    try:
+        gc.set_threshold(2_000, 2, 10**9)  # a full collection never due: CPython's own decision
+        p.run(OrderRequest("BTC/EUR", "buy", 0.001 + i * 1e-9, reference_price=400.0) for i in range(12_000))
+    finally:
+        gc.callbacks.remove(seen)
+        gc.set_threshold(*saved)
+    assert {generation for generation, _ in collected} >= {0, 1}
+    assert [c for c in collected if c[1]] == []
