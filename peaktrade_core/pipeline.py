@@ -174,6 +174,10 @@ class NullExecutor:
 def batched(orders: Iterable[OrderRequest], size: int) -> Iterator[list[OrderRequest]]:
     """Lists of ``size`` orders (the last one shorter), each handed on as soon as it is full."""
     source = iter(orders)
+    if size == 1:  # one order per call: no slice to set up per order
+        for order in source:
+            yield [order]
+        return
     while batch := list(islice(source, size)):
         yield batch
 
@@ -327,11 +331,13 @@ class ExecutionPipeline:
         violations."""
         now = self.clock()
         limits = self.config.live_risk
-        self.risk_limits.roll_day(self.portfolio, now)
-        violations = self.pm.check_risk(orders, self.portfolio, limits, self.env, self.timeout)
+        portfolio = self.portfolio
+        if now >= portfolio.day_ends_at:  # (roll_day's own first test, without two calls)
+            self.risk_limits.roll_day(portfolio, now)
+        violations = self.pm.check_risk(orders, portfolio, limits, self.env, self.timeout)
         whole, blocked = blocked_orders(violations, limits.block_on_violation) if violations else (False, set())
         if not whole and self.capital.active:  # always blocking: the controls skip them too
-            capital = self.capital.violations(orders, self.portfolio, skip=blocked)
+            capital = self.capital.violations(orders, portfolio, skip=blocked)
             violations += capital
             blocked.update(v.order_index for v in capital)
         if not whole:

@@ -269,3 +269,23 @@ def test_one_order_per_call_equals_the_paths_of_a_whole_batch(steps, limits):
         pipeline_module.ONE_ORDER_FAST_PATH = False
         plain = _one_order_session(steps, limits)
     assert fast == plain
+
+
+@settings(deadline=None, max_examples=60)
+@given(items=st.lists(st.integers(), max_size=30), size=st.integers(1, 7))
+def test_batches_of_any_size_are_the_orders_in_order_each_handed_on_when_full(items, size):
+    from peaktrade_core.pipeline import batched
+
+    taken = []
+
+    def source():
+        for item in items:
+            taken.append(item)
+            yield item
+
+    batches = []
+    for batch in batched(source(), size):
+        assert taken == [*(x for b in batches for x in b), *batch]  # nothing read ahead
+        batches.append(batch)
+    assert batches == [items[i : i + size] for i in range(0, len(items), size)]
+    assert all(type(b) is list for b in batches)
