@@ -525,15 +525,15 @@ class ExecutionPipeline:
         by_status = self._by_status
         executed = 0
         if ONE_ORDER_FAST_PATH and len(results) == 1:  # one order per call: the same test on the one result
-            fills = results[0].fills
-            fill_lists = [fills]
-            common = results[0].status == OrderStatus.FILLED and len(fills) == 1
+            first_fills = results[0].fills  # its one fill, if common
+            common = results[0].status == OrderStatus.FILLED and len(first_fills) == 1
         else:
             fill_lists = list(map(_FILLS, results))
             common = set(map(_STATUS, results)) == _JUST_FILLED and set(map(len, fill_lists)) == _ONE
+            first_fills = map(_FIRST, fill_lists)
         if common:  # every result one fill: accounted in one loop
             try:
-                self.portfolio.apply_fills(map(_FIRST, fill_lists))
+                self.portfolio.apply_fills(first_fills)
                 executed = len(results)
             except Exception as exc:  # noqa: BLE001 - the rest result by result, from the fill refused (raised again there)
                 executed = getattr(exc, "applied", 0)

@@ -227,7 +227,9 @@ def _one_order_session(steps: list[tuple[str, str, float, bool]], limits: dict) 
     engaged before it)."""
     config = PeakTradeConfig(live_risk=LiveRiskConfig(**{**OFF, **limits}))
     alerts = _Alerts()
-    p = ExecutionPipeline(config, store=StateStore(":memory:"), executor=_OneOrderExecutor([kind for kind, *_ in steps]), record=False, alerts=alerts)
+    p = ExecutionPipeline(
+        config, store=StateStore(":memory:"), executor=_OneOrderExecutor([kind for kind, *_ in steps]), record=False, alerts=alerts, clock=lambda: 1.7e9
+    )  # a fixed clock: the duplicate check's reason names the seconds since the last order
     seen = []
     for n, (_, symbol, q, engage) in enumerate(steps):
         if engage and not p.kill_switch.state().engaged:
