@@ -205,14 +205,18 @@ def _answer_classes() -> tuple[type, type]:
     return _answer_types
 
 
-def _arguments(argnames: tuple[str, ...]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
-    """The positional arguments named ``argnames``, taken from a facade call's ``core``."""
-    if len(argnames) == 1:
-        name = argnames[0]
-        return lambda core: (core[name],)
-    if not argnames:
-        return lambda core: ()
-    return itemgetter(*argnames)
+def _arguments(spec: tuple[str, ...], argnames: tuple[str, ...]) -> Callable[[tuple[Any, ...]], tuple[Any, ...]] | None:
+    """The positional arguments named ``argnames``, taken from a facade call's arguments in
+    the order of the hook's ``spec``; ``None``: all of them, in that order (the usual)."""
+    if argnames == spec:
+        return None
+    positions = [spec.index(name) for name in argnames]  # pluggy refuses names not in the spec
+    if len(positions) == 1:
+        position = positions[0]
+        return lambda args: (args[position],)
+    if not positions:
+        return lambda args: ()
+    return itemgetter(*positions)
 
 
 def _valid_decision(d: Any, n: int, cls: type) -> bool:
@@ -541,9 +545,10 @@ class PluginManager:
             self._local.call = previous
         return result, active.records, wrapper_error
 
-    def _direct_records(self, hook: str, core: dict[str, Any]) -> list[_Record] | None:
-        """The records of ``hook`` called straight on the essential built-ins, or ``None``
-        when anything else implements it (another plugin, any hook wrapper): then only pluggy's
+    def _direct_records(self, hook: str, args: tuple[Any, ...]) -> list[_Record] | None:
+        """The records of ``hook`` called straight on the essential built-ins with ``args``
+        (the core's own arguments, in the order of the hook's spec), or ``None`` when
+        anything else implements it (another plugin, any hook wrapper): then only pluggy's
         call keeps the order, ``firstresult`` and wrappers. Same records as :meth:`_call`
         makes for the built-ins (inline, error recorded, lazy answer consumed), except that an
         answer of nothing (``None``, an empty list or tuple: the usual one) leaves no record
@@ -561,8 +566,9 @@ class PluginManager:
             impls = list(live) if isinstance(live, list) else None
             calls = None
             if impls is not None and all(i.plugin_name in ESSENTIAL_PLUGINS and not (i.wrapper or i.hookwrapper) for i in impls):
+                spec = tuple(caller.spec.argnames)
                 # pluggy calls the last registered first
-                calls = [(i.plugin_name, getattr(i.function, "__wrapped__", i.function), _arguments(tuple(i.argnames))) for i in reversed(impls)]
+                calls = [(i.plugin_name, getattr(i.function, "__wrapped__", i.function), _arguments(spec, tuple(i.argnames))) for i in reversed(impls)]
             self._direct[hook] = cached = (live, impls, calls)
         calls = cached[2]
         if calls is None:
@@ -570,9 +576,9 @@ class PluginManager:
         records = []
         if not self.trace:
             empty = _EMPTY_ANSWER
-            for plugin, function, arguments in calls:
+            for plugin, function, pick in calls:
                 try:
-                    result = function(*arguments(core))
+                    result = function(*args) if pick is None else function(*pick(args))
                     if result is None or (type(result) in empty and not result):
                         continue  # nothing closed, no violation: the facade skips it
                     result, error = _settle(result), None
@@ -581,10 +587,10 @@ class PluginManager:
                 records.append(_Record(plugin, result, error, 0.0))
             return records
         clock = time.perf_counter
-        for plugin, function, arguments in calls:
+        for plugin, function, pick in calls:
             start = clock()
             try:
-                result, error = _settle(function(*arguments(core))), None
+                result, error = _settle(function(*args) if pick is None else function(*pick(args))), None
             except Exception as exc:  # recorded; the facade applies the policy
                 result, error = None, exc
             records.append(_Record(plugin, result, error, clock() - start))
@@ -668,9 +674,9 @@ class PluginManager:
             blockers = self._blocker_decisions = tuple(
                 GateDecision("plugin", False, _blocking_line(i), plugin=i.name) for i in self.trading_blockers()
             )
-        core = {"env": env, "orders": orders, "context": context}
-        records, wrapper_error = self._direct_records("check_gate", core), None
+        records, wrapper_error = self._direct_records("check_gate", (env, orders, context)), None
         if records is None:
+            core = {"env": env, "orders": orders, "context": context}
             views = (lambda: {"env": env, "orders": orders, "context": _gate_view(context)}) if self._has_others("check_gate") else None
             _, records, wrapper_error = self._call("check_gate", views() if views else core, timeout, core=core, views=views)
         elif not records and not blockers:  # the built-ins alone, nothing closed: the usual answer
@@ -710,9 +716,9 @@ class PluginManager:
         this batch adds a ``plugin_failed`` violation for the whole batch, naming it.
         """
         orders = tuple(orders)
-        core = {"orders": orders, "portfolio": portfolio, "limits": limits, "env": env}
-        records, wrapper_error = self._direct_records("check_risk", core), None
+        records, wrapper_error = self._direct_records("check_risk", (orders, portfolio, limits, env)), None
         if records is None:
+            core = {"orders": orders, "portfolio": portfolio, "limits": limits, "env": env}
             views = (
                 (lambda: {"orders": orders, "portfolio": _portfolio_view(portfolio), "limits": limits, "env": env})
                 if self._has_others("check_risk")
