@@ -442,10 +442,9 @@ class ExecutionPipeline:
         threshold0, threshold1, threshold2 = gc.get_threshold()
         if not threshold0 or young < threshold0 * (1.0 - COLLECT_HEADROOM) or not gc.isenabled():
             return
-        if collections <= threshold1:  # the collector's next one: the young objects only
-            gc.collect(0)
-        elif full <= threshold2:  # the next one: the young and the middle generation
-            gc.collect(1)
+        if full > threshold2:  # a full collection may be due: CPython's own rule decides
+            return
+        gc.collect(1 if collections > threshold1 else 0)  # the generation CPython would collect next
 
     def _priced_by_quotes(self, batch: Sequence[OrderRequest]) -> Sequence[OrderRequest]:
         """An order without a reference price gets its symbol's last quote as one: risk
