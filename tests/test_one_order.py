@@ -205,3 +205,42 @@ def test_a_one_order_session_collects_garbage_between_batches_not_inside_them(tm
         gc.set_threshold(*saved)
     assert {generation for generation, _ in collected} >= {0, 1}
     assert [c for c in collected if c[1]] == []
+
+
+@pytest.mark.parametrize(
+    ("counts", "enabled", "collected"),
+    [
+        ((629, 0, 0), True, []),  # not due within the headroom: the batch may allocate
+        ((630, 0, 0), True, [0]),  # CPython's next: the young generation
+        ((630, 10, 0), True, [0]),
+        ((630, 11, 0), True, [1]),  # the young and the middle one
+        ((630, 11, 10), True, [1]),
+        ((630, 3, 11), True, []),  # a full collection may be due: CPython's own rule decides
+        ((630, 11, 11), True, []),
+        ((690, 0, 0), False, []),  # collection switched off by the program
+    ],
+)
+def test_between_batches_the_collection_due_is_the_one_cpython_would_run(tmp_path, monkeypatch, counts, enabled, collected):
+    from peaktrade_core import pipeline as pipeline_module
+
+    class Collector:
+        def __init__(self):
+            self.collected = []
+
+        def get_count(self):
+            return counts
+
+        def get_threshold(self):
+            return (700, 10, 10)
+
+        def isenabled(self):
+            return enabled
+
+        def collect(self, generation):
+            self.collected.append(generation)
+
+    p = ExecutionPipeline(PeakTradeConfig(live_risk=LIMITS), store=StateStore.in_dir(tmp_path), executor=FillingExecutor(), record=False)
+    collector = Collector()
+    monkeypatch.setattr(pipeline_module, "gc", collector)
+    p._between_batches()
+    assert collector.collected == collected
