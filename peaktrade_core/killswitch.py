@@ -46,12 +46,19 @@ class KillSwitch:
         self._checked_at = -1e18
         self._clock = time.monotonic
         self._changes_here = -1
+        #: (checked at, this process's changes then, the state): replaced whole, so the aged
+        #: check reads one consistent answer without taking the lock
+        self._aged: tuple[float, int, KillSwitchState] = (-1e18, -1, RELEASED)
 
     def state(self, fresh: bool = False, max_age: float = 0.0) -> KillSwitchState:
         """The switch's state: cached until the store reports a commit, or read now
         (``fresh``: testnet/live read every batch, so an unreachable store stops them).
         ``max_age``: the store's change check may be that many seconds old (sessions that
         send nothing anywhere); an engage or release by this process is seen at once."""
+        if max_age and not fresh:
+            checked_at, changes_here, cached = self._aged
+            if self._clock() - checked_at < max_age and changes_here == _CHANGES_HERE[0]:
+                return cached
         with self._lock:
             here = _CHANGES_HERE[0]
             if max_age and not fresh:
@@ -64,6 +71,7 @@ class KillSwitch:
                 self._cached = self._read()
                 self._version = version
             self._changes_here = here
+            self._aged = (self._checked_at, here, self._cached)
             return self._cached
 
     def _read(self) -> KillSwitchState:

@@ -14,6 +14,7 @@ the batch with a reason naming it. Memory stays flat however many orders stream 
 
 from __future__ import annotations
 
+import gc
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -55,7 +56,6 @@ from peaktrade_core.risk import (
     PreTradeControls,
     RiskViolation,
     blocked_orders,
-    run_risk_checks,
 )
 from peaktrade_core.state import GUARDED_MODES, StateStore, ensure_state_identity
 from peaktrade_core.store import StateError, open_store
@@ -82,6 +82,15 @@ KILL_SWITCH_CHECK_EVERY = 64
 #: of a one-order batch); one engaged by this process is seen by the next batch, and
 #: testnet/live read the switch from the store for every batch
 KILL_SWITCH_MAX_AGE_SECONDS = 0.001
+#: a one-order batch (an event-driven strategy) takes the per-result rules without the set-up
+#: of the loops over a whole batch (a property test holds both paths equal)
+ONE_ORDER_FAST_PATH = True
+#: between the batches of a session, the aged kill-switch check is renewed once it is this
+#: much of its maximum age old, so that the next batch's decision seldom pays for it
+KILL_SWITCH_RENEW_AT = 0.8
+#: between the batches of a session, a garbage collection due within this share of the
+#: collector's first threshold (new objects) is run there instead of inside the next batch
+COLLECT_HEADROOM = 0.1
 
 
 @define
@@ -165,6 +174,10 @@ class NullExecutor:
 def batched(orders: Iterable[OrderRequest], size: int) -> Iterator[list[OrderRequest]]:
     """Lists of ``size`` orders (the last one shorter), each handed on as soon as it is full."""
     source = iter(orders)
+    if size == 1:  # one order per call: no slice to set up per order
+        for order in source:
+            yield [order]
+        return
     while batch := list(islice(source, size)):
         yield batch
 
@@ -318,11 +331,13 @@ class ExecutionPipeline:
         violations."""
         now = self.clock()
         limits = self.config.live_risk
-        self.risk_limits.roll_day(self.portfolio, now)
-        violations = run_risk_checks(orders, self.portfolio, limits, self.env, self.timeout, self.pm)
-        whole, blocked = blocked_orders(violations, limits.block_on_violation)
+        portfolio = self.portfolio
+        if now >= portfolio.day_ends_at:  # (roll_day's own first test, without two calls)
+            self.risk_limits.roll_day(portfolio, now)
+        violations = self.pm.check_risk(orders, portfolio, limits, self.env, self.timeout)
+        whole, blocked = blocked_orders(violations, limits.block_on_violation) if violations else (False, set())
         if not whole and self.capital.active:  # always blocking: the controls skip them too
-            capital = self.capital.violations(orders, self.portfolio, skip=blocked)
+            capital = self.capital.violations(orders, portfolio, skip=blocked)
             violations += capital
             blocked.update(v.order_index for v in capital)
         if not whole:
@@ -367,23 +382,24 @@ class ExecutionPipeline:
         self._assign_ids(batch)
 
         violations = self.check_risk(batch)
-        block_risk = self.config.live_risk.block_on_violation
-        whole, blocked = blocked_orders(violations, block_risk)
+        whole, blocked = False, None
         if violations:
+            block_risk = self.config.live_risk.block_on_violation
+            whole, blocked = blocked_orders(violations, block_risk)
             self._alert_violations(violations, block_risk)
             if self.risk_records is not None:
                 self.risk_records.record_violations(self.run_id, batch_no, batch, violations, blocked=block_risk)
         if whole or blocked:
             candidates = []
             for i, order in enumerate(batch):
-                if whole or i in blocked:
+                if whole or i in blocked:  # type: ignore[operator]
                     reasons = [v.message for v in violations if v.order_index in (None, i) and (block_risk or v.code in ALWAYS_BLOCKING)]
                     results[i] = OrderExecutionResult(order, OrderStatus.RISK_BLOCKED, reasons=reasons)
                 else:
                     candidates.append(i)
             gated = [batch[i] for i in candidates]
         else:  # the common case: nothing blocked by risk
-            candidates, gated = list(range(n)), batch
+            candidates, gated = [0] if n == 1 else list(range(n)), batch
 
         closed = self.check_gates(gated, report) if candidates else []
         if closed:
@@ -413,6 +429,22 @@ class ExecutionPipeline:
             self.runlog.record_orders(self.run_id, results, batch_no)
             self.runlog.commit()
         return results
+
+    def _between_batches(self) -> None:
+        """Work the next batch would otherwise do inside its decision, done while the caller
+        prepares it: renew the aged kill-switch check (the batch still reads the store
+        itself if the check is older than its maximum age by then), and run a garbage
+        collection that the next few new objects would start (the same generation CPython
+        would collect; a full collection stays CPython's own decision)."""
+        if self._kill_max_age:
+            self.kill_switch.state(max_age=self._kill_max_age * KILL_SWITCH_RENEW_AT)
+        young, collections, full = gc.get_count()
+        threshold0, threshold1, threshold2 = gc.get_threshold()
+        if not threshold0 or young < threshold0 * (1.0 - COLLECT_HEADROOM) or not gc.isenabled():
+            return
+        if full > threshold2:  # a full collection may be due: CPython's own rule decides
+            return
+        gc.collect(1 if collections > threshold1 else 0)  # the generation CPython would collect next
 
     def _priced_by_quotes(self, batch: Sequence[OrderRequest]) -> Sequence[OrderRequest]:
         """An order without a reference price gets its symbol's last quote as one: risk
@@ -491,10 +523,16 @@ class ExecutionPipeline:
         apply_fill = self.portfolio.apply_fill
         by_status = self._by_status
         executed = 0
-        fill_lists = list(map(_FILLS, results))
-        if set(map(_STATUS, results)) == _JUST_FILLED and set(map(len, fill_lists)) == _ONE:  # the common case: one loop
+        if ONE_ORDER_FAST_PATH and len(results) == 1:  # one order per call: the same test on the one result
+            first_fills = results[0].fills  # its one fill, if common
+            common = results[0].status == OrderStatus.FILLED and len(first_fills) == 1
+        else:
+            fill_lists = list(map(_FILLS, results))
+            common = set(map(_STATUS, results)) == _JUST_FILLED and set(map(len, fill_lists)) == _ONE
+            first_fills = map(_FIRST, fill_lists)
+        if common:  # every result one fill: accounted in one loop
             try:
-                self.portfolio.apply_fills(map(_FIRST, fill_lists))
+                self.portfolio.apply_fills(first_fills)
                 executed = len(results)
             except Exception as exc:  # noqa: BLE001 - the rest result by result, from the fill refused (raised again there)
                 executed = getattr(exc, "applied", 0)
@@ -530,10 +568,10 @@ class ExecutionPipeline:
     def _execute(self, batch: Sequence[OrderRequest], passed: list[int], results: list[Any]) -> None:
         """Hand the passed orders to the executor in chunks, re-reading the kill switch
         between chunks so a switch engaged mid-batch stops the rest of the batch."""
-        step = len(passed) if getattr(self.executor, "sends_real_orders", True) else KILL_SWITCH_CHECK_EVERY
         if len(passed) == 1:  # one order per call: one chunk, no kill-switch re-read between chunks
             self._execute_chunk(batch, passed, results)
             return
+        step = len(passed) if getattr(self.executor, "sends_real_orders", True) else KILL_SWITCH_CHECK_EVERY
         for start in range(0, len(passed), max(step, 1)):
             chunk = passed[start : start + step]
             if start and self.kill_switch.state().engaged:
@@ -546,11 +584,15 @@ class ExecutionPipeline:
 
     def _execute_chunk(self, batch: Sequence[OrderRequest], chunk: list[int], results: list[Any]) -> None:
         try:
-            out = self.executor.execute_orders([batch[i] for i in chunk])
+            # (one order per call: a list display, not a comprehension's function call)
+            out = self.executor.execute_orders([batch[chunk[0]]] if ONE_ORDER_FAST_PATH and len(chunk) == 1 else [batch[i] for i in chunk])
         except Exception as exc:  # an executor bug must not lose the batch's records
             out = [OrderExecutionResult(batch[i], OrderStatus.ERROR, reasons=[f"executor {self.executor.name} raised {type(exc).__name__}: {exc}"]) for i in chunk]
         if len(out) != len(chunk):
             out = [OrderExecutionResult(batch[i], OrderStatus.ERROR, reasons=[f"executor {self.executor.name} returned {len(out)} results for {len(chunk)} orders"]) for i in chunk]
+        if ONE_ORDER_FAST_PATH and len(chunk) == 1:
+            results[chunk[0]] = out[0]
+            return
         for i, r in zip(chunk, out, strict=True):
             results[i] = r
 
@@ -717,6 +759,7 @@ class ExecutionPipeline:
                     self._dead_man_switch("arm")  # refreshed every batch
                 if progress is not None:
                     progress(len(batch))
+                self._between_batches()
             if self.stop_requested is not None:
                 status = "interrupted"
         except KeyboardInterrupt:  # a second Ctrl-C: stop at once, still on record
@@ -802,6 +845,8 @@ def _report_dict(report: GateReport, closed: list[GateDecision], effective: Effe
 
 
 def _risk_dict(violations: list[RiskViolation]) -> dict[str, Any]:
+    if not violations:  # the usual batch (no comprehension to set up)
+        return {"violations": []}
     return {
         "violations": [
             {"code": str(v.code), "order_index": v.order_index, "symbol": v.symbol, "limit": v.limit, "value": v.value, "message": v.message, "plugin": v.plugin}

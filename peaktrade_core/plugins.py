@@ -135,10 +135,6 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}".rstrip(": ")
 
 
-def _no_clock() -> float:
-    return 0.0
-
-
 def _describe(value: Any) -> str:
     return type(value).__name__
 
@@ -209,14 +205,18 @@ def _answer_classes() -> tuple[type, type]:
     return _answer_types
 
 
-def _arguments(argnames: tuple[str, ...]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
-    """The positional arguments named ``argnames``, taken from a facade call's ``core``."""
-    if len(argnames) == 1:
-        name = argnames[0]
-        return lambda core: (core[name],)
-    if not argnames:
-        return lambda core: ()
-    return itemgetter(*argnames)
+def _arguments(spec: tuple[str, ...], argnames: tuple[str, ...]) -> Callable[[tuple[Any, ...]], tuple[Any, ...]] | None:
+    """The positional arguments named ``argnames``, taken from a facade call's arguments in
+    the order of the hook's ``spec``; ``None``: all of them, in that order (the usual)."""
+    if argnames == spec:
+        return None
+    positions = [spec.index(name) for name in argnames]  # pluggy refuses names not in the spec
+    if len(positions) == 1:
+        position = positions[0]
+        return lambda args: (args[position],)
+    if not positions:
+        return lambda args: ()
+    return itemgetter(*positions)
 
 
 def _valid_decision(d: Any, n: int, cls: type) -> bool:
@@ -557,35 +557,52 @@ class PluginManager:
             self._local.call = previous
         return result, active.records, wrapper_error
 
-    def _direct_records(self, hook: str, core: dict[str, Any]) -> list[_Record] | None:
-        """The records of ``hook`` called straight on the essential built-ins, or ``None``
-        when anything else implements it (another plugin, any hook wrapper): then only pluggy's
+    def _direct_records(self, hook: str, args: tuple[Any, ...]) -> list[_Record] | None:
+        """The records of ``hook`` called straight on the essential built-ins with ``args``
+        (the core's own arguments, in the order of the hook's spec), or ``None`` when
+        anything else implements it (another plugin, any hook wrapper): then only pluggy's
         call keeps the order, ``firstresult`` and wrappers. Same records as :meth:`_call`
-        makes for the built-ins (inline, error recorded, lazy answer consumed): the facade's
-        failed-plugin check and result validation apply unchanged. Only for hooks that are not
-        ``firstresult``. Why: at one order per call pluggy's machinery was half the decision."""
-        self.load()
+        makes for the built-ins (inline, error recorded, lazy answer consumed), except that an
+        answer of nothing (``None``, an empty list or tuple: the usual one) leaves no record
+        unless the calls are traced, as the facade skips it anyway: the failed-plugin check
+        and the validation of every other answer apply unchanged. Only for hooks that are
+        not ``firstresult``. Why: at one order per call pluggy's machinery was half the
+        decision."""
         cached = self._direct.get(hook)
         # any registration changes pluggy's list of implementations: compared every call,
         # so even a plugin registered behind this facade's back switches the direct call off
         if cached is None or cached[0] != cached[1]:
+            self.load()
             caller = getattr(self.pm.hook, hook)
             live = getattr(caller, "_hookimpls", None)
             impls = list(live) if isinstance(live, list) else None
             calls = None
             if impls is not None and all(i.plugin_name in ESSENTIAL_PLUGINS and not (i.wrapper or i.hookwrapper) for i in impls):
+                spec = tuple(caller.spec.argnames)
                 # pluggy calls the last registered first
-                calls = [(i.plugin_name, getattr(i.function, "__wrapped__", i.function), _arguments(tuple(i.argnames))) for i in reversed(impls)]
+                calls = [(i.plugin_name, getattr(i.function, "__wrapped__", i.function), _arguments(spec, tuple(i.argnames))) for i in reversed(impls)]
             self._direct[hook] = cached = (live, impls, calls)
         calls = cached[2]
         if calls is None:
             return None
         records = []
-        clock = time.perf_counter if self.trace else _no_clock
-        for plugin, function, arguments in calls:
+        if not self.trace:
+            empty = _EMPTY_ANSWER
+            for plugin, function, pick in calls:
+                try:
+                    result = function(*args) if pick is None else function(*pick(args))
+                    if result is None or (type(result) in empty and not result):
+                        continue  # nothing closed, no violation: the facade skips it
+                    result, error = _settle(result), None
+                except Exception as exc:  # recorded; the facade applies the policy
+                    result, error = None, exc
+                records.append(_Record(plugin, result, error, 0.0))
+            return records
+        clock = time.perf_counter
+        for plugin, function, pick in calls:
             start = clock()
             try:
-                result, error = _settle(function(*arguments(core))), None
+                result, error = _settle(function(*args) if pick is None else function(*pick(args))), None
             except Exception as exc:  # recorded; the facade applies the policy
                 result, error = None, exc
             records.append(_Record(plugin, result, error, clock() - start))
@@ -662,21 +679,23 @@ class PluginManager:
         (also while its generator is consumed), times out or returns anything but
         decisions about this batch closes the whole batch with a reason naming it.
         """
-        GateDecision = _answer_classes()[0]  # noqa: N806 - the class
-
         orders = tuple(orders)
-        n = len(orders)
         blockers = self._blocker_decisions
         if blockers is None:  # rebuilt when a plugin is (un)registered or fails
+            GateDecision = _answer_classes()[0]  # noqa: N806 - the class
             blockers = self._blocker_decisions = tuple(
                 GateDecision("plugin", False, _blocking_line(i), plugin=i.name) for i in self.trading_blockers()
             )
-        closed = list(blockers)
-        core = {"env": env, "orders": orders, "context": context}
-        records, wrapper_error = self._direct_records("check_gate", core), None
+        records, wrapper_error = self._direct_records("check_gate", (env, orders, context)), None
         if records is None:
+            core = {"env": env, "orders": orders, "context": context}
             views = (lambda: {"env": env, "orders": orders, "context": _gate_view(context)}) if self._has_others("check_gate") else None
             _, records, wrapper_error = self._call("check_gate", views() if views else core, timeout, core=core, views=views)
+        elif not records and not blockers:  # the built-ins alone, nothing closed: the usual answer
+            return []
+        GateDecision = _answer_classes()[0]  # noqa: N806 - the class
+        n = len(orders)
+        closed = list(blockers)
         for r in records:
             if r.error is not None:
                 r.outcome = f"raised {_one_line(r.error)}"
@@ -708,19 +727,20 @@ class PluginManager:
         while its generator is consumed), times out or returns anything but violations of
         this batch adds a ``plugin_failed`` violation for the whole batch, naming it.
         """
-        RiskViolation = _answer_classes()[1]  # noqa: N806 - the class
-
         orders = tuple(orders)
-        n = len(orders)
-        core = {"orders": orders, "portfolio": portfolio, "limits": limits, "env": env}
-        records, wrapper_error = self._direct_records("check_risk", core), None
+        records, wrapper_error = self._direct_records("check_risk", (orders, portfolio, limits, env)), None
         if records is None:
+            core = {"orders": orders, "portfolio": portfolio, "limits": limits, "env": env}
             views = (
                 (lambda: {"orders": orders, "portfolio": _portfolio_view(portfolio), "limits": limits, "env": env})
                 if self._has_others("check_risk")
                 else None
             )
             _, records, wrapper_error = self._call("check_risk", views() if views else core, timeout, core=core, views=views)
+        elif not records:  # the built-ins alone, no violation: the usual answer
+            return []
+        RiskViolation = _answer_classes()[1]  # noqa: N806 - the class
+        n = len(orders)
         out: list[Any] = []
         for r in records:
             if r.error is not None:

@@ -151,3 +151,96 @@ def test_the_aged_check_reads_what_the_plain_read_does_except_another_process_ch
             else:
                 assert got == last_fast
             changed_here, last_fast = False, got
+
+
+def test_the_rate_windows_of_a_session_whose_orders_reach_no_venue_stay_empty(tmp_path):
+    """Paper and shadow keep no order-rate throttle (it protects a venue's message limits):
+    its sliding windows are never read, so they must not keep one entry per batch for the
+    whole session (memory flat at one order per call). Where a throttle is in force its
+    window holds the last second / minute only."""
+    from peaktrade_core.risk import PreTradeControls
+
+    # the default throttles (50/s, 1,000/min); no runaway throttle (it would stop at 500)
+    config = PeakTradeConfig(live_risk=LiveRiskConfig(runaway_max_executions=0), execution=ExecutionConfig(batch_size=1))
+    p = ExecutionPipeline(config, store=StateStore.in_dir(tmp_path), executor=FillingExecutor(), record=False)
+    summary = p.run(OrderRequest("BTC/EUR", "buy", 0.001 + i * 1e-9, reference_price=400.0) for i in range(2_000))
+    assert summary.by_status["filled"] == 2_000
+    assert (len(p.controls._per_second.events), len(p.controls._per_minute.events)) == (0, 0)
+    limited = PreTradeControls(config.live_risk, message_limits=True)
+    for i in range(200):  # one order every half second
+        now = 1000.0 + i / 2
+        assert limited.check([OrderRequest("BTC/EUR", "buy", 0.001 + i * 1e-9, reference_price=400.0)], now) == []
+    assert (len(limited._per_second.events), len(limited._per_minute.events)) == (2, 120)
+
+
+def test_a_one_order_session_collects_garbage_between_batches_not_inside_them(tmp_path):
+    """A collection the next few new objects would start runs between two batches (while
+    the caller prepares the next order), not inside an order's decision; the young and
+    middle generations are still collected as often as CPython would."""
+    import gc
+
+    p = ExecutionPipeline(PeakTradeConfig(live_risk=LIMITS, execution=ExecutionConfig(batch_size=1)), store=StateStore.in_dir(tmp_path), executor=FillingExecutor(), record=False)
+    inside, collected = [False], []
+    process = p.process_batch
+
+    def process_batch(batch, batch_no=0):
+        inside[0] = True
+        try:
+            return process(batch, batch_no)
+        finally:
+            inside[0] = False
+
+    def seen(phase, info):
+        if phase == "start":
+            collected.append((info["generation"], inside[0]))
+
+    p.process_batch = process_batch
+    saved = gc.get_threshold()
+    gc.callbacks.append(seen)
+    try:
+        gc.set_threshold(2_000, 2, 10**9)  # a full collection never due: CPython's own decision
+        p.run(OrderRequest("BTC/EUR", "buy", 0.001 + i * 1e-9, reference_price=400.0) for i in range(12_000))
+    finally:
+        gc.callbacks.remove(seen)
+        gc.set_threshold(*saved)
+    assert {generation for generation, _ in collected} >= {0, 1}
+    assert [c for c in collected if c[1]] == []
+
+
+@pytest.mark.parametrize(
+    ("counts", "enabled", "collected"),
+    [
+        ((629, 0, 0), True, []),  # not due within the headroom: the batch may allocate
+        ((630, 0, 0), True, [0]),  # CPython's next: the young generation
+        ((630, 10, 0), True, [0]),
+        ((630, 11, 0), True, [1]),  # the young and the middle one
+        ((630, 11, 10), True, [1]),
+        ((630, 3, 11), True, []),  # a full collection may be due: CPython's own rule decides
+        ((630, 11, 11), True, []),
+        ((690, 0, 0), False, []),  # collection switched off by the program
+    ],
+)
+def test_between_batches_the_collection_due_is_the_one_cpython_would_run(tmp_path, monkeypatch, counts, enabled, collected):
+    from peaktrade_core import pipeline as pipeline_module
+
+    class Collector:
+        def __init__(self):
+            self.collected = []
+
+        def get_count(self):
+            return counts
+
+        def get_threshold(self):
+            return (700, 10, 10)
+
+        def isenabled(self):
+            return enabled
+
+        def collect(self, generation):
+            self.collected.append(generation)
+
+    p = ExecutionPipeline(PeakTradeConfig(live_risk=LIMITS), store=StateStore.in_dir(tmp_path), executor=FillingExecutor(), record=False)
+    collector = Collector()
+    monkeypatch.setattr(pipeline_module, "gc", collector)
+    p._between_batches()
+    assert collector.collected == collected

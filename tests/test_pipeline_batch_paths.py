@@ -201,3 +201,93 @@ def test_run_ids_given_to_a_whole_batch_equal_the_rule_order_by_order(kinds):
         assert [o.client_order_id for o in batch] == expected
         position += len(batch)
         assert p._position == position
+
+
+# -- one order per call: the per-result rules against the loops over a whole batch -----------
+
+one_order_outcomes = st.sampled_from(["filled", "filled", "filled", "overflow", "nothing", "two_fills", "partial", "rejected", "error", "no_fill", "raises", "two_results", "no_result"])
+
+
+class _OneOrderExecutor(_ScriptedExecutor):
+    """The scripted outcomes, and executors that break: raising, or answering with the wrong
+    number of results."""
+
+    def execute_orders(self, orders):
+        kind = next(self.script)
+        if kind == "raises":
+            raise RuntimeError("executor broke")
+        if kind in ("two_results", "no_result"):
+            return [OrderExecutionResult(o, OrderStatus.FILLED) for o in orders for _ in range(2 if kind == "two_results" else 0)]
+        self.script = iter([kind, *self.script])
+        return super().execute_orders(orders)
+
+
+def _one_order_session(steps: list[tuple[str, str, float, bool]], limits: dict) -> tuple:
+    """One order per ``process_batch`` (what happens, symbol, signed quantity, the kill switch
+    engaged before it)."""
+    config = PeakTradeConfig(live_risk=LiveRiskConfig(**{**OFF, **limits}))
+    alerts = _Alerts()
+    p = ExecutionPipeline(
+        config, store=StateStore(":memory:"), executor=_OneOrderExecutor([kind for kind, *_ in steps]), record=False, alerts=alerts, clock=lambda: 1.7e9
+    )  # a fixed clock: the duplicate check's reason names the seconds since the last order
+    seen = []
+    for n, (_, symbol, q, engage) in enumerate(steps):
+        if engage and not p.kill_switch.state().engaged:
+            p.kill_switch.engage("test", operator="bob")
+        order = OrderRequest(symbol, "buy" if q > 0 else "sell", abs(q), reference_price=100.0, source_ref=f"{n}")
+        try:
+            results = p.process_batch([order], n)
+        except ZeroDivisionError as exc:  # the session would fail here: where it stood
+            seen.append((repr(exc), dict(p._by_status), p._fills, _state(p.portfolio)))
+            break
+        seen.append([(r.status, [_TIME.sub("<time>", x) for x in r.reasons], len(r.fills), r.order.client_order_id.startswith(p.ids.prefix)) for r in results])
+    return (
+        seen,
+        _state(p.portfolio),
+        dict(p._by_status),
+        {_TIME.sub("<time>", k): v for k, v in p._blocks_by_reason.items()},
+        p._fills,
+        p.controls._executions.total,
+        p.kill_switch.state().engaged,
+        alerts.events,
+    )
+
+
+@settings(deadline=None, max_examples=60)
+@given(
+    steps=st.lists(st.tuples(one_order_outcomes, symbols, st.sampled_from([1.0, -1.0, 2.5, -0.5, 30.0]), st.sampled_from([False] * 9 + [True])), min_size=1, max_size=12),
+    limits=st.sampled_from([{}, {"runaway_max_executions": 4}, {"max_order_notional": 1_000.0}, {"duplicate_window_seconds": 2.0}]),
+)
+@example(steps=[("two_fills", "BTC/EUR", 1.0, False), ("no_result", "BTC/EUR", 1.0, False), ("raises", "ETH/EUR", -1.0, False)], limits={})
+@example(steps=[("filled", "BTC/EUR", 30.0, False), ("filled", "BTC/EUR", 1.0, True), ("filled", "BTC/EUR", -1.0, False)], limits={"max_order_notional": 1_000.0})
+def test_one_order_per_call_equals_the_paths_of_a_whole_batch(steps, limits):
+    """Results and their reasons, ids, the account, the counters, the runaway count, the kill
+    switch and the alerts are the same with the one-order branches as with the loops a whole
+    batch takes (risk blocks, a kill switch closing the gate, executors that raise or answer
+    with the wrong number of results, fills the accounts cannot hold)."""
+    fast = _one_order_session(steps, limits)
+    with contextlib.ExitStack() as stack:
+        stack.callback(setattr, pipeline_module, "ONE_ORDER_FAST_PATH", True)
+        pipeline_module.ONE_ORDER_FAST_PATH = False
+        plain = _one_order_session(steps, limits)
+    assert fast == plain
+
+
+@settings(deadline=None, max_examples=60)
+@given(items=st.lists(st.integers(), max_size=30), size=st.integers(1, 7))
+def test_batches_of_any_size_are_the_orders_in_order_each_handed_on_when_full(items, size):
+    from peaktrade_core.pipeline import batched
+
+    taken = []
+
+    def source():
+        for item in items:
+            taken.append(item)
+            yield item
+
+    batches = []
+    for batch in batched(source(), size):
+        assert taken == [*(x for b in batches for x in b), *batch]  # nothing read ahead
+        batches.append(batch)
+    assert batches == [items[i : i + size] for i in range(0, len(items), size)]
+    assert all(type(b) is list for b in batches)

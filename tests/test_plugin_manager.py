@@ -737,7 +737,7 @@ def test_the_direct_builtin_call_refuses_exactly_what_the_hook_path_refuses(batc
             pm.mark_failed("broken-gate", "configure: boom")
         elif other == "refuser":
             stack.enter_context(registered_plugin(_Refuser(), "refuser"))
-        direct = pm._direct_records("check_gate", {}) if other == "refuser" else "used"
+        direct = pm._direct_records("check_gate", ()) if other == "refuser" else "used"
         fast = _decide(pm, env, batch, positions, limits, hooks=False)
         slow = _decide(pm, env, batch, positions, limits, hooks=True)
     assert fast == slow
@@ -763,6 +763,42 @@ def test_the_direct_call_records_a_failing_builtin_and_blocks_fail_closed(monkey
     closed = pm.check_gate(env, orders(), GateContext(evaluate_gates(env)))
     assert [d.plugin for d in closed] == ["safety-gates"]
     assert "raised RuntimeError: gate broke" in closed[0].reason and not closed[0].open
+
+
+def _picky(**got):
+    """A closed decision telling which arguments it got (names and types)."""
+    told = repr(sorted((k, type(v).__name__) for k, v in got.items()))
+    return [GateDecision("picky", False, told, (0,) if got.get("orders") else None)]
+
+
+#: built-in gates naming some of the hook's arguments (env, orders, context), in any order
+_SIGNATURES = {
+    "orders": lambda orders: _picky(orders=orders),
+    "context, orders": lambda context, orders: _picky(context=context, orders=orders),
+    "orders, env": lambda orders, env: _picky(orders=orders, env=env),
+    "none": lambda: _picky(),
+}
+
+
+@pytest.mark.parametrize("signature", sorted(_SIGNATURES))
+def test_the_direct_call_hands_a_builtin_the_arguments_it_names_as_pluggy_does(monkeypatch, signature):
+    """A built-in naming some of the hook's arguments, in any order, gets those (the direct
+    call picks them by position): the same decisions as through pluggy."""
+    from unittest import mock
+
+    from peaktrade_core.builtin import safety_gates
+
+    monkeypatch.setattr(safety_gates, "check_gate", hookimpl(_SIGNATURES[signature]))
+    pm = PluginManager(allow=set())
+    env = EnvironmentConfig()
+    context = GateContext(evaluate_gates(env))
+    direct = pm.check_gate(env, orders(), context)
+    with mock.patch.object(PluginManager, "_direct_records", return_value=None):
+        plain = pm.check_gate(env, orders(), context)
+    types = {"orders": "tuple", "env": "EnvironmentConfig", "context": "GateContext"}
+    names = [] if signature == "none" else signature.split(", ")
+    assert direct == plain and [d.gate for d in direct] == ["picky"]
+    assert direct[0].reason == repr(sorted((n, types[n]) for n in names))
 
 
 # -- what the facade keeps between calls, and its skip of empty answers ---------------------

@@ -154,8 +154,7 @@ class PreTradeControls:
             and len(orders) <= min(room_second, room_minute, room_runaway)
             and self._let_through_whole(orders, now, window, max_age, times)
         ):
-            self._per_second.add(now, len(orders))
-            self._per_minute.add(now, len(orders))
+            self._count_sent(now, len(orders), per_second, per_minute)
             self._forget_oldest_ids()
             return out
         passed = 0
@@ -262,10 +261,17 @@ class PreTradeControls:
             seen[order.client_order_id] = None
             if key is not None:
                 recent[key] = now
-        self._per_second.add(now, passed)
-        self._per_minute.add(now, passed)
+        self._count_sent(now, passed, per_second, per_minute)
         self._forget_oldest_ids()
         return out
+
+    def _count_sent(self, now: float, count: int, per_second: int, per_minute: int) -> None:
+        # only a throttle in force reads (and prunes) its window: an unread one would grow
+        # by one entry per batch for the whole session
+        if per_second:
+            self._per_second.add(now, count)
+        if per_minute:
+            self._per_minute.add(now, count)
 
     def _let_through_whole(
         self, orders: Sequence[OrderRequest], now: float, window: float, max_age: float, times: Mapping[str, float]
