@@ -204,3 +204,16 @@ def test_runs_orders_and_verify_read_a_group_run_order_by_order():
     assert all(r["executor"] == "paper" for r in rows)
     assert by_id["o-0"]["status"] == "filled" and by_id["o-0"]["filled_quantity"] == pytest.approx(0.01)
     assert by_id["o-1"]["status"] == "risk_blocked" and by_id["o-1"]["reasons"] == ["max_order_notional: 1.0 > 500.0"]
+
+
+@pytest.mark.parametrize("kind", ["run", "batch", "batches", "orders", "order", "end"])
+def test_an_event_cannot_take_the_kind_of_a_record_the_reader_interprets(tmp_path, kind):
+    """A plugin's or strategy's event named like an order record would be read as orders."""
+    store = StateStore.in_dir(tmp_path)
+    log = LiveRunLogger(store, "group")
+    run_id = log.start_run(mode="paper", effective_mode="paper")
+    with pytest.raises(ValueError, match=f"kind: '{kind}' is reserved"):
+        log.record_event(run_id, kind, {"status": ["filled"]})
+    log.finish_run(run_id, "finished", {"orders": 0})
+    assert verify_run(store, run_id).ok
+    store.close()

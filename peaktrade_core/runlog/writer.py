@@ -273,7 +273,7 @@ class LiveRunLogger:
 
     def record_event(self, run_id: str, kind: str, data: dict[str, Any]) -> None:
         """Any other chained event (``"session"``, ``"alert"``, …)."""
-        if kind in ("run", "batch", "orders", "order", "end"):
+        if kind in ("run", "batch", "batches", "orders", "order", "end"):
             raise ValueError(f"kind: {kind!r} is reserved; use the dedicated method")
         state = self._state(run_id)
         self._flush_orders(state)
