@@ -23,7 +23,6 @@ import json
 import math
 from array import array
 from collections.abc import Iterator
-from itertools import repeat
 from operator import itemgetter
 from pathlib import Path
 from typing import IO, Any
@@ -33,7 +32,7 @@ from peaktrade_core.orders import (
     OrderType,
     Side,
     TimeInForce,
-    orders_from_checked_values,
+    orders_from_checked_columns,
 )
 
 COLUMNS = (
@@ -80,6 +79,7 @@ _SIDE_OF_FLAGS = tuple((Side.BUY, Side.SELL)[f & 1] for f in range(32))
 _TYPE_OF_FLAGS = tuple((OrderType.MARKET, OrderType.LIMIT)[(f >> 1) & 1] for f in range(32))
 _TIF_OF_FLAGS = tuple([*_TIF_LIST, None][(f >> 2) & 3] for f in range(32))  # None: never stored
 _REDUCE_OF_FLAGS = tuple(bool(f & 16) for f in range(32))
+_KINDS_OF_FLAGS = (_SIDE_OF_FLAGS, _TYPE_OF_FLAGS, _TIF_OF_FLAGS, _REDUCE_OF_FLAGS)
 
 
 class OrderFileError(Exception):
@@ -200,31 +200,9 @@ class ParsedOrders:
         yield from self._orders(self._columns())
 
     def _orders(self, columns: tuple[array, ...]) -> Iterator[OrderRequest]:
-        strings, name = self._strings, self.name
-        lines, symbols, strategies, client_ids, quantities, limits, references, all_flags = columns
-        if not all_flags:
-            return iter(())
-        strategy_of = {i: strings[i] or _DEFAULT_STRATEGY for i in set(strategies)}
-        kinds = set(all_flags)
-        # column by column (C loops), then zipped: no per-field Python code per order
         # every stored row passed the checks of _add (or their columnar form), which mirror
         # each check of OrderRequest
-        return orders_from_checked_values(
-            zip(
-                map(strings.__getitem__, symbols),
-                map(_SIDE_OF_FLAGS.__getitem__, all_flags),
-                quantities,
-                map(_TYPE_OF_FLAGS.__getitem__, all_flags),
-                [None if x != x else x for x in limits] if any(k & 2 for k in kinds) else repeat(None),
-                map(_TIF_OF_FLAGS.__getitem__, all_flags),
-                map(_REDUCE_OF_FLAGS.__getitem__, all_flags),
-                map(strategy_of.__getitem__, strategies),
-                map(f"{name}:".__add__, map(str, lines)),
-                [None if x != x else x for x in references],
-                map(strings.__getitem__, client_ids),
-                strict=False,  # the limit column may be an endless repeat(None)
-            )
-        )
+        return orders_from_checked_columns(columns, self._strings, _KINDS_OF_FLAGS, self.name, _DEFAULT_STRATEGY)
 
 
 _DEFAULT_STRATEGY = OrderRequest.__attrs_attrs__.strategy.default  # type: ignore[attr-defined]
