@@ -438,7 +438,7 @@ def _csv_block(parsed: ParsedOrders, numbers: list[int], rows: list[list[str]], 
     """Validate (and keep) a block of CSV rows: column by column when every row of the
     block is plainly valid, else row by row with ``_add``, which names each problem."""
     width = len(index)
-    if COLUMNAR and all(len(row) == width for row in rows):
+    if COLUMNAR and set(map(len, rows)) == {width}:
         store = skip_invalid or not parsed.bad
         columns = _checked_columns(parsed, rows, index, store)
         if columns is not None:
