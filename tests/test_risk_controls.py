@@ -219,3 +219,57 @@ def test_whole_batch_fast_path_equals_order_by_order(steps, limits, message_limi
             module.BATCH_FAST_PATH = True
 
     assert run(True) == run(False)
+
+
+# -- pruning the identical-order window ----------------------------------------------------
+
+
+@st.composite
+def _timed_batches(draw):
+    pool = draw(st.lists(_orders(), min_size=1, max_size=5))
+    steps = []
+    for _ in range(draw(st.integers(1, 12))):
+        batch = [evolve(o, client_order_id="") for o in draw(st.lists(st.sampled_from(pool), max_size=6))]
+        steps.append((batch, draw(st.sampled_from([0.0, 0.5, 1.0, 1.9, 2.0, 2.1, 5.0, -1.0, -30.0]))))
+    return steps
+
+
+class _CopyingPrune(PreTradeControls):
+    """The window pruned as it was before: a copy of what is not expired."""
+
+    def _prune_recent(self, now: float) -> None:
+        cutoff = now - self.limits.duplicate_window_seconds
+        self._recent = {k: t for k, t in self._recent.items() if t > cutoff}
+        self._recent_pruned_at = now
+
+
+@settings(deadline=None, max_examples=300)
+@given(steps=_timed_batches(), fast=st.booleans())
+def test_pruning_the_identical_order_window_changes_no_verdict_and_keeps_no_expired_order(steps, fast):
+    """Orders older than the window are dropped from its front (a key let through again moves
+    to the end). While the clock never goes back, every verdict equals that of a window never
+    pruned, and a pruned window holds no expired order; with a clock that goes back, every
+    verdict equals that of the window copied without its expired orders (the way before)."""
+    from peaktrade_core.risk import controls as module
+
+    limits = LiveRiskConfig(**{**OFF, "duplicate_window_seconds": 2.0})
+    monotone = all(step >= 0 for _, step in steps)
+
+    def run(cls, prune_above: int):
+        module.BATCH_FAST_PATH, module.RECENT_PRUNE_ABOVE = fast, prune_above
+        c, now, out = cls(limits, clock=lambda: 0.0), 1000.0, []
+        for batch, step in steps:
+            now += step
+            pruned = c._recent_pruned_at
+            out.append(c.check(batch, now))
+            if monotone and c._recent_pruned_at != pruned:  # pruned before this batch's orders
+                assert all(at > now - 2.0 for at in c._recent.values())
+        return out
+
+    try:
+        verdicts = run(PreTradeControls, 0)
+        assert verdicts == run(_CopyingPrune, 0)
+        if monotone:
+            assert verdicts == run(PreTradeControls, 10**9)
+    finally:
+        module.BATCH_FAST_PATH, module.RECENT_PRUNE_ABOVE = True, 1024
