@@ -27,15 +27,10 @@ SEEN_IDS_KEPT = 200_000
 #: both paths equal)
 BATCH_FAST_PATH = True
 
-#: the identical-order window is pruned (once per window) only when it holds more orders
-RECENT_PRUNE_ABOVE = 1024
-
 _CLIENT_ID = attrgetter("client_order_id")
 _SYMBOL = attrgetter("symbol")
 _QUANTITY = attrgetter("quantity")
 _PRICE = attrgetter("price")
-_LIMIT_PRICE = attrgetter("limit_price")
-_REFERENCE_PRICE = attrgetter("reference_price")
 #: what makes two orders identical for the duplicate window
 _IDENTITY = attrgetter("symbol", "side", "quantity", "order_type", "limit_price", "reference_price")
 
@@ -115,7 +110,6 @@ class PreTradeControls:
         self._seen_ids: dict[str, None] = {}
         self._recent: dict[tuple[Any, ...], float] = {}
         self._recent_pruned_at = 0.0
-        self._recent_newest = -math.inf
         #: set when the runaway throttle tripped and no kill switch could hold it
         self.runaway_reason: str | None = None
         #: set when :meth:`check` blocked an order over the runaway limit; the kill switch
@@ -151,11 +145,9 @@ class PreTradeControls:
         max_age = limits.max_reference_age_seconds
         times = reference_times if reference_times is not None else {}
         seen, recent = self._seen_ids, self._recent
-        if window and now - self._recent_pruned_at > window and len(recent) > RECENT_PRUNE_ABOVE:
+        if window and now - self._recent_pruned_at > window and len(recent) > 1024:
             self._prune_recent(now)
             recent = self._recent
-        if now > self._recent_newest:  # what this batch may add is the newest
-            self._recent_newest = now
         if (
             BATCH_FAST_PATH
             and not skip
@@ -269,8 +261,6 @@ class PreTradeControls:
             passed += 1
             seen[order.client_order_id] = None
             if key is not None:
-                if last is not None:  # moved to the end: the window stays oldest first
-                    del recent[key]
                 recent[key] = now
         self._per_second.add(now, passed)
         self._per_minute.add(now, passed)
@@ -296,9 +286,7 @@ class PreTradeControls:
                 if at is None or now - at > max_age:
                     return False
         # each order's own test (below) summed: a sum is finite only if every term is
-        quantities, prices = list(map(_QUANTITY, orders)), list(map(_LIMIT_PRICE, orders))
-        # the price property (limit, else reference) in C loops: market orders have no limit
-        prices = list(map(_REFERENCE_PRICE, orders)) if prices.count(None) == len(prices) else list(map(_PRICE, orders))
+        quantities, prices = list(map(_QUANTITY, orders)), list(map(_PRICE, orders))
         if None in prices:
             prices = [1.0 if p is None else p for p in prices]
         if not math.isfinite(sum(map(add, map(mul, quantities, prices), quantities))):
@@ -316,22 +304,8 @@ class PreTradeControls:
                 del seen[key]
 
     def _prune_recent(self, now: float) -> None:
-        """Forget the identical orders older than the window. The window is oldest first (a
-        key let through again moves to the end), so the expired ones are at its front: drop
-        them there instead of copying the rest. After the clock went back the window is not
-        oldest first: then the rest is copied, as before."""
         cutoff = now - self.limits.duplicate_window_seconds
-        recent = self._recent
-        if self._recent_newest > now:
-            self._recent = {k: t for k, t in recent.items() if t > cutoff}
-        else:
-            expired = 0
-            for at in recent.values():
-                if at > cutoff:
-                    break
-                expired += 1
-            for key in list(itertools.islice(recent, expired)):
-                del recent[key]
+        self._recent = {k: t for k, t in self._recent.items() if t > cutoff}
         self._recent_pruned_at = now
 
     def record_executions(self, count: int, now: float | None = None) -> bool:
