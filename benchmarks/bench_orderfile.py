@@ -77,6 +77,7 @@ def main() -> None:
     before = pop_before(args)
     rows = int(args[0]) if args else 1_000_000
     rounds = int(args[1]) if len(args) > 1 else 3
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         orders = work / "orders.csv"
@@ -110,8 +111,13 @@ def main() -> None:
         table_rows.append(
             (name, f"{median:.2f}", f"{rows / median:,.0f}", f"{min(ts):.2f}", f"{cpu_median:.2f}", f"{rows / cpu_median:,.0f}", f"{statistics.median(rss[name]):.0f}")
         )
-    print(f"{rows:,} orders, {rounds} alternated rounds")
+    print(f"{rows:,} orders, {rounds} alternated rounds; load {load_before:.1f} at the start, {os.getloadavg()[0]:.1f} at the end (1-minute average)")
     print(table(table_rows))
+    if before is not None:  # the ratio within each round, then the median of those
+        session, old = next(iter(cases)), "the same session, code from --before"
+        wall = statistics.median(a / b for a, b in zip(times[session], times[old], strict=True))
+        used = statistics.median(a / b for a, b in zip(cpu[session], cpu[old], strict=True))
+        print(f"session / before, median of the rounds' ratios: wall {wall:.3f}, CPU {used:.3f}")
 
 
 if __name__ == "__main__":

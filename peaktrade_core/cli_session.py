@@ -164,6 +164,13 @@ def session_run(env: Env, orders_file: str | None, fmt: str | None, example: boo
     skipped: list[str] = []
     skipped_total = 0
     read_seconds = None
+    import gc
+
+    # a batch's objects are freed by reference counting (they form no cycles): collecting
+    # every 700 new objects, and everything every 10th time, mostly rescans the live
+    # duplicate-order window (~15 % of a file session's CPU) and, while the file is read,
+    # the blocks of rows in hand (~9 % of reading it). Rarer, still bounded:
+    gc.set_threshold(*SESSION_GC_THRESHOLDS)
     if example:
         orders, strategy_name, params = _example_orders()
     else:
@@ -174,15 +181,9 @@ def session_run(env: Env, orders_file: str | None, fmt: str | None, example: boo
         strategy_name = "orders-file"
         params = {"file": str(orders_file), "format": orders.format, "sha256": orders.sha256, "rows": total}
     pipeline = _make_pipeline(env)
-    import gc
-
     # what start-up built (modules, plugins, config, the parsed orders' index) is never
     # garbage: keep full collections from scanning it again (p99 batch time / 3-4)
     gc.freeze()
-    # a batch's objects are freed by reference counting (they form no cycles): collecting
-    # every 700 new objects, and everything every 10th time, mostly rescans the live
-    # duplicate-order window (~15 % of a file session's CPU). Rarer, still bounded:
-    gc.set_threshold(*SESSION_GC_THRESHOLDS)
     show_progress = sys.stderr.isatty() if progress is None else progress
     summary = run_pipeline(
         pipeline, orders, total=total if show_progress else None,

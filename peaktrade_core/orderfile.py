@@ -23,7 +23,7 @@ import json
 import math
 from array import array
 from collections.abc import Iterator
-from itertools import repeat
+from itertools import chain, islice
 from operator import itemgetter
 from pathlib import Path
 from typing import IO, Any
@@ -33,7 +33,7 @@ from peaktrade_core.orders import (
     OrderType,
     Side,
     TimeInForce,
-    orders_from_checked_values,
+    orders_from_checked_columns,
 )
 
 COLUMNS = (
@@ -75,11 +75,14 @@ _KNOWN_TEXTS = 4096
 BLOCK_ROWS = 2048
 #: False: every CSV row takes the row-by-row checks (the tests compare the two paths)
 COLUMNAR = True
+#: False: every CSV row is read and numbered by one reader, row by row (the tests compare)
+QUOTE_FREE_BLOCKS = True
 # what each flags byte means, as lookup tables (the columnar path builds orders with them)
 _SIDE_OF_FLAGS = tuple((Side.BUY, Side.SELL)[f & 1] for f in range(32))
 _TYPE_OF_FLAGS = tuple((OrderType.MARKET, OrderType.LIMIT)[(f >> 1) & 1] for f in range(32))
 _TIF_OF_FLAGS = tuple([*_TIF_LIST, None][(f >> 2) & 3] for f in range(32))  # None: never stored
 _REDUCE_OF_FLAGS = tuple(bool(f & 16) for f in range(32))
+_KINDS_OF_FLAGS = (_SIDE_OF_FLAGS, _TYPE_OF_FLAGS, _TIF_OF_FLAGS, _REDUCE_OF_FLAGS)
 
 
 class OrderFileError(Exception):
@@ -200,31 +203,9 @@ class ParsedOrders:
         yield from self._orders(self._columns())
 
     def _orders(self, columns: tuple[array, ...]) -> Iterator[OrderRequest]:
-        strings, name = self._strings, self.name
-        lines, symbols, strategies, client_ids, quantities, limits, references, all_flags = columns
-        if not all_flags:
-            return iter(())
-        strategy_of = {i: strings[i] or _DEFAULT_STRATEGY for i in set(strategies)}
-        kinds = set(all_flags)
-        # column by column (C loops), then zipped: no per-field Python code per order
         # every stored row passed the checks of _add (or their columnar form), which mirror
         # each check of OrderRequest
-        return orders_from_checked_values(
-            zip(
-                map(strings.__getitem__, symbols),
-                map(_SIDE_OF_FLAGS.__getitem__, all_flags),
-                quantities,
-                map(_TYPE_OF_FLAGS.__getitem__, all_flags),
-                [None if x != x else x for x in limits] if any(k & 2 for k in kinds) else repeat(None),
-                map(_TIF_OF_FLAGS.__getitem__, all_flags),
-                map(_REDUCE_OF_FLAGS.__getitem__, all_flags),
-                map(strategy_of.__getitem__, strategies),
-                map(f"{name}:".__add__, map(str, lines)),
-                [None if x != x else x for x in references],
-                map(strings.__getitem__, client_ids),
-                strict=False,  # the limit column may be an endless repeat(None)
-            )
-        )
+        return orders_from_checked_columns(columns, self._strings, _KINDS_OF_FLAGS, self.name, _DEFAULT_STRATEGY)
 
 
 _DEFAULT_STRATEGY = OrderRequest.__attrs_attrs__.strategy.default  # type: ignore[attr-defined]
@@ -418,6 +399,7 @@ def _fast_number(value: Any) -> float | None:
 def _csv_rows(parsed: ParsedOrders, lines: Iterator[str], skip_invalid: bool) -> None:
     name = parsed.name
     reader = csv.reader(lines)
+    done = 0
     try:
         header = next(reader, None)
         while header == []:
@@ -441,26 +423,51 @@ def _csv_rows(parsed: ParsedOrders, lines: Iterator[str], skip_invalid: bool) ->
         # a row is padded with "" to the header's width, then None: absent columns pick that
         pick = itemgetter(*(index.get(c, width) for c in COLUMNS))
         padding = [[""] * n + [None] for n in range(width + 1)]
-        rows: list[list[str]] = []
-        numbers: list[int] = []
-        for row in reader:
-            if row:
-                rows.append(row)
-                numbers.append(reader.line_num)
-                if len(rows) >= BLOCK_ROWS:
+        if not QUOTE_FREE_BLOCKS:
+            _csv_rows_one_by_one(parsed, reader, 0, _INF, index, pick, padding, skip_invalid)
+            return
+        done = reader.line_num  # lines read so far
+        while block := list(islice(lines, BLOCK_ROWS)):
+            if '"' in "".join(block):  # a quoted field may span lines: row by row from here
+                reader = csv.reader(chain(block, lines))
+                _csv_rows_one_by_one(parsed, reader, done, len(block), index, pick, padding, skip_invalid)
+            else:  # no quotes: one line is one row (a blank line none), as the reader reads it
+                reader = csv.reader(block)
+                rows = list(reader)
+                numbers: Any = range(done + 1, done + len(rows) + 1)
+                if [] in rows:
+                    numbers, rows = [n for n, r in zip(numbers, rows, strict=True) if r], [r for r in rows if r]
+                if rows:
                     _csv_block(parsed, numbers, rows, index, pick, padding, skip_invalid)
-                    rows, numbers = [], []
-        if rows:
-            _csv_block(parsed, numbers, rows, index, pick, padding, skip_invalid)
+            done += reader.line_num
     except csv.Error as exc:
-        raise OrderFileError(f"{name}:{reader.line_num}: {exc}") from None
+        raise OrderFileError(f"{name}:{done + reader.line_num}: {exc}") from None
+
+
+def _csv_rows_one_by_one(parsed: ParsedOrders, reader: Any, done: int, lines: float, index: dict[str, int], pick: Any, padding: list[list[Any]], skip_invalid: bool) -> None:
+    """Rows from ``reader`` (``done``: lines read before its first) in blocks of BLOCK_ROWS,
+    each numbered by its reader, until it has read at least ``lines`` lines (rows that span
+    lines end where they end) or the end."""
+    rows: list[list[str]] = []
+    numbers: list[int] = []
+    for row in reader:
+        if row:
+            rows.append(row)
+            numbers.append(done + reader.line_num)
+            if len(rows) >= BLOCK_ROWS:
+                _csv_block(parsed, numbers, rows, index, pick, padding, skip_invalid)
+                rows, numbers = [], []
+        if reader.line_num >= lines:
+            break
+    if rows:
+        _csv_block(parsed, numbers, rows, index, pick, padding, skip_invalid)
 
 
 def _csv_block(parsed: ParsedOrders, numbers: list[int], rows: list[list[str]], index: dict[str, int], pick: Any, padding: list[list[Any]], skip_invalid: bool) -> None:
     """Validate (and keep) a block of CSV rows: column by column when every row of the
     block is plainly valid, else row by row with ``_add``, which names each problem."""
     width = len(index)
-    if COLUMNAR and all(len(row) == width for row in rows):
+    if COLUMNAR and set(map(len, rows)) == {width}:
         store = skip_invalid or not parsed.bad
         columns = _checked_columns(parsed, rows, index, store)
         if columns is not None:

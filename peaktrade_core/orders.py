@@ -4,7 +4,7 @@ lives in :mod:`peaktrade_core.venues` and is re-exported here."""
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from attrs import Factory, define, field, frozen, setters
@@ -96,32 +96,42 @@ _FIELDS = tuple(a.name for a in OrderRequest.__attrs_attrs__)  # type: ignore[at
 _SETTERS = tuple(getattr(OrderRequest, name).__set__ for name in _FIELDS)
 
 
-def orders_from_checked_values(rows: Iterable[tuple[Any, ...]]) -> Iterator[OrderRequest]:
-    """:class:`OrderRequest` objects from values that already passed every check of its
-    constructor, without running those checks again. Each row holds the fields in order,
-    ``strategy_params`` left out (always a new empty dict); an empty ``client_order_id``
-    gets one as the constructor gives it.
+def orders_from_checked_columns(
+    columns: tuple[Sequence[Any], ...], texts: Sequence[str], kinds: tuple[Sequence[Any], ...], source: str, default_strategy: str
+) -> Iterator[OrderRequest]:
+    """:class:`OrderRequest` objects from stored columns that already passed every check of
+    its constructor, without running those checks again.
+
+    ``columns``: line numbers, text ids of symbol, strategy and client order id (into
+    ``texts``; 0 is "", i.e. the default strategy, a generated id), quantity, limit and
+    reference price (``nan``: none), flags; ``kinds``: side, order type, time in force and
+    reduce-only, each a table indexed by the flags. ``source_ref`` is ``{source}:{line}``;
+    ``strategy_params`` is always a new empty dict.
 
     Only for the orders file's parser, whose row validation mirrors the constructor (a
     property test holds the two equal): Side, OrderType and TimeInForce members, a
     non-empty symbol, a positive finite quantity and prices, a limit price exactly for
     limit orders. Everything else builds orders with the constructor."""
-    new, ids = object.__new__, _PROCESS_IDS.stream()
+    new, next_id = object.__new__, _PROCESS_IDS.stream().__next__
     s_symbol, s_side, s_quantity, s_type, s_limit, s_tif, s_reduce, s_strategy, s_params, s_source, s_reference, s_client = _SETTERS
-    for symbol, side, quantity, order_type, limit_price, time_in_force, reduce_only, strategy, source_ref, reference_price, client_order_id in rows:
+    sides, types, tifs, reduces = kinds
+    strategies = {i: texts[i] or default_strategy for i in set(columns[2])}
+    prefix = f"{source}:"
+    # one loop, the look-ups inline (indexing a list or tuple is cheaper than a call per field)
+    for line, symbol, strategy, client, quantity, limit, reference, flags in zip(*columns, strict=True):
         order = new(OrderRequest)
-        s_symbol(order, symbol)
-        s_side(order, side)
+        s_symbol(order, texts[symbol])
+        s_side(order, sides[flags])
         s_quantity(order, quantity)
-        s_type(order, order_type)
-        s_limit(order, limit_price)
-        s_tif(order, time_in_force)
-        s_reduce(order, reduce_only)
-        s_strategy(order, strategy)
+        s_type(order, types[flags])
+        s_limit(order, None if limit != limit else limit)
+        s_tif(order, tifs[flags])
+        s_reduce(order, reduces[flags])
+        s_strategy(order, strategies[strategy])
         s_params(order, {})
-        s_source(order, source_ref)
-        s_reference(order, reference_price)
-        s_client(order, client_order_id or next(ids))
+        s_source(order, f"{prefix}{line}")
+        s_reference(order, None if reference != reference else reference)
+        s_client(order, texts[client] if client else next_id())
         yield order
 
 

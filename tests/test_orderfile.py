@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from peaktrade_core import pipeline as pipeline_module
 from peaktrade_core.cli import cli
-from peaktrade_core.orderfile import KEPT_ERRORS, load_orders
+from peaktrade_core.orderfile import KEPT_ERRORS, OrderFileError, load_orders
 from peaktrade_core.runlog import iter_run_events, load_run_metadata
 from peaktrade_core.state import StateStore
 from peaktrade_core.testing import FillingExecutor
@@ -444,3 +444,35 @@ def test_every_order_of_a_csv_file_is_one_the_public_constructor_accepts_unchang
     """CSV orders (checked column by column where a block allows) are built without the
     constructor's checks: each must be exactly what the public constructor builds."""
     _assert_the_public_constructor_builds_each(load_orders(_csv_file(tmp_path_factory, *data), skip_invalid=True))
+
+
+# -- quote-free blocks of lines against one reader, row by row ------------------------------
+
+csv_lines = st.sampled_from([
+    "BTC/EUR,buy,1,40000", "ETH/EUR,sell,2.5,", "", " ", "\r", "S1,buy,0,1", "S1,buy,1_000,1", "S1,hold,1,1",
+    '"BTC/EUR",buy,1,2', '"B\nC",buy,1,2', '"A,B",sell,3,4', 'S2,buy,"1\r\n",2', '"open,buy,1,2', 'x"y,buy,1,2',
+    "S1,buy,1", "S1,buy,1,2,3", "S1,buy,1,2\rS2,sell,1,2", "\u00e9,buy,1,2", "S3,BUY,7,8\r",
+])
+
+
+@settings(deadline=None, max_examples=300)
+@given(lines=st.lists(csv_lines, max_size=14), block=st.integers(1, 5), skip_invalid=st.booleans(), end=st.sampled_from(["\n", ""]))
+def test_csv_read_in_quote_free_blocks_equals_one_reader_row_by_row(tmp_path_factory, lines, block, skip_invalid, end):
+    """A block of lines without a quote is read one line a row (numbered by its place); a
+    block with one goes row by row (a quoted field may span lines, also past the block).
+    Same orders (line numbers in their source), same refusals naming the same lines."""
+    import peaktrade_core.orderfile as orderfile
+
+    path = tmp_path_factory.mktemp("csv") / "orders.csv"
+    path.write_text("symbol,side,quantity,reference_price\n" + "\n".join(lines) + end, encoding="utf-8", newline="")
+    got = {}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(orderfile, "BLOCK_ROWS", block)
+        for quote_free in (True, False):
+            patch.setattr(orderfile, "QUOTE_FREE_BLOCKS", quote_free)
+            try:
+                parsed = load_orders(path, skip_invalid=skip_invalid)
+                got[quote_free] = (len(parsed), parsed.bad, [str(e) for e in parsed.errors], [_as_tuple(o) for o in parsed])
+            except OrderFileError as exc:
+                got[quote_free] = str(exc)
+    assert got[True] == got[False]

@@ -145,36 +145,46 @@ class PortfolioState:
         cash, fees, realized = self.cash, self.fees_paid, self.realized_pnl
         isfinite, buy = math.isfinite, Side.BUY
         applied = 0
+        # the position of a run of fills of one symbol is kept in locals and written to the
+        # dicts when the symbol changes and at the end, as apply_fill leaves them: a position
+        # closed (popped) and opened again moves to the end, as it does there
+        symbol: str | None = None
+        pos = avg = last = 0.0
+        touched = popped = present = False
         try:
             for f in fills:
-                symbol, price, fee = f.symbol, f.price, f.fee
+                if f.symbol != symbol:
+                    if touched:
+                        _write_position(positions, averages, last_prices, symbol, pos, avg, last, popped, present)  # type: ignore[arg-type]
+                    symbol = f.symbol
+                    pos, avg = positions.get(symbol, 0.0), averages.get(symbol, 0.0)
+                    touched = popped = False
+                price, fee = f.price, f.fee
                 signed_qty = f.quantity if f.side is buy else -f.quantity
-                pos = positions.get(symbol, 0.0)
-                avg = averages.get(symbol, 0.0)
                 new = pos + signed_qty
+                avg_1 = avg
                 realized_1 = realized
                 if pos == 0.0 or pos * signed_qty > 0:  # opening or adding
-                    avg = (abs(pos) * avg + abs(signed_qty) * price) / abs(new)
+                    avg_1 = (abs(pos) * avg + abs(signed_qty) * price) / abs(new)
                 else:  # reducing, closing or flipping
                     closed = min(abs(signed_qty), abs(pos))
                     realized_1 += closed * (price - avg) * (1 if pos > 0 else -1)
                     if abs(signed_qty) > abs(pos):
-                        avg = price
+                        avg_1 = price
                 cash_1 = cash - (signed_qty * price + fee)
                 fees_1 = fees + fee
                 realized_1 -= fee
-                if not isfinite(new + avg + cash_1 + fees_1 + realized_1 + price + new * price):
+                if not isfinite(new + avg_1 + cash_1 + fees_1 + realized_1 + price + new * price):
                     raise NonFiniteAccountingError(
                         f"fill of {signed_qty:g} {symbol} at {price:g} (fee {fee:g}) would make the "
                         "position or cash non-finite; not accounted"
                     )
-                if abs(new) < POSITION_EPSILON:
-                    positions.pop(symbol, None)
-                    averages.pop(symbol, None)
+                if abs(new) < POSITION_EPSILON:  # closed: as if popped (a later get gives 0.0)
+                    pos = avg = 0.0
+                    popped, present = True, False
                 else:
-                    positions[symbol] = new
-                    averages[symbol] = avg
-                last_prices[symbol] = price
+                    pos, avg, present = new, avg_1, True
+                last, touched = price, True
                 cash, fees, realized = cash_1, fees_1, realized_1
                 applied += 1
         except Exception as exc:
@@ -182,4 +192,19 @@ class PortfolioState:
                 exc.applied = applied  # type: ignore[attr-defined]
             raise
         finally:
+            if touched:
+                _write_position(positions, averages, last_prices, symbol, pos, avg, last, popped, present)  # type: ignore[arg-type]
             self.cash, self.fees_paid, self.realized_pnl = cash, fees, realized
+
+
+def _write_position(
+    positions: dict[str, float], averages: dict[str, float], last_prices: dict[str, float],
+    symbol: str, pos: float, avg: float, last: float, popped: bool, present: bool,
+) -> None:
+    if popped:
+        positions.pop(symbol, None)
+        averages.pop(symbol, None)
+    if present:
+        positions[symbol] = pos
+        averages[symbol] = avg
+    last_prices[symbol] = last
