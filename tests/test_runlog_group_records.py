@@ -217,3 +217,49 @@ def test_an_event_cannot_take_the_kind_of_a_record_the_reader_interprets(tmp_pat
     log.finish_run(run_id, "finished", {"orders": 0})
     assert verify_run(store, run_id).ok
     store.close()
+
+
+def test_a_commit_returns_only_when_what_was_committed_a_window_before_it_is_written(tmp_path, monkeypatch):
+    """The bound of durability ``group`` (what a crash can lose) holds while the background
+    writer is slow: a caller that kept committing during a long background write used to
+    let the unwritten part grow without limit (1.5 s of a file session's orders)."""
+    import threading
+
+    from peaktrade_core.runlog import writer as runlog_writer
+
+    window = runlog_writer.GROUP_WINDOW_SECONDS
+    write, background_writing = LiveRunLogger._write, threading.Event()
+
+    def slow_in_the_background(self, *args, **kwargs):
+        if threading.current_thread().name == "peaktrade-runlog":
+            background_writing.set()
+            time.sleep(10 * window)  # a write that takes ten windows (a loaded disk or core)
+        return write(self, *args, **kwargs)
+
+    monkeypatch.setattr(LiveRunLogger, "_write", slow_in_the_background)
+    store = StateStore.in_dir(tmp_path)
+    reader = StateStore.in_dir(tmp_path)
+    log = LiveRunLogger(store, "group")
+    run_id = log.start_run(mode="paper", effective_mode="paper")
+    returned: list[float] = []  # when each order's commit returned
+
+    def commit_one(i: int) -> None:
+        log.record_batch(run_id, i, GATES, CLEAN, executor="paper")
+        log.record_orders(run_id, [result(i)])
+        log.commit()
+        returned.append(time.monotonic())
+
+    commit_one(0)
+    assert background_writing.wait(timeout=60)  # the caller went quiet: the background writer took it
+    for i in range(1, 60):
+        started = time.monotonic()
+        commit_one(i)
+        readable = sum(event.kind == "order" for event in iter_run_events(reader, run_id))
+        due = sum(at < started - window for at in returned)
+        assert readable >= due, f"commit {i}: {due - readable} order(s) committed over a window ago are not written"
+        time.sleep(window / 10)
+    log.finish_run(run_id, "finished", {"orders": 60})
+    assert sum(event.kind == "order" for event in iter_run_events(reader, run_id)) == 60
+    assert verify_run(reader, run_id).ok
+    reader.close()
+    store.close()

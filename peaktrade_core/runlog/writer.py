@@ -563,6 +563,8 @@ class _GroupWriter:
         self._mark: tuple[int | None, list[tuple[Any, ...]] | None, Statement | None] | None = None
         #: ``time.monotonic()`` of the oldest commit not written yet
         self._oldest: float | None = None
+        #: the same of what the background writer is writing now (not readable until it is done)
+        self._in_flight: float | None = None
         self._error: BaseException | None = None
         self._thread: threading.Thread | None = None
         self._stopping = False
@@ -574,13 +576,20 @@ class _GroupWriter:
     def committed(self, extra: Statement | None, runs: list[_RunState]) -> None:
         """The caller's :meth:`LiveRunLogger.commit` (``runs``: those with batches to
         commit): write now if the oldest unwritten commit is 80 % of a window old, else mark
-        what the background writer may write."""
+        what the background writer may write. Once it is a whole window old, wait for a
+        write in flight instead of committing more: a caller that kept going while the
+        background writer sealed a window would grow the next one without bound (what a
+        crash loses, and memory)."""
         log = self._log
         if self._error is not None:
             self._raise()
         now = time.monotonic()
-        oldest = self._oldest
-        if oldest is not None and now - oldest >= self._early and self._writing.acquire(blocking=False):
+        oldest = self._in_flight or self._oldest
+        if (
+            oldest is not None
+            and now - oldest >= self._early
+            and self._writing.acquire(blocking=now - oldest >= self._window)
+        ):
             try:
                 if runs:
                     with self._lock:
@@ -660,7 +669,7 @@ class _GroupWriter:
                 count, heads, extra = mark
                 records = log._pending[:count]
                 del log._pending[:count]
-                self._oldest = None
+                self._in_flight, self._oldest = self._oldest, None
             try:
                 if self._repo is None:
                     own = log.store
@@ -676,6 +685,8 @@ class _GroupWriter:
                         newer = self._mark[0]  # None: counted when its batches are sealed
                         self._mark = (None if newer is None else newer + count, self._mark[1], self._mark[2] or extra)
                     self._error = exc
+            finally:
+                self._in_flight = None
 
     def _raise(self) -> None:
         with self._lock:
