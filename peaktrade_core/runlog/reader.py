@@ -165,6 +165,28 @@ def batches_of(body: dict[str, Any]) -> Iterator[tuple[int, float, int]]:
     return zip(unpack("q", body["batch"]), unpack("d", body["batch_ts"]), unpack("I", body["batch_orders"]), strict=True)
 
 
+def _order_event(seq: int, ts: float, row: Any, executor: str | None, batch_no: int | None) -> LiveRunEvent:
+    """The ``order`` event of one order row (of an ``orders``, ``order`` or ``batches`` record)."""
+    coid, symbol, side, qty, price, status, reasons, fills, venue, meta = row
+    return LiveRunEvent(
+        seq=seq,
+        kind="order",
+        timestamp=ts,
+        client_order_id=coid,
+        symbol=symbol,
+        side=side,
+        quantity=qty,
+        price=price,
+        status=status,
+        reasons=reasons,
+        executor=executor,
+        fills=[f if isinstance(f, dict) else dict(zip(("quantity", "price", "fee"), f, strict=True)) for f in fills],
+        venue_response=venue,
+        batch=batch_no,
+        extra=meta or {},
+    )
+
+
 def iter_run_events(store: StateStore, run_id: str) -> Iterator[LiveRunEvent]:
     """Every recorded event of a run, oldest first (does not verify: see verify_run)."""
     repo = RunLogRepository(store)
@@ -175,24 +197,9 @@ def iter_run_events(store: StateStore, run_id: str) -> Iterator[LiveRunEvent]:
         if kind in ("orders", "order"):
             batch_no, body = rest
             rows = order_rows(body) if kind == "orders" else [body]
-            for coid, symbol, side, qty, price, status, reasons, fills, venue, meta in rows:
-                yield LiveRunEvent(
-                    seq=seq,
-                    kind="order",
-                    timestamp=ts,
-                    client_order_id=coid,
-                    symbol=symbol,
-                    side=side,
-                    quantity=qty,
-                    price=price,
-                    status=status,
-                    reasons=reasons,
-                    executor=executors.get(batch_no),
-                    fills=[f if isinstance(f, dict) else dict(zip(("quantity", "price", "fee"), f, strict=True)) for f in fills],
-                    venue_response=venue,
-                    batch=batch_no,
-                    extra=meta or {},
-                )
+            executor = executors.get(batch_no)
+            for row in rows:
+                yield _order_event(seq, ts, row, executor, batch_no)
         elif kind == "batches":
             body = rest[0]
             context = body["context"]
@@ -201,24 +208,8 @@ def iter_run_events(store: StateStore, run_id: str) -> Iterator[LiveRunEvent]:
             for batch_no, at, n in batches_of(body):
                 executors = {batch_no: executor}
                 yield LiveRunEvent(seq=seq, kind="batch", timestamp=at, executor=executor, batch=batch_no, extra=context)
-                for coid, symbol, side, qty, price, status, reasons, fills, venue, meta in islice(rows, n):
-                    yield LiveRunEvent(
-                        seq=seq,
-                        kind="order",
-                        timestamp=at,
-                        client_order_id=coid,
-                        symbol=symbol,
-                        side=side,
-                        quantity=qty,
-                        price=price,
-                        status=status,
-                        reasons=reasons,
-                        executor=executor,
-                        fills=fills,
-                        venue_response=venue,
-                        batch=batch_no,
-                        extra=meta or {},
-                    )
+                for row in islice(rows, n):
+                    yield _order_event(seq, at, row, executor, batch_no)
         elif kind == "batch":
             batch_no, context = rest
             executors = {batch_no: context.get("executor", "")}
