@@ -591,6 +591,8 @@ class _GroupWriter:
             and self._writing.acquire(blocking=now - oldest >= self._window)
         ):
             try:
+                if self._error is not None:  # the write it waited for failed: that is the news
+                    self._raise()
                 if runs:
                     with self._lock:
                         _commit_batches(log, runs)
