@@ -136,6 +136,12 @@ def _session(batches: list[list[tuple[str, str, float]]], runaway: int) -> tuple
             break
         seen.append([(r.status, [_TIME.sub("<time>", x) for x in r.reasons], len(r.fills)) for r in results])
         seen.append(dict(p._by_status))
+    return _observed(p, alerts, seen)
+
+
+
+def _observed(p, alerts, seen):
+    """What a session shows after its batches: results, accounts, counters, kill switch, alerts."""
     return (
         seen,
         _state(p.portfolio),
@@ -146,7 +152,6 @@ def _session(batches: list[list[tuple[str, str, float]]], runaway: int) -> tuple
         p.kill_switch.state().engaged,
         alerts.events,
     )
-
 
 @settings(deadline=None, max_examples=60)
 @given(
@@ -246,16 +251,7 @@ def _one_order_session(steps: list[tuple[str, str, float, bool]], limits: dict) 
             seen.append((repr(exc), dict(p._by_status), p._fills, _state(p.portfolio)))
             break
         seen.append([(r.status, [_TIME.sub("<time>", x) for x in r.reasons], len(r.fills), r.order.client_order_id.startswith(p.ids.prefix)) for r in results])
-    return (
-        seen,
-        _state(p.portfolio),
-        dict(p._by_status),
-        {_TIME.sub("<time>", k): v for k, v in p._blocks_by_reason.items()},
-        p._fills,
-        p.controls._executions.total,
-        p.kill_switch.state().engaged,
-        alerts.events,
-    )
+    return _observed(p, alerts, seen)
 
 
 @settings(deadline=None, max_examples=60)
