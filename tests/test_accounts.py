@@ -195,3 +195,24 @@ def test_after_every_batch_the_stored_account_is_the_one_of_the_batches_in_the_l
     pipeline.run((o(qty=0.001, ref=str(i)) for i in range(6)), progress=after_batch)
     assert [(n, p.get("BTC/EUR")) for n, p in seen] == [(n, pytest.approx(n * 0.001)) for n in (2, 4, 6)]
     s.close()
+
+
+def test_a_statement_taken_at_a_commit_stores_the_account_as_it_was_then():
+    """The ``group`` run log encodes a commit's account statement later, while the session
+    goes on changing the account: the statement holds every field as it was at the commit."""
+    from peaktrade_core.risk import PortfolioState
+
+    s = store()
+    accounts = AccountStore(s)
+    portfolio = PortfolioState(cash=10_000.0)
+    portfolio.apply_fill("BTC/EUR", 0.5, 40_000.0, 2.0)
+    accounts.save("then", "paper", portfolio, "run-1")
+    statement = accounts.statement_later("later", "paper", portfolio, "run-1")
+    portfolio.apply_fill("BTC/EUR", 0.25, 42_000.0, 1.0)
+    portfolio.apply_fill("ETH/EUR", 1.0, 2_000.0, 0.5)
+    with s.transaction() as conn:
+        conn.execute(*statement())
+    then, later = accounts.load("then", "paper").portfolio, accounts.load("later", "paper").portfolio
+    assert later == then
+    assert later.positions == {"BTC/EUR": 0.5} and later.cash == pytest.approx(10_000.0 - 20_002.0)
+    s.close()
