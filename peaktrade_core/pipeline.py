@@ -432,10 +432,13 @@ class ExecutionPipeline:
 
     def _between_batches(self) -> None:
         """Work the next batch would otherwise do inside its decision, done while the caller
-        prepares it: renew the aged kill-switch check (the batch still reads the store
-        itself if the check is older than its maximum age by then), and run a garbage
-        collection that the next few new objects would start (the same generation CPython
-        would collect; a full collection stays CPython's own decision)."""
+        prepares it: write the run log's window when it is nearly due (``group``), renew the
+        aged kill-switch check (the batch still reads the store itself if the check is older
+        than its maximum age by then), and run a garbage collection that the next few new
+        objects would start (the same generation CPython would collect; a full collection
+        stays CPython's own decision)."""
+        if self.runlog is not None:  # first: the kill-switch check below then sees its commit
+            self.runlog.write_due()
         if self._kill_max_age:
             self.kill_switch.state(max_age=self._kill_max_age * KILL_SWITCH_RENEW_AT)
         young, collections, full = gc.get_count()
@@ -567,15 +570,17 @@ class ExecutionPipeline:
 
     def _execute(self, batch: Sequence[OrderRequest], passed: list[int], results: list[Any]) -> None:
         """Hand the passed orders to the executor in chunks, re-reading the kill switch
-        between chunks so a switch engaged mid-batch stops the rest of the batch."""
+        between chunks so a switch engaged mid-batch stops the rest of the batch (as old
+        as the batch's own check may be: a switch engaged by this process is seen at once)."""
         if len(passed) == 1:  # one order per call: one chunk, no kill-switch re-read between chunks
             self._execute_chunk(batch, passed, results)
             return
         step = len(passed) if getattr(self.executor, "sends_real_orders", True) else KILL_SWITCH_CHECK_EVERY
         for start in range(0, len(passed), max(step, 1)):
             chunk = passed[start : start + step]
-            if start and self.kill_switch.state().engaged:
-                reason = f"kill switch {self.kill_switch.state().describe()}"
+            kill = self.kill_switch.state(max_age=self._kill_max_age) if start else None
+            if kill is not None and kill.engaged:
+                reason = f"kill switch {kill.describe()}"
                 for i in passed[start:]:
                     results[i] = OrderExecutionResult(batch[i], OrderStatus.GATE_BLOCKED, reasons=[reason])
                 logger.bind(tag=SAFETY).warning("kill switch engaged mid-batch: {} orders stopped", len(passed) - start)

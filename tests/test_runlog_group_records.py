@@ -33,13 +33,15 @@ def result(i: int) -> OrderExecutionResult:
 
 
 #: one step of a strategy driving the logger: a batch of n orders (with a context), an
-#: order recorded without a new batch, an event, a commit, a flush, a pause past the window
+#: order recorded without a new batch, an event, a commit, a flush, a session's write
+#: between batches, a pause past the window
 STEP = st.one_of(
     st.tuples(st.just("batch"), st.integers(0, 3), st.sampled_from(["clean", "blocked", "other gates"])),
     st.tuples(st.just("order"), st.just(1), st.just("")),
     st.tuples(st.just("event"), st.just(0), st.just("")),
     st.tuples(st.just("commit"), st.just(0), st.just("")),
     st.tuples(st.just("flush"), st.just(0), st.just("")),
+    st.tuples(st.just("due"), st.just(0), st.just("")),
     st.tuples(st.just("pause"), st.just(0), st.just("")),
 )
 
@@ -66,6 +68,8 @@ def drive(store: StateStore, durability: str, steps: list[tuple[str, int, str]],
             log.commit()
         elif kind == "flush":
             log.flush()
+        elif kind == "due":
+            log.write_due()
         else:
             time.sleep(0.015)  # longer than the window: the background writer may write
     log.commit()
@@ -261,5 +265,62 @@ def test_a_commit_returns_only_when_what_was_committed_a_window_before_it_is_wri
     log.finish_run(run_id, "finished", {"orders": 60})
     assert sum(event.kind == "order" for event in iter_run_events(reader, run_id)) == 60
     assert verify_run(reader, run_id).ok
+    reader.close()
+    store.close()
+
+
+def test_between_batches_a_session_writes_a_nearly_due_window_itself_and_never_waits(tmp_path, monkeypatch):
+    """``write_due`` (a session calls it between batches): once the oldest unwritten commit
+    is 70 % of a window old, it writes in the caller's thread, so the next decision's commit
+    seldom has to; it never waits for a write in flight, and a failure the background writer
+    met is left to the next commit, which raises it."""
+    import threading
+
+    from peaktrade_core.runlog import writer as runlog_writer
+
+    window = runlog_writer.GROUP_WINDOW_SECONDS
+    monkeypatch.setattr(runlog_writer._GroupWriter, "_run", lambda self: None)  # no background writer
+    store, reader = StateStore.in_dir(tmp_path), StateStore.in_dir(tmp_path)
+    log = LiveRunLogger(store, "group")
+    run_id = log.start_run(mode="paper", effective_mode="paper")
+
+    def commit(i: int) -> None:
+        log.record_batch(run_id, i, GATES, CLEAN, executor="paper")
+        log.record_orders(run_id, [result(i)])
+        log.commit()
+
+    def written() -> int:
+        return sum(event.kind == "order" for event in iter_run_events(reader, run_id))
+
+    commit(0)
+    time.sleep(0.75 * window)
+    log.write_due()
+    assert written() == 1
+
+    commit(1)
+    time.sleep(0.75 * window)
+    held, release = threading.Event(), threading.Event()
+
+    def write_in_flight() -> None:
+        with log._group._writing:
+            held.set()
+            release.wait(60)
+
+    other = threading.Thread(target=write_in_flight)
+    other.start()
+    assert held.wait(60)
+    started = time.monotonic()
+    log.write_due()  # returns at once, writes nothing
+    assert time.monotonic() - started < 10 * window and written() == 1
+    release.set()
+    other.join()
+
+    log._group._error = OSError("disk full")  # as the background writer keeps it
+    log.write_due()
+    assert written() == 1
+    with pytest.raises(RuntimeError, match="the run log could not be written: disk full"):
+        commit(2)
+    log.finish_run(run_id, "finished", {"orders": 3})
+    assert written() == 3 and verify_run(reader, run_id).ok
     reader.close()
     store.close()
