@@ -4,11 +4,10 @@ lives in :mod:`peaktrade_core.venues` and is re-exported here."""
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from attrs import Factory, define, field, frozen, setters
-from attrs.validators import gt, optional
 
 from peaktrade_core.venues import ClientOrderIds, ExchangeClient, InstrumentRules
 
@@ -41,37 +40,52 @@ class OrderStatus(enum.StrEnum):
     ERROR = "error"
 
 
-def _check_limit_price(order: OrderRequest, attribute: Any, value: float | None) -> None:
-    if order.order_type is OrderType.LIMIT and value is None:
-        raise ValueError("a limit order needs limit_price")
-    if order.order_type is OrderType.MARKET and value is not None:
-        raise ValueError("a market order takes no limit_price")
+def _member_of(kind: type[enum.StrEnum]) -> Callable[[Any], Any]:
+    """A converter to ``kind``: a dict look-up (a member hashes as its value), else the
+    enum's own call, which raises its own error (an enum call costs several look-ups)."""
+    members = {m.value: m for m in kind}
+
+    def convert(value: Any) -> Any:
+        try:
+            return members[value]
+        except (KeyError, TypeError):
+            return kind(value)
+
+    return convert
 
 
 @frozen
 class OrderRequest:
-    """One order as a strategy or an orders file asks for it."""
+    """One order as a strategy or an orders file asks for it.
 
-    symbol: str = field(validator=lambda _o, _a, v: _nonempty(v, "symbol"))
-    side: Side = field(converter=Side)
-    quantity: float = field(validator=gt(0.0))
-    order_type: OrderType = field(default=OrderType.MARKET, converter=OrderType)
-    limit_price: float | None = field(default=None, validator=[optional(gt(0.0)), _check_limit_price])
-    time_in_force: TimeInForce = field(default=TimeInForce.GTC, converter=TimeInForce)
+    Checked when built, in this order (the first failure raises ``ValueError``): a
+    non-empty ``symbol``; ``side``, ``order_type`` and ``time_in_force`` one of their
+    values; ``quantity > 0``; ``limit_price`` (if any) ``> 0``, given exactly for limit
+    orders; ``reference_price`` (if any) ``> 0``. The checks are one function
+    (:func:`_check_order`), not a validator per field: a strategy builds an order per
+    decision, and per-field validators were most of the constructor's cost."""
+
+    symbol: str
+    side: Side = field(converter=_member_of(Side))
+    quantity: float
+    order_type: OrderType = field(default=OrderType.MARKET, converter=_member_of(OrderType))
+    limit_price: float | None = None
+    time_in_force: TimeInForce = field(default=TimeInForce.GTC, converter=_member_of(TimeInForce))
     reduce_only: bool = False
     strategy: str = "manual"
     strategy_params: Mapping[str, Any] = Factory(dict)
     #: where the order came from (``orders.csv:17``, ``bar 2024-01-05``); part of the id
     source_ref: str = ""
     #: reference price for notional and collar checks when the order has no limit price
-    reference_price: float | None = field(default=None, validator=optional(gt(0.0)))
+    reference_price: float | None = None
     #: empty: the core assigns one (see ``peaktrade_core.venues.ClientOrderIds``); a run
     #: replaces it with an id of its own, unique per run and stable within it
     client_order_id: str = field(default="", eq=False)  # equality is the order, not its id
 
     def __attrs_post_init__(self) -> None:
+        _check_order(self.symbol, self.quantity, self.order_type, self.limit_price, self.reference_price)
         if not self.client_order_id:  # a counter, not a hash: this runs for every order
-            object.__setattr__(self, "client_order_id", _PROCESS_IDS.next())
+            object.__setattr__(self, "client_order_id", _next_process_id())
 
     @property
     def price(self) -> float | None:
@@ -90,6 +104,7 @@ class OrderRequest:
 
 #: ids for orders made outside a run (unique in this process; a run gives its own)
 _PROCESS_IDS = ClientOrderIds.fresh()
+_next_process_id = _PROCESS_IDS.stream().__next__
 
 _FIELDS = tuple(a.name for a in OrderRequest.__attrs_attrs__)  # type: ignore[attr-defined]
 #: the slots' own setters: they bypass the frozen ``__setattr__`` (and nothing else)
@@ -112,7 +127,7 @@ def orders_from_checked_columns(
     property test holds the two equal): Side, OrderType and TimeInForce members, a
     non-empty symbol, a positive finite quantity and prices, a limit price exactly for
     limit orders. Everything else builds orders with the constructor."""
-    new, next_id = object.__new__, _PROCESS_IDS.stream().__next__
+    new, next_id = object.__new__, _next_process_id
     s_symbol, s_side, s_quantity, s_type, s_limit, s_tif, s_reduce, s_strategy, s_params, s_source, s_reference, s_client = _SETTERS
     sides, types, tifs, reduces = kinds
     strategies = {i: texts[i] or default_strategy for i in set(columns[2])}
@@ -135,9 +150,23 @@ def orders_from_checked_columns(
         yield order
 
 
-def _nonempty(value: str, name: str) -> None:
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"{name} must not be empty")
+def _check_order(symbol: Any, quantity: Any, order_type: OrderType, limit_price: Any, reference_price: Any) -> None:
+    """:class:`OrderRequest`'s checks, with the messages attrs' ``gt(0.0)`` gives (a value
+    that cannot be compared with a number raises ``TypeError``, as there)."""
+    if not isinstance(symbol, str) or not symbol.strip():
+        raise ValueError("symbol must not be empty")
+    if not quantity > 0.0:
+        raise ValueError(f"'quantity' must be > 0.0: {quantity}")
+    if limit_price is None:
+        if order_type is OrderType.LIMIT:
+            raise ValueError("a limit order needs limit_price")
+    else:
+        if not limit_price > 0.0:
+            raise ValueError(f"'limit_price' must be > 0.0: {limit_price}")
+        if order_type is OrderType.MARKET:
+            raise ValueError("a market order takes no limit_price")
+    if reference_price is not None and not reference_price > 0.0:
+        raise ValueError(f"'reference_price' must be > 0.0: {reference_price}")
 
 
 @define(slots=True, on_setattr=setters.NO_OP)
