@@ -182,40 +182,59 @@ def _batches(draw):
     return steps
 
 
+LIMITS = st.fixed_dictionaries(
+    {
+        "max_orders_per_second": st.sampled_from([0, 3, 50]),
+        "max_orders_per_minute": st.sampled_from([0, 10, 1000]),
+        "duplicate_window_seconds": st.sampled_from([0.0, 2.0]),
+        "runaway_max_executions": st.sampled_from([0, 6, 10**6]),
+        "max_reference_age_seconds": st.sampled_from([0.0, 5.0]),
+    }
+)
+SYMBOLS = ["BTC/EUR", "ETH/EUR", "SOL/EUR"]
+
+
+def _run_controls(steps, limits, message_limits, times, fast: bool):
+    """Violations per batch, the runaway throttle and what is remembered (ids, identical
+    orders, counts), with the whole-batch path on or off."""
+    from peaktrade_core.risk import controls as module
+
+    module.BATCH_FAST_PATH = fast
+    try:
+        c = PreTradeControls(LiveRiskConfig(**limits), clock=lambda: 0.0, message_limits=message_limits)
+        out, now = [], 1000.0
+        for batch, step, skip in steps:
+            now += step
+            found = c.check(batch, now, times, skip=skip)
+            blocked = {v.order_index for v in found} | skip
+            tripped = c.record_executions(len(batch) - len(blocked), now)
+            out.append((found, tripped, c.runaway_reason))
+        state = (list(c._seen_ids), dict(c._recent), c._per_second.total, c._per_minute.total, c._executions.total)
+        return out, state
+    finally:
+        module.BATCH_FAST_PATH = True
+
+
 @settings(deadline=None, max_examples=300)
 @given(
     steps=_batches(),
-    limits=st.fixed_dictionaries(
-        {
-            "max_orders_per_second": st.sampled_from([0, 3, 50]),
-            "max_orders_per_minute": st.sampled_from([0, 10, 1000]),
-            "duplicate_window_seconds": st.sampled_from([0.0, 2.0]),
-            "runaway_max_executions": st.sampled_from([0, 6, 10**6]),
-            "max_reference_age_seconds": st.sampled_from([0.0, 5.0]),
-        }
-    ),
+    limits=LIMITS,
     message_limits=st.booleans(),
-    times=st.dictionaries(st.sampled_from(["BTC/EUR", "ETH/EUR", "SOL/EUR"]), st.sampled_from([-10.0, 999.0, 1e9])),
+    times=st.dictionaries(st.sampled_from(SYMBOLS), st.sampled_from([-10.0, 999.0, 1e9])),
 )
 def test_whole_batch_fast_path_equals_order_by_order(steps, limits, message_limits, times):
-    """Violations, what is remembered (ids, identical orders, counts) and the runaway
-    throttle come out the same with the whole-batch path on or off."""
-    from peaktrade_core.risk import controls as module
+    assert _run_controls(steps, limits, message_limits, times, True) == _run_controls(steps, limits, message_limits, times, False)
 
-    def run(fast: bool):
-        module.BATCH_FAST_PATH = fast
-        try:
-            c = PreTradeControls(LiveRiskConfig(**limits), clock=lambda: 0.0, message_limits=message_limits)
-            out, now = [], 1000.0
-            for batch, step, skip in steps:
-                now += step
-                found = c.check(batch, now, times, skip=skip)
-                blocked = {v.order_index for v in found} | skip
-                tripped = c.record_executions(len(batch) - len(blocked), now)
-                out.append((found, tripped, c.runaway_reason))
-            state = (list(c._seen_ids), dict(c._recent), c._per_second.total, c._per_minute.total, c._executions.total)
-            return out, state
-        finally:
-            module.BATCH_FAST_PATH = True
 
-    assert run(True) == run(False)
+@settings(deadline=None, max_examples=300)
+@given(
+    orders=st.lists(st.tuples(_orders(), st.booleans(), st.sampled_from([0.0, 0.4, 3.0, 70.0])), min_size=1, max_size=12),
+    limits=LIMITS,
+    message_limits=st.booleans(),
+    ages=st.fixed_dictionaries({s: st.sampled_from([-10.0, 999.0, 1e9]) for s in SYMBOLS}),
+)
+def test_one_order_per_call_equals_order_by_order(orders, limits, message_limits, ages):
+    """An event-driven strategy's batches of one order (their own branch of the fast path):
+    the same answers as order by order, for every reference age, repeat and limit."""
+    steps = [([evolve(o, client_order_id="") if again else o], step, set()) for o, again, step in orders]
+    assert _run_controls(steps, limits, message_limits, ages, True) == _run_controls(steps, limits, message_limits, ages, False)
