@@ -526,7 +526,8 @@ class ExecutionPipeline:
         apply_fill = self.portfolio.apply_fill
         by_status = self._by_status
         executed = 0
-        if ONE_ORDER_FAST_PATH and len(results) == 1:  # one order per call: the same test on the one result
+        one = ONE_ORDER_FAST_PATH and len(results) == 1
+        if one:  # one order per call: the same test on the one result
             first_fills = results[0].fills  # its one fill, if common
             common = results[0].status == OrderStatus.FILLED and len(first_fills) == 1
         else:
@@ -535,7 +536,11 @@ class ExecutionPipeline:
             first_fills = map(_FIRST, fill_lists)
         if common:  # every result one fill: accounted in one loop
             try:
-                self.portfolio.apply_fills(first_fills)
+                if one:  # apply_fill is what apply_fills repeats, without its loop's set-up
+                    f = first_fills[0]
+                    apply_fill(f.symbol, f.quantity if f.side is Side.BUY else -f.quantity, f.price, f.fee)
+                else:
+                    self.portfolio.apply_fills(first_fills)
                 executed = len(results)
             except Exception as exc:  # noqa: BLE001 - the rest result by result, from the fill refused (raised again there)
                 executed = getattr(exc, "applied", 0)

@@ -6,6 +6,7 @@ import math
 from collections.abc import Iterable, Mapping
 from contextlib import suppress
 from datetime import datetime, timedelta, tzinfo
+from operator import countOf
 from typing import Any
 
 from attrs import define, field
@@ -51,10 +52,10 @@ class PortfolioState:
         return abs(self.positions.get(symbol, 0.0)) * self.mark(symbol)
 
     def total_exposure(self) -> float:
-        return sum(self.exposure(s) for s in self.positions)
+        return sum(map(self.exposure, self.positions))
 
     def open_positions(self) -> int:
-        return sum(1 for q in self.positions.values() if q)
+        return len(self.positions) - countOf(self.positions.values(), 0.0)  # (-0.0 == 0.0)
 
     def unrealized_pnl(self) -> float:
         avg = self.average_prices
