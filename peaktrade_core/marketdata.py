@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from attrs import field, frozen
+from attrs import frozen
 
 #: columns of a recorded feed, in the order the recorder writes them
 COLUMNS = ("at", "symbol", "price", "bid", "ask", "volume")
@@ -32,44 +32,55 @@ class FeedError(Exception):
     """A feed cannot be opened or a recorded file is unusable (one line: file, line, problem)."""
 
 
-def _finite_positive(name: str) -> Callable[[Any, Any, Any], None]:
-    def check(_instance: Any, _attribute: Any, value: Any) -> None:
-        if value is None:
-            return
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-            raise ValueError(f"{name} must be a finite number above 0, got {value!r}")
-
-    return check
+def _not_a_number(value: Any) -> bool:
+    return isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
 
 
-def _finite_time(_instance: Any, _attribute: Any, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-        raise ValueError(f"at must be epoch seconds (a finite number >= 0), got {value!r}")
+def _check_price(name: str, value: Any) -> None:
+    if value is not None and (_not_a_number(value) or value <= 0):
+        raise ValueError(f"{name} must be a finite number above 0, got {value!r}")
 
 
-def _nonnegative_volume(_instance: Any, _attribute: Any, value: Any) -> None:
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-        raise ValueError(f"volume must be a finite number >= 0, got {value!r}")
-
-
-def _symbol(_instance: Any, _attribute: Any, value: Any) -> None:
-    if not isinstance(value, str) or not value.strip():
+def _check_quote(symbol: Any, price: Any, at: Any, bid: Any, ask: Any, volume: Any) -> None:
+    """:class:`Quote`'s checks, field by field in its order, in one call per quote (a feed
+    makes one per price; a validator per field was most of the quote's cost). A float in
+    range passes on one chained comparison (NaN and infinities fail it); anything else
+    takes the full test."""
+    if not isinstance(symbol, str) or not symbol.strip():
         raise ValueError("symbol must be a non-empty string")
+    if not (type(price) is float and 0.0 < price < _INF):
+        _check_price("price", price)
+    if not (type(at) is float and 0.0 <= at < _INF) and (_not_a_number(at) or at < 0):
+        raise ValueError(f"at must be epoch seconds (a finite number >= 0), got {at!r}")
+    if not (type(bid) is float and 0.0 < bid < _INF):
+        _check_price("bid", bid)
+    if not (type(ask) is float and 0.0 < ask < _INF):
+        _check_price("ask", ask)
+    if volume is not None and not (type(volume) is float and 0.0 <= volume < _INF) and (_not_a_number(volume) or volume < 0):
+        raise ValueError(f"volume must be a finite number >= 0, got {volume!r}")
+
+
+_INF = math.inf
 
 
 @frozen
 class Quote:
-    """One price of one symbol at one time. ``price`` is the last trade or the mid."""
+    """One price of one symbol at one time. ``price`` is the last trade or the mid.
 
-    symbol: str = field(validator=_symbol)
-    price: float = field(validator=_finite_positive("price"))
+    Checked when made: a non-empty ``symbol``; ``price``, ``bid`` and ``ask`` (each may be
+    ``None``) finite and above 0; ``at`` finite epoch seconds >= 0; ``volume`` (or ``None``)
+    finite and >= 0."""
+
+    symbol: str
+    price: float
     #: epoch seconds, the source's time (a venue without one: when the quote was received)
-    at: float = field(validator=_finite_time)
-    bid: float | None = field(default=None, validator=_finite_positive("bid"))
-    ask: float | None = field(default=None, validator=_finite_positive("ask"))
-    volume: float | None = field(default=None, validator=_nonnegative_volume)
+    at: float
+    bid: float | None = None
+    ask: float | None = None
+    volume: float | None = None
+
+    def __attrs_post_init__(self) -> None:
+        _check_quote(self.symbol, self.price, self.at, self.bid, self.ask, self.volume)
 
     def to_dict(self) -> dict[str, Any]:
         """The quote as one recorded-feed record (absent optional fields left out)."""
@@ -221,23 +232,50 @@ def _records(path: Path, fmt: str) -> Iterator[tuple[int, Any]]:
             raise FeedError(f"{path}:{header_line}: missing column {missing[0]!r}")
         if len(set(header)) != len(header):
             raise FeedError(f"{path}:{header_line}: duplicate column")
+        # where each of Quote's fields is in a row (None: not a column of this file)
+        plan = tuple(header.index(name) if name in header else None for name in _QUOTE_FIELDS)
         for number, text in lines:
             # the recorder writes no quotes: split plainly, let csv read what has them
             row = next(csv.reader([text])) if '"' in text else text.rstrip("\r\n").split(",")
             if len(row) != len(header):
                 raise FeedError(f"{path}:{number}: {len(row)} fields, the header has {len(header)}")
-            yield number, _CsvRow(header, row)
+            yield number, _CsvRow(header, plan, row)
+
+
+#: Quote's fields in the order of its constructor
+_QUOTE_FIELDS = ("symbol", "price", "at", "bid", "ask", "volume")
 
 
 class _CsvRow:
     """One CSV row: its quote is built straight from the cells (the header was checked)."""
 
-    __slots__ = ("header", "row")
+    __slots__ = ("header", "plan", "row")
 
-    def __init__(self, header: list[str], row: list[str]):
-        self.header, self.row = header, row
+    def __init__(self, header: list[str], plan: tuple[int | None, ...], row: list[str]):
+        self.header, self.plan, self.row = header, plan, row
 
     def quote(self) -> Quote:
+        """The row's quote; a row that is not a good one gets the error :meth:`_checked`
+        names (a row that is one gives the same quote either way)."""
+        row = self.row
+        symbol, price, at, bid, ask, volume = self.plan
+        try:  # the usual row, cells read at their places
+            b = "" if bid is None else row[bid].strip()
+            a = "" if ask is None else row[ask].strip()
+            v = "" if volume is None else row[volume].strip()
+            return Quote(
+                row[symbol].strip(),  # type: ignore[index]
+                float(row[price].strip()),  # type: ignore[index]
+                float(row[at].strip()),  # type: ignore[index]
+                float(b) if b else None,
+                float(a) if a else None,
+                float(v) if v else None,
+            )
+        except (TypeError, ValueError):
+            return self._checked()
+
+    def _checked(self) -> Quote:
+        """Cell by cell in the header's order: the first fault, named."""
         values: dict[str, Any] = {"bid": None, "ask": None, "volume": None}
         for name, cell in zip(self.header, self.row, strict=True):
             cell = cell.strip()

@@ -7,6 +7,7 @@ import math
 import threading
 
 import pytest
+from attrs import field, frozen
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -47,6 +48,83 @@ def q(symbol="BTC/EUR", price=40_000.0, at=1_000.0, **kw) -> Quote:
 def test_a_quote_that_could_not_be_a_price_is_refused(kwargs, problem):
     with pytest.raises(ValueError, match=problem):
         q(**kwargs)
+
+
+def _finite_positive(name):
+    def check(_instance, _attribute, value):
+        if value is None:
+            return
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+            raise ValueError(f"{name} must be a finite number above 0, got {value!r}")
+
+    return check
+
+
+def _finite_time(_instance, _attribute, value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise ValueError(f"at must be epoch seconds (a finite number >= 0), got {value!r}")
+
+
+def _nonnegative_volume(_instance, _attribute, value):
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise ValueError(f"volume must be a finite number >= 0, got {value!r}")
+
+
+def _symbol(_instance, _attribute, value):
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("symbol must be a non-empty string")
+
+
+@frozen
+class PerFieldQuote:
+    """``Quote`` as it was defined before: a validator per field."""
+
+    symbol: str = field(validator=_symbol)
+    price: float = field(validator=_finite_positive("price"))
+    at: float = field(validator=_finite_time)
+    bid: float | None = field(default=None, validator=_finite_positive("bid"))
+    ask: float | None = field(default=None, validator=_finite_positive("ask"))
+    volume: float | None = field(default=None, validator=_nonnegative_volume)
+
+
+QUOTE_NUMBERS = st.one_of(
+    st.none(),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.integers(-2, 2),
+    st.sampled_from([0.0, -0.0, 5e-324, -1.0, math.inf, -math.inf, math.nan, True, False, "1.5", 1 << 1100]),
+)
+
+
+def _made(build, values):
+    try:
+        quote = build(**values)
+    except Exception as exc:  # noqa: BLE001 - the error itself is what is compared
+        return ("raised", type(exc), str(exc))
+    return ("made", [(type(v), repr(v)) for v in (quote.symbol, quote.price, quote.at, quote.bid, quote.ask, quote.volume)])
+
+
+QUOTE_SYMBOLS = st.one_of(st.sampled_from(["BTC/EUR", "", " ", "\t"]), st.none(), st.integers(0, 1))
+ANY_QUOTE = st.fixed_dictionaries({"symbol": QUOTE_SYMBOLS, **{name: QUOTE_NUMBERS for name in ("price", "at", "bid", "ask", "volume")}})
+
+
+EDGES = [None, 0.0, -0.0, 5e-324, -1.0, 2, 0, math.inf, -math.inf, math.nan, True, False, "1.5", "", " ", 1 << 1100]
+
+
+@settings(max_examples=800, deadline=None)
+@given(values=ANY_QUOTE)
+def test_a_quote_accepts_and_refuses_what_the_per_field_definition_did(values):
+    """Quote checks in one call per quote: the same quotes made, the same first error."""
+    assert _made(Quote, values) == _made(PerFieldQuote, values)
+
+
+@pytest.mark.parametrize("edge", EDGES, ids=repr)
+@pytest.mark.parametrize("name", ["symbol", "price", "at", "bid", "ask", "volume"])
+def test_each_field_of_a_good_quote_meets_each_edge_case_as_before(name, edge):
+    """Every field behind good ones (which random quotes seldom reach), every edge case."""
+    values = {"symbol": "BTC/EUR", "price": 1.5, "at": 1.0, "bid": 1.0, "ask": 2.0, "volume": 3.0, name: edge}
+    assert _made(Quote, values) == _made(PerFieldQuote, values)
 
 
 # -- LastPrices ------------------------------------------------------------------------------
@@ -228,3 +306,24 @@ def test_the_example_recording_in_the_docs_is_the_file_and_replays():
     assert len(quotes) == 6 and {q.symbol for q in quotes} == {"BTC/EUR", "ETH/EUR"}
     assert quotes[3] == Quote("ETH/EUR", 2251.0, 1767225601.0)
     assert quotes[0] == Quote("BTC/EUR", 42000.5, 1767225600.0, bid=42000.0, ask=42001.0, volume=12.5)
+
+
+CELLS = ["1.5", " 2 ", "0", "-1", "nan", "inf", "1e400", "1_000", "abc", "", " ", "\u0661", "BTC/EUR", "1767225600.25"]
+
+
+@settings(max_examples=600, deadline=None)
+@given(
+    header=st.permutations(["at", "symbol", "price", "bid", "ask", "volume"]).flatmap(
+        lambda columns: st.sets(st.sampled_from(["bid", "ask", "volume"])).map(lambda dropped: [c for c in columns if c not in dropped])
+    ),
+    data=st.data(),
+)
+def test_a_recorded_csv_row_gives_the_quote_or_the_error_of_the_cell_by_cell_reading(header, data):
+    """The row's quote is read at the cells' places, with the cell-by-cell reading (which
+    names the first bad cell) only for a row that is not a good one: both give the same."""
+    from peaktrade_core.marketdata import _QUOTE_FIELDS, _CsvRow
+
+    row = [data.draw(st.sampled_from(CELLS) | st.floats(0.001, 1e9).map(repr)) for _ in header]
+    plan = tuple(header.index(name) if name in header else None for name in _QUOTE_FIELDS)
+    record = _CsvRow(header, plan, row)
+    assert _made(lambda **_: record.quote(), {}) == _made(lambda **_: record._checked(), {})
