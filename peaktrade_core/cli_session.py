@@ -157,13 +157,6 @@ def session_run(env: Env, orders_file: str | None, fmt: str | None, example: boo
         fail("--params and --params-file go with --strategy module:Class [--feed PATH|VENUE]")
     if strategy_session and (fmt or skip_invalid):
         fail("--format and --skip-invalid go with --orders FILE, not with a strategy")
-    if strategy_session:
-        _run_strategy_session(env, feed, strategy, param_pairs, params_file, as_json, fresh_account)
-        return
-    total = None
-    skipped: list[str] = []
-    skipped_total = 0
-    read_seconds = None
     import gc
 
     # a batch's objects are freed by reference counting (they form no cycles): collecting
@@ -171,6 +164,13 @@ def session_run(env: Env, orders_file: str | None, fmt: str | None, example: boo
     # duplicate-order window (~15 % of a file session's CPU) and, while the file is read,
     # the blocks of rows in hand (~9 % of reading it). Rarer, still bounded:
     gc.set_threshold(*SESSION_GC_THRESHOLDS)
+    if strategy_session:
+        _run_strategy_session(env, feed, strategy, param_pairs, params_file, as_json, fresh_account)
+        return
+    total = None
+    skipped: list[str] = []
+    skipped_total = 0
+    read_seconds = None
     if example:
         orders, strategy_name, params = _example_orders()
     else:
@@ -181,9 +181,7 @@ def session_run(env: Env, orders_file: str | None, fmt: str | None, example: boo
         strategy_name = "orders-file"
         params = {"file": str(orders_file), "format": orders.format, "sha256": orders.sha256, "rows": total}
     pipeline = _make_pipeline(env)
-    # what start-up built (modules, plugins, config, the parsed orders' index) is never
-    # garbage: keep full collections from scanning it again (p99 batch time / 3-4)
-    gc.freeze()
+    _started()
     show_progress = sys.stderr.isatty() if progress is None else progress
     summary = run_pipeline(
         pipeline, orders, total=total if show_progress else None,
@@ -239,6 +237,7 @@ def _run_strategy_session(env: Env, feed_source: str | None, spec: str | None, p
         feed.close()
         raise
     driver = StrategyDriver(pipeline, instance, name=name, params=params, describe={"class": spec, "feed": feed_source})
+    _started()
     try:
         summary = run_pipeline(pipeline, (), on_stop=getattr(feed, "close", None), batches=driver.batches(feed), strategy=name, strategy_params=params, fresh_account=fresh_account)
     except StrategyError as exc:
@@ -246,6 +245,15 @@ def _run_strategy_session(env: Env, feed_source: str | None, spec: str | None, p
     data = summary.to_dict()
     data["strategy"] = {"name": name, "class": spec, "params": params, "feed": feed_source, "quotes": driver.quotes, "orders": driver.intents}
     _print_summary(data, as_json)
+
+
+def _started() -> None:
+    """What start-up built (modules, plugins, config, the parsed orders' index, the strategy
+    and its feed) is never garbage: keep full collections from scanning it again (p99 batch
+    time / 3-4)."""
+    import gc
+
+    gc.freeze()
 
 
 def _open_feed(env: Env, source: str | None, symbols: Any = None) -> Any:

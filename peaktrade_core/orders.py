@@ -40,7 +40,7 @@ class OrderStatus(enum.StrEnum):
     ERROR = "error"
 
 
-def _member_of(kind: type[enum.StrEnum]) -> Callable[[Any], Any]:
+def enum_converter(kind: type[enum.StrEnum]) -> Callable[[Any], Any]:
     """A converter to ``kind``: a dict look-up (a member hashes as its value), else the
     enum's own call, which raises its own error (an enum call costs several look-ups)."""
     members = {m.value: m for m in kind}
@@ -52,6 +52,16 @@ def _member_of(kind: type[enum.StrEnum]) -> Callable[[Any], Any]:
             return kind(value)
 
     return convert
+
+
+to_side, to_order_type, to_time_in_force = enum_converter(Side), enum_converter(OrderType), enum_converter(TimeInForce)
+
+
+def check_positive(name: str, value: Any) -> None:
+    """What attrs' ``gt(0.0)`` checks, with its message; a value that cannot be compared
+    with a number raises ``TypeError``, as there."""
+    if not value > 0.0:
+        raise ValueError(f"'{name}' must be > 0.0: {value}")
 
 
 @frozen
@@ -66,11 +76,11 @@ class OrderRequest:
     decision, and per-field validators were most of the constructor's cost."""
 
     symbol: str
-    side: Side = field(converter=_member_of(Side))
+    side: Side = field(converter=to_side)
     quantity: float
-    order_type: OrderType = field(default=OrderType.MARKET, converter=_member_of(OrderType))
+    order_type: OrderType = field(default=OrderType.MARKET, converter=to_order_type)
     limit_price: float | None = None
-    time_in_force: TimeInForce = field(default=TimeInForce.GTC, converter=_member_of(TimeInForce))
+    time_in_force: TimeInForce = field(default=TimeInForce.GTC, converter=to_time_in_force)
     reduce_only: bool = False
     strategy: str = "manual"
     strategy_params: Mapping[str, Any] = Factory(dict)
@@ -151,22 +161,19 @@ def orders_from_checked_columns(
 
 
 def _check_order(symbol: Any, quantity: Any, order_type: OrderType, limit_price: Any, reference_price: Any) -> None:
-    """:class:`OrderRequest`'s checks, with the messages attrs' ``gt(0.0)`` gives (a value
-    that cannot be compared with a number raises ``TypeError``, as there)."""
+    """:class:`OrderRequest`'s checks, in the order its docstring gives."""
     if not isinstance(symbol, str) or not symbol.strip():
         raise ValueError("symbol must not be empty")
-    if not quantity > 0.0:
-        raise ValueError(f"'quantity' must be > 0.0: {quantity}")
+    check_positive("quantity", quantity)
     if limit_price is None:
         if order_type is OrderType.LIMIT:
             raise ValueError("a limit order needs limit_price")
     else:
-        if not limit_price > 0.0:
-            raise ValueError(f"'limit_price' must be > 0.0: {limit_price}")
+        check_positive("limit_price", limit_price)
         if order_type is OrderType.MARKET:
             raise ValueError("a market order takes no limit_price")
-    if reference_price is not None and not reference_price > 0.0:
-        raise ValueError(f"'reference_price' must be > 0.0: {reference_price}")
+    if reference_price is not None:
+        check_positive("reference_price", reference_price)
 
 
 @define(slots=True, on_setattr=setters.NO_OP)

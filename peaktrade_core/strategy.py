@@ -30,13 +30,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from attrs import define, field, frozen
-from attrs.validators import gt, optional
 
-from peaktrade_core.orders import OrderRequest, OrderType, Side
+from peaktrade_core.orders import (
+    OrderRequest,
+    OrderType,
+    Side,
+    check_positive,
+    to_order_type,
+    to_side,
+)
 
 if TYPE_CHECKING:
     from peaktrade_core.marketdata import Quote
@@ -56,19 +63,29 @@ class StrategyLoadError(Exception):
 class OrderIntent:
     """What a strategy asks for. The driver turns it into an :class:`OrderRequest` of the
     run (strategy name and parameters, a source reference, the quote's price as reference
-    price unless the intent gives one)."""
+    price unless the intent gives one). Checked when made, in this order: ``side`` and
+    ``order_type`` one of their values, ``quantity > 0``, ``limit_price`` and
+    ``reference_price`` (if any) ``> 0`` (one check per intent, not a validator per field:
+    a strategy makes one per decision)."""
 
     symbol: str
-    side: Side = field(converter=Side)
-    quantity: float = field(validator=gt(0.0))
-    order_type: OrderType = field(default=OrderType.MARKET, converter=OrderType)
-    limit_price: float | None = field(default=None, validator=optional(gt(0.0)))
+    side: Side = field(converter=to_side)
+    quantity: float
+    order_type: OrderType = field(default=OrderType.MARKET, converter=to_order_type)
+    limit_price: float | None = None
     reduce_only: bool = False
-    reference_price: float | None = field(default=None, validator=optional(gt(0.0)))
+    reference_price: float | None = None
     #: where in the strategy it came from; default: ``symbol@time of the quote``
     source_ref: str = ""
     #: the size before the mapper rounded it down to the lot step (``None``: not rounded)
     rounded_from: float | None = None
+
+    def __attrs_post_init__(self) -> None:
+        check_positive("quantity", self.quantity)
+        if self.limit_price is not None:
+            check_positive("limit_price", self.limit_price)
+        if self.reference_price is not None:
+            check_positive("reference_price", self.reference_price)
 
     @property
     def signed_quantity(self) -> float:
@@ -305,14 +322,32 @@ class BarBuilder:
 # -- the driver -----------------------------------------------------------------------------
 
 
+#: the second last formatted and its text (one tuple: threads swap it whole)
+_last_second: tuple[float, str] = (math.nan, "")
+
+
 def _iso(at: float) -> str:
-    from datetime import UTC, datetime
+    """``at`` to the second, as ``2026-01-01T00:00:00Z``: formatted once per second (a
+    quote's order and where it was asked for both name it, and quotes come many a second)."""
+    global _last_second
+    second = math.floor(at)
+    cached = _last_second
+    if cached[0] != second:
+        cached = _last_second = (second, datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    return cached[1]
 
-    return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
+class _OnQuote:
+    """Where a strategy was called: ``on_quote(BTC/EUR at …)``, formatted only when said (a
+    failure, a rounding or skip record): most quotes never need it."""
 
-def _where(quote: Quote) -> str:
-    return f"on_quote({quote.symbol} at {_iso(quote.at)})"
+    __slots__ = ("quote",)
+
+    def __init__(self, quote: Quote):
+        self.quote = quote
+
+    def __str__(self) -> str:
+        return f"on_quote({self.quote.symbol} at {_iso(self.quote.at)})"
 
 
 def feed_quote(pipeline: Any, quote: Quote) -> None:
@@ -353,7 +388,7 @@ class StrategyDriver:
         self.quotes = 0
         self.intents = 0
 
-    def _call(self, where: str, fn: Callable[..., Any], *args: Any) -> list[OrderIntent]:
+    def _call(self, where: str | _OnQuote, fn: Callable[..., Any], *args: Any) -> list[OrderIntent]:
         try:
             out = fn(*args)
             intents = [] if out is None else [out] if isinstance(out, OrderIntent) else list(out)
@@ -364,14 +399,14 @@ class StrategyDriver:
                 self._fail(where, f"returned {type(intent).__name__} as intent {i + 1}, not an OrderIntent")
         return intents
 
-    def _fail(self, where: str, what: str) -> None:
+    def _fail(self, where: str | _OnQuote, what: str) -> None:
         message = f"strategy {self.name} failed in {where}: {what}"
-        self._record("strategy_error", {"strategy": self.name, "where": where, "error": what})
+        self._record("strategy_error", {"strategy": self.name, "where": str(where), "error": what})
         if self.pipeline.runlog is not None:
             self.pipeline.runlog.commit()
         raise StrategyError(message)
 
-    def _orders(self, intents: Sequence[OrderIntent], quote: Quote | None, where: str) -> list[OrderRequest]:
+    def _orders(self, intents: Sequence[OrderIntent], quote: Quote | None, where: str | _OnQuote) -> list[OrderRequest]:
         orders = []
         for i, intent in enumerate(intents):
             reference = intent.reference_price
@@ -389,15 +424,15 @@ class StrategyDriver:
         self._record_mapping(intents, where)
         return orders
 
-    def _record_mapping(self, intents: Sequence[OrderIntent], where: str) -> None:
+    def _record_mapping(self, intents: Sequence[OrderIntent], where: str | _OnQuote) -> None:
         """The mappers' roundings and skipped trades go to the run log: said, never silent."""
         rounded = [{"symbol": i.symbol, "side": i.side.value, "quantity": i.quantity, "wanted": i.rounded_from} for i in intents if i.rounded_from is not None]
         skipped = [{"symbol": s.symbol, "wanted": s.wanted, "reason": s.reason} for s in self.context.skipped]
         self.context.skipped = []
         if rounded:
-            self._record("strategy_rounding", {"where": where, "rounded_down_to_lot_step": rounded})
+            self._record("strategy_rounding", {"where": str(where), "rounded_down_to_lot_step": rounded})
         if skipped:
-            self._record("strategy_skipped", {"where": where, "not_traded": skipped})
+            self._record("strategy_skipped", {"where": str(where), "not_traded": skipped})
 
     def batches(self, feed: Iterable[Quote]) -> Iterator[list[OrderRequest]]:
         """For each quote: the pipeline gets it, then the strategy; its intents are one batch
@@ -418,13 +453,13 @@ class StrategyDriver:
                     break
                 self.quotes += 1
                 feed_quote(self.pipeline, quote)
-                calls: list[tuple[str, Callable[..., Any], Any, Quote]] = []
+                calls: list[tuple[str | _OnQuote, Callable[..., Any], Any, Quote]] = []
                 if bars is not None:
                     closed = bars.add(quote)
                     if closed is not None:
                         calls.append((f"on_bar({closed.symbol} from {_iso(closed.start)})", on_bar, closed, closed.as_quote()))
                 if on_quote is not None:
-                    calls.append((_where(quote), on_quote, quote, quote))
+                    calls.append((_OnQuote(quote), on_quote, quote, quote))
                 quiet = True
                 for where, method, argument, priced_at in calls:
                     intents = self._call(where, method, argument)

@@ -1,6 +1,7 @@
-"""``OrderRequest`` checks every order in one function instead of a validator per field (a
-strategy builds one per decision): it accepts, converts and refuses exactly what the
-per-field attrs definition did, with the same errors in the same order."""
+"""``OrderRequest`` and a strategy's ``OrderIntent`` check each one in one function instead
+of a validator per field (a strategy makes one of each per decision): they accept,
+convert and refuse exactly what their per-field attrs definitions did, with the same
+errors in the same order."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from peaktrade_core.orders import OrderRequest, OrderType, Side, TimeInForce
+from peaktrade_core.strategy import OrderIntent
 
 
 def _nonempty(value: Any, name: str) -> None:
@@ -46,6 +48,21 @@ class PerFieldOrder:
     client_order_id: str = field(default="", eq=False)
 
 
+@frozen
+class PerFieldIntent:
+    """``OrderIntent`` as it was defined before."""
+
+    symbol: str
+    side: Side = field(converter=Side)
+    quantity: float = field(validator=gt(0.0))
+    order_type: OrderType = field(default=OrderType.MARKET, converter=OrderType)
+    limit_price: float | None = field(default=None, validator=optional(gt(0.0)))
+    reduce_only: bool = False
+    reference_price: float | None = field(default=None, validator=optional(gt(0.0)))
+    source_ref: str = ""
+    rounded_from: float | None = None
+
+
 NUMBERS = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True),
     st.integers(-3, 3),
@@ -58,12 +75,16 @@ def members_or_not(kind: type) -> st.SearchStrategy[Any]:
     return st.one_of(st.sampled_from(list(kind)), st.sampled_from([m.value for m in kind]), st.sampled_from(["", "BUY", "Limit", 1, None, ["buy"], b"buy"]))
 
 
-def outcome(build: Any, values: dict[str, Any]) -> tuple[Any, ...]:
+ORDER_FIELDS = ("symbol", "side", "quantity", "order_type", "limit_price", "time_in_force", "reduce_only", "strategy", "strategy_params", "source_ref", "reference_price")
+INTENT_FIELDS = ("symbol", "side", "quantity", "order_type", "limit_price", "reduce_only", "reference_price", "source_ref", "rounded_from")
+
+
+def outcome(build: Any, values: dict[str, Any], names: tuple[str, ...] = ORDER_FIELDS) -> tuple[Any, ...]:
     try:
-        order = build(**values)
+        made = build(**values)
     except Exception as exc:  # noqa: BLE001 - the error itself is what is compared
         return ("raised", type(exc), str(exc))
-    fields = [getattr(order, name) for name in ("symbol", "side", "quantity", "order_type", "limit_price", "time_in_force", "reduce_only", "strategy", "strategy_params", "source_ref", "reference_price")]
+    fields = [getattr(made, name) for name in names]
     return ("built", [(type(v), v if not (isinstance(v, float) and math.isnan(v)) else "nan") for v in fields])
 
 
@@ -84,6 +105,21 @@ def test_the_constructor_accepts_converts_and_refuses_what_the_per_field_definit
     if time_in_force is not None:
         values["time_in_force"] = time_in_force
     assert outcome(OrderRequest, values) == outcome(PerFieldOrder, values)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    side=members_or_not(Side),
+    quantity=NUMBERS,
+    order_type=st.one_of(st.just(None), members_or_not(OrderType)),
+    limit_price=OPTIONAL_NUMBERS,
+    reference_price=OPTIONAL_NUMBERS,
+)
+def test_an_intent_accepts_converts_and_refuses_what_the_per_field_definition_did(side, quantity, order_type, limit_price, reference_price):
+    values: dict[str, Any] = {"symbol": "BTC/EUR", "side": side, "quantity": quantity, "limit_price": limit_price, "reference_price": reference_price}
+    if order_type is not None:
+        values["order_type"] = order_type
+    assert outcome(OrderIntent, values, INTENT_FIELDS) == outcome(PerFieldIntent, values, INTENT_FIELDS)
 
 
 def test_an_order_without_an_id_gets_a_new_one_and_keeps_one_it_was_given():
