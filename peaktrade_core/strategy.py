@@ -331,6 +331,8 @@ def _iso(at: float) -> str:
     quote's order and where it was asked for both name it, and quotes come many a second)."""
     global _last_second
     second = math.floor(at)
+    if (at - second) * 1e6 >= 999_999.5:  # datetime rounds to the microsecond (half to even)
+        second += 1
     cached = _last_second
     if cached[0] != second:
         cached = _last_second = (second, datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))

@@ -249,3 +249,17 @@ def test_an_on_bar_strategy_without_a_bar_length_is_refused_before_the_run(pipel
     with pytest.raises(StrategyLoadError, match="on_bar needs bar_seconds, a number of seconds above 0"):
         run_strategy(pipeline, NoLength(), quotes([100]))
     assert pipeline.run_id is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.floats(0, 4e9, allow_nan=False), min_size=1, max_size=20).flatmap(lambda ats: st.permutations(ats + [a + 0.5 for a in ats])))
+def test_a_quote_is_named_by_its_second_whatever_came_before(ats):
+    """Orders and failures name the quote's time to the second; the text is made once per
+    second, so a quote of the same second, or of another one in between, must not get a
+    stale text."""
+    from datetime import UTC, datetime
+
+    from peaktrade_core.strategy import _iso
+
+    for at in ats:
+        assert _iso(at) == datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
