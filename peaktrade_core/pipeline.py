@@ -274,12 +274,18 @@ class ExecutionPipeline:
         self.risk_records = None
         if record:
             from peaktrade_core.riskrecords import RiskRecords
-            from peaktrade_core.runlog import LiveRunLogger, audit_keys_from, durability_for
+            from peaktrade_core.runlog import (
+                GROUP_WINDOW_SECONDS,
+                LiveRunLogger,
+                audit_keys_from,
+                durability_for,
+            )
 
             durability = durability_for(config.execution.durability, self.env.mode.value)
             self.runlog = LiveRunLogger(self.store, durability=durability, audit=audit_keys_from(config))
             self.runlog.mark_aborted_runs()
-            self.risk_records = RiskRecords(self.store)
+            # violations within the run log's window, where its commits are grouped by time
+            self.risk_records = RiskRecords(self.store, window=GROUP_WINDOW_SECONDS if durability == "group" else 0.0)
         self.run_id: str | None = None
         self.summary: SessionSummary | None = None
         #: set (to a signal name) to stop a running session after the batch in hand
@@ -437,8 +443,10 @@ class ExecutionPipeline:
         than its maximum age by then), and run a garbage collection that the next few new
         objects would start (the same generation CPython would collect; a full collection
         stays CPython's own decision)."""
-        if self.runlog is not None:  # first: the kill-switch check below then sees its commit
+        if self.runlog is not None:  # first: the kill-switch check below then sees their commits
             self.runlog.write_due()
+        if self.risk_records is not None:
+            self.risk_records.write_due()
         if self._kill_max_age:
             self.kill_switch.state(max_age=self._kill_max_age * KILL_SWITCH_RENEW_AT)
         young, collections, full = gc.get_count()
@@ -819,6 +827,13 @@ class ExecutionPipeline:
             summary.starting_cash = self.config.execution.starting_cash
             summary.exposure_by_symbol = {s: p.exposure(s) for s in p.positions}
             summary.total_exposure = sum(summary.exposure_by_symbol.values())
+            if self.risk_records is not None:
+                try:
+                    self.risk_records.flush()
+                except StateError as exc:
+                    if status != "failed":
+                        raise
+                    logger.error("run {}: violations not recorded: {}", self.run_id, exc)
             if self.runlog is not None and self.run_id is not None:
                 if skipped:
                     self.runlog.record_event(self.run_id, "skipped_rows", {"rows": [str(row) for row in skipped]})

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from peaktrade_core.risk import ALWAYS_BLOCKING, RiskViolation
 from peaktrade_core.state import StateStore
-from peaktrade_core.store.riskrecords import RiskRecordsRepository
+from peaktrade_core.store.riskrecords import RiskRecordsRepository, ViolationRow
 
 if TYPE_CHECKING:
     from peaktrade_core.orders import OrderRequest
@@ -35,12 +35,23 @@ def _iso(epoch: float) -> str:
 
 class RiskRecords:
     """Violation history and portfolio time series in the state store. Both read back
-    newest first."""
+    newest first.
 
-    def __init__(self, store: StateStore, clock: Callable[[], float] = time.time):
+    ``window`` (seconds, 0: none): violations are gathered and written in one transaction
+    once the oldest is that old (at the next :meth:`record_violations` or
+    :meth:`write_due`), and by :meth:`flush`. A session whose run log groups its commits
+    by time (durability ``group``: paper, shadow) gathers them over the same window: a
+    strategy that keeps running into a limit paid a transaction (and the kill switch's
+    re-read after it) per blocked order, five times the cost of an order that fills."""
+
+    def __init__(self, store: StateStore, clock: Callable[[], float] = time.time, window: float = 0.0):
         self.store = store
         self.clock = clock
         self.repository = RiskRecordsRepository(store)
+        self.window = window
+        self._pending: list[ViolationRow] = []
+        #: ``time.monotonic()`` of the oldest violation not written yet
+        self._oldest: float | None = None
 
     # -- violations (RISK-4)
 
@@ -76,7 +87,30 @@ class RiskRecords:
                     int(blocked or v.code in ALWAYS_BLOCKING),
                 )
             )
-        self.repository.add_violations(rows)
+        if not self.window:
+            self.repository.add_violations(rows)
+            return
+        self._pending += rows
+        if self._oldest is None:
+            self._oldest = time.monotonic()
+        self.write_due()
+
+    def write_due(self) -> None:
+        """Write the gathered violations if the oldest is a window old."""
+        if self._oldest is not None and time.monotonic() - self._oldest >= self.window:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the gathered violations now (one transaction); a failed write keeps them."""
+        if not self._pending:
+            return
+        rows, self._pending, oldest, self._oldest = self._pending, [], self._oldest, None
+        try:
+            self.repository.add_violations(rows)
+        except BaseException:
+            self._pending[:0] = rows
+            self._oldest = oldest
+            raise
 
     def query(self, since: float | None = None, code: str | None = None, limit: int | None = None, run_id: str | None = None) -> list[dict[str, Any]]:
         """Violations newest first; ``since`` in epoch seconds; ``run_id``: only that run's."""

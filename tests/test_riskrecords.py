@@ -151,6 +151,60 @@ def test_a_session_records_its_blocks_under_its_run_id_and_the_order_never_execu
     assert big not in executor.received and small in executor.received
 
 
+def test_a_grouped_session_writes_its_violations_within_the_window_and_every_one_by_its_end(tmp_path):
+    """Paper (run log ``group``): a session gathers its violations and writes them once
+    the oldest is a window old (between batches, or at the next violation), the rest when
+    it ends; each exactly once, in order. A strategy stuck on a limit paid a transaction
+    per blocked order before."""
+    import time
+
+    from peaktrade_core.config import ExecutionConfig
+    from peaktrade_core.runlog import GROUP_WINDOW_SECONDS
+
+    config = PeakTradeConfig(live_risk=LiveRiskConfig(**OFF, max_order_notional=300.0), execution=ExecutionConfig(batch_size=1))
+    pipeline = ExecutionPipeline(config, store=StateStore.in_dir(tmp_path), executor=Filler())
+    reader = RiskRecords(StateStore.in_dir(tmp_path))
+    over = [order(qty=0.01 + i / 1000, ref=f"over {i}") for i in range(8)]
+    within = [order(qty=0.001 + i / 10_000, ref=f"within {i}") for i in range(4)]
+    seen: list[int] = []
+
+    def after_batch(_count: int) -> None:
+        seen.append(len(reader.query()))
+        if len(seen) == 4:  # a quiet spell after four violations: due before the next batch
+            time.sleep(2 * GROUP_WINDOW_SECONDS)
+
+    # no violation after the fourth: only the session's own write between batches is left
+    summary = pipeline.run([*over[:4], *within, *over[4:]], progress=after_batch)
+    assert seen[4:8] == [4, 4, 4, 4], seen
+    rows = list(reversed(reader.query()))
+    assert [r["client_order_id"] for r in rows] == [o.client_order_id for o in over]
+    assert {r["run_id"] for r in rows} == {summary.run_id}
+
+
+def test_a_failed_write_of_gathered_violations_keeps_them_for_the_next(tmp_path):
+    records = RiskRecords(StateStore.in_dir(tmp_path), window=60.0)
+    write, failures = records.repository.add_violations, [OSError("disk full")]
+
+    def flaky(rows):
+        if failures:
+            raise failures.pop()
+        write(rows)
+
+    records.repository.add_violations = flaky
+    records.record_violations("run-1", 0, [order()], [notional_violation(0, 400.0)], blocked=True)
+    records.record_violations("run-1", 1, [order()], [notional_violation(0, 401.0)], blocked=True)
+    assert records.query() == []  # gathered: the oldest is not a window old
+    try:
+        records.flush()
+    except OSError:
+        pass
+    else:
+        raise AssertionError("the failed write was not raised")
+    records.record_violations("run-1", 2, [order()], [notional_violation(0, 402.0)], blocked=True)
+    records.flush()
+    assert [r["value"] for r in reversed(records.query())] == [400.0, 401.0, 402.0]
+
+
 def test_portfolio_snapshots_form_a_time_series():
     clock = Clock()
     records = RiskRecords(StateStore(":memory:"), clock=clock)
