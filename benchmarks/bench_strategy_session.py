@@ -16,6 +16,9 @@ peaktrade_core | tar -x -C DIR``), alternated with the rest.
 - baseline, no orders: the same process, feed and strategy class, asking for nothing (the
   strategy is called on every quote and returns no intent): everything but the orders. The
   difference of the two, divided by the quotes, is what an order costs on this path.
+- a strategy stuck on a limit: the same, always buying, so that after the first ~60 fills
+  the exposure limits block every order (a failure path: each blocked order is a
+  violation recorded and an alert raised).
 
 Needs the paper plugin installed (`python3 dev.py demo` sets that up).
 """
@@ -40,18 +43,20 @@ from peaktrade_core.strategy import OrderIntent
 
 
 class EveryQuote:
-    """One order per quote, sides alternating, quantities distinct (no duplicate orders)."""
+    """One order per quote, quantities distinct (no duplicate orders); ``stuck``: always
+    buying, so that the exposure limits soon block every order."""
 
-    def __init__(self, orders: bool = True):
-        self.orders = orders
+    def __init__(self, orders: bool = True, stuck: bool = False):
+        self.orders, self.stuck = orders, stuck
         self.n = 0
 
     def on_quote(self, quote):
         self.n += 1
-        if self.orders:
-            # each symbol's side alternates (the symbols do, quote by quote): positions stay small
-            return [OrderIntent(quote.symbol, "buy" if self.n // 2 % 2 else "sell", 0.001 + self.n * 1e-9)]
-        return None
+        if not self.orders:
+            return None
+        # each symbol's side alternates (the symbols do, quote by quote): positions stay small
+        side = "buy" if self.stuck or self.n // 2 % 2 else "sell"
+        return [OrderIntent(quote.symbol, side, 0.001 + self.n * 1e-9)]
 '''
 
 
@@ -95,6 +100,7 @@ def main() -> None:
         cases = {
             "one order per quote (whole process)": session,
             "baseline: the same, no orders (the strategy asks for nothing)": [*session, "--params", "orders=false"],
+            "a strategy stuck on a limit: one order per quote, nearly all blocked by risk": [*session, "--params", "stuck=true"],
         }
         if before is not None:
             cases.update({f"{name}, code from --before": cmd for name, cmd in list(cases.items())})
