@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import subprocess
 import time
 from pathlib import Path
 
@@ -38,3 +40,15 @@ def pop_before(args: list[str]) -> str | None:
     before = str(Path(args[at + 1]).resolve())
     del args[at : at + 2]
     return before
+
+
+def timed_process(cmd: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float, float]:
+    """Wall seconds, CPU seconds (user + system) and peak RSS (MiB) of one process, its
+    output discarded; a failed process ends the benchmark."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=cwd)
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{' '.join(cmd[:8])} ... failed")
+    return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024

@@ -25,14 +25,12 @@ from __future__ import annotations
 
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _util import pop_before, table  # noqa: E402
+from _util import pop_before, table, timed_process  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -59,17 +57,6 @@ def write_orders(path: Path, rows: int) -> None:
         f.write("symbol,side,quantity,reference_price\n")
         for i in range(rows):  # distinct quantities: nothing is a duplicate order
             f.write(f"BTC/EUR,{'buy' if i % 2 == 0 else 'sell'},{0.001 + i * 1e-9:.9f},40000\n")
-
-
-def timed(cmd: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float, float]:
-    """Wall seconds, CPU seconds (user + system) and peak RSS (MiB) of one process."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=cwd)
-    _, status, usage = os.wait4(proc.pid, 0)
-    elapsed = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"{' '.join(cmd[:6])} ... failed")
-    return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
 def main() -> None:
@@ -101,7 +88,7 @@ def main() -> None:
             for name, cmd in cases.items():
                 env["PEAK_TRADE_DATA_DIR"] = str(work / f"data-{round_no}-{len(times[name])}-{hash(name)}")
                 run_env = {**env, "PYTHONPATH": before} if name.endswith("--before") else env
-                seconds, cpu_seconds, peak = timed(cmd, run_env, work)
+                seconds, cpu_seconds, peak = timed_process(cmd, run_env, work)
                 times[name].append(seconds)
                 cpu[name].append(cpu_seconds)
                 rss[name].append(peak)

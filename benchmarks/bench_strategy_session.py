@@ -27,14 +27,12 @@ from __future__ import annotations
 
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _util import pop_before, table  # noqa: E402
+from _util import pop_before, table, timed_process  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -70,17 +68,6 @@ def write_feed(path: Path, quotes: int) -> None:
             f.write(f"{1767225600.0 + i * 0.05:.2f},{symbol},{price},{price - 0.5},{price + 0.5},1.0\n")
 
 
-def timed(cmd: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float, float]:
-    """Wall seconds, CPU seconds (user + system) and peak RSS (MiB) of one process."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=cwd)
-    _, status, usage = os.wait4(proc.pid, 0)
-    elapsed = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"{' '.join(cmd[:8])} ... failed")
-    return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
-
-
 def main() -> None:
     args = sys.argv[1:]
     before = pop_before(args)
@@ -111,7 +98,7 @@ def main() -> None:
             for name, cmd in cases.items():
                 env["PEAK_TRADE_DATA_DIR"] = str(work / f"data-{round_no}-{len(times[name])}-{abs(hash(name))}")
                 paths = [str(work)] if before is None or not name.endswith("--before") else [before, str(work)]
-                seconds, cpu_seconds, peak = timed(cmd, {**env, "PYTHONPATH": os.pathsep.join(paths)}, work)
+                seconds, cpu_seconds, peak = timed_process(cmd, {**env, "PYTHONPATH": os.pathsep.join(paths)}, work)
                 times[name].append(seconds)
                 cpu[name].append(cpu_seconds)
                 rss[name].append(peak)
