@@ -284,8 +284,11 @@ class ExecutionPipeline:
             durability = durability_for(config.execution.durability, self.env.mode.value)
             self.runlog = LiveRunLogger(self.store, durability=durability, audit=audit_keys_from(config))
             self.runlog.mark_aborted_runs()
-            # violations within the run log's window, where its commits are grouped by time
-            self.risk_records = RiskRecords(self.store, window=GROUP_WINDOW_SECONDS if durability == "group" else 0.0)
+            self.risk_records = RiskRecords(self.store)
+            #: while a session runs, its violations are written within the run log's window
+            #: where the log's commits are grouped by time (a caller driving process_batch
+            #: itself has them written at once: nothing would write what it left)
+            self._violations_window = GROUP_WINDOW_SECONDS if durability == "group" else 0.0
         self.run_id: str | None = None
         self.summary: SessionSummary | None = None
         #: set (to a signal name) to stop a running session after the batch in hand
@@ -754,6 +757,8 @@ class ExecutionPipeline:
                     accounts.save(self.config.execution.account, report.effective_mode.value, self.portfolio, self.run_id)
             if summary.venue is not None:
                 self.runlog.record_event(self.run_id, "venue", {**summary.venue, "effective_mode": effective.value})
+        if self.risk_records is not None:
+            self.risk_records.window = self._violations_window
         if accounts is not None and self.runlog is not None:  # written with each batch's run-log commit: they agree after a crash
             account, account_mode, portfolio = self.config.execution.account, report.effective_mode.value, self.portfolio
             self.runlog.on_commit = lambda: accounts.statement_later(account, account_mode, portfolio, self.run_id)
@@ -828,6 +833,7 @@ class ExecutionPipeline:
             summary.exposure_by_symbol = {s: p.exposure(s) for s in p.positions}
             summary.total_exposure = sum(summary.exposure_by_symbol.values())
             if self.risk_records is not None:
+                self.risk_records.window = 0.0
                 try:
                     self.risk_records.flush()
                 except StateError as exc:

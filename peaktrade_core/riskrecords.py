@@ -37,12 +37,13 @@ class RiskRecords:
     """Violation history and portfolio time series in the state store. Both read back
     newest first.
 
-    ``window`` (seconds, 0: none): violations are gathered and written in one transaction
-    once the oldest is that old (at the next :meth:`record_violations` or
-    :meth:`write_due`), and by :meth:`flush`. A session whose run log groups its commits
-    by time (durability ``group``: paper, shadow) gathers them over the same window: a
-    strategy that keeps running into a limit paid a transaction (and the kill switch's
-    re-read after it) per blocked order, five times the cost of an order that fills."""
+    ``window`` (seconds, 0: none, each batch's violations are written at once): violations
+    are gathered and written in one transaction once the oldest is that old (at the next
+    :meth:`record_violations` or :meth:`write_due`), and by :meth:`flush`. A session whose
+    run log groups its commits by time (durability ``group``: paper, shadow) gathers them
+    over the same window while it runs: a strategy that keeps running into a limit paid a
+    transaction (and the kill switch's re-read after it) per blocked order, five times the
+    cost of an order that fills. A failed write keeps them for the next."""
 
     def __init__(self, store: StateStore, clock: Callable[[], float] = time.time, window: float = 0.0):
         self.store = store
@@ -87,17 +88,14 @@ class RiskRecords:
                     int(blocked or v.code in ALWAYS_BLOCKING),
                 )
             )
-        if not self.window:
-            self.repository.add_violations(rows)
-            return
         self._pending += rows
         if self._oldest is None:
             self._oldest = time.monotonic()
         self.write_due()
 
     def write_due(self) -> None:
-        """Write the gathered violations if the oldest is a window old."""
-        if self._oldest is not None and time.monotonic() - self._oldest >= self.window:
+        """Write the gathered violations if the oldest is a window old (no window: now)."""
+        if self._oldest is not None and (not self.window or time.monotonic() - self._oldest >= self.window):
             self.flush()
 
     def flush(self) -> None:

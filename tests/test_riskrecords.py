@@ -287,3 +287,15 @@ def test_the_ramp_up_reads_the_signed_stage_from_either_backend(any_store_url, t
     p, _ = pipeline({"ramp_up_max_capital": schedule}, store=open_store_url(any_store_url, data_dir=tmp_path))
     assert p.capital.in_force()["stage"] == 1
     assert [r.status.value for r in p.process_batch([o(), o(qty=0.011)])] == ["filled", "filled"]
+
+
+def test_a_pipeline_driven_batch_by_batch_outside_a_session_writes_each_batchs_violations_at_once(tmp_path):
+    """Only a session (``run``) writes what it gathered between batches and at its end:
+    a caller driving ``process_batch`` itself must find each batch's violations written."""
+    config = PeakTradeConfig(live_risk=LiveRiskConfig(**OFF, max_order_notional=300.0))
+    pipeline = ExecutionPipeline(config, store=StateStore.in_dir(tmp_path), executor=Filler())
+    reader = RiskRecords(StateStore.in_dir(tmp_path))
+    pipeline.process_batch([order(qty=0.01, ref="first")])
+    assert [r["value"] for r in reader.query()] == [400.0]
+    pipeline.process_batch([order(qty=0.011, ref="second")], 1)
+    assert [r["value"] for r in reader.query()] == [440.0, 400.0]
