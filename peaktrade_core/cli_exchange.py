@@ -257,6 +257,10 @@ def smoke_order(env: Env, symbol: str, side: str, quantity: float, price: float 
     problems = loaded.problems(order)
     if problems:
         _refuse(f"refused before submit: {symbol}: {'; '.join(problems)}")
+    if operator:
+        from peaktrade_core.secrets import redact_reason
+
+        operator = redact_reason(operator, env.config)
     runlog, run_id = _record(env, client, "smoke-order", operator, gated, {"symbol": symbol, "side": side, "quantity": quantity, "price": price})
     from peaktrade_core.orders import ExchangeError
 
@@ -305,7 +309,7 @@ def cancel_all(env: Env, reason: str, symbol: str | None, operator: str | None, 
     gated = _ensure_gates_open(env, kill_switch=False)
     from peaktrade_core.killswitch import current_operator
 
-    operator = operator or current_operator()
+    operator = redact_reason(operator, env.config) if operator else current_operator()
     switch = env.kill_switch().state()
     runlog, run_id = _record(
         env, client, "cancel-all", operator, gated,

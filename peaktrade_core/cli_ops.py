@@ -145,8 +145,9 @@ def readiness_sign_off(env: Env, stage: int, reason: str | None, operator: str |
     if not reason or not reason.strip():
         fail("--reason is required: say what was reviewed and decided")
     reason = redact_reason(reason, env.config)
+    operator = redact_reason(operator, env.config) if operator else current_operator()
     try:
-        entry = sign_off(env.config, env.store, stage, reason, operator or current_operator(), Criteria(days, min_sessions, min_hours))
+        entry = sign_off(env.config, env.store, stage, reason, operator, Criteria(days, min_sessions, min_hours))
     except ReadinessError as exc:
         fail(str(exc))
     if as_json:

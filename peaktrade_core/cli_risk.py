@@ -402,13 +402,13 @@ def risk_budget_reset_settled(env: Env, symbol: str, quantity: float, price: flo
     from peaktrade_core.secrets import redact_reason
 
     reason = redact_reason(reason, env.config)
+    operator = redact_reason(operator, env.config) if operator else current_operator()
     book = book or book_of(env.config.environment.mode.value, True)
     before = RiskBudgetRepository(env.store).exposure(book).get(symbol)
     if price is None:
         if before is None:
             fail(f"--price: {symbol} has no settled position in book {book}, so no mark to keep; give --price")
         price = before[1]
-    operator = operator or current_operator()
     try:
         reset_settled(env.store, book, symbol, quantity, price, operator=operator, reason=reason)
     except ValueError as exc:

@@ -45,8 +45,9 @@ def _config_or_problem(env: Env) -> tuple[Any, str | None]:
 
 
 def _typed_reason(env: Env, config: Any, reason: str) -> str:
-    """``reason`` with every secret the config references redacted; with a config that does
-    not load, the secrets its TOML references (the emergency stop works while it is broken)."""
+    """``reason`` (or an ``--operator``: anything a person typed) with every secret the
+    config references redacted; with a config that does not load, the secrets its TOML
+    references (the emergency stop works while it is broken)."""
     from peaktrade_core.secrets import redact_reason
 
     if config is None:
@@ -159,6 +160,8 @@ def kill(
     config, config_problem = _config_or_problem(env)
     if reason:
         reason = _typed_reason(env, config, reason)
+    if operator:
+        operator = _typed_reason(env, config, operator)
     # a damaged store: say plainly that nothing was recorded (the runbook says what to do)
     not_done = "" if history else f"kill switch NOT {'released' if release else 'engaged'}: "
     store = _open(env, config, data_dir, url, not_done)
@@ -302,6 +305,8 @@ def state_init(env: Env, reason: str | None, operator: str | None, as_json: bool
         fail("--reason is required: say why the state store is (re-)initialised and who checked")
     config, _ = _config_or_problem(env)
     reason = _typed_reason(env, config, reason)
+    if operator:
+        operator = _typed_reason(env, config, operator)
     store = _open(env, config, data_dir, url)
     try:
         before = check_state(store)

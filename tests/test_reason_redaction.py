@@ -1,6 +1,6 @@
-"""A secret pasted into a ``--reason`` (kill switch, state init, budget reset) is recorded,
-logged, alerted and shown as ``***``: the reason is redacted once, where it enters, with every
-secret the config references. Real CLI processes, a real ``--log-file``, a real data dir."""
+"""A secret pasted into a ``--reason`` or an ``--operator`` (kill switch, state init, budget
+reset) is recorded, logged, alerted and shown as ``***``: what a person typed is redacted
+once, where it enters, with every secret the config references. Real CLI processes, a real ``--log-file``, a real data dir."""
 
 from __future__ import annotations
 
@@ -35,21 +35,21 @@ def test_a_secret_typed_as_a_reason_appears_nowhere(tmp_path):
         '[plugins.kraken]\napi_secret = { env = "KRAKEN_API_SECRET" }\n'  # the plugin is not even installed
     )
     log = tmp_path / "peaktrade.log"
-    init = peaktrade(config, "state", "init", "--reason", f"new host, key {SECRET} checked", log=log)
-    engage = peaktrade(config, "kill", "--reason", f"pasted {SECRET} by mistake", log=log)
+    init = peaktrade(config, "state", "init", "--reason", f"new host, key {SECRET} checked", "--operator", f"carol{SECRET}", log=log)
+    engage = peaktrade(config, "kill", "--reason", f"pasted {SECRET} by mistake", "--operator", f"alice {SECRET}", log=log)
     reset = peaktrade(config, "risk", "budget", "reset-settled", "--symbol", "BTC/EUR", "--quantity", "0", "--price", "100",
-                      "--reason", f"flat at the venue ({AUDIT_KEY})", log=log)
+                      "--reason", f"flat at the venue ({AUDIT_KEY})", "--operator", AUDIT_KEY, log=log)
     config.write_text(config.read_text() + '[environment]\nmode = "bogus"\n')  # kill must work with a broken config
-    release = peaktrade(config, "kill", "--release", "--reason", f"{SECRET}", log=log)
+    release = peaktrade(config, "kill", "--release", "--reason", f"{SECRET}", "--operator", f"{SECRET} bob", log=log)
     history = peaktrade(config, "kill", "--history", "--json", log=log)
     for done in (init, engage, reset, release, history):
         assert done.returncode == 0, done.stderr
         assert SECRET not in done.stdout + done.stderr and AUDIT_KEY not in done.stdout + done.stderr
-    assert ": new host, key *** checked" in init.stdout.splitlines()[0]
-    assert engage.stdout.startswith("kill switch ENGAGED by ") and engage.stdout.splitlines()[0].endswith(": pasted *** by mistake")
-    assert "flat at the venue (***)" in reset.stdout
-    assert "config not used" in release.stderr and release.stdout.splitlines()[0].endswith(f": {REDACTED}")
-    assert [e["reason"] for e in json.loads(history.stdout)] == [REDACTED, "pasted *** by mistake"]
+    assert " by carol***: new host, key *** checked" in init.stdout.splitlines()[0]
+    assert engage.stdout.splitlines()[0] == "kill switch ENGAGED by alice ***: pasted *** by mistake"
+    assert "flat at the venue (***)" in reset.stdout and "by ***:" in reset.stdout
+    assert "config not used" in release.stderr and release.stdout.splitlines()[0] == f"kill switch RELEASED by *** bob: {REDACTED}"
+    assert [(e["operator"], e["reason"]) for e in json.loads(history.stdout)] == [("*** bob", REDACTED), ("alice ***", "pasted *** by mistake")]
 
     text = log.read_text()
     assert "kill switch engaged by" in text and "pasted *** by mistake" in text  # the log still says why
