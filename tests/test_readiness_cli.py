@@ -135,20 +135,21 @@ def test_a_damaged_run_does_not_count_either(operator):
 
 
 def test_a_venue_secret_pasted_into_a_sign_off_or_cancel_all_reason_is_recorded_as_stars(operator):
-    """Must show: the reason of `readiness sign-off` and of `exchange cancel-all` is shown,
-    recorded (sign-offs, run log) and logged with the venue's secret as ``***``; no byte of
-    the data dir or the log file holds it (the shell checks every output too)."""
+    """Must show: the reason and the operator of `readiness sign-off` and of `exchange
+    cancel-all` are shown, recorded (sign-offs, run log) and logged with the venue's secret
+    as ``***``; no byte of the data dir or the log file holds it (the shell checks every
+    output too)."""
     _operators_day(operator)
     secret = operator.venue.api_secret
     log = operator.tmp_path / "peaktrade.log"
     signed = operator("--log-file", str(log), "readiness", "sign-off", "--stage", "1", "--reason", f"checked key {secret} rotates",
-                      "--operator", "alice", *LENIENT)
+                      "--operator", f"alice {secret}", *LENIENT)
     assert signed.returncode == 0, signed.stderr
-    cancelled = operator("--log-file", str(log), "exchange", "cancel-all", "--reason", f"pasted {secret}", "--json")
+    cancelled = operator("--log-file", str(log), "exchange", "cancel-all", "--reason", f"pasted {secret}", "--operator", f"{secret}bob", "--json")
     assert cancelled.returncode == 0, cancelled.stderr
-    assert json.loads(cancelled.stdout)["reason"] == "pasted ***"
+    assert (json.loads(cancelled.stdout)["reason"], json.loads(cancelled.stdout)["operator"]) == ("pasted ***", "***bob")
     _, data = _items(operator)
-    assert [s["reason"] for s in data["signoffs"]] == ["checked key *** rotates"]
+    assert [(s["operator"], s["reason"]) for s in data["signoffs"]] == [("alice ***", "checked key *** rotates")]
     store = StateStore.in_dir(operator.data)
     try:
         events = list(iter_run_events(store, json.loads(cancelled.stdout)["run_id"]))

@@ -13,7 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from peaktrade_core.plugin_api import OrderRequest, PeakTradeConfig, TradingMode, iter_run_events
+from peaktrade_core.plugin_api import (
+    OrderRequest,
+    PeakTradeConfig,
+    TradingMode,
+    iter_run_events,
+    list_runs,
+)
 from peaktrade_core.testing import StateStore, initialised_store
 
 KRAKEN = """
@@ -260,11 +266,20 @@ def test_kraken_echoing_requests_in_its_errors_leaks_nothing_into_log_alerts_or_
     assert leaked == set()
 
 
-def test_smoke_order_sends_one_validate_only_order(cli, kraken):
-    out = cli("exchange", "smoke-order", "BTC/EUR", "buy", "0.01", "--price", "50000", "--json", config=TESTNET)
+def test_smoke_order_sends_one_validate_only_order(cli, kraken, tmp_path):
+    """Also: the venue's secret pasted as the operator is recorded as ``***`` (the run's
+    metadata is a hash-chained record that cannot be edited later)."""
+    out = cli("exchange", "smoke-order", "BTC/EUR", "buy", "0.01", "--price", "50000", "--operator", f"erin {kraken.api_secret}", "--json", config=TESTNET)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["status"] == "validated"
     assert kraken.by_endpoint["AddOrder"] == 1 and kraken.validated == 1 and kraken.orders() == []
+    store = StateStore.in_dir(tmp_path / "data")
+    try:
+        assert [run.operator for run in list_runs(store)] == ["erin ***"]
+    finally:
+        store.close()
+    for path in (tmp_path / "data").rglob("*"):
+        assert not path.is_file() or kraken.api_secret.encode() not in path.read_bytes(), path
 
 
 def test_the_venue_commands_read_kraken(cli, kraken):
