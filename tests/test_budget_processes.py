@@ -128,18 +128,21 @@ def run_example(store_at: str, folder: Path, plan: list[dict], *, wait: bool = F
         store=store, executor=_Filling(), record=False,
     )
     size = room if room > 1.0 else 1.0
+    # the probe adds exposure: against a settled short a buy would reduce it, which the
+    # budget rightly lets through whatever is reserved
+    side = "sell" if settled.get(symbol, (0.0, 0.0))[0] < 0 else "buy"
     expiries = [lease["expires_at"] for lease in repo.leases()]
     dead_on_symbol = sum(r["amount"] for r in repo.reservations("paper") if r["symbol"] == symbol)
     if dead_on_symbol > 1.0 and room > 1.0:
         probe.budget.clock = lambda: min(expiries) - 0.001  # a moment before the first dead lease ends
-        [early] = probe.process_batch([OrderRequest(symbol, "buy", size / PRICES[symbol], order_type="limit", limit_price=PRICES[symbol])])
+        [early] = probe.process_batch([OrderRequest(symbol, side, size / PRICES[symbol], order_type="limit", limit_price=PRICES[symbol])])
         assert early.status is OrderStatus.RISK_BLOCKED and early.reasons[0].startswith("shared_risk_budget:"), early
     if wait:
         time.sleep(max(0.0, max(expiries, default=0.0) - time.time() + 0.1))
         probe.budget.clock = time.time
     else:
         probe.budget.clock = lambda: max(expiries, default=0.0) + 0.001
-    [result] = probe.process_batch([OrderRequest(symbol, "buy", size / PRICES[symbol], order_type="limit", limit_price=PRICES[symbol])])
+    [result] = probe.process_batch([OrderRequest(symbol, side, size / PRICES[symbol], order_type="limit", limit_price=PRICES[symbol])])
     if room > 1.0:
         assert result.status is OrderStatus.FILLED, (held_by_dead, result.reasons)
     probe.budget.close()
@@ -165,7 +168,7 @@ def run_example(store_at: str, folder: Path, plan: list[dict], *, wait: bool = F
             for s, q in line.get("fills", []):
                 reported[s] = reported.get(s, 0.0) + q
     if result.status is OrderStatus.FILLED:
-        reported[symbol] = reported.get(symbol, 0.0) + size / PRICES[symbol]
+        reported[symbol] = reported.get(symbol, 0.0) + (size if side == "buy" else -size) / PRICES[symbol]
     final = repo.exposure("paper")
     for s in set(reported) | set(final):
         assert final.get(s, (0.0, 0.0))[0] == pytest.approx(reported.get(s, 0.0), abs=1e-9)
